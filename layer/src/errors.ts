@@ -1,0 +1,65 @@
+/**
+ * The one application error type. The HTTP edge (`http-middlewares.ts`) renders it as
+ * `{"detail": ...}`, the shape ChatGPT clients parse; `cause` is logged, never returned.
+ */
+export type ErrorDetail = string | { message: string; code: string } | ValidationIssue[];
+
+/** One entry of a 422 `detail` list, FastAPI style. */
+export interface ValidationIssue {
+  readonly loc: (string | number)[];
+  readonly msg: string;
+  readonly type: string;
+}
+
+export class AppError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly detail: ErrorDetail = { message, code },
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** 422 with the offending fields listed. */
+export class ValidationError extends AppError {
+  constructor(readonly issues: ValidationIssue[]) {
+    super(422, 'validation_error', issues.map((i) => `${i.loc.join('.')}: ${i.msg}`).join('; '), issues);
+  }
+}
+
+/** Unknown and foreign conversations look the same, so no one can probe for ids. */
+export class ConversationNotFoundError extends AppError {
+  constructor() {
+    super(404, 'conversation_not_found', 'Conversation not found');
+  }
+}
+
+export class UnauthorizedError extends AppError {
+  constructor(message = 'Missing or invalid credentials') {
+    super(401, 'invalid_jwt', message);
+  }
+}
+
+export class PayloadTooLargeError extends AppError {
+  constructor(code: string, message: string) {
+    super(413, code, message);
+  }
+}
+
+/** Postgres is unreachable or timed out: the request can be retried. */
+export class DatabaseUnavailableError extends AppError {
+  constructor(cause?: unknown) {
+    super(503, 'database_unavailable', 'The database is unavailable, please retry', undefined, { cause });
+  }
+}
+
+/** The model provider failed before the reply started streaming. */
+export class ModelProviderError extends AppError {
+  constructor(message = 'The model provider failed', cause?: unknown) {
+    super(502, 'model_error', message, undefined, { cause });
+  }
+}
