@@ -6,9 +6,12 @@ module.exports = {
   transform: {
     '^.+\\.(t|j|mj)s$': ['@swc/jest', { jsc: { target: 'es2023' }, module: { type: 'commonjs' } }],
   },
-  // middy 7 ships ESM only (an "import" export condition), so it is resolved as ESM and compiled to CJS with the rest.
+  // middy 7 ships ESM only (an "import"-only export map): point Jest at its files and compile them to CJS with ours.
   transformIgnorePatterns: ['/node_modules/(?!@middy/)'],
-  testEnvironmentOptions: { customExportConditions: ['node', 'import'] },
+  moduleNameMapper: {
+    '^@middy/core/StreamifyResponse$': '<rootDir>/node_modules/@middy/core/executionModeStreamifyResponse.js',
+    '^@middy/([a-z-]+)$': '<rootDir>/node_modules/@middy/$1/index.js',
+  },
   moduleFileExtensions: ['ts', 'js', 'mjs', 'json'],
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',

@@ -1,0 +1,197 @@
+/**
+ * Every setting the layer reads, parsed from the environment once per container and
+ * validated: a bad or missing value fails the cold start with a message naming the variable.
+ */
+export type LlmProvider = 'bedrock' | 'openai' | 'local';
+
+export interface DatabaseConfig {
+  /** Full connection string (local and dev). */
+  readonly url?: string;
+  /** RDS-generated secret `{username,password,host,port,dbname}` (deployed). */
+  readonly secretArn?: string;
+  readonly host?: string;
+  readonly port: number;
+  readonly name?: string;
+  readonly ssl: boolean;
+  readonly poolMax: number;
+  readonly statementTimeoutMs: number;
+  readonly connectTimeoutMs: number;
+}
+
+export interface RedisConfig {
+  readonly url?: string;
+  readonly host?: string;
+  readonly port: number;
+  readonly tls: boolean;
+  readonly authSecretArn?: string;
+  readonly clusterMode: boolean;
+  readonly connectTimeoutMs: number;
+  readonly commandTimeoutMs: number;
+}
+
+export interface CacheConfig {
+  /** False when no Redis is configured or `CACHE_ENABLED=false`: every read goes to Postgres. */
+  readonly enabled: boolean;
+  readonly keyPrefix: string;
+  readonly ttlSeconds: number;
+  readonly contextMaxMessages: number;
+  readonly contextTtlSeconds: number;
+}
+
+export interface LlmConfig {
+  readonly provider: LlmProvider;
+  readonly bedrockModelId: string;
+  readonly openaiBaseUrl?: string;
+  readonly openaiModel: string;
+  readonly openaiApiKey?: string;
+  readonly openaiApiKeySecretArn?: string;
+  readonly systemPrompt: string;
+  readonly maxTokens: number;
+  readonly localTokenDelayMs: number;
+  /** How long the handler waits for the first token before committing to a 200 stream. */
+  readonly firstTokenWaitMs: number;
+  readonly heartbeatIntervalMs: number;
+}
+
+export interface HttpConfig {
+  readonly allowedOrigins: readonly string[];
+  readonly maxMessageChars: number;
+  readonly maxBodyBytes: number;
+}
+
+export interface AppConfig {
+  readonly database: DatabaseConfig;
+  readonly redis: RedisConfig;
+  readonly cache: CacheConfig;
+  readonly llm: LlmConfig;
+  readonly http: HttpConfig;
+}
+
+export class ConfigError extends Error {
+  constructor(variable: string, value: string | undefined, expected: string) {
+    super(`Invalid configuration: ${variable}=${JSON.stringify(value ?? null)} (expected ${expected})`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+const DEFAULT_SYSTEM_PROMPT =
+  'You are a helpful assistant. Answer clearly and concisely. Use Markdown when it helps readability.';
+
+/** Parses and validates the whole configuration. Pure: tests pass their own `env`. */
+export function parseConfig(env: Env = process.env): AppConfig {
+  const read = (name: string): string | undefined => {
+    const value = env[name]?.trim();
+    return value === '' ? undefined : value;
+  };
+  const integer = (name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number => {
+    const raw = read(name);
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    if (!/^-?\d+$/.test(raw) || value < min || value > max) {
+      throw new ConfigError(name, raw, `an integer from ${min} to ${max}`);
+    }
+    return value;
+  };
+  const bool = (name: string, fallback: boolean): boolean => {
+    const raw = read(name);
+    if (raw === undefined) return fallback;
+    if (/^(true|1|yes)$/i.test(raw)) return true;
+    if (/^(false|0|no)$/i.test(raw)) return false;
+    throw new ConfigError(name, raw, 'true or false');
+  };
+  const url = (name: string, protocols: readonly string[]): string | undefined => {
+    const raw = read(name);
+    if (raw === undefined) return undefined;
+    let parsed: URL;
+    try {
+      parsed = new URL(raw);
+    } catch {
+      throw new ConfigError(name, raw, `a URL (${protocols.join(', ')})`);
+    }
+    if (!protocols.includes(parsed.protocol)) throw new ConfigError(name, raw, `a URL (${protocols.join(', ')})`);
+    return raw;
+  };
+
+  const database: DatabaseConfig = {
+    url: url('DATABASE_URL', ['postgres:', 'postgresql:']),
+    secretArn: read('DATABASE_SECRET_ARN'),
+    host: read('DATABASE_HOST'),
+    port: integer('DATABASE_PORT', 5432, 1, 65535),
+    name: read('DATABASE_NAME'),
+    ssl: bool('DATABASE_SSL', false),
+    poolMax: integer('DATABASE_POOL_MAX', 2, 1, 100),
+    statementTimeoutMs: integer('DATABASE_STATEMENT_TIMEOUT_MS', 5000, 100),
+    connectTimeoutMs: integer('DATABASE_CONNECT_TIMEOUT_MS', 3000, 100),
+  };
+  if (!database.url && !database.secretArn) {
+    throw new ConfigError('DATABASE_URL', undefined, 'a postgres:// URL, or DATABASE_SECRET_ARN');
+  }
+
+  const redis: RedisConfig = {
+    url: url('REDIS_URL', ['redis:', 'rediss:']),
+    host: read('REDIS_HOST'),
+    port: integer('REDIS_PORT', 6379, 1, 65535),
+    tls: bool('REDIS_TLS', false),
+    authSecretArn: read('REDIS_AUTH_SECRET_ARN'),
+    clusterMode: bool('REDIS_CLUSTER_MODE', false),
+    connectTimeoutMs: integer('REDIS_CONNECT_TIMEOUT_MS', 1000, 10),
+    commandTimeoutMs: integer('REDIS_COMMAND_TIMEOUT_MS', 200, 10),
+  };
+  const redisConfigured = Boolean(redis.url || redis.host);
+
+  const cache: CacheConfig = {
+    enabled: bool('CACHE_ENABLED', redisConfigured) && redisConfigured,
+    keyPrefix: env.CACHE_KEY_PREFIX ?? '',
+    ttlSeconds: integer('CACHE_TTL_SECONDS', 600, 1),
+    contextMaxMessages: integer('CONTEXT_MAX_MESSAGES', 20, 1, 1000),
+    contextTtlSeconds: integer('CONTEXT_TTL_SECONDS', 86400, 1),
+  };
+
+  const provider = read('LLM_PROVIDER') ?? 'local';
+  if (provider !== 'bedrock' && provider !== 'openai' && provider !== 'local') {
+    throw new ConfigError('LLM_PROVIDER', provider, 'bedrock, openai or local');
+  }
+  const llm: LlmConfig = {
+    provider,
+    bedrockModelId: read('BEDROCK_MODEL_ID') ?? 'us.anthropic.claude-3-5-haiku-20241022-v1:0',
+    openaiBaseUrl: url('OPENAI_BASE_URL', ['http:', 'https:']),
+    openaiModel: read('OPENAI_MODEL') ?? 'gpt-4o-mini',
+    openaiApiKey: read('OPENAI_API_KEY'),
+    openaiApiKeySecretArn: read('OPENAI_API_KEY_SECRET_ARN'),
+    systemPrompt: read('SYSTEM_PROMPT') ?? DEFAULT_SYSTEM_PROMPT,
+    maxTokens: integer('LLM_MAX_TOKENS', 1024, 1, 200000),
+    localTokenDelayMs: integer('LOCAL_MODEL_TOKEN_DELAY_MS', 0, 0, 10000),
+    firstTokenWaitMs: integer('LLM_FIRST_TOKEN_WAIT_MS', 10000, 0),
+    heartbeatIntervalMs: integer('SSE_HEARTBEAT_INTERVAL_MS', 15000, 100),
+  };
+  if (provider === 'openai' && !llm.openaiApiKey && !llm.openaiApiKeySecretArn && !llm.openaiBaseUrl) {
+    throw new ConfigError('OPENAI_API_KEY', undefined, 'a key, OPENAI_API_KEY_SECRET_ARN, or an OPENAI_BASE_URL that needs none');
+  }
+
+  const allowedOrigins = (read('ALLOWED_ORIGINS') ?? '*')
+    .split(',')
+    .map((origin) => origin.trim())
+    .filter(Boolean);
+  const http: HttpConfig = {
+    allowedOrigins,
+    maxMessageChars: integer('MAX_MESSAGE_CHARS', 32000, 1),
+    maxBodyBytes: integer('MAX_BODY_BYTES', 256 * 1024, 1024),
+  };
+
+  return { database, redis, cache, llm, http };
+}
+
+let current: AppConfig | undefined;
+
+/** The container's configuration, parsed on first use. */
+export function getConfig(): AppConfig {
+  current ??= parseConfig();
+  return current;
+}
+
+/** Drops the parsed configuration so the next `getConfig()` re-reads the environment (tests, local server). */
+export function resetConfig(): void {
+  current = undefined;
+}

@@ -1,0 +1,425 @@
+/**
+ * Conversations: the cached reads, and the write path of a chat turn — persist the user
+ * message, invalidate, keep the Redis context window, stream the model's reply, persist it.
+ */
+import { randomUUID } from 'node:crypto';
+import { createChatModel, generateTitle, type ChatMessage, type ChatModel, type FinishReason } from './ai-service';
+import { cacheKeys, getCacheService, type CacheStatus } from './cache-service';
+import { getConfig } from './config';
+import {
+  createConversation,
+  getBranchMessagesByLeafId,
+  getConversationById,
+  getMessageById,
+  getMessagesByConversationId,
+  insertMessage,
+  listConversationsByUserId,
+  lockConversationById,
+  updateConversationCurrentNodeById,
+  updateConversationTitleById,
+  type MessageRow,
+} from './conversation-repository';
+import {
+  conversationDetailPrefix,
+  serializeConversationDetail,
+  serializeConversationList,
+  toWireMessage,
+  type WireMessage,
+} from './conversation-wire';
+import { withTransaction } from './database';
+import { AppError, ConversationNotFoundError, ModelProviderError, ValidationError } from './errors';
+import { countMetric, logger } from './observability';
+import { getSecretString } from './secrets';
+
+/** A JSON body ready to send, and how the cache answered. */
+export interface CachedBody {
+  readonly body: string;
+  readonly cacheStatus: CacheStatus;
+}
+
+/** GET conversation: the cached body as stored, or a fresh one; a foreign or unknown id is a 404 either way. */
+export async function getConversationDetail(args: { readonly conversationId: string; readonly userId: string }): Promise<CachedBody> {
+  const { value, status } = await getCacheService().readThrough({
+    key: cacheKeys.conversationHistory(args.conversationId),
+    load: async () => {
+      const conversation = await getConversationById({ id: args.conversationId });
+      if (!conversation) return null;
+      return serializeConversationDetail(conversation, await getMessagesByConversationId({ conversationId: conversation.id }));
+    },
+  });
+  // Checked on hits too: the key is per conversation, not per user.
+  if (value === null || !value.startsWith(conversationDetailPrefix(args.conversationId, args.userId))) {
+    throw new ConversationNotFoundError();
+  }
+  return { body: value, cacheStatus: status };
+}
+
+/** GET conversations: one page; all of a user's pages live in one hash so one `DEL` drops them. */
+export async function listConversations(args: { readonly userId: string; readonly offset: number; readonly limit: number }): Promise<CachedBody> {
+  const { value, status } = await getCacheService().readThrough({
+    key: cacheKeys.conversationList(args.userId),
+    field: `${args.offset}:${args.limit}`,
+    load: async () => serializeConversationList(await listConversationsByUserId(args), args.offset, args.limit),
+  });
+  return { body: value as string, cacheStatus: status };
+}
+
+export type TurnAction = 'next' | 'variant' | 'continue';
+
+/** The user's message as the client sent it, already validated. */
+export interface IncomingUserMessage {
+  readonly id: string;
+  readonly contentType: string;
+  readonly parts: unknown[];
+  /** The text the model sees (the string parts joined). */
+  readonly text: string;
+  readonly metadata: Record<string, unknown>;
+}
+
+export interface TurnRequest {
+  readonly userId: string;
+  readonly action: TurnAction;
+  /** Absent: a new conversation. */
+  readonly conversationId?: string;
+  readonly parentMessageId: string;
+  readonly message?: IncomingUserMessage;
+}
+
+/** A turn whose user side is stored and whose context is ready: what the reply needs. */
+export interface Turn {
+  readonly conversationId: string;
+  readonly userId: string;
+  readonly isNew: boolean;
+  readonly action: TurnAction;
+  /** The stored user message (absent for `continue` and for a `variant` of an existing message). */
+  readonly userMessage?: MessageRow;
+  /** The node the assistant reply goes under. */
+  readonly replyParentId: string;
+  readonly assistantMessageId: string;
+  /** The context window sent to the model, oldest first, without the system prompt. */
+  readonly context: readonly ChatMessage[];
+  /** The first user text, for the title of a new conversation. */
+  readonly titleSource?: string;
+}
+
+/** One entry of `chat:{id}:context`. `id` comes first so the list's tail can be matched by prefix. */
+interface ContextEntry {
+  readonly id: string;
+  readonly role: 'user' | 'assistant';
+  readonly content: string;
+}
+
+const contextEntry = (id: string, role: 'user' | 'assistant', content: string): string => JSON.stringify({ id, role, content } satisfies ContextEntry);
+const contextTailPrefix = (id: string): string => `{"id":${JSON.stringify(id)},`;
+const messageText = (row: Pick<MessageRow, 'parts'>): string => row.parts.filter((p): p is string => typeof p === 'string').join('\n');
+
+function invalidParent(detail: string): ValidationError {
+  return new ValidationError([{ loc: ['body', 'parent_message_id'], msg: detail, type: 'value_error' }]);
+}
+
+/** Drops every cached read the turn changed; a failure is logged and counted by the cache service. */
+async function invalidateConversation(conversationId: string, userId: string): Promise<void> {
+  await getCacheService().delete(cacheKeys.conversationHistory(conversationId), cacheKeys.conversationList(userId));
+}
+
+/**
+ * Stores the user side of a turn in one transaction, invalidates the cached reads, and
+ * prepares the context window. Nothing is written when the request is invalid.
+ */
+export async function startTurn(request: TurnRequest): Promise<Turn> {
+  const stored = await withTransaction(async (db) => {
+    if (request.conversationId === undefined) {
+      const message = request.message as IncomingUserMessage;
+      const conversationId = randomUUID();
+      const systemNodeId = randomUUID();
+      await createConversation({ db, id: conversationId, userId: request.userId, rootNodeId: request.parentMessageId, systemNodeId });
+      const userMessage = await insertMessage({ db, conversationId, message: { ...message, role: 'user', parentId: systemNodeId } });
+      await updateConversationCurrentNodeById({ db, id: conversationId, currentNodeId: userMessage.id });
+      return { conversationId, isNew: true, userMessage, replyParentId: userMessage.id, contextParentId: systemNodeId };
+    }
+
+    const conversation = await lockConversationById({ db, id: request.conversationId });
+    if (!conversation || conversation.userId !== request.userId) throw new ConversationNotFoundError();
+    const conversationId = conversation.id;
+    const existing = request.message ? await getMessageById({ db, conversationId, id: request.message.id }) : null;
+
+    // Regenerate (or a retried `next`): the user message is already there; answer under it again.
+    if (existing && (request.action !== 'next' || existing.parentId === request.parentMessageId)) {
+      if (existing.role !== 'user') throw invalidParent('the message to regenerate is not a user message');
+      return { conversationId, isNew: false, userMessage: undefined, replyParentId: existing.id, contextParentId: undefined };
+    }
+    if (existing) {
+      throw new AppError(409, 'message_exists', 'A message with this id already exists under another parent');
+    }
+
+    const parent = await getMessageById({ db, conversationId, id: request.parentMessageId });
+    if (!parent) throw invalidParent('parent_message_id is not a message of this conversation');
+
+    if (request.message) {
+      if (parent.role === 'user' && request.action === 'next') throw invalidParent('a user message cannot follow a user message');
+      const userMessage = await insertMessage({ db, conversationId, message: { ...request.message, role: 'user', parentId: parent.id } });
+      await updateConversationCurrentNodeById({ db, id: conversationId, currentNodeId: userMessage.id });
+      return { conversationId, isNew: false, userMessage, replyParentId: userMessage.id, contextParentId: parent.id };
+    }
+    // `continue` answers under the assistant message it continues; `variant` without a message under the user message.
+    const expectedRole = request.action === 'continue' ? 'assistant' : 'user';
+    if (parent.role !== expectedRole) throw invalidParent(`parent_message_id must be a ${expectedRole} message for action "${request.action}"`);
+    return { conversationId, isNew: false, userMessage: undefined, replyParentId: parent.id, contextParentId: undefined };
+  });
+
+  await invalidateConversation(stored.conversationId, request.userId);
+  const context = await prepareContext({
+    conversationId: stored.conversationId,
+    isNew: stored.isNew,
+    leafId: stored.replyParentId,
+    appended: stored.userMessage,
+    appendedAfter: stored.contextParentId,
+  });
+  return {
+    conversationId: stored.conversationId,
+    userId: request.userId,
+    isNew: stored.isNew,
+    action: request.action,
+    userMessage: stored.userMessage,
+    replyParentId: stored.replyParentId,
+    assistantMessageId: randomUUID(),
+    context,
+    titleSource: stored.isNew ? request.message?.text : undefined,
+  };
+}
+
+/**
+ * `chat:{id}:context` must hold the last N messages of the branch ending at `leafId`. Warm
+ * case: its tail is the new message's parent, so one script appends and returns it. Otherwise
+ * (expired, evicted, an edit or regenerate, another device) it is rebuilt from Postgres.
+ */
+async function prepareContext(args: {
+  readonly conversationId: string;
+  readonly isNew: boolean;
+  readonly leafId: string;
+  readonly appended?: MessageRow;
+  readonly appendedAfter?: string;
+}): Promise<ChatMessage[]> {
+  const cache = getCacheService();
+  const { contextMaxMessages: maxLength, contextTtlSeconds: ttlSeconds } = getConfig().cache;
+  const key = cacheKeys.chatContext(args.conversationId);
+  const toModel = (entries: readonly string[]): ChatMessage[] =>
+    entries.map((raw) => {
+      const { role, content } = JSON.parse(raw) as ContextEntry;
+      return { role, content };
+    });
+
+  if (args.appended) {
+    const entry = contextEntry(args.appended.id, 'user', messageText(args.appended));
+    if (args.isNew) {
+      const list = await cache.appendToList(key, [entry], { maxLength, ttlSeconds, replace: true });
+      return toModel(list ?? [entry]);
+    }
+    if (args.appendedAfter !== undefined) {
+      const list = await cache.appendToList(key, [entry], { maxLength, ttlSeconds, ifTailStartsWith: contextTailPrefix(args.appendedAfter) });
+      if (list) return toModel(list);
+    }
+  } else {
+    const list = await cache.getList(key);
+    if (list && list[list.length - 1].startsWith(contextTailPrefix(args.leafId))) return toModel(list);
+  }
+
+  countMetric('ContextRebuilt');
+  const branch = await getBranchMessagesByLeafId({ conversationId: args.conversationId, leafId: args.leafId, limit: maxLength });
+  const entries = branch.map((row) => contextEntry(row.id, row.role as 'user' | 'assistant', messageText(row)));
+  await cache.appendToList(key, entries, { maxLength, ttlSeconds, replace: true });
+  return toModel(entries);
+}
+
+let modelPromise: Promise<ChatModel> | undefined;
+
+/** The configured model, built once per container (an OpenAI key may come from Secrets Manager). */
+export function getChatModel(): Promise<ChatModel> {
+  modelPromise ??= (async () => {
+    const { llm } = getConfig();
+    switch (llm.provider) {
+      case 'bedrock':
+        return createChatModel({ provider: 'bedrock', modelId: llm.bedrockModelId });
+      case 'openai': {
+        const apiKey = llm.openaiApiKey ?? (llm.openaiApiKeySecretArn ? await getSecretString(llm.openaiApiKeySecretArn) : 'not-needed');
+        return createChatModel({ provider: 'openai', baseURL: llm.openaiBaseUrl, apiKey, model: llm.openaiModel });
+      }
+      default:
+        return createChatModel({ provider: 'local', tokenDelayMs: llm.localTokenDelayMs });
+    }
+  })().catch((error: unknown) => {
+    modelPromise = undefined;
+    throw error;
+  });
+  return modelPromise;
+}
+
+/** Replaces the container's model (tests, local server). */
+export function setChatModel(model: ChatModel | undefined): void {
+  modelPromise = model ? Promise.resolve(model) : undefined;
+}
+
+/** What the reply stream reports; the handler turns these into SSE frames. */
+export type ReplyEvent =
+  | { readonly type: 'start'; readonly message: WireMessage }
+  | { readonly type: 'text'; readonly delta: string; readonly message: WireMessage }
+  | { readonly type: 'heartbeat' }
+  | { readonly type: 'complete'; readonly message: WireMessage }
+  | { readonly type: 'error'; readonly message: WireMessage; readonly error: string }
+  | { readonly type: 'title'; readonly title: string };
+
+/** A reply whose model stream has started (or is still silent after the first-token wait). */
+export interface OpenedReply {
+  readonly turn: Turn;
+  readonly modelSlug: string;
+  /** Runs the rest of the turn; stops and stores what it has when `signal` aborts. */
+  events(signal: AbortSignal): AsyncGenerator<ReplyEvent>;
+}
+
+type Step = IteratorResult<{ type: 'text'; text: string } | { type: 'finish'; reason: FinishReason }>;
+
+const CONTINUE_PROMPT = 'Continue exactly where your previous answer stopped. Do not repeat anything.';
+
+/**
+ * Starts the model on the turn's context and waits for its first event (at most
+ * `LLM_FIRST_TOKEN_WAIT_MS`), so that a provider failing up front becomes a 502 JSON error
+ * rather than a broken stream. The user message is stored either way.
+ */
+export async function openReply(turn: Turn, controller: AbortController): Promise<OpenedReply> {
+  const { llm } = getConfig();
+  const model = await getChatModel();
+  const messages: ChatMessage[] = [{ role: 'system', content: llm.systemPrompt }, ...turn.context];
+  if (turn.action === 'continue') messages.push({ role: 'user', content: CONTINUE_PROMPT });
+  const iterator = model.stream({ messages, maxTokens: llm.maxTokens, signal: controller.signal })[Symbol.asyncIterator]();
+  const title = turn.isNew && turn.titleSource !== undefined ? generateTitle(model, turn.titleSource, { signal: controller.signal }) : undefined;
+
+  let pending: Promise<Step> | undefined = iterator.next();
+  let first: Step | undefined;
+  try {
+    first = await Promise.race([pending, delay(llm.firstTokenWaitMs).then(() => undefined)]);
+    if (first) pending = undefined;
+  } catch (error) {
+    countMetric('ModelError');
+    logger.error('Model failed before its first token', { error, conversationId: turn.conversationId });
+    controller.abort();
+    throw error instanceof ModelProviderError ? error : new ModelProviderError(undefined, error);
+  }
+
+  return {
+    turn,
+    modelSlug: model.slug,
+    events: (signal) => replyEvents({ turn, modelSlug: model.slug, iterator, first, pending, title, signal }),
+  };
+}
+
+const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref?.());
+
+async function* replyEvents(args: {
+  readonly turn: Turn;
+  readonly modelSlug: string;
+  readonly iterator: AsyncIterator<{ type: 'text'; text: string } | { type: 'finish'; reason: FinishReason }>;
+  readonly first: Step | undefined;
+  pending: Promise<Step> | undefined;
+  readonly title: Promise<string> | undefined;
+  readonly signal: AbortSignal;
+}): AsyncGenerator<ReplyEvent> {
+  const { turn, modelSlug, iterator, signal } = args;
+  const { llm } = getConfig();
+  const createTime = Date.now() / 1000;
+  let text = '';
+  let finish: FinishReason | undefined;
+  let failure: string | undefined;
+  let stored: MessageRow | undefined;
+
+  const snapshot = (status: string, extra: Record<string, unknown> = {}, endTurn: boolean | null = null): WireMessage => ({
+    id: turn.assistantMessageId,
+    author: { role: 'assistant', name: null, metadata: {} },
+    create_time: createTime,
+    update_time: null,
+    content: { content_type: 'text', parts: [text] },
+    status,
+    end_turn: endTurn,
+    weight: 1,
+    metadata: { message_type: turn.action, model_slug: modelSlug, parent_id: turn.replyParentId, ...extra },
+    recipient: 'all',
+  });
+
+  try {
+    yield { type: 'start', message: snapshot('in_progress') };
+    let step = args.first;
+    while (!signal.aborted) {
+      if (!step) {
+        const next = (args.pending ??= iterator.next());
+        step = await Promise.race([next, delay(llm.heartbeatIntervalMs).then(() => undefined)]);
+        if (!step) {
+          yield { type: 'heartbeat' };
+          continue;
+        }
+        args.pending = undefined;
+      }
+      if (step.done) break;
+      const event = step.value;
+      step = undefined;
+      if (event.type === 'finish') {
+        finish = event.reason;
+        continue;
+      }
+      text += event.text;
+      yield { type: 'text', delta: event.text, message: snapshot('in_progress') };
+    }
+  } catch (error) {
+    countMetric('ModelError');
+    logger.error('Model failed mid-stream', { error, conversationId: turn.conversationId });
+    failure = error instanceof AppError ? error.message : 'The model provider failed';
+  } finally {
+    // Also runs when the consumer stops early (client gone): whatever was generated is kept.
+    if (!finish && !failure && signal.aborted) countMetric('ClientDisconnected');
+    if (text !== '' || finish) {
+      stored = await storeAssistantMessage(turn, {
+        text,
+        status: finish ? 'finished_successfully' : 'finished_partial_completion',
+        endTurn: finish === 'stop',
+        metadata: { finish_details: { type: finish ?? 'interrupted' }, is_complete: finish !== undefined, model_slug: modelSlug, parent_id: turn.replyParentId },
+        // generateTitle never throws and gives up promptly on an aborted signal.
+        title: args.title ? await args.title : undefined,
+      });
+    }
+  }
+  if (failure) yield { type: 'error', message: stored ? toWireMessage(stored) : snapshot('finished_partial_completion'), error: failure };
+  else if (stored) yield { type: 'complete', message: toWireMessage(stored) };
+  if (args.title) yield { type: 'title', title: await args.title };
+}
+
+async function storeAssistantMessage(
+  turn: Turn,
+  reply: { text: string; status: string; endTurn: boolean; metadata: Record<string, unknown>; title?: string },
+): Promise<MessageRow> {
+  const message = await withTransaction(async (db) => {
+    const row = await insertMessage({
+      db,
+      conversationId: turn.conversationId,
+      message: {
+        id: turn.assistantMessageId,
+        parentId: turn.replyParentId,
+        role: 'assistant',
+        parts: [reply.text],
+        status: reply.status,
+        endTurn: reply.endTurn,
+        metadata: reply.metadata,
+      },
+    });
+    await updateConversationCurrentNodeById({ db, id: turn.conversationId, currentNodeId: row.id, defaultModelSlug: reply.metadata.model_slug as string });
+    if (reply.title) await updateConversationTitleById({ db, id: turn.conversationId, title: reply.title });
+    return row;
+  });
+  const { contextMaxMessages: maxLength, contextTtlSeconds: ttlSeconds } = getConfig().cache;
+  await Promise.all([
+    getCacheService().appendToList(cacheKeys.chatContext(turn.conversationId), [contextEntry(message.id, 'assistant', reply.text)], {
+      maxLength,
+      ttlSeconds,
+      ifTailStartsWith: contextTailPrefix(turn.replyParentId),
+    }),
+    invalidateConversation(turn.conversationId, turn.userId),
+  ]);
+  return message;
+}

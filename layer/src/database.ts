@@ -1,0 +1,154 @@
+/**
+ * PostgreSQL for Lambda: one small pool per container, created on first use outside the
+ * handler; credentials from Secrets Manager (cached, refreshed on an auth failure) or
+ * `DATABASE_URL`. Driver failures that mean "the database is not there" become a 503.
+ */
+import { Pool, type PoolClient, type QueryResult, type QueryResultRow } from 'pg';
+import { getConfig, type DatabaseConfig } from './config';
+import { DatabaseUnavailableError } from './errors';
+import { logger } from './observability';
+import { getSecretString } from './secrets';
+
+/** Anything that runs a query: the pool or a client inside a transaction. */
+export interface Queryable {
+  query<R extends QueryResultRow = QueryResultRow>(text: string, values?: unknown[]): Promise<QueryResult<R>>;
+}
+
+interface RdsSecret {
+  readonly username: string;
+  readonly password: string;
+  readonly host?: string;
+  readonly port?: number;
+  readonly dbname?: string;
+}
+
+/** Queries sent since start; the benchmarks and tests read it to count round trips. */
+export const databaseStats = { queries: 0 };
+
+let poolPromise: Promise<Pool> | undefined;
+
+async function readRdsSecret(secretArn: string, refresh = false): Promise<RdsSecret> {
+  return JSON.parse(await getSecretString(secretArn, { refresh })) as RdsSecret;
+}
+
+async function createPool(config: DatabaseConfig): Promise<Pool> {
+  const common = {
+    max: config.poolMax,
+    connectionTimeoutMillis: config.connectTimeoutMs,
+    // Server-side bound plus a client-side one, so a hung connection cannot hold the Lambda.
+    statement_timeout: config.statementTimeoutMs,
+    query_timeout: config.statementTimeoutMs + 1000,
+    idleTimeoutMillis: 60_000,
+    ssl: config.ssl ? { rejectUnauthorized: true } : undefined,
+  };
+  let pool: Pool;
+  if (config.url) {
+    pool = new Pool({ connectionString: config.url, ...common });
+  } else {
+    const secretArn = config.secretArn as string;
+    const secret = await readRdsSecret(secretArn);
+    pool = new Pool({
+      ...common,
+      host: config.host ?? secret.host,
+      port: config.host ? config.port : (secret.port ?? config.port),
+      database: config.name ?? secret.dbname ?? 'chatbot',
+      user: secret.username,
+      // Called for every new connection, so a rotated password is picked up once the cache is refreshed.
+      password: async () => (await readRdsSecret(secretArn)).password,
+    });
+  }
+  // An idle client losing its connection must not crash the container.
+  pool.on('error', (error) => logger.warn('Idle Postgres client failed', { error }));
+  return pool;
+}
+
+/** The container's pool. */
+export function getPool(): Promise<Pool> {
+  poolPromise ??= createPool(getConfig().database).catch((error: unknown) => {
+    poolPromise = undefined;
+    throw new DatabaseUnavailableError(error);
+  });
+  return poolPromise;
+}
+
+/** SQLSTATEs and driver errors that mean the database is unreachable, overloaded or restarting. */
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'EPIPE',
+  '57P01', '57P02', '57P03', '53300', '57014', '08000', '08001', '08003', '08006',
+]);
+
+function isUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: string }).code;
+  if (code && UNAVAILABLE_CODES.has(code)) return true;
+  return /timeout|terminated|Connection ended|not queryable/i.test(error.message);
+}
+
+function isAuthFailure(error: unknown): boolean {
+  return (error as { code?: string } | undefined)?.code === '28P01';
+}
+
+/** Turns driver failures into a 503; anything else (a bug, a constraint) propagates as is. */
+export function translateDatabaseError(error: unknown): never {
+  if (error instanceof DatabaseUnavailableError) throw error;
+  if (isUnavailable(error)) throw new DatabaseUnavailableError(error);
+  throw error;
+}
+
+async function withAuthRetry<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    const secretArn = getConfig().database.secretArn;
+    if (!isAuthFailure(error) || !secretArn) return translateDatabaseError(error);
+    logger.info('Postgres rejected the cached password; refreshing the secret');
+    await readRdsSecret(secretArn, true);
+    try {
+      return await work();
+    } catch (retryError) {
+      return translateDatabaseError(retryError);
+    }
+  }
+}
+
+/** The pool as a `Queryable` that counts queries and maps availability errors to 503. */
+export const db: Queryable = {
+  async query<R extends QueryResultRow = QueryResultRow>(text: string, values?: unknown[]) {
+    const pool = await getPool();
+    databaseStats.queries += 1;
+    return withAuthRetry(() => pool.query<R>(text, values));
+  },
+};
+
+/** Runs `work` in one transaction on one client; rolls back on any error. */
+export async function withTransaction<T>(work: (client: Queryable) => Promise<T>): Promise<T> {
+  const pool = await getPool();
+  const client: PoolClient = await withAuthRetry(() => pool.connect());
+  const counted: Queryable = {
+    query: (text, values) => {
+      databaseStats.queries += 1;
+      return client.query(text, values);
+    },
+  };
+  let failed: unknown;
+  try {
+    await counted.query('BEGIN');
+    const result = await work(counted);
+    await counted.query('COMMIT');
+    return result;
+  } catch (error) {
+    failed = error;
+    await client.query('ROLLBACK').catch(() => undefined);
+    return translateDatabaseError(error);
+  } finally {
+    // A client whose connection broke must not go back into the pool.
+    client.release(failed !== undefined && isUnavailable(failed) ? (failed as Error) : undefined);
+  }
+}
+
+/** Closes the pool (tests, local server shutdown). */
+export async function closeDatabase(): Promise<void> {
+  const pending = poolPromise;
+  poolPromise = undefined;
+  if (pending) await (await pending.catch(() => undefined))?.end();
+}

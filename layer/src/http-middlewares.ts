@@ -1,0 +1,56 @@
+/**
+ * Cross-cutting HTTP concerns as middy middlewares, shared by the three handlers: the error
+ * shape ChatGPT clients parse (`{"detail": ...}`), response defaults, CORS, and the
+ * caller's identity from the authorizer.
+ */
+import type { MiddlewareObj } from '@middy/core';
+import httpCors from '@middy/http-cors';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { getConfig } from './config';
+import { AppError, UnauthorizedError } from './errors';
+import { logger } from './observability';
+
+type HttpMiddleware = MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult>;
+
+export const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
+
+/** A JSON response with the headers every endpoint sends. */
+export function jsonResponse(statusCode: number, body: string, headers: Record<string, string> = {}): APIGatewayProxyResult {
+  return { statusCode, headers: { 'Content-Type': JSON_CONTENT_TYPE, 'Cache-Control': 'no-store', ...headers }, body };
+}
+
+/**
+ * Renders errors as `{"detail": ...}` with the right status. Known application errors keep
+ * their message; anything else is logged with its cause and answered with a generic 500.
+ */
+export function httpErrorResponse(): HttpMiddleware {
+  return {
+    onError: async (request) => {
+      const error = request.error;
+      if (error instanceof AppError) {
+        const log = error.status >= 500 ? logger.error.bind(logger) : logger.info.bind(logger);
+        log('Request failed', { status: error.status, code: error.code, error: error.message, cause: error.cause });
+        request.response = jsonResponse(error.status, JSON.stringify({ detail: error.detail }));
+        return;
+      }
+      logger.error('Unhandled error', { error });
+      request.response = jsonResponse(500, JSON.stringify({ detail: { message: 'Internal server error', code: 'internal_error' } }));
+    },
+  };
+}
+
+/** CORS for the configured origins (`ALLOWED_ORIGINS`), on successes and errors alike. */
+export function corsHeaders(): HttpMiddleware {
+  return httpCors({
+    origins: [...getConfig().http.allowedOrigins],
+    exposeHeaders: 'X-Cache, X-Request-Id',
+  }) as HttpMiddleware;
+}
+
+/** The caller's user id: the authorizer's `sub` claim, never anything the client sent. */
+export function getUserId(event: Pick<APIGatewayProxyEvent, 'requestContext'>): string {
+  const claims = event.requestContext?.authorizer?.claims as Record<string, unknown> | undefined;
+  const sub = claims?.sub;
+  if (typeof sub !== 'string' || sub === '') throw new UnauthorizedError();
+  return sub;
+}

@@ -1,0 +1,31 @@
+/**
+ * Logger and metrics, created once per container and imported everywhere (the Powertools
+ * way). Handlers flush metrics per invocation with the `logMetrics` middleware.
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+
+const serviceName = process.env.POWERTOOLS_SERVICE_NAME ?? 'chatbot-api';
+
+export const logger = new Logger({ serviceName });
+
+export const metrics = new Metrics({
+  serviceName,
+  namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'ChatbotApi',
+});
+
+/** Every metric the layer emits; the stack's dashboard and alarms use these names. */
+export type MetricName =
+  | 'CacheHit'
+  | 'CacheMiss'
+  | 'CacheBypass'
+  | 'CacheError'
+  | 'CacheInvalidationFailed'
+  | 'ContextRebuilt'
+  | 'ModelError'
+  | 'ClientDisconnected';
+
+/** Counts one occurrence of `name`. */
+export function countMetric(name: MetricName, value = 1): void {
+  metrics.addMetric(name, MetricUnit.Count, value);
+}
