@@ -8,7 +8,9 @@ import httpCors from '@middy/http-cors';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { getConfig } from './config';
 import { AppError, UnauthorizedError } from './errors';
-import { logger } from './observability';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { logger, metrics } from './observability';
 
 type HttpMiddleware = MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult>;
 
@@ -53,4 +55,21 @@ export function getUserId(event: Pick<APIGatewayProxyEvent, 'requestContext'>): 
   const sub = claims?.sub;
   if (typeof sub !== 'string' || sub === '') throw new UnauthorizedError();
   return sub;
+}
+
+/**
+ * The middlewares every HTTP handler uses, in order: Lambda context in every log line,
+ * metrics flushed per invocation, CORS, and the error renderer — last, so its `onError`
+ * runs first and CORS then decorates the error response too.
+ */
+export function httpMiddlewares<TResult = APIGatewayProxyResult>(): MiddlewareObj<APIGatewayProxyEvent, TResult>[] {
+  const middlewares: HttpMiddleware[] = [
+    // resetKeys: a warm container must not carry one request's log keys into the next.
+    injectLambdaContext(logger, { resetKeys: true }) as HttpMiddleware,
+    logMetrics(metrics) as HttpMiddleware,
+    corsHeaders(),
+    httpErrorResponse(),
+  ];
+  // A streamed result only differs in its body, which none of these touch.
+  return middlewares as unknown as MiddlewareObj<APIGatewayProxyEvent, TResult>[];
 }

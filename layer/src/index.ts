@@ -17,3 +17,4 @@ export * from './redis-client';
 export * from './secrets';
 export { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 export { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+export * from './request-validation';

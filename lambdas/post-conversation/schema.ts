@@ -1,0 +1,149 @@
+/**
+ * The POST conversation request, liberal in what it accepts: every variant ChatGPT clients
+ * have sent (2022 `role` on the message, 2023 `author.role`, 2025 `supported_encodings`,
+ * `conversation_id: null`, extra fields ignored), strict about what it uses. Everything is
+ * checked before anything is written.
+ */
+import { AppError, IssueCollector, PayloadTooLargeError, isUuid, type IncomingUserMessage, type TurnAction } from '@chatbot/shared';
+import type { APIGatewayProxyEvent } from 'aws-lambda';
+
+export interface PostConversationRequest {
+  readonly action: TurnAction;
+  readonly conversationId?: string;
+  readonly parentMessageId: string;
+  readonly message?: IncomingUserMessage;
+  readonly model?: string;
+  /** The client asked for the v1 delta stream. */
+  readonly deltaEncoding: boolean;
+}
+
+export interface PostConversationLimits {
+  readonly maxBodyBytes: number;
+  readonly maxMessageChars: number;
+}
+
+const ACTIONS: readonly TurnAction[] = ['next', 'variant', 'continue'];
+const TEXT_CONTENT_TYPES = new Set(['text', 'multimodal_text']);
+const MAX_ID_LENGTH = 128;
+
+type Json = Record<string, unknown>;
+const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value);
+/** Postgres text cannot hold NUL, and JSON cannot carry a lone surrogate to it. */
+const isStorableText = (value: string): boolean => !value.includes('\u0000') && value.isWellFormed();
+const isNodeId = (value: unknown): value is string =>
+  typeof value === 'string' && value.length > 0 && value.length <= MAX_ID_LENGTH && /^[\w.:-]+$/.test(value);
+
+function readBody(event: Pick<APIGatewayProxyEvent, 'body' | 'isBase64Encoded' | 'headers'>, limits: PostConversationLimits): unknown {
+  const contentType = Object.entries(event.headers ?? {}).find(([name]) => name.toLowerCase() === 'content-type')?.[1];
+  if (contentType !== undefined && !/^\s*(application\/([\w.+-]*\+)?json|text\/plain)\s*(;|$)/i.test(contentType)) {
+    throw new AppError(415, 'unsupported_media_type', 'Content-Type must be application/json');
+  }
+  const raw = event.isBase64Encoded ? Buffer.from(event.body ?? '', 'base64').toString('utf8') : (event.body ?? '');
+  if (Buffer.byteLength(raw, 'utf8') > limits.maxBodyBytes) {
+    throw new PayloadTooLargeError('payload_too_large', `The request body exceeds ${limits.maxBodyBytes} bytes`);
+  }
+  const issues = new IssueCollector();
+  if (raw.trim() === '') issues.add(['body'], 'a JSON body is required', 'missing');
+  issues.throwIfAny();
+  try {
+    return JSON.parse(raw);
+  } catch {
+    issues.add(['body'], 'invalid JSON', 'json_invalid');
+    return issues.throwIfAny();
+  }
+}
+
+function readUserMessage(issues: IssueCollector, value: unknown, index: number, limits: PostConversationLimits): IncomingUserMessage | undefined {
+  const loc = ['body', 'messages', index];
+  if (!isObject(value)) {
+    issues.add(loc, 'must be an object', 'dict_type');
+    return undefined;
+  }
+  const role = isObject(value.author) ? value.author.role : value.role;
+  if (role !== 'user') issues.add([...loc, 'author', 'role'], 'must be "user"', 'literal_error');
+  if (!isNodeId(value.id)) issues.add([...loc, 'id'], `must be an id of 1 to ${MAX_ID_LENGTH} letters, digits, "-", "_", ".", ":"`, 'string_pattern_mismatch');
+  const content = value.content;
+  if (!isObject(content)) {
+    issues.add([...loc, 'content'], 'must be an object with content_type and parts', 'dict_type');
+    return undefined;
+  }
+  const contentType = content.content_type ?? 'text';
+  if (typeof contentType !== 'string' || !TEXT_CONTENT_TYPES.has(contentType)) {
+    issues.add([...loc, 'content', 'content_type'], 'must be "text" or "multimodal_text"', 'literal_error');
+  }
+  const parts = content.parts;
+  if (!Array.isArray(parts) || parts.length === 0 || parts.length > 100) {
+    issues.add([...loc, 'content', 'parts'], 'must be a list of 1 to 100 parts', 'list_type');
+    return undefined;
+  }
+  const strings = parts.filter((part): part is string => typeof part === 'string');
+  if (contentType === 'text' && strings.length !== parts.length) {
+    issues.add([...loc, 'content', 'parts'], 'text parts must be strings', 'string_type');
+  }
+  const text = strings.join('\n');
+  if (!strings.every(isStorableText)) issues.add([...loc, 'content', 'parts'], 'must be valid Unicode without NUL characters', 'string_unicode');
+  else if (text.trim() === '') issues.add([...loc, 'content', 'parts'], 'the message is empty', 'string_too_short');
+  if (text.length > limits.maxMessageChars) {
+    throw new PayloadTooLargeError('message_length_exceeds_limit', `The message is longer than ${limits.maxMessageChars} characters`);
+  }
+  // Client metadata is not stored: it is unbounded and nothing reads it back.
+  return { id: value.id as string, contentType: contentType as string, parts: strings, text, metadata: {} };
+}
+
+/** Parses and validates the request; throws 4xx `AppError`s. */
+export function parsePostConversationRequest(
+  event: Pick<APIGatewayProxyEvent, 'body' | 'isBase64Encoded' | 'headers'>,
+  limits: PostConversationLimits,
+): PostConversationRequest {
+  const body = readBody(event, limits);
+  const issues = new IssueCollector();
+  if (!isObject(body)) {
+    issues.add(['body'], 'must be a JSON object', 'dict_type');
+    issues.throwIfAny();
+  }
+  const request = body as Json;
+
+  const action = request.action ?? 'next';
+  if (!ACTIONS.includes(action as TurnAction)) issues.add(['body', 'action'], 'must be one of next, variant, continue', 'literal_error');
+
+  const conversationId = request.conversation_id ?? undefined;
+  if (conversationId !== undefined && !isUuid(conversationId)) issues.add(['body', 'conversation_id'], 'must be a UUID or null', 'uuid_parsing');
+
+  let parentMessageId = request.parent_message_id;
+  if (parentMessageId === undefined || parentMessageId === null) {
+    if (conversationId === undefined) parentMessageId = 'client-created-root';
+    else issues.add(['body', 'parent_message_id'], 'is required to continue a conversation', 'missing');
+  } else if (!isNodeId(parentMessageId)) {
+    issues.add(['body', 'parent_message_id'], `must be an id of 1 to ${MAX_ID_LENGTH} letters, digits, "-", "_", ".", ":"`, 'string_pattern_mismatch');
+  }
+
+  let message: IncomingUserMessage | undefined;
+  const messages = request.messages;
+  if (messages !== undefined && messages !== null && !Array.isArray(messages)) {
+    issues.add(['body', 'messages'], 'must be a list', 'list_type');
+  } else if (Array.isArray(messages) && messages.length > 0) {
+    if (messages.length > 10) issues.add(['body', 'messages'], 'at most 10 messages', 'too_long');
+    else message = readUserMessage(issues, messages[messages.length - 1], messages.length - 1, limits);
+  }
+  if (!message && action === 'next' && !issues.issues.some((i) => i.loc[1] === 'messages')) {
+    issues.add(['body', 'messages'], 'a user message is required for action "next"', 'missing');
+  }
+  if (conversationId === undefined && action !== 'next') {
+    issues.add(['body', 'conversation_id'], `is required for action "${String(action)}"`, 'missing');
+  }
+  if (action === 'continue' && message) issues.add(['body', 'messages'], 'must be empty for action "continue"', 'value_error');
+
+  const model = typeof request.model === 'string' && request.model.length <= 200 ? request.model : undefined;
+  const encodings = request.supported_encodings;
+  const deltaEncoding = Array.isArray(encodings) && encodings.includes('v1');
+  issues.throwIfAny();
+
+  return {
+    action: action as TurnAction,
+    conversationId: conversationId === undefined ? undefined : (conversationId as string).toLowerCase(),
+    parentMessageId: parentMessageId as string,
+    message,
+    model,
+    deltaEncoding,
+  };
+}

@@ -1,0 +1,85 @@
+/**
+ * The two stream formats ChatGPT clients read, as Server-Sent Events frames:
+ * - legacy snapshots: every `data:` carries the whole assistant message so far;
+ * - v1 deltas (`supported_encodings: ["v1"]`): one `add` of the message, then JSON-Pointer
+ *   `append` / `patch` operations against the document `{message, conversation_id, error}`.
+ * Both end with `data: [DONE]`. Pure: no I/O.
+ */
+import type { ReplyEvent, WireMessage } from '@chatbot/shared';
+
+export interface SseEncoder {
+  /** The frames for one reply event. */
+  encode(event: ReplyEvent): string;
+  /** The frame that closes the stream. */
+  done(): string;
+}
+
+const data = (payload: unknown): string => `data: ${JSON.stringify(payload)}\n\n`;
+const named = (event: string, payload: unknown): string => `event: ${event}\ndata: ${JSON.stringify(payload)}\n\n`;
+/** An SSE comment: keeps proxies and clients from timing out an idle stream; clients ignore it. */
+const HEARTBEAT = ': ping\n\n';
+
+/** Legacy snapshot format. `userMessage`, when given, is echoed first, as later ChatGPT builds do. */
+export function createLegacyEncoder(conversationId: string, userMessage?: WireMessage): SseEncoder {
+  const envelope = (message: WireMessage, error: string | null = null) => data({ message, conversation_id: conversationId, error });
+  return {
+    encode(event) {
+      switch (event.type) {
+        case 'start':
+          return userMessage ? envelope(userMessage) : '';
+        case 'text':
+          return envelope(event.message);
+        case 'heartbeat':
+          return HEARTBEAT;
+        case 'complete':
+          return envelope(event.message) + data({ conversation_id: conversationId, message_id: event.message.id, is_completion: true });
+        case 'error':
+          return envelope(event.message, event.error);
+        case 'title':
+          return data({ type: 'title_generation', title: event.title, conversation_id: conversationId });
+      }
+    },
+    done: () => 'data: [DONE]\n\n',
+  };
+}
+
+/** v1 delta format. */
+export function createDeltaEncoder(conversationId: string): SseEncoder {
+  // A frame without `p`/`o` reuses the previous ones: consecutive text appends send only `v`.
+  let lastOp: 'append-text' | undefined;
+  const delta = (payload: Record<string, unknown>, textAppend = false): string => {
+    lastOp = textAppend ? 'append-text' : undefined;
+    return named('delta', payload);
+  };
+  const finalPatch = (message: WireMessage, error?: string) => {
+    const ops: Record<string, unknown>[] = [
+      { p: '/message/status', o: 'replace', v: message.status },
+      { p: '/message/end_turn', o: 'replace', v: message.end_turn },
+      { p: '/message/metadata', o: 'append', v: message.metadata },
+    ];
+    if (error !== undefined) ops.push({ p: '/error', o: 'replace', v: error });
+    return delta({ p: '', o: 'patch', v: ops });
+  };
+  return {
+    encode(event) {
+      switch (event.type) {
+        case 'start':
+          return (
+            named('delta_encoding', 'v1') +
+            delta({ p: '', o: 'add', v: { message: event.message, conversation_id: conversationId, error: null }, c: 0 })
+          );
+        case 'text':
+          return lastOp === 'append-text' ? delta({ v: event.delta }, true) : delta({ p: '/message/content/parts/0', o: 'append', v: event.delta }, true);
+        case 'heartbeat':
+          return HEARTBEAT;
+        case 'complete':
+          return finalPatch(event.message) + data({ type: 'message_stream_complete', conversation_id: conversationId });
+        case 'error':
+          return finalPatch(event.message, event.error) + data({ type: 'message_stream_complete', conversation_id: conversationId });
+        case 'title':
+          return data({ type: 'title_generation', title: event.title, conversation_id: conversationId });
+      }
+    },
+    done: () => 'data: [DONE]\n\n',
+  };
+}

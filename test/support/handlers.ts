@@ -1,0 +1,146 @@
+/**
+ * Invokes the real handlers the way API Gateway and the Lambda runtime do (the local
+ * emulator), against the real Postgres and Redis of the test run.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { buildRestApiEvent, installLambdaRuntimeGlobals, invokeHandler, type InvokeResult } from '../../local/lambda-runtime';
+import { parseSse, type SseEvent } from './sse';
+
+installLambdaRuntimeGlobals();
+// Loaded after the runtime globals: middy's streaming mode calls awslambda.streamifyResponse at import.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const handlers = {
+  get: require('../../lambdas/get-conversation').handler as unknown,
+  list: require('../../lambdas/list-conversations').handler as unknown,
+  post: require('../../lambdas/post-conversation').handler as unknown,
+};
+
+export interface JsonResponse {
+  readonly statusCode: number;
+  readonly headers: Record<string, string>;
+  readonly body: string;
+  readonly json: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+async function readAll(stream: Readable): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk));
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function toJsonResponse(result: InvokeResult): Promise<JsonResponse> {
+  const body = result.streamed ? await readAll(result.body) : result.body;
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    json = undefined;
+  }
+  return { statusCode: result.statusCode, headers: lowerCaseKeys(result.headers), body, json };
+}
+
+const lowerCaseKeys = (headers: Record<string, string>) => Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
+
+export async function getConversation(conversationId: string, userId: string | undefined): Promise<JsonResponse> {
+  const event = buildRestApiEvent({
+    method: 'GET',
+    resource: '/backend-api/conversation/{conversation_id}',
+    path: `/backend-api/conversation/${conversationId}`,
+    pathParameters: { conversation_id: conversationId },
+    headers: { Origin: 'https://chat.example.com' },
+    userId,
+  });
+  return toJsonResponse(await invokeHandler(handlers.get, event));
+}
+
+export async function listConversations(userId: string | undefined, query: Record<string, string> = {}): Promise<JsonResponse> {
+  const event = buildRestApiEvent({
+    method: 'GET',
+    resource: '/backend-api/conversations',
+    path: '/backend-api/conversations',
+    query,
+    headers: { Origin: 'https://chat.example.com' },
+    userId,
+  });
+  return toJsonResponse(await invokeHandler(handlers.list, event));
+}
+
+export interface PostResult extends JsonResponse {
+  readonly events: SseEvent[];
+  /** How many separate chunks the body arrived in. */
+  readonly chunks: number;
+}
+
+/** Sends a raw POST body (string or object) and reads the whole response. */
+export async function postRaw(
+  body: unknown,
+  userId: string | undefined,
+  options: { headers?: Record<string, string>; signal?: AbortSignal; onChunk?: (text: string) => void } = {},
+): Promise<PostResult> {
+  const event = buildRestApiEvent({
+    method: 'POST',
+    resource: '/backend-api/f/conversation',
+    path: '/backend-api/f/conversation',
+    headers: { 'Content-Type': 'application/json', Accept: 'text/event-stream', ...options.headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+    userId,
+  });
+  const result = await invokeHandler(handlers.post, event, { signal: options.signal });
+  if (!result.streamed) return { ...(await toJsonResponse(result)), events: [], chunks: 1 };
+  let text = '';
+  let chunks = 0;
+  try {
+    for await (const chunk of result.body) {
+      const piece = Buffer.from(chunk).toString('utf8');
+      text += piece;
+      chunks += 1;
+      options.onChunk?.(piece);
+    }
+  } catch (error) {
+    if (!options.signal?.aborted) throw error;
+  }
+  const response = { statusCode: result.statusCode, headers: lowerCaseKeys(result.headers), body: text };
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { ...response, json, events: parseSse(text), chunks };
+}
+
+export interface SentMessage {
+  readonly conversationId: string;
+  readonly userMessageId: string;
+  readonly assistantMessageId: string;
+  readonly response: PostResult;
+}
+
+/** Posts one user message (a new conversation when `conversationId` is absent) and waits for the whole reply. */
+export async function sendMessage(
+  userId: string,
+  text: string,
+  options: { conversationId?: string; parentMessageId?: string; v1?: boolean; action?: string; messageId?: string } = {},
+): Promise<SentMessage> {
+  const userMessageId = options.messageId ?? randomUUID();
+  const response = await postRaw(
+    {
+      action: options.action ?? 'next',
+      messages: [{ id: userMessageId, author: { role: 'user' }, content: { content_type: 'text', parts: [text] }, metadata: {} }],
+      conversation_id: options.conversationId ?? null,
+      parent_message_id: options.parentMessageId ?? randomUUID(),
+      model: 'auto',
+      ...(options.v1 ? { supported_encodings: ['v1'] } : {}),
+    },
+    userId,
+  );
+  if (response.statusCode !== 200) throw new Error(`POST failed: ${response.statusCode} ${response.body}`);
+  const completion = response.events.find((e) => e.json?.is_completion === true || e.json?.type === 'message_stream_complete');
+  const conversationId = completion?.json.conversation_id as string;
+  const assistant = response.events.filter((e) => e.json?.message?.author?.role === 'assistant').at(-1)?.json.message.id
+    ?? response.events.find((e) => e.json?.o === 'add')?.json.v.message.id;
+  return { conversationId, userMessageId, assistantMessageId: assistant as string, response };
+}
+
+export const newUserId = (): string => `user-${randomUUID()}`;
