@@ -1,0 +1,251 @@
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import * as apigw from 'aws-cdk-lib/aws-apigateway';
+import * as cognito from 'aws-cdk-lib/aws-cognito';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+
+/** Props for {@link Api}. */
+export interface ApiProps {
+  /** Handler of GET /backend-api/conversation/{conversation_id}. */
+  readonly getConversation: lambda.IFunction;
+  /** Handler of GET /backend-api/conversations. */
+  readonly listConversations: lambda.IFunction;
+  /** Streaming handler of POST /backend-api/f/conversation and /backend-api/conversation. */
+  readonly postConversation: lambda.IFunction;
+  /** Stage name, the first path segment of the URL. @default 'v1' */
+  readonly stageName?: string;
+  /** CORS origins (`*` or full origins). @default ['*'] */
+  readonly allowedOrigins?: readonly string[];
+  /** Existing Cognito user pool id; when absent a pool and a web app client are created. @default - a new pool */
+  readonly userPoolId?: string;
+  /** Steady-state requests per second of the stage. @default 50 */
+  readonly throttleRateLimit?: number;
+  /** Burst capacity of the stage. @default 100 */
+  readonly throttleBurstLimit?: number;
+  /** How long API Gateway waits for post-conversation's stream to finish. @default Duration.minutes(5) */
+  readonly streamingTimeout?: Duration;
+  /** Retention of the access logs. @default logs.RetentionDays.ONE_MONTH */
+  readonly logRetention?: logs.RetentionDays;
+  /** What happens to the user pool and the log group when the stack is deleted. @default RemovalPolicy.DESTROY */
+  readonly removalPolicy?: RemovalPolicy;
+}
+
+/** API-Gateway-generated errors, shaped like the app's own `{"detail": {message, code}}`. */
+const GATEWAY_ERRORS: ReadonlyArray<{ readonly type: apigw.ResponseType; readonly code: string; readonly status?: string }> = [
+  { type: apigw.ResponseType.UNAUTHORIZED, code: 'unauthorized' },
+  { type: apigw.ResponseType.ACCESS_DENIED, code: 'forbidden' },
+  { type: apigw.ResponseType.EXPIRED_TOKEN, code: 'token_expired' },
+  // Unknown paths come back as "Missing Authentication Token" 403; a 404 says what happened.
+  { type: apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, code: 'not_found', status: '404' },
+  { type: apigw.ResponseType.THROTTLED, code: 'rate_limited' },
+  { type: apigw.ResponseType.BAD_REQUEST_PARAMETERS, code: 'invalid_request' },
+  { type: apigw.ResponseType.BAD_REQUEST_BODY, code: 'invalid_request' },
+  { type: apigw.ResponseType.REQUEST_TOO_LARGE, code: 'request_too_large' },
+  { type: apigw.ResponseType.UNSUPPORTED_MEDIA_TYPE, code: 'unsupported_media_type' },
+  { type: apigw.ResponseType.INTEGRATION_TIMEOUT, code: 'timeout' },
+  { type: apigw.ResponseType.DEFAULT_4XX, code: 'bad_request' },
+  { type: apigw.ResponseType.DEFAULT_5XX, code: 'internal_error' },
+];
+
+/**
+ * The REST API `/backend-api/...`: Cognito user-pool authorizer on every
+ * method, CORS, stage throttling, JSON access logs, request validation, JSON
+ * gateway errors, and response streaming for post-conversation.
+ */
+export class Api extends Construct {
+  /** The REST API. */
+  public readonly restApi: apigw.RestApi;
+  /** Base URL of the backend API, ending in `/backend-api`. */
+  public readonly backendApiUrl: string;
+  /** The user pool whose tokens the API accepts. */
+  public readonly userPool: cognito.IUserPool;
+  /** The web app client, when the stack created the pool. */
+  public readonly userPoolClient?: cognito.UserPoolClient;
+  /** The authorizer attached to every non-preflight method. */
+  public readonly authorizer: apigw.CognitoUserPoolsAuthorizer;
+  /** The access log group. */
+  public readonly accessLogGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: ApiProps) {
+    super(scope, id);
+    const allowedOrigins = props.allowedOrigins ?? ['*'];
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.DESTROY;
+
+    if (props.userPoolId) {
+      this.userPool = cognito.UserPool.fromUserPoolId(this, 'UserPool', props.userPoolId);
+    } else {
+      const userPool = new cognito.UserPool(this, 'UserPool', {
+        selfSignUpEnabled: true,
+        signInAliases: { email: true },
+        autoVerify: { email: true },
+        accountRecovery: cognito.AccountRecovery.EMAIL_ONLY,
+        passwordPolicy: {
+          minLength: 12,
+          requireLowercase: true,
+          requireUppercase: true,
+          requireDigits: true,
+          requireSymbols: true,
+        },
+        mfa: cognito.Mfa.OPTIONAL,
+        mfaSecondFactor: { otp: true, sms: false },
+        featurePlan: cognito.FeaturePlan.ESSENTIALS,
+        removalPolicy,
+        deletionProtection: removalPolicy !== RemovalPolicy.DESTROY,
+      });
+      Validations.of(userPool).acknowledge(
+        {
+          id: 'AwsSolutions-COG2',
+          reason: 'MFA (TOTP) is optional so users of a public chat app can enrol themselves; the frontend may require it per user.',
+        },
+        {
+          id: 'AwsSolutions-COG8',
+          reason: 'The Plus plan (threat protection) is billed per active user; Essentials keeps sign-in free of that cost. Opt in per deployment.',
+        },
+      );
+      this.userPoolClient = userPool.addClient('WebClient', {
+        // A browser app cannot keep a client secret.
+        generateSecret: false,
+        authFlows: { userSrp: true },
+        preventUserExistenceErrors: true,
+        idTokenValidity: Duration.hours(1),
+        accessTokenValidity: Duration.hours(1),
+        refreshTokenValidity: Duration.days(30),
+      });
+      this.userPool = userPool;
+    }
+
+    this.authorizer = new apigw.CognitoUserPoolsAuthorizer(this, 'Authorizer', {
+      cognitoUserPools: [this.userPool],
+      identitySource: apigw.IdentitySource.header('Authorization'),
+      resultsCacheTtl: Duration.minutes(5),
+    });
+
+    this.accessLogGroup = new logs.LogGroup(this, 'AccessLogs', {
+      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      removalPolicy,
+    });
+
+    const F = apigw.AccessLogField;
+    this.restApi = new apigw.RestApi(this, 'RestApi', {
+      description: 'ChatGPT-style chat backend (/backend-api)',
+      endpointConfiguration: { types: [apigw.EndpointType.REGIONAL] },
+      cloudWatchRole: true,
+      cloudWatchRoleRemovalPolicy: removalPolicy,
+      deployOptions: {
+        stageName: props.stageName ?? 'v1',
+        throttlingRateLimit: props.throttleRateLimit ?? 50,
+        throttlingBurstLimit: props.throttleBurstLimit ?? 100,
+        tracingEnabled: true,
+        metricsEnabled: true,
+        loggingLevel: apigw.MethodLoggingLevel.ERROR,
+        // Request/response bodies hold users' conversations: never log them.
+        dataTraceEnabled: false,
+        accessLogDestination: new apigw.LogGroupLogDestination(this.accessLogGroup),
+        accessLogFormat: apigw.AccessLogFormat.custom(
+          JSON.stringify({
+            requestId: F.contextRequestId(),
+            requestTime: F.contextRequestTime(),
+            ip: F.contextIdentitySourceIp(),
+            userAgent: F.contextIdentityUserAgent(),
+            httpMethod: F.contextHttpMethod(),
+            resourcePath: F.contextResourcePath(),
+            path: F.contextPath(),
+            status: F.contextStatus(),
+            responseLength: F.contextResponseLength(),
+            responseLatency: F.contextResponseLatency(),
+            integrationLatency: F.contextIntegrationLatency(),
+            integrationStatus: F.contextIntegrationStatus(),
+            errorType: F.contextErrorResponseType(),
+            errorMessage: F.contextErrorMessage(),
+            user: F.contextAuthorizerClaims('sub'),
+            xrayTraceId: F.contextXrayTraceId(),
+          }),
+        ),
+      },
+      defaultCorsPreflightOptions: {
+        allowOrigins: [...allowedOrigins],
+        allowMethods: ['GET', 'POST', 'OPTIONS'],
+        allowHeaders: [...apigw.Cors.DEFAULT_HEADERS, 'Accept', 'OAI-Device-Id', 'OAI-Language'],
+        maxAge: Duration.hours(1),
+      },
+      defaultMethodOptions: {
+        authorizer: this.authorizer,
+        authorizationType: apigw.AuthorizationType.COGNITO,
+      },
+    });
+
+    this.addGatewayResponses(allowedOrigins);
+    Validations.of(this.restApi).acknowledge(
+      {
+        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
+        reason: 'The AWS-maintained role API Gateway needs to write execution logs to CloudWatch Logs for the account.',
+      },
+      {
+        id: 'AwsSolutions-APIG3',
+        reason: 'Every method requires a Cognito token and the stage is throttled; a WAF web ACL (billed per ACL, rule and request) is an opt-in per deployment.',
+      },
+    );
+
+    const validator = this.restApi.addRequestValidator('Validator', {
+      validateRequestBody: true,
+      validateRequestParameters: true,
+    });
+    // Deliberately loose: the many request variants ChatGPT clients send are validated (with 422s) by the handler.
+    const postBodyModel = this.restApi.addModel('ConversationRequest', {
+      contentType: 'application/json',
+      schema: { schema: apigw.JsonSchemaVersion.DRAFT4, type: apigw.JsonSchemaType.OBJECT },
+    });
+
+    const backend = this.restApi.root.addResource('backend-api');
+    const conversation = backend.addResource('conversation');
+
+    conversation.addResource('{conversation_id}').addMethod('GET', new apigw.LambdaIntegration(props.getConversation), {
+      requestValidator: validator,
+      requestParameters: { 'method.request.path.conversation_id': true },
+    });
+    backend.addResource('conversations').addMethod('GET', new apigw.LambdaIntegration(props.listConversations), {
+      requestValidator: validator,
+      requestParameters: {
+        'method.request.querystring.offset': false,
+        'method.request.querystring.limit': false,
+        'method.request.querystring.order': false,
+      },
+    });
+
+    const streaming = new apigw.LambdaIntegration(props.postConversation, {
+      // STREAM makes CDK point the integration at the InvokeWithResponseStream API.
+      responseTransferMode: apigw.ResponseTransferMode.STREAM,
+      timeout: props.streamingTimeout ?? Duration.minutes(5),
+    });
+    const postOptions: apigw.MethodOptions = {
+      requestValidator: validator,
+      requestParameters: { 'method.request.header.Content-Type': true },
+      requestModels: { 'application/json': postBodyModel },
+    };
+    backend.addResource('f').addResource('conversation').addMethod('POST', streaming, postOptions);
+    conversation.addMethod('POST', streaming, postOptions);
+
+    this.backendApiUrl = this.restApi.urlForPath('/backend-api');
+  }
+
+  private addGatewayResponses(allowedOrigins: readonly string[]): void {
+    // With several origins the gateway cannot pick one itself; echoing the caller's Origin on an
+    // error body (which carries no user data) lets the browser show the frontend the real error.
+    const allowOrigin = allowedOrigins.length === 1 ? `'${allowedOrigins[0]}'` : 'method.request.header.Origin';
+    for (const { type, code, status } of GATEWAY_ERRORS) {
+      this.restApi.addGatewayResponse(`Error${type.responseType}`, {
+        type,
+        statusCode: status,
+        responseHeaders: {
+          'Access-Control-Allow-Origin': allowOrigin,
+          'Access-Control-Allow-Headers': `'${[...apigw.Cors.DEFAULT_HEADERS, 'Accept'].join(',')}'`,
+          'Vary': "'Origin'",
+        },
+        templates: {
+          'application/json': `{"detail":{"message":$context.error.messageString,"code":"${code}"}}`,
+        },
+      });
+    }
+  }
+}

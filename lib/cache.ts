@@ -1,0 +1,234 @@
+import { Duration, Names, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as elasticache from 'aws-cdk-lib/aws-elasticache';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import type { CacheEngine, CacheMode } from './stack-config';
+
+/** Props for {@link Cache}. */
+export interface CacheProps {
+  /** The VPC to place the cache in. */
+  readonly vpc: ec2.IVpc;
+  /** Subnets for the cache nodes (isolated). */
+  readonly subnets: ec2.SubnetSelection;
+  /** Node-based replication group or ElastiCache Serverless. @default 'replication-group' */
+  readonly mode?: CacheMode;
+  /** Engine. @default 'valkey' */
+  readonly engine?: CacheEngine;
+  /** Node type of the replication group. @default 'cache.t4g.small' */
+  readonly nodeType?: string;
+  /** Read replicas; more than 0 turns on Multi-AZ with automatic failover. @default 1 */
+  readonly replicas?: number;
+  /** TCP port of the replication group (serverless always listens on 6379). @default 6390 */
+  readonly port?: number;
+  /** Data storage cap of the serverless cache, in GB. @default 5 */
+  readonly serverlessMaxStorageGb?: number;
+  /** What happens to the cache and its secret when the stack is deleted. @default RemovalPolicy.DESTROY */
+  readonly removalPolicy?: RemovalPolicy;
+}
+
+const ENGINE_VERSIONS: Record<CacheEngine, string> = { valkey: '8.0', redis: '7.1' };
+const SERVERLESS_MAJOR_VERSIONS: Record<CacheEngine, string> = { valkey: '8', redis: '7' };
+const SERVERLESS_PORT = 6379;
+
+/**
+ * ElastiCache (Valkey or Redis OSS) with TLS in transit, encryption at rest and
+ * an AUTH token generated into Secrets Manager: either a cluster-mode-disabled
+ * replication group sized by node type and replica count, or a serverless cache
+ * (cluster mode, which the functions are told through {@link clusterMode}).
+ */
+export class Cache extends Construct {
+  /** Host the functions connect to (primary or serverless endpoint). */
+  public readonly endpointHost: string;
+  /** Port the functions connect to. */
+  public readonly endpointPort: number;
+  /** Secret whose SecretString is the AUTH token (a plain string). */
+  public readonly authSecret: secretsmanager.ISecret;
+  /** Network access to the cache port. */
+  public readonly connections: ec2.Connections;
+  /** True when clients must speak the cluster protocol (serverless). */
+  public readonly clusterMode: boolean;
+  /** How the cache is provisioned. */
+  public readonly mode: CacheMode;
+
+  private readonly nodeIds: readonly string[];
+  private readonly serverlessName?: string;
+  private readonly serverlessMaxStorageGb: number;
+
+  constructor(scope: Construct, id: string, props: CacheProps) {
+    super(scope, id);
+    this.mode = props.mode ?? 'replication-group';
+    const engine = props.engine ?? 'valkey';
+    const replicas = props.replicas ?? 1;
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.DESTROY;
+    this.serverlessMaxStorageGb = props.serverlessMaxStorageGb ?? 5;
+    this.clusterMode = this.mode === 'serverless';
+    this.endpointPort = this.clusterMode ? SERVERLESS_PORT : (props.port ?? 6390);
+
+    this.authSecret = new secretsmanager.Secret(this, 'AuthToken', {
+      description: 'ElastiCache AUTH token of the chatbot cache',
+      // AUTH tokens allow 16-128 printable characters but not '@', '"' or '/'; letters and digits are always safe.
+      generateSecretString: { passwordLength: 64, excludePunctuation: true },
+      removalPolicy,
+    });
+    Validations.of(this.authSecret).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason:
+        'ElastiCache has no managed rotation for AUTH tokens (it takes a ModifyReplicationGroup with a ROTATE strategy); rotate by hand as docs/deploy.md describes.',
+    });
+
+    const securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
+      vpc: props.vpc,
+      description: 'ElastiCache: reachable only from the chatbot functions on the cache port',
+      allowAllOutbound: false,
+    });
+    this.connections = new ec2.Connections({
+      securityGroups: [securityGroup],
+      defaultPort: ec2.Port.tcp(this.endpointPort),
+    });
+    const subnetIds = props.vpc.selectSubnets(props.subnets).subnetIds;
+
+    if (this.mode === 'serverless') {
+      this.serverlessName = Names.uniqueResourceName(this, { maxLength: 40, separator: '-' }).toLowerCase();
+      // Serverless caches authenticate through a user group; a user named "default" makes a plain
+      // `AUTH <token>` (what the functions send) work exactly as with a replication group's AUTH token.
+      const user = new elasticache.CfnUser(this, 'DefaultUser', {
+        engine,
+        userId: `${this.serverlessName}-default`.slice(0, 40),
+        userName: 'default',
+        accessString: 'on ~* +@all',
+        passwords: [this.authSecret.secretValue.unsafeUnwrap()],
+      });
+      const userGroup = new elasticache.CfnUserGroup(this, 'UserGroup', {
+        engine,
+        userGroupId: `${this.serverlessName}-users`.slice(0, 40),
+        // Ref of a user is its id; using it (not the literal) orders the creation.
+        userIds: [user.ref],
+      });
+      const cache = new elasticache.CfnServerlessCache(this, 'ServerlessCache', {
+        serverlessCacheName: this.serverlessName,
+        description: 'Chatbot cache-aside and LLM context',
+        engine,
+        majorEngineVersion: SERVERLESS_MAJOR_VERSIONS[engine],
+        securityGroupIds: [securityGroup.securityGroupId],
+        subnetIds,
+        userGroupId: userGroup.ref,
+        cacheUsageLimits: { dataStorage: { maximum: this.serverlessMaxStorageGb, unit: 'GB' } },
+      });
+      cache.applyRemovalPolicy(removalPolicy);
+      this.endpointHost = cache.attrEndpointAddress;
+      this.nodeIds = [];
+      return;
+    }
+
+    const subnetGroup = new elasticache.CfnSubnetGroup(this, 'SubnetGroup', {
+      description: 'Isolated subnets of the chatbot cache',
+      subnetIds,
+    });
+    const replicationGroup = new elasticache.CfnReplicationGroup(this, 'ReplicationGroup', {
+      replicationGroupDescription: 'Chatbot cache-aside and LLM context',
+      engine,
+      engineVersion: ENGINE_VERSIONS[engine],
+      cacheNodeType: props.nodeType ?? 'cache.t4g.small',
+      numCacheClusters: 1 + replicas,
+      automaticFailoverEnabled: replicas > 0,
+      multiAzEnabled: replicas > 0,
+      port: this.endpointPort,
+      cacheSubnetGroupName: subnetGroup.ref,
+      securityGroupIds: [securityGroup.securityGroupId],
+      atRestEncryptionEnabled: true,
+      transitEncryptionEnabled: true,
+      transitEncryptionMode: 'required',
+      // A dynamic reference: the token never appears in the template, only where to resolve it.
+      authToken: this.authSecret.secretValue.unsafeUnwrap(),
+      autoMinorVersionUpgrade: true,
+      snapshotRetentionLimit: 1,
+    });
+    replicationGroup.applyRemovalPolicy(removalPolicy);
+    if (replicas === 0) {
+      Validations.of(replicationGroup).acknowledge({
+        id: 'AwsSolutions-AEC4',
+        reason: 'cacheReplicas=0 was chosen explicitly: a single-node cache is a cost trade-off, and a cache outage only slows requests (they fall back to Postgres).',
+      });
+    }
+    this.endpointHost = replicationGroup.attrPrimaryEndPointAddress;
+    // Members of a cluster-mode-disabled group are named <group id>-001, -002, ...; metrics are per member.
+    this.nodeIds = Array.from({ length: 1 + replicas }, (_, i) => `${replicationGroup.ref}-${String(i + 1).padStart(3, '0')}`);
+  }
+
+  /** Lets `grantee` read the AUTH token. */
+  public grantReadAuthToken(grantee: iam.IGrantable): iam.Grant {
+    return this.authSecret.grantRead(grantee);
+  }
+
+  /** Used memory as a percentage of the maximum (worst node; serverless: of the storage cap). */
+  public metricMemoryUsagePercent(props?: cloudwatch.MetricOptions): cloudwatch.IMetric {
+    if (this.serverlessName) {
+      return new cloudwatch.MathExpression({
+        expression: `100 * bytes / ${this.serverlessMaxStorageGb * 1e9}`,
+        usingMetrics: { bytes: this.metric('BytesUsedForCache', { statistic: 'Maximum', ...props }) },
+        label: 'Memory used (% of storage cap)',
+        period: props?.period ?? Duration.minutes(5),
+      });
+    }
+    return this.acrossNodes('DatabaseMemoryUsagePercentage', 'MAX', 'Memory used % (max node)', { statistic: 'Maximum', ...props });
+  }
+
+  /** Keys evicted because memory was full. */
+  public metricEvictions(props?: cloudwatch.MetricOptions): cloudwatch.IMetric {
+    return this.acrossNodes('Evictions', 'SUM', 'Evictions', { statistic: 'Sum', ...props });
+  }
+
+  /** Client connections (all nodes). */
+  public metricCurrConnections(props?: cloudwatch.MetricOptions): cloudwatch.IMetric {
+    return this.acrossNodes('CurrConnections', 'SUM', 'Connections', { statistic: 'Maximum', ...props });
+  }
+
+  /**
+   * CPU of the engine thread (worst node). Serverless caches have no CPU metric —
+   * they scale out instead — so this is their ElastiCache Processing Units (ECPU) count.
+   */
+  public metricEngineCpuUtilization(props?: cloudwatch.MetricOptions): cloudwatch.IMetric {
+    if (this.serverlessName) {
+      return this.metric('ElastiCacheProcessingUnits', { statistic: 'Sum', label: 'ECPUs', ...props });
+    }
+    return this.acrossNodes('EngineCPUUtilization', 'MAX', 'Engine CPU % (max node)', { statistic: 'Maximum', ...props });
+  }
+
+  /** Any AWS/ElastiCache metric of this cache (serverless) or of one member node. */
+  public metric(metricName: string, props: cloudwatch.MetricOptions & { readonly nodeId?: string } = {}): cloudwatch.Metric {
+    const { nodeId, ...options } = props;
+    const dimensionsMap: Record<string, string> = this.serverlessName
+      ? { clusterId: this.serverlessName }
+      : { CacheClusterId: nodeId ?? this.nodeIds[0] };
+    return new cloudwatch.Metric({
+      namespace: 'AWS/ElastiCache',
+      metricName,
+      dimensionsMap,
+      period: Duration.minutes(5),
+      ...options,
+    });
+  }
+
+  private acrossNodes(
+    metricName: string,
+    reducer: 'MAX' | 'SUM',
+    label: string,
+    props: cloudwatch.MetricOptions,
+  ): cloudwatch.IMetric {
+    if (this.serverlessName || this.nodeIds.length === 1) {
+      return this.metric(metricName, { label, ...props });
+    }
+    const usingMetrics = Object.fromEntries(
+      this.nodeIds.map((nodeId, i) => [`n${i}`, this.metric(metricName, { ...props, nodeId })]),
+    );
+    return new cloudwatch.MathExpression({
+      expression: `${reducer}([${Object.keys(usingMetrics).join(',')}])`,
+      usingMetrics,
+      label,
+      period: props.period ?? Duration.minutes(5),
+    });
+  }
+}

@@ -1,0 +1,148 @@
+import { Annotations, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type { Construct } from 'constructs';
+import { Api } from './api';
+import { Cache } from './cache';
+import { Database, PROXY_PORT } from './database';
+import { bedrockModelArns, Functions } from './functions';
+import { Network } from './network';
+import { Observability } from './observability';
+import { loadStackConfig, type StackConfig } from './stack-config';
+
+/** Props for {@link ChatbotApiStack}. */
+export interface ChatbotApiStackProps extends StackProps {
+  /** The tunables. @default - parsed from CDK context (`cdk.json`, `-c key=value`) */
+  readonly config?: StackConfig;
+}
+
+/**
+ * The whole backend: VPC, ElastiCache, RDS PostgreSQL behind RDS Proxy, the
+ * shared layer with the three handlers, the REST API and the dashboard/alarms.
+ */
+export class ChatbotApiStack extends Stack {
+  public readonly config: StackConfig;
+  public readonly network: Network;
+  public readonly cache: Cache;
+  public readonly database: Database;
+  public readonly functions: Functions;
+  public readonly api: Api;
+  public readonly observability: Observability;
+
+  constructor(scope: Construct, id: string, props: ChatbotApiStackProps = {}) {
+    super(scope, id, props);
+    const config = (this.config = props.config ?? loadStackConfig(this.node));
+    const removalPolicy = config.isProd ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+
+    this.network = new Network(this, 'Network', {
+      natGateways: config.natGateways,
+      bedrockEndpoint: config.llmProvider === 'bedrock',
+      removalPolicy,
+    });
+    const { vpc } = this.network;
+    if (config.llmProvider === 'openai' && !this.network.hasInternetEgress) {
+      Annotations.of(this).addWarningV2(
+        'chatbot:openaiWithoutNat',
+        'llmProvider=openai with natGateways=0: the functions can only reach an OpenAI-compatible endpoint inside the VPC. Set -c natGateways=1 for a public endpoint.',
+      );
+    }
+
+    this.cache = new Cache(this, 'Cache', {
+      vpc,
+      subnets: this.network.dataSubnets,
+      mode: config.cacheMode,
+      engine: config.cacheEngine,
+      nodeType: config.cacheNodeType,
+      replicas: config.cacheReplicas,
+      serverlessMaxStorageGb: config.serverlessMaxStorageGb,
+    });
+
+    this.database = new Database(this, 'Database', {
+      vpc,
+      subnets: this.network.dataSubnets,
+      instanceType: config.dbInstanceType,
+      allocatedStorageGb: config.dbAllocatedStorageGb,
+      multiAz: config.isProd,
+      deletionProtection: config.isProd,
+      removalPolicy: config.isProd ? RemovalPolicy.SNAPSHOT : RemovalPolicy.DESTROY,
+    });
+
+    const openaiKey = config.openaiApiKeySecretArn
+      ? secretsmanager.Secret.fromSecretCompleteArn(this, 'OpenAiApiKey', config.openaiApiKeySecretArn)
+      : undefined;
+    this.functions = new Functions(this, 'Functions', {
+      vpc,
+      subnets: this.network.functionSubnets,
+      internetEgress: this.network.hasInternetEgress,
+      removalPolicy,
+      secrets: [this.database.secret, this.cache.authSecret],
+      environment: {
+        POWERTOOLS_SERVICE_NAME: 'chatbot-api',
+        POWERTOOLS_METRICS_NAMESPACE: 'ChatbotApi',
+        DATABASE_SECRET_ARN: this.database.secret.secretArn,
+        DATABASE_HOST: this.database.proxy.endpoint,
+        DATABASE_PORT: String(PROXY_PORT),
+        DATABASE_NAME: this.database.databaseName,
+        DATABASE_SSL: 'true',
+        REDIS_HOST: this.cache.endpointHost,
+        REDIS_PORT: String(this.cache.endpointPort),
+        REDIS_TLS: 'true',
+        REDIS_AUTH_SECRET_ARN: this.cache.authSecret.secretArn,
+        REDIS_CLUSTER_MODE: String(this.cache.clusterMode),
+        ALLOWED_ORIGINS: config.allowedOrigins.join(','),
+        ...(config.cacheKeyPrefix ? { CACHE_KEY_PREFIX: config.cacheKeyPrefix } : {}),
+      },
+      postConversationEnvironment: {
+        LLM_PROVIDER: config.llmProvider,
+        ...(config.llmProvider === 'bedrock' ? { BEDROCK_MODEL_ID: config.bedrockModelId } : {}),
+        ...(config.openaiBaseUrl ? { OPENAI_BASE_URL: config.openaiBaseUrl } : {}),
+        ...(config.openaiModel ? { OPENAI_MODEL: config.openaiModel } : {}),
+        ...(openaiKey ? { OPENAI_API_KEY_SECRET_ARN: openaiKey.secretArn } : {}),
+      },
+      postConversationSecrets: openaiKey ? [openaiKey] : [],
+      bedrockModelArns:
+        config.llmProvider === 'bedrock' ? bedrockModelArns(config.bedrockModelId, this.partition, this.region, this.account) : [],
+    });
+
+    // The functions' security group starts with no egress; open exactly what they use.
+    this.functions.connections.allowTo(this.cache, ec2.Port.tcp(this.cache.endpointPort), 'Functions to the cache');
+    this.functions.connections.allowTo(this.database, ec2.Port.tcp(PROXY_PORT), 'Functions to RDS Proxy');
+    for (const endpoint of this.network.endpoints) {
+      this.functions.connections.allowTo(endpoint, ec2.Port.tcp(443), 'Functions to a VPC endpoint');
+    }
+    // Migrations need the proxy, its secret, the endpoint and the rules above in place.
+    this.functions.migrationTrigger.executeAfter(this.network, this.database, this.functions.securityGroup);
+
+    this.api = new Api(this, 'Api', {
+      getConversation: this.functions.getConversation,
+      listConversations: this.functions.listConversations,
+      postConversation: this.functions.postConversation,
+      stageName: config.stage,
+      allowedOrigins: config.allowedOrigins,
+      userPoolId: config.userPoolId,
+      throttleRateLimit: config.throttleRateLimit,
+      throttleBurstLimit: config.throttleBurstLimit,
+      removalPolicy,
+    });
+
+    this.observability = new Observability(this, 'Observability', {
+      cache: this.cache,
+      database: this.database,
+      restApi: this.api.restApi,
+      alarmEmail: config.alarmEmail,
+      functions: {
+        GetConversation: { function: this.functions.getConversation, p99DurationThreshold: Duration.seconds(2) },
+        ListConversations: { function: this.functions.listConversations, p99DurationThreshold: Duration.seconds(2) },
+        PostConversation: { function: this.functions.postConversation, p99DurationThreshold: Duration.seconds(120) },
+      },
+    });
+
+    new CfnOutput(this, 'ApiUrl', { value: this.api.backendApiUrl, description: 'Base URL of the backend API' });
+    new CfnOutput(this, 'UserPoolId', { value: this.api.userPool.userPoolId });
+    if (this.api.userPoolClient) {
+      new CfnOutput(this, 'UserPoolClientId', { value: this.api.userPoolClient.userPoolClientId });
+    }
+    new CfnOutput(this, 'CacheEndpoint', { value: `${this.cache.endpointHost}:${this.cache.endpointPort}` });
+    new CfnOutput(this, 'DashboardName', { value: this.observability.dashboard.dashboardName });
+  }
+}

@@ -1,0 +1,247 @@
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { AssetHashType, DockerImage, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as triggers from 'aws-cdk-lib/triggers';
+import { Construct } from 'constructs';
+import { buildLayer, listMigrationFiles, MIGRATIONS_DIR, REPO_ROOT } from '../scripts/build-layer';
+
+/** Props for {@link Functions}. */
+export interface FunctionsProps {
+  /** The VPC the functions run in. */
+  readonly vpc: ec2.IVpc;
+  /** Subnets for the functions' network interfaces. */
+  readonly subnets: ec2.SubnetSelection;
+  /** Environment shared by every function (database, cache, CORS, observability). */
+  readonly environment: Readonly<Record<string, string>>;
+  /** Extra environment of post-conversation (model provider settings). @default {} */
+  readonly postConversationEnvironment?: Readonly<Record<string, string>>;
+  /** Secrets every function reads (database credentials, cache AUTH token). */
+  readonly secrets: readonly secretsmanager.ISecret[];
+  /** Secrets only post-conversation reads (e.g. an OpenAI-compatible API key). @default [] */
+  readonly postConversationSecrets?: readonly secretsmanager.ISecret[];
+  /** Bedrock model / inference-profile ARNs post-conversation may stream from. @default [] (no Bedrock access) */
+  readonly bedrockModelArns?: readonly string[];
+  /** Whether the function subnets route to the internet; if so the functions may call out on 443. @default false */
+  readonly internetEgress?: boolean;
+  /** Memory of each function in MB (CPU scales with it). @default 1024 */
+  readonly memorySize?: number;
+  /** Timeout of post-conversation, which streams the model's reply. @default Duration.minutes(5) */
+  readonly postConversationTimeout?: Duration;
+  /** Retention of the functions' log groups. @default logs.RetentionDays.ONE_MONTH */
+  readonly logRetention?: logs.RetentionDays;
+  /** What happens to the log groups when the stack is deleted. @default RemovalPolicy.DESTROY */
+  readonly removalPolicy?: RemovalPolicy;
+}
+
+/** Handler names, each a folder `lambdas/<name>/index.ts`. */
+export type HandlerName = 'get-conversation' | 'list-conversations' | 'post-conversation' | 'migrate';
+
+/** Path of a handler's entry file. */
+export const handlerEntry = (name: HandlerName): string => path.join(REPO_ROOT, 'lambdas', name, 'index.ts');
+
+/**
+ * esbuild options of every handler bundle. The layer is CJS and found through
+ * NODE_PATH (/opt/nodejs/node_modules), which only `require()` consults, so the
+ * handlers are CJS too and leave `@chatbot/shared` to the layer.
+ */
+export const HANDLER_BUNDLING: nodejs.BundlingOptions = {
+  minify: true,
+  sourceMap: true,
+  format: nodejs.OutputFormat.CJS,
+  target: 'node24',
+  externalModules: ['@chatbot/shared'],
+  forceDockerBundling: false,
+};
+
+/** SHA-256 of the migration files: part of the migrate function's config, so a new migration re-runs the trigger. */
+export function hashMigrations(): string {
+  const hash = crypto.createHash('sha256');
+  for (const file of listMigrationFiles()) {
+    hash.update(file).update('\0').update(fs.readFileSync(path.join(MIGRATIONS_DIR, file))).update('\0');
+  }
+  return hash.digest('hex');
+}
+
+/**
+ * The shared layer (`@chatbot/shared`: cache service, DB client, migrations),
+ * the three API handlers and the migrate function, all in the VPC behind one
+ * security group that allows no egress until the stack opens specific ports.
+ */
+export class Functions extends Construct {
+  /** The ONE layer every function loads `@chatbot/shared` from. */
+  public readonly layer: lambda.LayerVersion;
+  /** GET /backend-api/conversation/{conversation_id}. */
+  public readonly getConversation: nodejs.NodejsFunction;
+  /** GET /backend-api/conversations. */
+  public readonly listConversations: nodejs.NodejsFunction;
+  /** POST /backend-api/f/conversation and /backend-api/conversation (response streaming). */
+  public readonly postConversation: nodejs.NodejsFunction;
+  /** Applies the SQL migrations; invoked by {@link migrationTrigger} at deploy time. */
+  public readonly migrate: nodejs.NodejsFunction;
+  /** Runs `migrate` during `cdk deploy`; call `executeAfter` with everything it needs to reach the database. */
+  public readonly migrationTrigger: triggers.Trigger;
+  /** The three API handlers. */
+  public readonly apiHandlers: readonly nodejs.NodejsFunction[];
+  /** The functions' security group. */
+  public readonly securityGroup: ec2.SecurityGroup;
+  /** Network access of all functions (open ports with `connections.allowTo`). */
+  public readonly connections: ec2.Connections;
+
+  constructor(scope: Construct, id: string, props: FunctionsProps) {
+    super(scope, id);
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.DESTROY;
+    const runtime = lambda.Runtime.NODEJS_24_X;
+
+    this.layer = new lambda.LayerVersion(this, 'SharedLayer', {
+      description: '@chatbot/shared: config, database, redis client, cache service, repository, AI service, migrations',
+      compatibleRuntimes: [runtime],
+      compatibleArchitectures: [lambda.Architecture.ARM_64],
+      code: lambda.Code.fromAsset(REPO_ROOT, {
+        // Hash what ships, not the sources: a dependency bump changes the bundle, hence the layer version.
+        assetHashType: AssetHashType.OUTPUT,
+        bundling: {
+          local: {
+            tryBundle(outputDir: string): boolean {
+              buildLayer(outputDir);
+              return true;
+            },
+          },
+          // Fallback only when local bundling cannot run; the repository (with node_modules) is mounted at /asset-input.
+          image: DockerImage.fromRegistry('public.ecr.aws/sam/build-nodejs24.x'),
+          command: ['bash', '-c', 'cd /asset-input && npx tsx scripts/build-layer.ts /asset-output'],
+        },
+      }),
+    });
+
+    this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
+      vpc: props.vpc,
+      description: 'Chatbot functions: egress only to the cache, the RDS Proxy and the VPC endpoints',
+      allowAllOutbound: false,
+    });
+    if (props.internetEgress) {
+      this.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to the model provider through NAT');
+    }
+    this.connections = this.securityGroup.connections;
+
+    const make = (
+      name: HandlerName,
+      logicalId: string,
+      options: { timeout: Duration; environment?: Readonly<Record<string, string>>; description: string },
+    ): nodejs.NodejsFunction => {
+      const logGroup = new logs.LogGroup(this, `${logicalId}Logs`, {
+        retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+        removalPolicy,
+      });
+      const fn = new nodejs.NodejsFunction(this, logicalId, {
+        description: options.description,
+        entry: handlerEntry(name),
+        handler: 'handler',
+        runtime,
+        architecture: lambda.Architecture.ARM_64,
+        memorySize: props.memorySize ?? 1024,
+        timeout: options.timeout,
+        layers: [this.layer],
+        projectRoot: REPO_ROOT,
+        depsLockFilePath: path.join(REPO_ROOT, 'package-lock.json'),
+        bundling: HANDLER_BUNDLING,
+        environment: { ...props.environment, ...options.environment },
+        vpc: props.vpc,
+        vpcSubnets: props.subnets,
+        securityGroups: [this.securityGroup],
+        tracing: lambda.Tracing.ACTIVE,
+        loggingFormat: lambda.LoggingFormat.JSON,
+        applicationLogLevelV2: lambda.ApplicationLogLevel.INFO,
+        systemLogLevelV2: lambda.SystemLogLevel.WARN,
+        logGroup,
+      });
+      for (const secret of props.secrets) secret.grantRead(fn);
+      Validations.of(fn).acknowledge(
+        {
+          id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+          reason: 'The AWS-maintained minimum for a function to write its own logs; it grants nothing beyond logs:CreateLogStream/PutLogEvents.',
+        },
+        {
+          id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]',
+          reason: 'Required for a function in a VPC to create and delete its ENIs; the EC2 network-interface actions do not support resource scoping.',
+        },
+        {
+          id: 'AwsSolutions-IAM5[Resource::*]',
+          reason: 'Only xray:PutTraceSegments/PutTelemetryRecords (active tracing), which have no resource-level permissions.',
+        },
+      );
+      return fn;
+    };
+
+    this.getConversation = make('get-conversation', 'GetConversation', {
+      timeout: Duration.seconds(15),
+      description: 'GET /backend-api/conversation/{conversation_id}',
+    });
+    this.listConversations = make('list-conversations', 'ListConversations', {
+      timeout: Duration.seconds(15),
+      description: 'GET /backend-api/conversations',
+    });
+    this.postConversation = make('post-conversation', 'PostConversation', {
+      timeout: props.postConversationTimeout ?? Duration.minutes(5),
+      environment: props.postConversationEnvironment,
+      description: 'POST /backend-api/f/conversation (streams the reply)',
+    });
+    this.migrate = make('migrate', 'Migrate', {
+      timeout: Duration.minutes(5),
+      environment: { MIGRATIONS_SHA256: hashMigrations() },
+      description: 'Applies layer/migrations/*.sql at deploy time',
+    });
+    this.apiHandlers = [this.getConversation, this.listConversations, this.postConversation];
+
+    for (const secret of props.postConversationSecrets ?? []) secret.grantRead(this.postConversation);
+    if (props.bedrockModelArns?.length) {
+      this.postConversation.addToRolePolicy(
+        new iam.PolicyStatement({
+          // ConverseStream authorises as InvokeModelWithResponseStream; nothing else is needed.
+          actions: ['bedrock:InvokeModelWithResponseStream'],
+          resources: [...props.bedrockModelArns],
+        }),
+      );
+      for (const arn of props.bedrockModelArns.filter((candidate) => candidate.includes(':bedrock:*::'))) {
+        Validations.of(this.postConversation).acknowledge({
+          id: `AwsSolutions-IAM5[Resource::${arn.replace(/^arn:[^:]+:/, 'arn:<AWS::Partition>:')}]`,
+          reason: 'A cross-region inference profile may route to this one model in any region of its geography; the region cannot be narrowed.',
+        });
+      }
+    }
+
+    this.migrationTrigger = new triggers.Trigger(this, 'MigrateTrigger', {
+      handler: this.migrate,
+      // Ties the trigger to the function's current version, which changes with the code, the layer or MIGRATIONS_SHA256.
+      executeOnHandlerChange: true,
+      invocationType: triggers.InvocationType.REQUEST_RESPONSE,
+      timeout: Duration.minutes(5),
+    });
+  }
+}
+
+/** Geography prefixes of cross-region inference profile ids (`us.anthropic...`). */
+const INFERENCE_PROFILE_PREFIX = /^(us|eu|apac|us-gov|jp|au|ca|global)\.(.+)$/;
+
+/**
+ * The ARNs `bedrock:InvokeModelWithResponseStream` must allow for a model id:
+ * a foundation model in this region; or an inference profile plus the
+ * foundation model in every region the profile may route to; or an ARN as given.
+ */
+export function bedrockModelArns(modelId: string, partition: string, region: string, account: string): string[] {
+  if (modelId.startsWith('arn:')) return [modelId];
+  const profile = INFERENCE_PROFILE_PREFIX.exec(modelId);
+  if (profile) {
+    return [
+      `arn:${partition}:bedrock:${region}:${account}:inference-profile/${modelId}`,
+      `arn:${partition}:bedrock:*::foundation-model/${profile[2]}`,
+    ];
+  }
+  return [`arn:${partition}:bedrock:${region}::foundation-model/${modelId}`];
+}

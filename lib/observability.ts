@@ -1,0 +1,222 @@
+import { Duration } from 'aws-cdk-lib';
+import type * as apigw from 'aws-cdk-lib/aws-apigateway';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import { Construct } from 'constructs';
+import type { Cache } from './cache';
+import type { Database } from './database';
+
+/** A function and its latency budget. */
+export interface WatchedFunction {
+  /** The function. */
+  readonly function: lambda.IFunction;
+  /** Alarm when p99 duration exceeds this. */
+  readonly p99DurationThreshold: Duration;
+}
+
+/** Props for {@link Observability}. */
+export interface ObservabilityProps {
+  /** The cache whose memory, evictions, CPU and connections are watched. */
+  readonly cache: Cache;
+  /** The database whose CPU and connections are watched. */
+  readonly database: Database;
+  /** The API handlers by display name, each with the p99 duration that should raise an alarm. */
+  readonly functions: Readonly<Record<string, WatchedFunction>>;
+  /** The REST API. */
+  readonly restApi: apigw.RestApi;
+  /** EMF namespace of the functions' metrics. @default 'ChatbotApi' */
+  readonly metricsNamespace?: string;
+  /** Value of the `service` dimension of the functions' metrics. @default 'chatbot-api' */
+  readonly serviceName?: string;
+  /** E-mail subscribed to the alarm topic. @default - no subscription (subscribe to the topic later) */
+  readonly alarmEmail?: string;
+  /** Alarm when the cache hit rate stays below this percentage. @default 50 */
+  readonly minCacheHitRatePercent?: number;
+}
+
+/**
+ * A dashboard and alarms: cache memory, evictions, CPU, connections and hit rate
+ * (from the functions' EMF metrics), Lambda errors, throttles and p99 duration,
+ * RDS CPU and connections, API 5XX. Alarms notify one SNS topic.
+ */
+export class Observability extends Construct {
+  /** The dashboard. */
+  public readonly dashboard: cloudwatch.Dashboard;
+  /** Topic every alarm notifies (on alarm and on recovery). */
+  public readonly alarmTopic: sns.Topic;
+  /** All alarms. */
+  public readonly alarms: readonly cloudwatch.Alarm[];
+
+  constructor(scope: Construct, id: string, props: ObservabilityProps) {
+    super(scope, id);
+    const namespace = props.metricsNamespace ?? 'ChatbotApi';
+    const service = props.serviceName ?? 'chatbot-api';
+    const { cache, database } = props;
+    const period = Duration.minutes(5);
+    const alarms: cloudwatch.Alarm[] = [];
+
+    this.alarmTopic = new sns.Topic(this, 'AlarmTopic', { displayName: 'Chatbot API alarms', enforceSSL: true });
+    if (props.alarmEmail) {
+      this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
+    }
+    const alarm = (
+      name: string,
+      metric: cloudwatch.IMetric,
+      options: Omit<cloudwatch.CreateAlarmOptions, 'alarmDescription'> & { readonly description: string },
+    ): cloudwatch.Alarm => {
+      const { description, ...alarmOptions } = options;
+      const created = new cloudwatch.Alarm(this, name, {
+        metric,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        alarmDescription: description,
+        ...alarmOptions,
+      });
+      created.addAlarmAction(new actions.SnsAction(this.alarmTopic));
+      created.addOkAction(new actions.SnsAction(this.alarmTopic));
+      alarms.push(created);
+      return created;
+    };
+
+    const appMetric = (metricName: string): cloudwatch.Metric =>
+      new cloudwatch.Metric({ namespace, metricName, dimensionsMap: { service }, statistic: 'Sum', period });
+    const cacheHitRate = new cloudwatch.MathExpression({
+      expression: '100 * hit / (hit + miss)',
+      usingMetrics: { hit: appMetric('CacheHit'), miss: appMetric('CacheMiss') },
+      label: 'Cache hit rate %',
+      period,
+    });
+
+    // Cache
+    const cacheMemory = cache.metricMemoryUsagePercent();
+    const cacheEvictions = cache.metricEvictions();
+    const cacheCpu = cache.metricEngineCpuUtilization();
+    const cacheConnections = cache.metricCurrConnections();
+    const serverless = cache.mode === 'serverless';
+    alarm('CacheMemoryAlarm', cacheMemory, {
+      threshold: 80,
+      evaluationPeriods: 3,
+      description: 'Cache memory above 80%: evictions are next. Raise cacheNodeType (or serverlessMaxStorageGb).',
+    });
+    alarm('CacheEvictionsAlarm', cacheEvictions, {
+      threshold: 100,
+      evaluationPeriods: 2,
+      description: 'The cache evicts keys because memory is full; the hit rate will fall. Raise cacheNodeType.',
+    });
+    if (!serverless) {
+      alarm('CacheCpuAlarm', cacheCpu, {
+        threshold: 80,
+        evaluationPeriods: 3,
+        description: 'The cache engine thread is above 80% CPU. Use a larger node type or add replicas for reads.',
+      });
+    }
+    alarm('CacheConnectionsAlarm', cacheConnections, {
+      threshold: 5000,
+      evaluationPeriods: 2,
+      description: 'Unusually many cache connections (each warm Lambda container holds one).',
+    });
+    alarm('CacheHitRateAlarm', cacheHitRate, {
+      threshold: props.minCacheHitRatePercent ?? 50,
+      comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+      evaluationPeriods: 6,
+      description: 'Cache hit rate low for 30 minutes: check CacheError metrics, evictions and memory.',
+    });
+
+    // Functions
+    const functionEntries = Object.entries(props.functions);
+    for (const [name, { function: fn, p99DurationThreshold }] of functionEntries) {
+      alarm(`${name}ErrorsAlarm`, fn.metricErrors({ period, statistic: 'Sum' }), {
+        threshold: 5,
+        evaluationPeriods: 1,
+        description: `${name} failed invocations (errors the handler did not turn into HTTP responses).`,
+      });
+      alarm(`${name}ThrottlesAlarm`, fn.metricThrottles({ period, statistic: 'Sum' }), {
+        threshold: 1,
+        evaluationPeriods: 1,
+        description: `${name} throttled: account or reserved concurrency exhausted.`,
+      });
+      alarm(`${name}DurationAlarm`, fn.metricDuration({ period, statistic: 'p99' }), {
+        threshold: p99DurationThreshold.toMilliseconds(),
+        evaluationPeriods: 3,
+        description: `${name} p99 duration above ${p99DurationThreshold.toHumanString()} for 15 minutes.`,
+      });
+    }
+
+    // Database
+    alarm('DatabaseCpuAlarm', database.metricCpuUtilization(), {
+      threshold: 80,
+      evaluationPeriods: 3,
+      description: 'RDS CPU above 80%: raise dbInstanceType or look for a missing index.',
+    });
+    alarm('DatabaseConnectionsAlarm', database.metricDatabaseConnections({ statistic: 'Maximum' }), {
+      threshold: 80,
+      evaluationPeriods: 2,
+      description: 'Many backend connections on the instance; RDS Proxy should keep this low.',
+    });
+
+    // API
+    alarm('Api5xxAlarm', props.restApi.metricServerError({ period, statistic: 'Sum' }), {
+      threshold: 5,
+      evaluationPeriods: 1,
+      description: 'API Gateway returned 5XX responses.',
+    });
+
+    this.alarms = alarms;
+
+    const fnMetrics = (pick: (fn: lambda.IFunction, name: string) => cloudwatch.IMetric): cloudwatch.IMetric[] =>
+      functionEntries.map(([name, watched]) => pick(watched.function, name));
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      defaultInterval: Duration.hours(3),
+      widgets: [
+        [
+          new cloudwatch.TextWidget({
+            markdown:
+              '# Chatbot API\nCache hit rate comes from the functions\' EMF metrics; memory %, evictions and CPU from ElastiCache. ' +
+              'Tune the cache with `cdk deploy -c cacheNodeType=…` (see docs/deploy.md).',
+            width: 24,
+            height: 2,
+          }),
+        ],
+        [
+          new cloudwatch.GraphWidget({ title: 'Cache hit rate %', left: [cacheHitRate], leftYAxis: { min: 0, max: 100 }, width: 8 }),
+          new cloudwatch.GraphWidget({
+            title: 'Cache hits / misses / errors',
+            left: [appMetric('CacheHit'), appMetric('CacheMiss'), appMetric('CacheError'), appMetric('CacheBypass')],
+            width: 8,
+          }),
+          new cloudwatch.GraphWidget({ title: serverless ? 'Cache memory % of cap' : 'Cache memory %', left: [cacheMemory], leftYAxis: { min: 0, max: 100 }, width: 8 }),
+        ],
+        [
+          new cloudwatch.GraphWidget({ title: 'Cache evictions', left: [cacheEvictions], width: 8 }),
+          new cloudwatch.GraphWidget({ title: serverless ? 'Cache ECPUs' : 'Cache engine CPU %', left: [cacheCpu], width: 8 }),
+          new cloudwatch.GraphWidget({ title: 'Cache connections', left: [cacheConnections], width: 8 }),
+        ],
+        [
+          new cloudwatch.GraphWidget({ title: 'Lambda errors', left: fnMetrics((fn, name) => fn.metricErrors({ period, label: name })), width: 8 }),
+          new cloudwatch.GraphWidget({ title: 'Lambda throttles', left: fnMetrics((fn, name) => fn.metricThrottles({ period, label: name })), width: 8 }),
+          new cloudwatch.GraphWidget({
+            title: 'Lambda duration p99 (ms)',
+            left: fnMetrics((fn, name) => fn.metricDuration({ period, statistic: 'p99', label: name })),
+            width: 8,
+          }),
+        ],
+        [
+          new cloudwatch.GraphWidget({
+            title: 'API requests / 4XX / 5XX',
+            left: [
+              props.restApi.metricCount({ period, statistic: 'Sum' }),
+              props.restApi.metricClientError({ period, statistic: 'Sum' }),
+              props.restApi.metricServerError({ period, statistic: 'Sum' }),
+            ],
+            width: 8,
+          }),
+          new cloudwatch.GraphWidget({ title: 'RDS CPU %', left: [database.metricCpuUtilization()], width: 8 }),
+          new cloudwatch.GraphWidget({ title: 'RDS connections', left: [database.metricDatabaseConnections()], width: 8 }),
+        ],
+        [new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms, width: 24 })],
+      ],
+    });
+  }
+}

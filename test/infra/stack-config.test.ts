@@ -1,0 +1,65 @@
+import { bedrockModelArns } from '../../lib/functions';
+import { DEFAULT_CONTEXT, loadStackConfig } from '../../lib/stack-config';
+
+const contextOf = (values: Record<string, unknown>) => ({ tryGetContext: (key: string) => values[key] });
+
+describe('loadStackConfig', () => {
+  it('applies the defaults', () => {
+    const config = loadStackConfig(contextOf({}));
+    expect(config).toMatchObject({
+      stage: 'dev',
+      isProd: false,
+      cacheMode: 'replication-group',
+      cacheEngine: 'valkey',
+      cacheNodeType: DEFAULT_CONTEXT.cacheNodeType,
+      cacheReplicas: 1,
+      natGateways: 0,
+      allowedOrigins: ['*'],
+      llmProvider: 'bedrock',
+    });
+    expect(config.userPoolId).toBeUndefined();
+  });
+
+  it('accepts -c strings and cdk.json types alike', () => {
+    const fromCli = loadStackConfig(contextOf({ cacheReplicas: '2', throttleRateLimit: '10', dbInstanceType: 'db.r7g.large' }));
+    const fromJson = loadStackConfig(contextOf({ cacheReplicas: 2, throttleRateLimit: 10, dbInstanceType: 'r7g.large' }));
+    expect(fromCli).toEqual(fromJson);
+    expect(fromCli.cacheReplicas).toBe(2);
+    expect(fromCli.dbInstanceType).toBe('r7g.large');
+  });
+
+  it('splits allowedOrigins from a comma list or an array', () => {
+    const expected = ['https://a.example.com', 'https://b.example.com'];
+    expect(loadStackConfig(contextOf({ allowedOrigins: 'https://a.example.com, https://b.example.com' })).allowedOrigins).toEqual(expected);
+    expect(loadStackConfig(contextOf({ allowedOrigins: expected })).allowedOrigins).toEqual(expected);
+  });
+
+  it('rejects fractional and out-of-range numbers', () => {
+    expect(() => loadStackConfig(contextOf({ cacheReplicas: 1.5 }))).toThrow(/"cacheReplicas" .*got 1.5/);
+    expect(() => loadStackConfig(contextOf({ throttleBurstLimit: '0' }))).toThrow(/"throttleBurstLimit"/);
+  });
+
+  it('marks stage=prod as production', () => {
+    expect(loadStackConfig(contextOf({ stage: 'prod' })).isProd).toBe(true);
+  });
+});
+
+describe('bedrockModelArns', () => {
+  it('grants a foundation model in this region', () => {
+    expect(bedrockModelArns('anthropic.claude-3-5-haiku-20241022-v1:0', 'aws', 'us-west-2', '123456789012')).toEqual([
+      'arn:aws:bedrock:us-west-2::foundation-model/anthropic.claude-3-5-haiku-20241022-v1:0',
+    ]);
+  });
+
+  it('grants an inference profile and its model in the regions it routes to', () => {
+    expect(bedrockModelArns('eu.anthropic.claude-3-7-sonnet-20250219-v1:0', 'aws', 'eu-west-1', '123456789012')).toEqual([
+      'arn:aws:bedrock:eu-west-1:123456789012:inference-profile/eu.anthropic.claude-3-7-sonnet-20250219-v1:0',
+      'arn:aws:bedrock:*::foundation-model/anthropic.claude-3-7-sonnet-20250219-v1:0',
+    ]);
+  });
+
+  it('passes an ARN through', () => {
+    const arn = 'arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc123';
+    expect(bedrockModelArns(arn, 'aws', 'us-east-1', '123456789012')).toEqual([arn]);
+  });
+});

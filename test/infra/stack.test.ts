@@ -1,0 +1,249 @@
+import { App, Stack, Validations } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { ChatbotApiStack } from '../../lib/chatbot-api-stack';
+import { hashMigrations } from '../../lib/functions';
+import { cdkJsonContext, normaliseTemplate, resourcesOfType, synthesize, type CfnResource, type Synthesized } from './support/synth';
+
+// Three synths in all (each bundles with esbuild), shared by every test below.
+let base: Synthesized;
+let bigCache: Synthesized;
+let serverless: Synthesized;
+
+beforeAll(() => {
+  base = synthesize();
+  bigCache = synthesize({ cacheNodeType: 'cache.r7g.large', cacheReplicas: '2' });
+  serverless = synthesize({ cacheMode: 'serverless' });
+}, 240_000);
+
+const apiFunctionIds = (s: Synthesized): string[] =>
+  ['GetConversation', 'ListConversations', 'PostConversation'].map((name) => {
+    const match = resourcesOfType(s.json, 'AWS::Lambda::Function').find(([id]) => id.startsWith(`Functions${name}`));
+    if (!match) throw new Error(`no ${name} function`);
+    return match[0];
+  });
+const fn = (s: Synthesized, id: string): CfnResource => s.json.Resources[id];
+const methods = (s: Synthesized): CfnResource[] => resourcesOfType(s.json, 'AWS::ApiGateway::Method').map(([, m]) => m);
+
+describe('template', () => {
+  it('matches the snapshot (asset hashes normalised)', () => {
+    expect(normaliseTemplate(base.json)).toMatchSnapshot();
+  });
+
+  it('has the four routes under /backend-api', () => {
+    const parts = resourcesOfType(base.json, 'AWS::ApiGateway::Resource').map(([, r]) => r.Properties!.PathPart);
+    expect(parts.sort()).toEqual(['backend-api', 'conversation', 'conversation', 'conversations', 'f', '{conversation_id}'].sort());
+    const verbs = methods(base).map((m) => m.Properties!.HttpMethod).filter((verb) => verb !== 'OPTIONS');
+    expect(verbs.sort()).toEqual(['GET', 'GET', 'POST', 'POST']);
+  });
+
+  it('outputs the API URL ending in /backend-api, the user pool, its client and the cache endpoint', () => {
+    const outputs = base.json.Outputs as Record<string, { Value: unknown }>;
+    expect(JSON.stringify(outputs.ApiUrl.Value)).toMatch(/\/backend-api"\]\]\}$/);
+    expect(Object.keys(outputs)).toEqual(expect.arrayContaining(['ApiUrl', 'UserPoolId', 'UserPoolClientId', 'CacheEndpoint']));
+  });
+});
+
+describe('functions', () => {
+  it('the three handlers share ONE layer', () => {
+    const layers = resourcesOfType(base.json, 'AWS::Lambda::LayerVersion');
+    expect(layers).toHaveLength(1);
+    for (const id of apiFunctionIds(base)) {
+      expect(fn(base, id).Properties!.Layers).toEqual([{ Ref: layers[0][0] }]);
+    }
+  });
+
+  it('run Node 24 on arm64 in the VPC with JSON logs and active tracing', () => {
+    for (const id of apiFunctionIds(base)) {
+      const props = fn(base, id).Properties!;
+      expect(props.Runtime).toBe('nodejs24.x');
+      expect(props.Architectures).toEqual(['arm64']);
+      expect(props.TracingConfig).toEqual({ Mode: 'Active' });
+      expect(props.LoggingConfig.LogFormat).toBe('JSON');
+      expect(props.VpcConfig.SubnetIds).toHaveLength(2);
+    }
+  });
+
+  it('connect through RDS Proxy with TLS and to the cache with TLS and AUTH from Secrets Manager', () => {
+    const [proxyId] = resourcesOfType(base.json, 'AWS::RDS::DBProxy')[0];
+    expect(resourcesOfType(base.json, 'AWS::RDS::DBProxy')[0][1].Properties!.RequireTLS).toBe(true);
+    for (const id of apiFunctionIds(base)) {
+      const env = fn(base, id).Properties!.Environment.Variables;
+      expect(env.DATABASE_HOST).toEqual({ 'Fn::GetAtt': [proxyId, 'Endpoint'] });
+      expect(env).toMatchObject({ DATABASE_PORT: '5432', DATABASE_SSL: 'true', REDIS_TLS: 'true', REDIS_CLUSTER_MODE: 'false' });
+      expect(env.DATABASE_SECRET_ARN).toEqual({ Ref: expect.stringMatching(/^DatabaseInstanceSecretAttachment/) });
+      expect(env.REDIS_AUTH_SECRET_ARN).toEqual({ Ref: expect.stringMatching(/^CacheAuthToken/) });
+      expect(env.POWERTOOLS_METRICS_NAMESPACE).toBe('ChatbotApi');
+    }
+  });
+
+  it('post-conversation may only stream from the configured Bedrock model', () => {
+    const statements = resourcesOfType(base.json, 'AWS::IAM::Policy').flatMap(([, p]) => p.Properties!.PolicyDocument.Statement);
+    const bedrock = statements.filter((s: { Action: string | string[] }) => JSON.stringify(s.Action).includes('bedrock'));
+    expect(bedrock).toHaveLength(1);
+    expect(bedrock[0].Action).toBe('bedrock:InvokeModelWithResponseStream');
+    expect(JSON.stringify(bedrock[0].Resource)).toContain('inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0');
+    const postPolicy = resourcesOfType(base.json, 'AWS::IAM::Policy').find(([id]) => id.startsWith('FunctionsPostConversation'))!;
+    expect(JSON.stringify(postPolicy[1].Properties!.PolicyDocument)).toContain('bedrock:');
+  });
+
+  it('migrations run at deploy through a trigger after the proxy exists, re-run when the SQL changes', () => {
+    const [, trigger] = resourcesOfType(base.json, 'Custom::Trigger')[0];
+    const [proxyId] = resourcesOfType(base.json, 'AWS::RDS::DBProxy')[0];
+    expect(trigger.DependsOn).toEqual(expect.arrayContaining([proxyId]));
+    const migrate = resourcesOfType(base.json, 'AWS::Lambda::Function').find(([id]) => id.startsWith('FunctionsMigrate'))!;
+    expect(migrate[1].Properties!.Environment.Variables.MIGRATIONS_SHA256).toBe(hashMigrations());
+  });
+});
+
+describe('api', () => {
+  it('the POST integrations stream the Lambda response', () => {
+    const posts = methods(base).filter((m) => m.Properties!.HttpMethod === 'POST');
+    expect(posts).toHaveLength(2);
+    for (const post of posts) {
+      expect(post.Properties!.Integration.ResponseTransferMode).toBe('STREAM');
+      expect(JSON.stringify(post.Properties!.Integration.Uri)).toContain('/response-streaming-invocations');
+      expect(post.Properties!.Integration.TimeoutInMillis).toBe(300_000);
+    }
+    const gets = methods(base).filter((m) => m.Properties!.HttpMethod === 'GET');
+    for (const get of gets) expect(get.Properties!.Integration.ResponseTransferMode).not.toBe('STREAM');
+  });
+
+  it('every method but the CORS preflight requires the Cognito authorizer', () => {
+    const [authorizerId, authorizer] = resourcesOfType(base.json, 'AWS::ApiGateway::Authorizer')[0];
+    expect(authorizer.Properties!.Type).toBe('COGNITO_USER_POOLS');
+    const all = methods(base);
+    const secured = all.filter((m) => m.Properties!.HttpMethod !== 'OPTIONS');
+    expect(secured).toHaveLength(4);
+    for (const method of secured) {
+      expect(method.Properties!.AuthorizationType).toBe('COGNITO_USER_POOLS');
+      expect(method.Properties!.AuthorizerId).toEqual({ Ref: authorizerId });
+    }
+    for (const preflight of all.filter((m) => m.Properties!.HttpMethod === 'OPTIONS')) {
+      expect(preflight.Properties!.AuthorizationType).toBe('NONE');
+    }
+  });
+
+  it('gateway errors carry CORS headers and a JSON detail body', () => {
+    const responses = resourcesOfType(base.json, 'AWS::ApiGateway::GatewayResponse').map(([, r]) => r.Properties!);
+    const unauthorized = responses.find((r) => r.ResponseType === 'UNAUTHORIZED')!;
+    expect(unauthorized.ResponseParameters['gatewayresponse.header.Access-Control-Allow-Origin']).toBe("'*'");
+    const body = unauthorized.ResponseTemplates['application/json'].replace('$context.error.messageString', '"Unauthorized"');
+    expect(JSON.parse(body)).toEqual({ detail: { message: 'Unauthorized', code: 'unauthorized' } });
+    expect(responses.map((r) => r.ResponseType)).toEqual(expect.arrayContaining(['THROTTLED', 'DEFAULT_4XX', 'DEFAULT_5XX']));
+  });
+
+  it('throttles the stage and writes JSON access logs', () => {
+    const [, stage] = resourcesOfType(base.json, 'AWS::ApiGateway::Stage')[0];
+    expect(stage.Properties!.MethodSettings[0]).toMatchObject({ ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 });
+    expect(() => JSON.parse(stage.Properties!.AccessLogSetting.Format)).not.toThrow();
+  });
+});
+
+describe('cache', () => {
+  it('is a TLS, encrypted, AUTH-protected Multi-AZ replication group by default', () => {
+    const [, group] = resourcesOfType(base.json, 'AWS::ElastiCache::ReplicationGroup')[0];
+    expect(group.Properties).toMatchObject({
+      Engine: 'valkey',
+      CacheNodeType: 'cache.t4g.small',
+      NumCacheClusters: 2,
+      MultiAZEnabled: true,
+      AutomaticFailoverEnabled: true,
+      TransitEncryptionEnabled: true,
+      AtRestEncryptionEnabled: true,
+    });
+  });
+
+  it('takes its node type and replica count from context', () => {
+    const [, group] = resourcesOfType(bigCache.json, 'AWS::ElastiCache::ReplicationGroup')[0];
+    expect(group.Properties).toMatchObject({ CacheNodeType: 'cache.r7g.large', NumCacheClusters: 3 });
+  });
+
+  it('cacheMode=serverless makes a serverless cache and tells the functions to use cluster mode', () => {
+    expect(resourcesOfType(serverless.json, 'AWS::ElastiCache::ReplicationGroup')).toHaveLength(0);
+    const [, cache] = resourcesOfType(serverless.json, 'AWS::ElastiCache::ServerlessCache')[0];
+    expect(cache.Properties).toMatchObject({ Engine: 'valkey', UserGroupId: { Ref: expect.any(String) } });
+    for (const id of apiFunctionIds(serverless)) {
+      expect(fn(serverless, id).Properties!.Environment.Variables.REDIS_CLUSTER_MODE).toBe('true');
+    }
+  });
+});
+
+describe('security', () => {
+  it('no security group allows ingress from the internet', () => {
+    for (const s of [base, serverless]) {
+      const inline = resourcesOfType(s.json, 'AWS::EC2::SecurityGroup').flatMap(([, g]) => g.Properties!.SecurityGroupIngress ?? []);
+      const separate = resourcesOfType(s.json, 'AWS::EC2::SecurityGroupIngress').map(([, r]) => r.Properties!);
+      const rules = [...inline, ...separate];
+      expect(rules.length).toBeGreaterThan(0);
+      for (const rule of rules) {
+        expect(rule.CidrIp).not.toBe('0.0.0.0/0');
+        expect(rule.CidrIpv6).not.toBe('::/0');
+      }
+    }
+  });
+
+  it('only the functions reach the cache and the proxy', () => {
+    const ingress = resourcesOfType(base.json, 'AWS::EC2::SecurityGroupIngress').map(([, r]) => r.Properties!);
+    const [functionsSg] = resourcesOfType(base.json, 'AWS::EC2::SecurityGroup').find(([id]) => id.startsWith('FunctionsSecurityGroup'))!;
+    const cacheRule = ingress.find((r) => r.FromPort === 6390)!;
+    const proxyRule = ingress.find((r) => r.FromPort === 5432)!;
+    expect(cacheRule.SourceSecurityGroupId).toEqual({ 'Fn::GetAtt': [functionsSg, 'GroupId'] });
+    expect(proxyRule.SourceSecurityGroupId).toEqual({ 'Fn::GetAtt': [functionsSg, 'GroupId'] });
+  });
+
+  it('no secret value appears in the template: AUTH tokens are dynamic references', () => {
+    const [, group] = resourcesOfType(base.json, 'AWS::ElastiCache::ReplicationGroup')[0];
+    expect(JSON.stringify(group.Properties!.AuthToken)).toMatch(/^\{"Fn::Join":\["",\["\{\{resolve:secretsmanager:",\{"Ref":"CacheAuthToken/);
+    const [, user] = resourcesOfType(serverless.json, 'AWS::ElastiCache::User')[0];
+    expect(JSON.stringify(user.Properties!.Passwords)).toContain('{{resolve:secretsmanager:');
+    for (const s of [base, serverless]) {
+      const text = JSON.stringify(s.json);
+      expect(text).not.toMatch(/"(AuthToken|Password|MasterUserPassword)":"[^{"]/);
+      for (const [, f] of resourcesOfType(s.json, 'AWS::Lambda::Function')) {
+        const names = Object.keys(f.Properties?.Environment?.Variables ?? {});
+        expect(names.filter((n) => /PASSWORD|TOKEN|API_KEY$/.test(n))).toEqual([]);
+      }
+    }
+  });
+
+  it('cdk-nag AwsSolutions reports nothing unacknowledged in any configuration', () => {
+    // synthesize() throws on an unacknowledged error; warnings only land in the report.
+    for (const s of [base, bigCache, serverless]) {
+      const violations = s.validationReport.pluginReports.flatMap((report) => report.violations ?? []);
+      expect(violations).toEqual([]);
+    }
+  });
+
+  it('the cdk-nag plugin does fail synth on an unacknowledged finding (guards the test above)', () => {
+    const app = new App({ analyticsReporting: false });
+    const stack = new Stack(app, 'Open');
+    const vpc = new ec2.Vpc(stack, 'Vpc', { natGateways: 0, maxAzs: 1 });
+    vpc.addFlowLog('Flow');
+    const group = new ec2.SecurityGroup(stack, 'Open', { vpc, description: 'open to the world' });
+    group.addIngressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(22));
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    expect(() => app.synth()).toThrow(/AwsSolutions-EC23/);
+  });
+});
+
+describe('context validation', () => {
+  const stackWith = (overrides: Record<string, unknown>) => () =>
+    new ChatbotApiStack(new App({ context: { ...cdkJsonContext(), ...overrides } }), 'Bad');
+
+  it.each([
+    [{ cacheReplicas: '-1' }, /"cacheReplicas" .*got "-1"/],
+    [{ cacheNodeType: 'banana' }, /"cacheNodeType" .*got "banana"/],
+    [{ cacheMode: 'cluster' }, /"cacheMode" .*got "cluster"/],
+    [{ natGateways: 'two' }, /"natGateways" .*got "two"/],
+    [{ allowedOrigins: 'chat.example.com' }, /"allowedOrigins" .*got "chat.example.com"/],
+    [{ llmProvider: 'openai' }, /"openaiBaseUrl" .*when llmProvider is openai/],
+    [{ alarmEmail: 'ops' }, /"alarmEmail" .*got "ops"/],
+  ])('rejects %j naming the key and the value', (overrides, message) => {
+    expect(stackWith(overrides)).toThrow(message);
+  });
+
+  it('reports every bad key at once', () => {
+    expect(stackWith({ cacheReplicas: 9, cacheNodeType: 'banana' })).toThrow(/cacheNodeType[\s\S]*cacheReplicas/);
+  });
+});

@@ -1,0 +1,63 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { App, Validations } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { ChatbotApiStack } from '../../../lib/chatbot-api-stack';
+import { REPO_ROOT } from '../../../scripts/build-layer';
+
+/** The context `cdk deploy` starts from: cdk.json's knobs and feature flags. */
+export function cdkJsonContext(): Record<string, unknown> {
+  return JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'cdk.json'), 'utf8')).context;
+}
+
+export interface Synthesized {
+  readonly stack: ChatbotApiStack;
+  readonly template: Template;
+  /** The template as plain JSON. */
+  readonly json: { Resources: Record<string, CfnResource>; Outputs?: Record<string, unknown> };
+  /** The cloud assembly directory (assets live in `asset.<hash>/`). */
+  readonly assemblyDir: string;
+  /** CDK's validation report, where cdk-nag puts every unacknowledged warning. */
+  readonly validationReport: { pluginReports: Array<{ violations?: unknown[] }> };
+}
+
+export interface CfnResource {
+  readonly Type: string;
+  readonly Properties?: Record<string, any>;
+  readonly DependsOn?: string[];
+}
+
+// One outdir per test file: the asset cache is keyed by it, so each later synth reuses the bundles.
+let sharedOutdir: string | undefined;
+
+/**
+ * Synthesizes the stack the way `bin/chatbot-api.ts` does (cdk.json context,
+ * cdk-nag AwsSolutions as a validation plugin), with `-c`-style overrides as
+ * strings. An unacknowledged cdk-nag error makes this throw.
+ */
+export function synthesize(overrides: Record<string, string> = {}, outdir?: string): Synthesized {
+  sharedOutdir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'chatbot-cdk-'));
+  const app = new App({
+    outdir: outdir ?? sharedOutdir,
+    analyticsReporting: false,
+    context: { ...cdkJsonContext(), ...overrides },
+  });
+  const stack = new ChatbotApiStack(app, 'ChatbotApi');
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  const assembly = app.synth();
+  const template = Template.fromStack(stack);
+  const validationReport = JSON.parse(fs.readFileSync(path.join(assembly.directory, 'validation-report.json'), 'utf8'));
+  return { stack, template, json: template.toJSON() as Synthesized['json'], assemblyDir: assembly.directory, validationReport };
+}
+
+/** Resources of one type, by logical id. */
+export function resourcesOfType(json: Synthesized['json'], type: string): Array<[string, CfnResource]> {
+  return Object.entries(json.Resources).filter(([, resource]) => resource.Type === type);
+}
+
+/** Replaces asset hashes (64 hex digits) so the snapshot does not depend on bundler output or the machine. */
+export function normaliseTemplate(json: unknown): unknown {
+  return JSON.parse(JSON.stringify(json).replace(/[0-9a-f]{64}/g, '<HASH>'));
+}
