@@ -1,0 +1,338 @@
+/**
+ * The local API Gateway: a `node:http` server that does what the deployed REST API does in
+ * front of the three Lambda functions — route matching, CORS preflight, the authorizer,
+ * the payload limit — then turns each request into a REST proxy event, invokes the handler
+ * through the Lambda runtime emulation and writes its response, streaming chunk by chunk
+ * for `post-conversation`.
+ */
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { authenticateAuthorizationHeader, getLocalJwtSecret, InvalidTokenError, toAuthorizerClaims } from './auth';
+import { buildRestApiEvent, installLambdaRuntimeGlobals, invokeHandler, type InvokeResult } from './lambda-runtime';
+
+/** The three Lambda handlers the API routes to. */
+export interface LocalHandlers {
+  readonly getConversation: unknown;
+  readonly listConversations: unknown;
+  readonly postConversation: unknown;
+}
+
+type HandlerName = keyof LocalHandlers;
+
+interface Route {
+  /** API Gateway resource path, as it appears in `event.resource`. */
+  readonly resource: string;
+  readonly pattern: RegExp;
+  readonly parameters: readonly string[];
+  readonly methods: Readonly<Record<string, { readonly handler: HandlerName; readonly functionName: string; readonly timeoutMs: number }>>;
+}
+
+const GET_CONVERSATION = { handler: 'getConversation', functionName: 'get-conversation', timeoutMs: 30_000 } as const;
+const LIST_CONVERSATIONS = { handler: 'listConversations', functionName: 'list-conversations', timeoutMs: 30_000 } as const;
+// Streaming responses may run up to 15 minutes behind a REST API.
+const POST_CONVERSATION = { handler: 'postConversation', functionName: 'post-conversation', timeoutMs: 900_000 } as const;
+
+/** The API's resources: the same paths the CDK stack defines. */
+export const ROUTES: readonly Route[] = [
+  { resource: '/backend-api/conversation/{conversation_id}', pattern: /^\/backend-api\/conversation\/([^/]+)$/, parameters: ['conversation_id'], methods: { GET: GET_CONVERSATION } },
+  { resource: '/backend-api/conversations', pattern: /^\/backend-api\/conversations$/, parameters: [], methods: { GET: LIST_CONVERSATIONS } },
+  { resource: '/backend-api/f/conversation', pattern: /^\/backend-api\/f\/conversation$/, parameters: [], methods: { POST: POST_CONVERSATION } },
+  { resource: '/backend-api/conversation', pattern: /^\/backend-api\/conversation$/, parameters: [], methods: { POST: POST_CONVERSATION } },
+];
+
+/** Request headers the browser may send cross-origin: ours plus the ChatGPT web client's. */
+export const CORS_ALLOW_HEADERS = [
+  'Content-Type',
+  'Authorization',
+  'OAI-Device-Id',
+  'OAI-Language',
+  'OAI-Client-Version',
+  'OpenAI-Sentinel-Chat-Requirements-Token',
+  'OpenAI-Sentinel-Proof-Token',
+  'OpenAI-Sentinel-Turnstile-Token',
+  'OpenAI-Sentinel-Arkose-Token',
+] as const;
+const CORS_ALLOW_METHODS = 'GET,POST,OPTIONS';
+const CORS_MAX_AGE_SECONDS = 600;
+/** One mebibyte; API Gateway's own limit is 10 MB, the handlers enforce tighter ones. */
+const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+/** Headers that describe the integration's connection, not the client's. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'upgrade', 'trailer']);
+
+/** Options of {@link startLocalServer}. */
+export interface LocalServerOptions {
+  /** TCP port; 0 picks a free one. @default PORT or 3000 */
+  readonly port?: number;
+  /** Interface to listen on. @default HOST or '127.0.0.1' */
+  readonly host?: string;
+  /** The handlers to route to. @default the three handler modules (see loadHandlers) */
+  readonly handlers?: LocalHandlers;
+  /** HMAC secret of the local authorizer. @default LOCAL_JWT_SECRET or its documented default */
+  readonly jwtSecret?: string;
+  /** Origins allowed by CORS (`*` = any). @default ALLOWED_ORIGINS or '*' */
+  readonly allowedOrigins?: readonly string[];
+  /** Largest accepted request body in bytes. @default 1 MiB */
+  readonly maxBodyBytes?: number;
+  /** One line per request. @default console.log */
+  readonly log?: (line: string) => void;
+}
+
+/** A running local API. */
+export interface LocalServer {
+  /** Base URL, e.g. `http://127.0.0.1:3000`. */
+  readonly url: string;
+  readonly port: number;
+  /** Stops accepting requests, ends open connections and resolves when closed. */
+  close(): Promise<void>;
+}
+
+/**
+ * Loads the handler modules. The `awslambda` globals are installed first because the
+ * streaming handler calls `awslambda.streamifyResponse` while its module loads.
+ */
+export async function loadHandlers(): Promise<LocalHandlers> {
+  installLambdaRuntimeGlobals();
+  const [getConversation, listConversations, postConversation] = await Promise.all([
+    import('../lambdas/get-conversation/index'),
+    import('../lambdas/list-conversations/index'),
+    import('../lambdas/post-conversation/index'),
+  ]);
+  return { getConversation: getConversation.handler, listConversations: listConversations.handler, postConversation: postConversation.handler };
+}
+
+/** Starts the local API Gateway emulator. */
+export async function startLocalServer(options: LocalServerOptions = {}): Promise<LocalServer> {
+  const port = options.port ?? Number(process.env.PORT ?? 3000);
+  const host = options.host ?? process.env.HOST ?? '127.0.0.1';
+  const handlers = options.handlers ?? (await loadHandlers());
+  const settings: RequestSettings = {
+    handlers,
+    jwtSecret: options.jwtSecret ?? getLocalJwtSecret(),
+    allowedOrigins: options.allowedOrigins ?? parseOrigins(process.env.ALLOWED_ORIGINS),
+    maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    log: options.log ?? ((line) => console.log(line)),
+  };
+
+  const server = createServer((req, res) => {
+    const started = Date.now();
+    handleRequest(req, res, settings)
+      .catch((error: unknown) => {
+        console.error('[local-api] request failed:', error);
+        if (!res.headersSent) sendJson(res, 502, { message: 'Internal server error' }, corsHeaders(req, settings));
+        else res.destroy();
+      })
+      .finally(() => {
+        const done = () => settings.log(`${req.method} ${req.url} -> ${res.statusCode} ${Date.now() - started} ms`);
+        if (res.writableFinished || res.destroyed) done();
+        else res.once('close', done);
+      });
+  });
+  // Streams may stay open for minutes while the model answers.
+  server.requestTimeout = 0;
+  server.headersTimeout = 60_000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    url: `http://${urlHost}:${address.port}`,
+    port: address.port,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((error) => (error ? reject(error) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+}
+
+interface RequestSettings {
+  readonly handlers: LocalHandlers;
+  readonly jwtSecret: string;
+  readonly allowedOrigins: readonly string[];
+  readonly maxBodyBytes: number;
+  readonly log: (line: string) => void;
+}
+
+async function handleRequest(req: IncomingMessage, res: ServerResponse, settings: RequestSettings): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  // API Gateway ignores a trailing slash.
+  const path = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, '') : url.pathname;
+  const method = (req.method ?? 'GET').toUpperCase();
+  const cors = corsHeaders(req, settings);
+
+  const match = matchRoute(path);
+  if (!match) return sendJson(res, 404, { detail: 'Not Found' }, cors);
+  const { route, pathParameters } = match;
+  if (method === 'OPTIONS') return sendPreflight(res, cors);
+  const target = route.methods[method];
+  if (!target) return sendJson(res, 405, { detail: 'Method Not Allowed' }, { ...cors, Allow: `${Object.keys(route.methods).join(',')},OPTIONS` });
+
+  let claims;
+  try {
+    claims = authenticateAuthorizationHeader(req.headers.authorization, { secret: settings.jwtSecret });
+  } catch (error) {
+    if (!(error instanceof InvalidTokenError)) throw error;
+    return sendJson(res, 401, { detail: { message: error.message, code: 'invalid_jwt' } }, { ...cors, 'WWW-Authenticate': 'Bearer' });
+  }
+
+  const body = await readBody(req, settings.maxBodyBytes);
+  if (body === 'too-large') {
+    return sendJson(res, 413, { detail: { message: `Request body exceeds ${settings.maxBodyBytes} bytes`, code: 'request_too_large' } }, cors, true);
+  }
+
+  const requestId = randomUUID();
+  const event = buildRestApiEvent({
+    method,
+    resource: route.resource,
+    path,
+    pathParameters,
+    query: groupValues([...url.searchParams]),
+    headers: eventHeaders(req),
+    body: body.length > 0 ? body : null,
+    userId: claims.sub,
+    claims: toAuthorizerClaims(claims),
+    sourceIp: req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '127.0.0.1',
+    requestId,
+  });
+
+  // The client going away is seen as the response closing before it finished.
+  const controller = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) controller.abort(new Error('client disconnected'));
+  });
+
+  let result: InvokeResult;
+  try {
+    result = await invokeHandler(settings.handlers[target.handler], event, {
+      signal: controller.signal,
+      context: { functionName: target.functionName, timeoutMs: target.timeoutMs },
+    });
+  } catch (error) {
+    if (controller.signal.aborted) return;
+    throw error;
+  }
+  await writeResult(res, result, { 'x-amzn-RequestId': requestId });
+}
+
+function matchRoute(path: string): { route: Route; pathParameters: Record<string, string> | null } | undefined {
+  for (const route of ROUTES) {
+    const found = route.pattern.exec(path);
+    if (!found) continue;
+    if (route.parameters.length === 0) return { route, pathParameters: null };
+    try {
+      return { route, pathParameters: Object.fromEntries(route.parameters.map((name, i) => [name, decodeURIComponent(found[i + 1])])) };
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+async function writeResult(res: ServerResponse, result: InvokeResult, extraHeaders: Record<string, string>): Promise<void> {
+  const headers: Record<string, string | string[]> = { ...extraHeaders };
+  for (const [name, value] of Object.entries(result.headers)) if (!HOP_BY_HOP.has(name.toLowerCase())) headers[name] = value;
+  for (const [name, values] of Object.entries(result.multiValueHeaders ?? {})) if (!HOP_BY_HOP.has(name.toLowerCase())) headers[name] = values;
+  if (result.streamed && result.cookies) headers['Set-Cookie'] = result.cookies;
+
+  if (!result.streamed) {
+    res.writeHead(result.statusCode, headers);
+    res.end(result.isBase64Encoded ? Buffer.from(result.body, 'base64') : result.body);
+    return;
+  }
+  res.writeHead(result.statusCode, headers);
+  // Send the status line and headers now: SSE clients show progress before the first token.
+  res.flushHeaders();
+  try {
+    for await (const chunk of result.body) {
+      if (res.destroyed) break;
+      // Respect a slow reader; 'close' ends the wait when the client goes away instead.
+      if (!res.write(chunk)) await Promise.race([once(res, 'drain'), once(res, 'close')]);
+    }
+    res.end();
+  } catch {
+    // The invocation failed mid-stream; like API Gateway, cut the response short.
+    res.destroy();
+  }
+}
+
+function sendPreflight(res: ServerResponse, cors: Record<string, string>): void {
+  res.writeHead(204, {
+    ...cors,
+    'Access-Control-Allow-Methods': CORS_ALLOW_METHODS,
+    'Access-Control-Allow-Headers': CORS_ALLOW_HEADERS.join(','),
+    'Access-Control-Max-Age': String(CORS_MAX_AGE_SECONDS),
+  });
+  res.end();
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string>, closeConnection = false): void {
+  const payload = JSON.stringify(body);
+  res.writeHead(status, {
+    ...headers,
+    'Content-Type': 'application/json',
+    'Content-Length': String(Buffer.byteLength(payload)),
+    // The rest of an oversized body is never read, so the connection cannot be reused.
+    ...(closeConnection ? { Connection: 'close' } : {}),
+  });
+  res.end(payload);
+}
+
+/**
+ * CORS headers API Gateway adds to its own responses (preflight, authorizer and routing
+ * errors). For a list of origins it echoes the request's origin when listed, else the first
+ * one, as the CDK preflight template does.
+ */
+function corsHeaders(req: IncomingMessage, settings: RequestSettings): Record<string, string> {
+  const origins = settings.allowedOrigins;
+  if (origins.length === 0) return {};
+  if (origins.includes('*')) return { 'Access-Control-Allow-Origin': '*' };
+  const origin = req.headers.origin;
+  return { 'Access-Control-Allow-Origin': origin && origins.includes(origin) ? origin : origins[0], Vary: 'Origin' };
+}
+
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 'too-large'> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) return 'too-large';
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) return 'too-large';
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Headers as the client sent them (API Gateway keeps their case), plus the proxy headers it adds. */
+function eventHeaders(req: IncomingMessage): Record<string, string[]> {
+  const pairs: [string, string][] = [];
+  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) pairs.push([req.rawHeaders[i], req.rawHeaders[i + 1]]);
+  const headers = groupValues(pairs);
+  const has = (name: string) => pairs.some(([key]) => key.toLowerCase() === name.toLowerCase());
+  if (!has('x-forwarded-for')) headers['X-Forwarded-For'] = [req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '127.0.0.1'];
+  if (!has('x-forwarded-proto')) headers['X-Forwarded-Proto'] = ['http'];
+  if (!has('x-forwarded-port')) headers['X-Forwarded-Port'] = [String(req.socket.localPort ?? '')];
+  return headers;
+}
+
+function groupValues(pairs: Iterable<[string, string]>): Record<string, string[]> {
+  const grouped: Record<string, string[]> = {};
+  for (const [name, value] of pairs) (grouped[name] ??= []).push(value);
+  return grouped;
+}
+
+function parseOrigins(value: string | undefined): string[] {
+  const origins = (value ?? '*')
+    .split(',')
+    .map((origin) => origin.trim())
+    .filter(Boolean);
+  return origins.length > 0 ? origins : ['*'];
+}

@@ -1,0 +1,198 @@
+import { request } from 'node:http';
+import type { Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { APIGatewayProxyEvent } from 'aws-lambda';
+import { signLocalToken } from '../../local/auth';
+import { installLambdaRuntimeGlobals } from '../../local/lambda-runtime';
+import { startLocalServer, type LocalServer } from '../../local/server';
+
+installLambdaRuntimeGlobals();
+const awslambda = (globalThis as unknown as {
+  awslambda: {
+    streamifyResponse: <T>(h: T) => T;
+    HttpResponseStream: { from(stream: Writable, prelude: Record<string, unknown>): Writable };
+  };
+}).awslambda;
+
+const SECRET = 'server-test-secret';
+const auth = (user = 'user-1') => ({ Authorization: `Bearer ${signLocalToken(user, { secret: SECRET })}` });
+
+describe('local API Gateway emulator (in-test handlers)', () => {
+  let server: LocalServer;
+  const events: APIGatewayProxyEvent[] = [];
+  let streamClosedEarly: Promise<string>;
+  let resolveStreamClosed: (reason: string) => void;
+
+  beforeAll(async () => {
+    streamClosedEarly = new Promise((resolve) => (resolveStreamClosed = resolve));
+    const echo = async (event: APIGatewayProxyEvent) => {
+      events.push(event);
+      return {
+        statusCode: 200,
+        headers: { 'Content-Type': 'application/json', 'X-Cache': 'MISS' },
+        multiValueHeaders: { 'X-Multi': ['a', 'b'] },
+        body: JSON.stringify({ path: event.path, params: event.pathParameters, query: event.queryStringParameters, sub: event.requestContext.authorizer?.claims.sub }),
+      };
+    };
+    const postConversation = awslambda.streamifyResponse(async (event: APIGatewayProxyEvent, responseStream: Writable) => {
+      events.push(event);
+      const stream = awslambda.HttpResponseStream.from(responseStream, { statusCode: 200, headers: { 'Content-Type': 'text/event-stream; charset=utf-8' } });
+      const count = JSON.parse(event.body ?? '{}').count ?? 3;
+      for (let i = 0; i < count; i += 1) {
+        if (stream.destroyed) {
+          resolveStreamClosed(`closed after ${i} chunks`);
+          return;
+        }
+        stream.write(`data: ${i}\n\n`);
+        await sleep(40);
+      }
+      stream.end('data: [DONE]\n\n');
+    });
+    server = await startLocalServer({
+      port: 0,
+      jwtSecret: SECRET,
+      allowedOrigins: ['https://app.example.com', 'https://other.example.com'],
+      maxBodyBytes: 1024,
+      handlers: { getConversation: echo, listConversations: echo, postConversation },
+      log: () => undefined,
+    });
+  });
+
+  afterAll(() => server.close());
+
+  it('routes GET conversation with a REST proxy event carrying the authorizer claims', async () => {
+    // Act
+    const res = await fetch(`${server.url}/backend-api/conversation/abc%20def?x=1&x=2`, { headers: { ...auth('user-9'), 'X-Custom': 'v' } });
+
+    // Assess
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-cache')).toBe('MISS');
+    expect(res.headers.get('x-multi')).toBe('a, b');
+    expect(res.headers.get('x-amzn-requestid')).toMatch(/^[0-9a-f-]{36}$/);
+    expect(await res.json()).toEqual({ path: '/backend-api/conversation/abc%20def', params: { conversation_id: 'abc def' }, query: { x: '2' }, sub: 'user-9' });
+    const event = events.at(-1)!;
+    expect(event.resource).toBe('/backend-api/conversation/{conversation_id}');
+    expect(event.multiValueQueryStringParameters).toEqual({ x: ['1', '2'] });
+    expect(event.headers['X-Custom']).toBe('v');
+  });
+
+  it('routes the list and both POST paths', async () => {
+    // Act
+    const list = await fetch(`${server.url}/backend-api/conversations`, { headers: auth() });
+    const legacy = await fetch(`${server.url}/backend-api/conversation`, { method: 'POST', headers: auth(), body: '{"count":1}' });
+    const current = await fetch(`${server.url}/backend-api/f/conversation/`, { method: 'POST', headers: auth(), body: '{"count":1}' });
+
+    // Assess
+    expect(list.status).toBe(200);
+    expect(((await list.json()) as { query: unknown }).query).toBeNull();
+    expect(await legacy.text()).toBe('data: 0\n\ndata: [DONE]\n\n');
+    expect(current.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+    expect(await current.text()).toBe('data: 0\n\ndata: [DONE]\n\n');
+  });
+
+  it('streams chunks as the handler writes them', async () => {
+    // Act
+    const res = await fetch(`${server.url}/backend-api/f/conversation`, { method: 'POST', headers: auth(), body: '{"count":4}' });
+    const reader = res.body!.getReader();
+    const arrivals: { at: number; text: string }[] = [];
+    for (let next = await reader.read(); !next.done; next = await reader.read()) {
+      arrivals.push({ at: Date.now(), text: Buffer.from(next.value).toString() });
+    }
+
+    // Assess
+    expect(res.status).toBe(200);
+    expect(arrivals.map((a) => a.text).join('')).toBe('data: 0\n\ndata: 1\n\ndata: 2\n\ndata: 3\n\ndata: [DONE]\n\n');
+    expect(arrivals.length).toBeGreaterThanOrEqual(4);
+    expect(arrivals.at(-1)!.at - arrivals[0].at).toBeGreaterThanOrEqual(100);
+  });
+
+  it('destroys the response stream when the client disconnects', async () => {
+    // Prepare
+    const controller = new AbortController();
+    const res = await fetch(`${server.url}/backend-api/f/conversation`, { method: 'POST', headers: auth(), body: '{"count":100}', signal: controller.signal });
+    const reader = res.body!.getReader();
+    await reader.read();
+
+    // Act
+    controller.abort();
+
+    // Assess
+    await expect(streamClosedEarly).resolves.toMatch(/^closed after \d+ chunks$/);
+  });
+
+  it.each([
+    ['missing', undefined, 'Missing Authorization header'],
+    ['forged', `Bearer ${signLocalToken('user-1', { secret: 'wrong' })}`, 'Invalid token signature'],
+    ['not bearer', 'Token abc', 'Bearer'],
+  ])('rejects a %s token with 401 before the handler runs', async (_case, header, message) => {
+    // Prepare
+    const before = events.length;
+
+    // Act
+    const res = await fetch(`${server.url}/backend-api/conversations`, { headers: header ? { Authorization: header, Origin: 'https://app.example.com' } : {} });
+
+    // Assess
+    expect(res.status).toBe(401);
+    expect(res.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
+    const body = (await res.json()) as { detail: { code: string; message: string } };
+    expect(body.detail.code).toBe('invalid_jwt');
+    expect(body.detail.message).toContain(message);
+    expect(events.length).toBe(before);
+  });
+
+  it('answers unknown routes 404, wrong methods 405 and large bodies 413 as JSON', async () => {
+    // Act
+    const notFound = await fetch(`${server.url}/backend-api/nope`, { headers: auth() });
+    const wrongMethod = await fetch(`${server.url}/backend-api/conversations`, { method: 'DELETE', headers: auth() });
+    const tooLarge = await fetch(`${server.url}/backend-api/f/conversation`, { method: 'POST', headers: auth(), body: 'x'.repeat(2048) });
+
+    // Assess
+    expect(notFound.status).toBe(404);
+    expect(await notFound.json()).toEqual({ detail: 'Not Found' });
+    expect(wrongMethod.status).toBe(405);
+    expect(wrongMethod.headers.get('allow')).toBe('GET,OPTIONS');
+    expect(((await wrongMethod.json()) as { detail: string }).detail).toBe('Method Not Allowed');
+    expect(tooLarge.status).toBe(413);
+    expect(((await tooLarge.json()) as { detail: { code: string } }).detail.code).toBe('request_too_large');
+  });
+
+  it('answers 413 for a chunked body that grows past the limit', async () => {
+    // Act
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(`${server.url}/backend-api/f/conversation`, { method: 'POST', headers: auth() }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.write('y'.repeat(800));
+      req.end('y'.repeat(800));
+    });
+
+    // Assess
+    expect(status).toBe(413);
+  });
+
+  it('answers CORS preflight on every route without authentication', async () => {
+    // Act
+    const responses = await Promise.all(
+      ['/backend-api/conversations', '/backend-api/conversation/abc', '/backend-api/f/conversation', '/backend-api/conversation'].map((path) =>
+        fetch(`${server.url}${path}`, {
+          method: 'OPTIONS',
+          headers: { Origin: 'https://other.example.com', 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization,content-type' },
+        }),
+      ),
+    );
+    const foreign = await fetch(`${server.url}/backend-api/conversations`, { method: 'OPTIONS', headers: { Origin: 'https://evil.example.com' } });
+
+    // Assess
+    for (const res of responses) {
+      expect(res.status).toBe(204);
+      expect(res.headers.get('access-control-allow-origin')).toBe('https://other.example.com');
+      expect(res.headers.get('access-control-allow-methods')).toBe('GET,POST,OPTIONS');
+      expect(res.headers.get('access-control-allow-headers')).toContain('Authorization');
+      expect(res.headers.get('access-control-allow-headers')).toContain('OAI-Device-Id');
+      expect(res.headers.get('access-control-max-age')).toBe('600');
+    }
+    expect(foreign.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
+  });
+});
