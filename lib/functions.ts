@@ -1,7 +1,7 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { AssetHashType, DockerImage, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { AssetHashType, DockerImage, Duration, RemovalPolicy, Token, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -210,7 +210,8 @@ export class Functions extends Construct {
       );
       for (const arn of props.bedrockModelArns.filter((candidate) => candidate.includes(':bedrock:*::'))) {
         Validations.of(this.postConversation).acknowledge({
-          id: `AwsSolutions-IAM5[Resource::${arn.replace(/^arn:[^:]+:/, 'arn:<AWS::Partition>:')}]`,
+          // cdk-nag prints an unresolved partition as <AWS::Partition>, a known one (env-specific stack) literally.
+          id: `AwsSolutions-IAM5[Resource::${Token.isUnresolved(arn) ? arn.replace(/^arn:[^:]+:/, 'arn:<AWS::Partition>:') : arn}]`,
           reason: 'A cross-region inference profile may route to this one model in any region of its geography; the region cannot be narrowed.',
         });
       }

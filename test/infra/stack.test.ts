@@ -5,15 +5,21 @@ import { ChatbotApiStack } from '../../lib/chatbot-api-stack';
 import { hashMigrations } from '../../lib/functions';
 import { cdkJsonContext, normaliseTemplate, resourcesOfType, synthesize, type CfnResource, type Synthesized } from './support/synth';
 
-// Three synths in all (each bundles with esbuild), shared by every test below.
+// Four synths in all, shared by every test below; the first bundles, the others reuse its assets.
 let base: Synthesized;
 let bigCache: Synthesized;
 let serverless: Synthesized;
+// What `cdk deploy` synthesizes: an account/region-specific stack, here prod with NAT, one cache node and several origins.
+let deployLike: Synthesized;
 
 beforeAll(() => {
   base = synthesize();
   bigCache = synthesize({ cacheNodeType: 'cache.r7g.large', cacheReplicas: '2' });
   serverless = synthesize({ cacheMode: 'serverless' });
+  deployLike = synthesize(
+    { stage: 'prod', cacheReplicas: '0', natGateways: '1', bedrockModelId: 'eu.anthropic.claude-3-7-sonnet-20250219-v1:0', allowedOrigins: 'https://a.example.com,https://b.example.com' },
+    { env: { account: '123456789012', region: 'eu-west-1' } },
+  );
 }, 240_000);
 
 const apiFunctionIds = (s: Synthesized): string[] =>
@@ -209,7 +215,7 @@ describe('security', () => {
 
   it('cdk-nag AwsSolutions reports nothing unacknowledged in any configuration', () => {
     // synthesize() throws on an unacknowledged error; warnings only land in the report.
-    for (const s of [base, bigCache, serverless]) {
+    for (const s of [base, bigCache, serverless, deployLike]) {
       const violations = s.validationReport.pluginReports.flatMap((report) => report.violations ?? []);
       expect(violations).toEqual([]);
     }
@@ -245,5 +251,43 @@ describe('context validation', () => {
 
   it('reports every bad key at once', () => {
     expect(stackWith({ cacheReplicas: 9, cacheNodeType: 'banana' })).toThrow(/cacheNodeType[\s\S]*cacheReplicas/);
+  });
+});
+
+describe('stage=prod, env-specific', () => {
+  it('protects the database and keeps a snapshot', () => {
+    const [, db] = resourcesOfType(deployLike.json, 'AWS::RDS::DBInstance')[0];
+    expect(db.Properties).toMatchObject({ MultiAZ: true, DeletionProtection: true, StorageEncrypted: true });
+    expect((db as unknown as { DeletionPolicy: string }).DeletionPolicy).toBe('Snapshot');
+  });
+
+  it('echoes the caller origin on gateway errors when several origins are allowed', () => {
+    const responses = resourcesOfType(deployLike.json, 'AWS::ApiGateway::GatewayResponse').map(([, r]) => r.Properties!);
+    for (const response of responses) {
+      expect(response.ResponseParameters['gatewayresponse.header.Access-Control-Allow-Origin']).toBe('method.request.header.Origin');
+    }
+  });
+
+  it('grants the inference profile in the stack region', () => {
+    const statements = resourcesOfType(deployLike.json, 'AWS::IAM::Policy').flatMap(([, p]) => p.Properties!.PolicyDocument.Statement);
+    const bedrock = statements.find((s: { Action: unknown }) => s.Action === 'bedrock:InvokeModelWithResponseStream');
+    expect(bedrock.Resource).toHaveLength(2);
+    expect(bedrock.Resource).toEqual(
+      expect.arrayContaining([
+        'arn:aws:bedrock:eu-west-1:123456789012:inference-profile/eu.anthropic.claude-3-7-sonnet-20250219-v1:0',
+        'arn:aws:bedrock:*::foundation-model/anthropic.claude-3-7-sonnet-20250219-v1:0',
+      ]),
+    );
+  });
+
+  it('with NAT, the functions move to subnets with egress and may call out on 443 only', () => {
+    expect(resourcesOfType(deployLike.json, 'AWS::EC2::NatGateway')).toHaveLength(1);
+    const [functionsSg, sg] = resourcesOfType(deployLike.json, 'AWS::EC2::SecurityGroup').find(([id]) => id.startsWith('FunctionsSecurityGroup'))!;
+    expect(sg.Properties!.SecurityGroupEgress).toEqual([expect.objectContaining({ CidrIp: '0.0.0.0/0', FromPort: 443, ToPort: 443 })]);
+    const fnSubnets = resourcesOfType(deployLike.json, 'AWS::Lambda::Function')
+      .filter(([id]) => id.startsWith('FunctionsGetConversation'))
+      .flatMap(([, f]) => f.Properties!.VpcConfig.SubnetIds.map((ref: { Ref: string }) => ref.Ref));
+    expect(fnSubnets.every((id: string) => id.includes('app'))).toBe(true);
+    expect(functionsSg).toBeDefined();
   });
 });

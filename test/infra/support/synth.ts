@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { App, Validations } from 'aws-cdk-lib';
+import { App, type Environment, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { ChatbotApiStack } from '../../../lib/chatbot-api-stack';
@@ -37,14 +37,17 @@ let sharedOutdir: string | undefined;
  * cdk-nag AwsSolutions as a validation plugin), with `-c`-style overrides as
  * strings. An unacknowledged cdk-nag error makes this throw.
  */
-export function synthesize(overrides: Record<string, string> = {}, outdir?: string): Synthesized {
+export function synthesize(
+  overrides: Record<string, string> = {},
+  options: { readonly outdir?: string; readonly env?: Environment } = {},
+): Synthesized {
   sharedOutdir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'chatbot-cdk-'));
   const app = new App({
-    outdir: outdir ?? sharedOutdir,
+    outdir: options.outdir ?? sharedOutdir,
     analyticsReporting: false,
     context: { ...cdkJsonContext(), ...overrides },
   });
-  const stack = new ChatbotApiStack(app, 'ChatbotApi');
+  const stack = new ChatbotApiStack(app, 'ChatbotApi', { env: options.env });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   const assembly = app.synth();
   const template = Template.fromStack(stack);

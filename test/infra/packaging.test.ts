@@ -1,0 +1,157 @@
+/**
+ * Proof that the deployed artifacts resolve their imports: the layer and the
+ * handler bundles are taken from a real synth's cloud assembly (what `cdk deploy`
+ * uploads), laid out as Lambda does (/opt/nodejs/node_modules on NODE_PATH), and
+ * run in a separate Node 24 process against the local Postgres and Redis.
+ */
+import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { REPO_ROOT } from '../../scripts/build-layer';
+import { resourcesOfType, synthesize, type Synthesized } from './support/synth';
+
+let synth: Synthesized;
+let optNodeModules: string;
+let workDir: string;
+
+const assetDir = (s3Key: string): string => path.join(synth.assemblyDir, `asset.${s3Key.replace(/\.zip$/, '')}`);
+const functionBundle = (name: string): string => {
+  const match = resourcesOfType(synth.json, 'AWS::Lambda::Function').find(([id]) => id.startsWith(`Functions${name}`));
+  if (!match) throw new Error(`no ${name} function in the template`);
+  return path.join(assetDir(match[1].Properties!.Code.S3Key), 'index.js');
+};
+
+// A Lambda-like invoke: load the bundle with require() (as the CJS runtime does), call the handler once.
+const RUNNER = `
+const { randomUUID } = require('node:crypto');
+const [bundle, eventJson] = process.argv.slice(2);
+const { handler } = require(bundle);
+const context = {
+  functionName: 'chatbot-packaging-test', functionVersion: '$LATEST', memoryLimitInMB: '1024',
+  invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:chatbot-packaging-test',
+  awsRequestId: randomUUID(), logGroupName: '/aws/lambda/test', logStreamName: 'test',
+  callbackWaitsForEmptyEventLoop: true, getRemainingTimeInMillis: () => 15000,
+};
+Promise.resolve(handler(JSON.parse(eventJson), context)).then(
+  (result) => { process.stdout.write('\\n@@RESULT@@' + JSON.stringify({ node: process.version, result }) + '\\n'); process.exit(0); },
+  (error) => { console.error(error); process.exit(1); },
+);
+`;
+
+/** Node 24: the `node` devDependency (npm scripts put it first on PATH; a bare shell may not). */
+const node24 = (): string => {
+  const local = path.join(REPO_ROOT, 'node_modules', '.bin', 'node');
+  return fs.existsSync(local) ? local : process.execPath;
+};
+
+function invoke(bundle: string, event: unknown): { node: string; result: any } {
+  const child = spawnSync(node24(), [path.join(workDir, 'runner.cjs'), bundle, JSON.stringify(event)], {
+    cwd: workDir,
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      NODE_PATH: optNodeModules,
+      NODE_OPTIONS: '--enable-source-maps',
+      DATABASE_URL: process.env.DATABASE_URL,
+      REDIS_URL: process.env.REDIS_URL,
+      CACHE_KEY_PREFIX: process.env.CACHE_KEY_PREFIX,
+      LLM_PROVIDER: 'local',
+      AWS_REGION: 'us-east-1',
+      POWERTOOLS_SERVICE_NAME: 'chatbot-api',
+      POWERTOOLS_METRICS_NAMESPACE: 'ChatbotApi',
+      POWERTOOLS_METRICS_DISABLED: 'true',
+      POWERTOOLS_LOG_LEVEL: 'SILENT',
+    },
+  });
+  const line = child.stdout.split('\n').find((l) => l.startsWith('@@RESULT@@'));
+  if (child.status !== 0 || !line) {
+    throw new Error(`handler process failed (status ${child.status}):\n${child.stderr}\n${child.stdout}`);
+  }
+  return JSON.parse(line.slice('@@RESULT@@'.length));
+}
+
+beforeAll(() => {
+  synth = synthesize({}, { outdir: fs.mkdtempSync(path.join(os.tmpdir(), 'chatbot-pkg-cdk-')) });
+  workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'chatbot-pkg-'));
+  const [, layer] = resourcesOfType(synth.json, 'AWS::Lambda::LayerVersion')[0];
+  // Lambda extracts a layer's zip into /opt.
+  fs.cpSync(assetDir(layer.Properties!.Content.S3Key), path.join(workDir, 'opt'), { recursive: true });
+  optNodeModules = path.join(workDir, 'opt', 'nodejs', 'node_modules');
+  fs.writeFileSync(path.join(workDir, 'runner.cjs'), RUNNER);
+}, 180_000);
+
+afterAll(() => {
+  if (workDir) fs.rmSync(workDir, { recursive: true, force: true });
+});
+
+it('the layer holds the bundled package and its migrations', () => {
+  const pkgDir = path.join(optNodeModules, '@chatbot', 'shared');
+  expect(JSON.parse(fs.readFileSync(path.join(pkgDir, 'package.json'), 'utf8'))).toEqual({ name: '@chatbot/shared', main: 'dist/index.js' });
+  expect(fs.existsSync(path.join(pkgDir, 'dist', 'index.js'))).toBe(true);
+  const shipped = fs.readdirSync(path.join(pkgDir, 'migrations')).sort();
+  const source = fs.readdirSync(path.join(REPO_ROOT, 'layer', 'migrations')).filter((f) => f.endsWith('.sql')).sort();
+  expect(shipped).toEqual(source);
+  expect(source.length).toBeGreaterThan(0);
+});
+
+it('the handler bundles leave @chatbot/shared to the layer', () => {
+  for (const name of ['GetConversation', 'ListConversations', 'PostConversation', 'Migrate']) {
+    const code = fs.readFileSync(functionBundle(name), 'utf8');
+    expect(code).toMatch(/require\(["']@chatbot\/shared["']\)/);
+    // The layer's SQL lives only in the layer, never in a handler bundle.
+    expect(code).not.toMatch(/CREATE TABLE/i);
+  }
+});
+
+it('the deployed migrate handler finds the migrations inside the layer', () => {
+  const { node, result } = invoke(functionBundle('Migrate'), {});
+  expect(node).toMatch(/^v24\./);
+  // Global setup already migrated this database: nothing pending, and no error finding the files.
+  expect(result).toEqual({ applied: [] });
+}, 60_000);
+
+it('the deployed get-conversation bundle answers an API Gateway event with a JSON 404', () => {
+  const conversationId = randomUUID();
+  const userId = `packaging-${randomUUID()}`;
+  const resource = '/backend-api/conversation/{conversation_id}';
+  const event = {
+    resource,
+    path: `/backend-api/conversation/${conversationId}`,
+    httpMethod: 'GET',
+    headers: { Accept: 'application/json', Origin: 'https://chat.example.com' },
+    multiValueHeaders: { Accept: ['application/json'], Origin: ['https://chat.example.com'] },
+    queryStringParameters: null,
+    multiValueQueryStringParameters: null,
+    pathParameters: { conversation_id: conversationId },
+    stageVariables: null,
+    body: null,
+    isBase64Encoded: false,
+    requestContext: {
+      accountId: '123456789012',
+      apiId: 'abcdef1234',
+      resourceId: 'res123',
+      resourcePath: resource,
+      httpMethod: 'GET',
+      path: `/dev/backend-api/conversation/${conversationId}`,
+      stage: 'dev',
+      protocol: 'HTTP/1.1',
+      requestId: randomUUID(),
+      requestTimeEpoch: Date.now(),
+      domainName: 'abcdef1234.execute-api.us-east-1.amazonaws.com',
+      identity: { sourceIp: '127.0.0.1', userAgent: 'packaging-test' },
+      authorizer: { claims: { sub: userId, email: 'packaging@example.com' } },
+    },
+  };
+
+  const { node, result } = invoke(functionBundle('GetConversation'), event);
+
+  expect(node).toMatch(/^v24\./);
+  expect(result.statusCode).toBe(404);
+  const contentType = Object.entries(result.headers ?? {}).find(([k]) => k.toLowerCase() === 'content-type')?.[1];
+  expect(String(contentType)).toMatch(/application\/json/);
+  expect(JSON.parse(result.body)).toEqual({ detail: expect.objectContaining({ code: 'conversation_not_found' }) });
+}, 60_000);
