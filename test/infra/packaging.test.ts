@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { REPO_ROOT } from '../../scripts/build-layer';
-import { resourcesOfType, synthesize, type Synthesized } from './support/synth';
+import { removeSynthOutputs, resourcesOfType, synthesize, type Synthesized } from './support/synth';
 
 let synth: Synthesized;
 let optNodeModules: string;
@@ -86,6 +86,7 @@ beforeAll(() => {
 
 afterAll(() => {
   if (workDir) fs.rmSync(workDir, { recursive: true, force: true });
+  if (synth) removeSynthOutputs(synth.assemblyDir);
 });
 
 it('the layer holds the bundled package and its migrations', () => {

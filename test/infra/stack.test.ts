@@ -3,7 +3,15 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { ChatbotApiStack } from '../../lib/chatbot-api-stack';
 import { hashMigrations } from '../../lib/functions';
-import { cdkJsonContext, normaliseTemplate, resourcesOfType, synthesize, type CfnResource, type Synthesized } from './support/synth';
+import {
+  cdkJsonContext,
+  normaliseTemplate,
+  removeSynthOutputs,
+  resourcesOfType,
+  synthesize,
+  type CfnResource,
+  type Synthesized,
+} from './support/synth';
 
 // Four synths in all, shared by every test below; the first bundles, the others reuse its assets.
 let base: Synthesized;
@@ -21,6 +29,8 @@ beforeAll(() => {
     { env: { account: '123456789012', region: 'eu-west-1' } },
   );
 }, 240_000);
+
+afterAll(() => removeSynthOutputs());
 
 const apiFunctionIds = (s: Synthesized): string[] =>
   ['GetConversation', 'ListConversations', 'PostConversation'].map((name) => {

@@ -55,6 +55,12 @@ export function synthesize(
   return { stack, template, json: template.toJSON() as Synthesized['json'], assemblyDir: assembly.directory, validationReport };
 }
 
+/** Deletes the cloud assemblies this file's synths wrote (call from afterAll). */
+export function removeSynthOutputs(...extra: string[]): void {
+  for (const dir of [sharedOutdir, ...extra]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  sharedOutdir = undefined;
+}
+
 /** Resources of one type, by logical id. */
 export function resourcesOfType(json: Synthesized['json'], type: string): Array<[string, CfnResource]> {
   return Object.entries(json.Resources).filter(([, resource]) => resource.Type === type);
