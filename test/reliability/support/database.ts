@@ -1,0 +1,51 @@
+/** Direct Postgres access for assertions, outside the code under test. */
+import { Client } from 'pg';
+
+export class AssertionDatabase {
+  private readonly client = new Client({ connectionString: process.env.DATABASE_URL });
+  private connected: Promise<void> | undefined;
+
+  private async ready(): Promise<Client> {
+    this.connected ??= this.client.connect();
+    await this.connected;
+    return this.client;
+  }
+
+  async rowCounts(): Promise<{ conversations: number; messages: number }> {
+    const client = await this.ready();
+    const { rows } = await client.query<{ conversations: string; messages: string }>(
+      'SELECT (SELECT count(*) FROM conversations) AS conversations, (SELECT count(*) FROM messages) AS messages',
+    );
+    return { conversations: Number(rows[0].conversations), messages: Number(rows[0].messages) };
+  }
+
+  /** The ids among `ids` that are NOT stored as messages of `conversationId`. */
+  async missingMessages(conversationId: string, ids: readonly string[]): Promise<string[]> {
+    const client = await this.ready();
+    const { rows } = await client.query<{ id: string }>('SELECT id FROM messages WHERE conversation_id = $1 AND id = ANY($2::text[])', [conversationId, ids]);
+    const found = new Set(rows.map((row) => row.id));
+    return ids.filter((id) => !found.has(id));
+  }
+
+  async message(conversationId: string, id: string): Promise<{ role: string; parts: unknown[] } | undefined> {
+    const client = await this.ready();
+    const { rows } = await client.query<{ role: string; parts: unknown[] }>('SELECT role, parts FROM messages WHERE conversation_id = $1 AND id = $2', [conversationId, id]);
+    return rows[0];
+  }
+
+  async messageExistsAnywhere(id: string): Promise<boolean> {
+    const client = await this.ready();
+    const { rows } = await client.query('SELECT 1 FROM messages WHERE id = $1', [id]);
+    return rows.length > 0;
+  }
+
+  async conversationOwner(conversationId: string): Promise<string | undefined> {
+    const client = await this.ready();
+    const { rows } = await client.query<{ user_id: string }>('SELECT user_id FROM conversations WHERE id = $1', [conversationId]);
+    return rows[0]?.user_id;
+  }
+
+  async close(): Promise<void> {
+    if (this.connected) await this.client.end();
+  }
+}
