@@ -1,0 +1,102 @@
+/**
+ * The bench's data: its own database (created, migrated, dropped) and Redis keys (scanned and
+ * unlinked at the end), and conversations seeded straight through the repository, so a
+ * 1,000-message conversation costs 1,000 INSERTs rather than 500 model turns.
+ */
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { Client } from 'pg';
+import type { Redis } from 'ioredis';
+import { createConversation, insertMessage, runMigrations, updateConversationCurrentNodeById } from '@chatbot/shared';
+import { ADMIN_DATABASE_URL, DATABASE_NAME, DATABASE_URL, KEY_PREFIX, REPO_ROOT } from './env';
+
+export async function createBenchDatabase(): Promise<void> {
+  const admin = new Client({ connectionString: ADMIN_DATABASE_URL, connectionTimeoutMillis: 5000 });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${DATABASE_NAME}`);
+  } finally {
+    await admin.end();
+  }
+  // The runner's default directory is relative to its own file, which is inside this bundle now.
+  await runMigrations({ connection: { connectionString: DATABASE_URL }, dir: path.join(REPO_ROOT, 'layer', 'migrations') });
+}
+
+export async function dropBenchDatabase(): Promise<void> {
+  const admin = new Client({ connectionString: ADMIN_DATABASE_URL, connectionTimeoutMillis: 5000 });
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS ${DATABASE_NAME} WITH (FORCE)`);
+  } finally {
+    await admin.end();
+  }
+}
+
+/** Unlinks every key under the run's prefix; returns how many there were. */
+export async function deleteBenchKeys(redis: Redis): Promise<number> {
+  let cursor = '0';
+  let deleted = 0;
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${KEY_PREFIX}*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) deleted += await redis.unlink(...keys);
+  } while (cursor !== '0');
+  return deleted;
+}
+
+/** Server versions and facts about the machine for the report header. */
+export async function serverVersions(redis: Redis): Promise<{ redis: string; postgres: string }> {
+  const info = await redis.info('server');
+  const client = new Client({ connectionString: DATABASE_URL });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ server_version: string }>('SHOW server_version');
+    return { redis: /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown', postgres: rows[0].server_version };
+  } finally {
+    await client.end();
+  }
+}
+
+// Short turns, so a 20-message body is ~12 KB and a 1,000-message one ~600 KB (the sizes of the
+// floor measured beforehand); each node's ids and metadata are ~450 bytes of that.
+const USER_TEXT = 'How does a fill lease keep a cache-aside read from going stale?';
+const ASSISTANT_TEXT =
+  'The reader puts a placeholder in the key before it reads Postgres and fills only while the placeholder is still there, so a DEL by a writer in between turns the late fill into a no-op.';
+
+/** A seeded conversation: its id, owner and the id of its last message (the branch leaf). */
+export interface SeededConversation {
+  readonly id: string;
+  readonly userId: string;
+  readonly leafId: string;
+  readonly messages: number;
+}
+
+/** A linear conversation of `messages` user/assistant messages (alternating), owned by `userId`. */
+export async function seedConversation(userId: string, messages: number): Promise<SeededConversation> {
+  const id = randomUUID();
+  const systemNodeId = randomUUID();
+  await createConversation({ id, userId, rootNodeId: randomUUID(), systemNodeId, defaultModelSlug: 'local' });
+  let parentId: string = systemNodeId;
+  for (let i = 0; i < messages; i += 1) {
+    const role = i % 2 === 0 ? 'user' : 'assistant';
+    const row = await insertMessage({
+      conversationId: id,
+      message: {
+        id: randomUUID(),
+        parentId,
+        role,
+        parts: [role === 'user' ? USER_TEXT : ASSISTANT_TEXT],
+        endTurn: role === 'assistant' ? true : null,
+        metadata: role === 'assistant' ? { model_slug: 'local', finish_details: { type: 'stop' }, parent_id: parentId } : {},
+      },
+    });
+    parentId = row.id;
+  }
+  await updateConversationCurrentNodeById({ id, currentNodeId: parentId });
+  return { id, userId, leafId: parentId, messages };
+}
+
+/** A context entry as the conversation service stores it (`{id, role, content}`, id first). */
+export const contextEntry = (id: string, role: 'user' | 'assistant', content: string): string => JSON.stringify({ id, role, content });
+export const contextTailPrefix = (id: string): string => `{"id":${JSON.stringify(id)},`;
+export const sampleText = { user: USER_TEXT, assistant: ASSISTANT_TEXT };
