@@ -12,6 +12,8 @@ export const logger = new Logger({ serviceName });
 export const metrics = new Metrics({
   serviceName,
   namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'ChatbotApi',
+  // Its "no metrics to publish" warnings go through our logger and its level, not bare console output.
+  logger,
 });
 
 /** Every metric the layer emits; the stack's dashboard and alarms use these names. */
