@@ -12,6 +12,7 @@ import {
   httpMiddlewares,
   logger,
   openReply,
+  publishMetricsIfAny,
   startTurn,
   toWireMessage,
   type OpenedReply,
@@ -54,6 +55,9 @@ function sseBody(reply: OpenedReply, encoder: SseEncoder, controller: AbortContr
     } catch (error) {
       logger.error('Reply stream failed', { error, conversationId: reply.turn.conversationId });
       if (!body.destroyed) body.push(null);
+    } finally {
+      // The middlewares flushed when the handler returned; this covers what the stream counted since.
+      publishMetricsIfAny();
     }
   })();
   return body;

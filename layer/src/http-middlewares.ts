@@ -9,8 +9,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { getConfig } from './config';
 import { AppError, UnauthorizedError } from './errors';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { logger, metrics } from './observability';
+import { logger, publishMetricsIfAny } from './observability';
 
 type HttpMiddleware = MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult>;
 
@@ -58,6 +57,15 @@ export function getUserId(event: Pick<APIGatewayProxyEvent, 'requestContext'>): 
 }
 
 /**
+ * Publishes the invocation's metrics as EMF, like Powertools' `logMetrics`, but only when
+ * there are some: a request that counted nothing (a 422, a warm POST) logs no warning.
+ */
+export function flushMetrics(): HttpMiddleware {
+  const flush = async () => publishMetricsIfAny();
+  return { after: flush, onError: flush };
+}
+
+/**
  * The middlewares every HTTP handler uses, in order: Lambda context in every log line,
  * metrics flushed per invocation, CORS, and the error renderer — last, so its `onError`
  * runs first and CORS then decorates the error response too.
@@ -66,7 +74,7 @@ export function httpMiddlewares<TResult = APIGatewayProxyResult>(): MiddlewareOb
   const middlewares: HttpMiddleware[] = [
     // resetKeys: a warm container must not carry one request's log keys into the next.
     injectLambdaContext(logger, { resetKeys: true }) as HttpMiddleware,
-    logMetrics(metrics) as HttpMiddleware,
+    flushMetrics(),
     corsHeaders(),
     httpErrorResponse(),
   ];

@@ -15,6 +15,4 @@ export * from './migrations';
 export * from './observability';
 export * from './redis-client';
 export * from './secrets';
-export { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-export { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 export * from './request-validation';

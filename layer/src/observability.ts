@@ -1,6 +1,7 @@
 /**
  * Logger and metrics, created once per container and imported everywhere (the Powertools
- * way). Handlers flush metrics per invocation with the `logMetrics` middleware.
+ * way). Metrics are flushed per invocation by the `flushMetrics` middleware, and by the
+ * streaming handler when its stream ends.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
@@ -30,4 +31,12 @@ export type MetricName =
 /** Counts one occurrence of `name`. */
 export function countMetric(name: MetricName, value = 1): void {
   metrics.addMetric(name, MetricUnit.Count, value);
+}
+
+/**
+ * Writes the stored metrics as EMF when there are any (Powertools warns on an empty flush,
+ * and a request that counted nothing is normal).
+ */
+export function publishMetricsIfAny(): void {
+  if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
 }
