@@ -1,0 +1,153 @@
+/**
+ * SPEC §3 rule 3 under concurrency: once a POST has returned (stream read to the end), no GET
+ * issued afterwards — on any Lambda container — serves a body without that message, and no
+ * list read afterwards shows the conversation's old `update_time`. Several isolated copies
+ * of the layer stand in for containers; one reaches Postgres through a slow link, so its
+ * cache fills often land after a writer's DEL (the stale-fill race the fill leases close).
+ */
+import { newUserId } from '../support/handlers';
+import { AssertionDatabase } from './support/database';
+import { closeAllLayerInstances, loadLayerInstance, type LayerInstance } from './support/layer-instance';
+import { AckLedger } from './support/ledger';
+import { freePort } from './support/redis-server';
+import { TcpProxy } from './support/tcp-proxy';
+import { parseSse } from '../support/sse';
+import { countBy, missingFrom, seedConversations, type TrackedConversation } from './support/traffic';
+
+const MIN_CHECKED_GETS = 1000;
+const TARGET_CHECKED_GETS = 1500;
+const MAX_DURATION_MS = 45_000;
+
+const db = new AssertionDatabase();
+let slowLink: TcpProxy | undefined;
+
+afterAll(async () => {
+  await closeAllLayerInstances();
+  await slowLink?.close();
+  await db.close();
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)];
+
+interface Violation {
+  readonly kind: 'get' | 'list';
+  readonly conversationId: string;
+  readonly instance: number;
+  readonly cache?: string;
+  readonly detail: string;
+}
+
+it(`no GET after an acknowledged POST misses its message: ${MIN_CHECKED_GETS}+ checked reads across 4 containers`, async () => {
+  const target = new URL(process.env.DATABASE_URL as string);
+  slowLink = new TcpProxy(await freePort(), { host: target.hostname, port: Number(target.port || 5432) });
+  slowLink.latencyMs = 15;
+  await slowLink.listen();
+  const slowUrl = new URL(target);
+  slowUrl.host = `127.0.0.1:${slowLink.port}`;
+  const containers: LayerInstance[] = [
+    loadLayerInstance(),
+    loadLayerInstance(),
+    loadLayerInstance(),
+    loadLayerInstance({ DATABASE_URL: slowUrl.toString(), DATABASE_POOL_MAX: '4' }),
+  ];
+
+  const ledger = new AckLedger();
+  const users = [newUserId(), newUserId()];
+  const conversations: TrackedConversation[] = [];
+  for (const userId of users) conversations.push(...(await seedConversations(containers[0], ledger, userId, 2)));
+  /** Per conversation: the newest acknowledged assistant message's create_time (epoch s). */
+  const ackedUpdate = new Map<string, number>();
+
+  let stop = false;
+  let checkedGets = 0;
+  let checkedLists = 0;
+  let posts = 0;
+  const violations: Violation[] = [];
+  const cacheStatuses: string[] = [];
+  const failures: string[] = [];
+
+  const reader = async () => {
+    while (!stop) {
+      const index = Math.floor(Math.random() * containers.length);
+      const container = containers[index];
+      const conversation = pick(conversations);
+      if (Math.random() < 0.2) {
+        const expected = new Map(conversations.filter((c) => c.userId === conversation.userId).map((c) => [c.id, ackedUpdate.get(c.id) ?? 0]));
+        const response = await container.api.listConversations(conversation.userId, { limit: '10' });
+        if (response.statusCode !== 200) {
+          failures.push(`list ${response.statusCode}`);
+          continue;
+        }
+        checkedLists += 1;
+        for (const [id, updatedAt] of expected) {
+          const item = response.json.items.find((i: { id: string }) => i.id === id);
+          // update_time is set after the reply is inserted; ISO strings carry milliseconds.
+          if (!item || Date.parse(item.update_time) / 1000 < updatedAt - 0.001) {
+            violations.push({ kind: 'list', conversationId: id, instance: index, cache: response.headers['x-cache'], detail: item ? `update_time ${item.update_time} < ${updatedAt}` : 'missing' });
+          }
+        }
+      } else {
+        const expected = [...conversation.acked];
+        const response = await container.api.getConversation(conversation.id, conversation.userId);
+        if (response.statusCode !== 200) {
+          failures.push(`get ${response.statusCode}`);
+          continue;
+        }
+        checkedGets += 1;
+        cacheStatuses.push(response.headers['x-cache']);
+        const missing = missingFrom(response.body, expected);
+        if (missing.length > 0) {
+          violations.push({ kind: 'get', conversationId: conversation.id, instance: index, cache: response.headers['x-cache'], detail: `missing ${missing.join(', ')}` });
+        }
+      }
+    }
+  };
+
+  const writer = async (conversation: TrackedConversation) => {
+    let n = 0;
+    while (!stop) {
+      const container = pick(containers);
+      // Parents are the last acknowledged reply; two writers on one conversation make sibling branches.
+      const outcome = await ledger.post(container, conversation.userId, `fuzz ${n++}`, { conversationId: conversation.id, parentMessageId: conversation.lastAssistantId });
+      if (outcome.statusCode !== 200 || !outcome.turn?.assistantMessageId) {
+        failures.push(`post ${outcome.statusCode}`);
+        continue;
+      }
+      posts += 1;
+      const reply = parseSse(outcome.body).filter((e) => e.json?.message?.id === outcome.turn?.assistantMessageId).at(-1);
+      const createTime = reply?.json.message.create_time as number | undefined;
+      conversation.acked.push(outcome.turn.userMessageId, outcome.turn.assistantMessageId);
+      conversation.lastAssistantId = outcome.turn.assistantMessageId;
+      if (createTime) ackedUpdate.set(conversation.id, Math.max(ackedUpdate.get(conversation.id) ?? 0, createTime));
+      await sleep(Math.random() * 20);
+    }
+  };
+
+  const started = performance.now();
+  const loops = [
+    ...Array.from({ length: 8 }, reader),
+    ...conversations.map((conversation) => writer(conversation)),
+    writer(conversations[0]),
+    writer(conversations[2]),
+  ];
+  while (!stop) {
+    await sleep(100);
+    const elapsed = performance.now() - started;
+    stop = (checkedGets >= TARGET_CHECKED_GETS && posts >= 100) || elapsed > MAX_DURATION_MS;
+  }
+  await Promise.all(loops);
+  const seconds = (performance.now() - started) / 1000;
+
+  console.log(
+    `[reliability] race fuzz: ${checkedGets} GETs checked (${JSON.stringify(countBy(cacheStatuses, (s) => s))}), ${checkedLists} lists checked, ` +
+      `${posts} posts acknowledged, 4 containers, ${conversations.length} conversations, ${seconds.toFixed(1)} s; violations: ${violations.length}, failures: ${failures.length}`,
+  );
+  expect(failures).toEqual([]);
+  expect(violations.slice(0, 10)).toEqual([]);
+  expect(checkedGets).toBeGreaterThanOrEqual(MIN_CHECKED_GETS);
+  expect(cacheStatuses).toContain('HIT');
+  // The list check compared against real reply times for every conversation.
+  expect(ackedUpdate.size).toBe(conversations.length);
+  expect(await ledger.lost(db)).toEqual([]);
+}, 90_000);
