@@ -1,7 +1,7 @@
 /**
  * All SQL, one named function per operation (`verbEntityByKey`), parameterised queries only.
- * A missing row is `null`; the service decides what that means. Functions take an optional
- * `db` so a caller can run several of them in one transaction (`withTransaction`).
+ * A missing row is `null`; the service decides what that means. Every write is one
+ * statement, atomic without a transaction; `db` defaults to the pool.
  */
 import { db as pool, type Queryable } from './database';
 
@@ -93,18 +93,6 @@ export async function getConversationById(args: { readonly id: string; readonly 
   return rows[0] ?? null;
 }
 
-/**
- * The conversation, row-locked for the rest of the transaction so two writers of one
- * conversation serialise; `null` when it does not exist.
- */
-export async function lockConversationById(args: { readonly id: string; readonly db: Queryable }): Promise<ConversationRow | null> {
-  const { rows } = await args.db.query<ConversationRow>(
-    `SELECT ${CONVERSATION_COLUMNS} FROM conversations WHERE id = $1 FOR UPDATE`,
-    [args.id],
-  );
-  return rows[0] ?? null;
-}
-
 /** Every node of the conversation's tree, in insertion order. */
 export async function getMessagesByConversationId(args: { readonly conversationId: string; readonly db?: Queryable }): Promise<MessageRow[]> {
   const { rows } = await (args.db ?? pool).query<MessageRow>(
@@ -112,19 +100,6 @@ export async function getMessagesByConversationId(args: { readonly conversationI
     [args.conversationId],
   );
   return rows;
-}
-
-/** One node; `null` when the conversation has no node with that id. */
-export async function getMessageById(args: {
-  readonly conversationId: string;
-  readonly id: string;
-  readonly db?: Queryable;
-}): Promise<MessageRow | null> {
-  const { rows } = await (args.db ?? pool).query<MessageRow>(
-    `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 AND id = $2`,
-    [args.conversationId, args.id],
-  );
-  return rows[0] ?? null;
 }
 
 /**
@@ -161,22 +136,10 @@ export async function insertMessage(args: {
   readonly message: NewMessage;
   readonly db?: Queryable;
 }): Promise<MessageRow> {
-  const m = args.message;
   const { rows } = await (args.db ?? pool).query<MessageRow>(
     `INSERT INTO messages (conversation_id, id, parent_id, role, content_type, parts, status, end_turn, weight, metadata)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ${MESSAGE_COLUMNS}`,
-    [
-      args.conversationId,
-      m.id,
-      m.parentId,
-      m.role,
-      m.contentType ?? 'text',
-      JSON.stringify(m.parts ?? []),
-      m.status ?? 'finished_successfully',
-      m.endTurn ?? null,
-      m.weight ?? 1,
-      JSON.stringify(m.metadata ?? {}),
-    ],
+     VALUES ($1, ${INSERT_MESSAGE_VALUES(2)}) RETURNING ${MESSAGE_COLUMNS}`,
+    [args.conversationId, ...messageValues(args.message)],
   );
   return rows[0];
 }
@@ -197,13 +160,111 @@ export async function updateConversationCurrentNodeById(args: {
   );
 }
 
-/** Sets the title; returns false when the conversation does not exist. */
-export async function updateConversationTitleById(args: { readonly id: string; readonly title: string; readonly db?: Queryable }): Promise<boolean> {
-  const { rowCount } = await (args.db ?? pool).query(
-    'UPDATE conversations SET title = $2, update_time = clock_timestamp() WHERE id = $1',
-    [args.id, args.title],
+/** What a new turn needs to know about its conversation, read in one round trip. */
+export interface TurnTarget {
+  readonly userId: string;
+  /** Role of the `parentId` node, `null` when the conversation has no such node. */
+  readonly parentRole: MessageRole | null;
+  /** The node with `messageId`, when it already exists (a retry or a regenerate). */
+  readonly existing: { readonly parentId: string | null; readonly role: MessageRole } | null;
+}
+
+/** The owner, the parent's role and any existing node with the message's id; `null` when the conversation does not exist. */
+export async function getTurnTargetByConversationId(args: {
+  readonly conversationId: string;
+  readonly parentId: string;
+  readonly messageId?: string;
+  readonly db?: Queryable;
+}): Promise<TurnTarget | null> {
+  const { rows } = await (args.db ?? pool).query<{ userId: string; parentRole: MessageRole | null; existingParentId: string | null; existingRole: MessageRole | null }>(
+    `SELECT c.user_id AS "userId",
+            (SELECT role FROM messages WHERE conversation_id = c.id AND id = $2) AS "parentRole",
+            e.parent_id AS "existingParentId", e.role AS "existingRole"
+       FROM conversations c
+       LEFT JOIN messages e ON e.conversation_id = c.id AND e.id = $3
+      WHERE c.id = $1`,
+    [args.conversationId, args.parentId, args.messageId ?? null],
   );
-  return rowCount === 1;
+  const row = rows[0];
+  if (!row) return null;
+  return {
+    userId: row.userId,
+    parentRole: row.parentRole,
+    existing: row.existingRole ? { parentId: row.existingParentId, role: row.existingRole } : null,
+  };
+}
+
+const INSERT_MESSAGE_VALUES = (first: number) =>
+  `$${first}, $${first + 1}, $${first + 2}, $${first + 3}, $${first + 4}::jsonb, $${first + 5}, $${first + 6}, $${first + 7}, $${first + 8}::jsonb`;
+
+const messageValues = (m: NewMessage): unknown[] => [
+  m.id,
+  m.parentId,
+  m.role,
+  m.contentType ?? 'text',
+  JSON.stringify(m.parts ?? []),
+  m.status ?? 'finished_successfully',
+  m.endTurn ?? null,
+  m.weight ?? 1,
+  JSON.stringify(m.metadata ?? {}),
+];
+
+/**
+ * Creates a conversation — its root node, the hidden system node, and the first user message
+ * under it, which becomes `current_node` — in one statement (atomic without a transaction).
+ */
+export async function createConversationWithMessage(args: {
+  readonly id: string;
+  readonly userId: string;
+  readonly rootNodeId: string;
+  readonly systemNodeId: string;
+  readonly message: Omit<NewMessage, 'parentId' | 'role'>;
+  readonly defaultModelSlug?: string | null;
+  readonly db?: Queryable;
+}): Promise<MessageRow> {
+  const message: NewMessage = { ...args.message, parentId: args.systemNodeId, role: 'user' };
+  const { rows } = await (args.db ?? pool).query<MessageRow>(
+    `WITH conversation AS (
+       INSERT INTO conversations (id, user_id, root_node_id, current_node_id, default_model_slug)
+       VALUES ($1, $2, $3, $5, $4) RETURNING id
+     ), skeleton AS (
+       INSERT INTO messages (conversation_id, id, parent_id, role, parts, weight, metadata)
+       SELECT id, $3, NULL, 'root', '[]'::jsonb, 0, '{}'::jsonb FROM conversation
+       UNION ALL
+       SELECT id, $6, $3, 'system', '[""]'::jsonb, 0, '{"is_visually_hidden_from_conversation": true}'::jsonb FROM conversation
+     )
+     INSERT INTO messages (conversation_id, id, parent_id, role, content_type, parts, status, end_turn, weight, metadata)
+     SELECT conversation.id, ${INSERT_MESSAGE_VALUES(7)} FROM conversation
+     RETURNING ${MESSAGE_COLUMNS}`,
+    [args.id, args.userId, args.rootNodeId, args.defaultModelSlug ?? null, message.id, args.systemNodeId, ...messageValues(message)],
+  );
+  return rows[0];
+}
+
+/**
+ * Adds a node under `parentId` and makes it the conversation's `current_node` (bumping
+ * `update_time`, and setting the title when given) in one statement.
+ */
+export async function insertMessageAndMoveCurrentNode(args: {
+  readonly conversationId: string;
+  readonly message: NewMessage;
+  readonly defaultModelSlug?: string;
+  readonly title?: string;
+  readonly db?: Queryable;
+}): Promise<MessageRow> {
+  const { rows } = await (args.db ?? pool).query<MessageRow>(
+    `WITH moved AS (
+       UPDATE conversations
+          SET current_node_id = $2, update_time = clock_timestamp(),
+              default_model_slug = COALESCE($11, default_model_slug), title = COALESCE($12, title)
+        WHERE id = $1
+     )
+     INSERT INTO messages (conversation_id, id, parent_id, role, content_type, parts, status, end_turn, weight, metadata)
+     VALUES ($1, ${INSERT_MESSAGE_VALUES(2)})
+     RETURNING ${MESSAGE_COLUMNS}`,
+    [args.conversationId, ...messageValues(args.message), args.defaultModelSlug ?? null, args.title ?? null],
+  );
+  return rows[0];
 }
 
 /** One page of the user's conversations, newest `update_time` first, and how many there are in all — one round trip. */

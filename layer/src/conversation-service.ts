@@ -7,16 +7,13 @@ import { createChatModel, generateTitle, type ChatMessage, type ChatModel, type 
 import { cacheKeys, getCacheService, type CacheStatus } from './cache-service';
 import { getConfig } from './config';
 import {
-  createConversation,
+  createConversationWithMessage,
   getBranchMessagesByLeafId,
   getConversationById,
-  getMessageById,
   getMessagesByConversationId,
-  insertMessage,
+  getTurnTargetByConversationId,
+  insertMessageAndMoveCurrentNode,
   listConversationsByUserId,
-  lockConversationById,
-  updateConversationCurrentNodeById,
-  updateConversationTitleById,
   type MessageRow,
 } from './conversation-repository';
 import {
@@ -26,7 +23,6 @@ import {
   toWireMessage,
   type WireMessage,
 } from './conversation-wire';
-import { withTransaction } from './database';
 import { AppError, ConversationNotFoundError, ModelProviderError, ValidationError } from './errors';
 import { countMetric, logger } from './observability';
 import { getSecretString } from './secrets';
@@ -122,59 +118,81 @@ async function invalidateConversation(conversationId: string, userId: string): P
   await getCacheService().delete(cacheKeys.conversationHistory(conversationId), cacheKeys.conversationList(userId));
 }
 
+/** Postgres unique and foreign-key violations: a message id reused, a parent that vanished. */
+function translateWriteConflict(error: unknown): never {
+  const code = (error as { code?: string } | undefined)?.code;
+  if (code === '23505') throw new AppError(409, 'message_exists', 'A message with this id already exists');
+  if (code === '23503') throw invalidParent('parent_message_id is not a message of this conversation');
+  throw error;
+}
+
 /**
- * Stores the user side of a turn in one transaction, invalidates the cached reads, and
+ * Writes the user's message (or finds the one being regenerated): one round trip to check
+ * ownership and the parent, one statement to insert and move `current_node`.
+ */
+async function storeUserSide(request: TurnRequest): Promise<{
+  conversationId: string;
+  isNew: boolean;
+  userMessage?: MessageRow;
+  replyParentId: string;
+  contextParentId?: string;
+}> {
+  if (request.conversationId === undefined) {
+    const conversationId = randomUUID();
+    const userMessage = await createConversationWithMessage({
+      id: conversationId,
+      userId: request.userId,
+      rootNodeId: request.parentMessageId,
+      systemNodeId: randomUUID(),
+      message: request.message as IncomingUserMessage,
+    }).catch(translateWriteConflict);
+    return { conversationId, isNew: true, userMessage, replyParentId: userMessage.id, contextParentId: userMessage.parentId ?? undefined };
+  }
+
+  const conversationId = request.conversationId;
+  const target = await getTurnTargetByConversationId({ conversationId, parentId: request.parentMessageId, messageId: request.message?.id });
+  if (!target || target.userId !== request.userId) throw new ConversationNotFoundError();
+
+  const existing = target.existing;
+  // Regenerate (or a retried `next`): the user message is already there; answer under it again.
+  if (existing && request.message && (request.action !== 'next' || existing.parentId === request.parentMessageId)) {
+    if (existing.role !== 'user') throw invalidParent('the message to regenerate is not a user message');
+    return { conversationId, isNew: false, replyParentId: request.message.id };
+  }
+  if (existing) throw new AppError(409, 'message_exists', 'A message with this id already exists under another parent');
+  if (!target.parentRole) throw invalidParent('parent_message_id is not a message of this conversation');
+
+  if (request.message) {
+    if (target.parentRole === 'user') throw invalidParent('a user message cannot follow a user message');
+    const userMessage = await insertMessageAndMoveCurrentNode({
+      conversationId,
+      message: { ...request.message, role: 'user', parentId: request.parentMessageId },
+    }).catch(translateWriteConflict);
+    return { conversationId, isNew: false, userMessage, replyParentId: userMessage.id, contextParentId: request.parentMessageId };
+  }
+  // `continue` answers under the assistant message it continues; `variant` without a message under the user message.
+  const expectedRole = request.action === 'continue' ? 'assistant' : 'user';
+  if (target.parentRole !== expectedRole) throw invalidParent(`parent_message_id must be a ${expectedRole} message for action "${request.action}"`);
+  return { conversationId, isNew: false, replyParentId: request.parentMessageId };
+}
+
+/**
+ * Stores the user side of a turn, invalidates the cached reads, and
  * prepares the context window. Nothing is written when the request is invalid.
  */
 export async function startTurn(request: TurnRequest): Promise<Turn> {
-  const stored = await withTransaction(async (db) => {
-    if (request.conversationId === undefined) {
-      const message = request.message as IncomingUserMessage;
-      const conversationId = randomUUID();
-      const systemNodeId = randomUUID();
-      await createConversation({ db, id: conversationId, userId: request.userId, rootNodeId: request.parentMessageId, systemNodeId });
-      const userMessage = await insertMessage({ db, conversationId, message: { ...message, role: 'user', parentId: systemNodeId } });
-      await updateConversationCurrentNodeById({ db, id: conversationId, currentNodeId: userMessage.id });
-      return { conversationId, isNew: true, userMessage, replyParentId: userMessage.id, contextParentId: systemNodeId };
-    }
-
-    const conversation = await lockConversationById({ db, id: request.conversationId });
-    if (!conversation || conversation.userId !== request.userId) throw new ConversationNotFoundError();
-    const conversationId = conversation.id;
-    const existing = request.message ? await getMessageById({ db, conversationId, id: request.message.id }) : null;
-
-    // Regenerate (or a retried `next`): the user message is already there; answer under it again.
-    if (existing && (request.action !== 'next' || existing.parentId === request.parentMessageId)) {
-      if (existing.role !== 'user') throw invalidParent('the message to regenerate is not a user message');
-      return { conversationId, isNew: false, userMessage: undefined, replyParentId: existing.id, contextParentId: undefined };
-    }
-    if (existing) {
-      throw new AppError(409, 'message_exists', 'A message with this id already exists under another parent');
-    }
-
-    const parent = await getMessageById({ db, conversationId, id: request.parentMessageId });
-    if (!parent) throw invalidParent('parent_message_id is not a message of this conversation');
-
-    if (request.message) {
-      if (parent.role === 'user' && request.action === 'next') throw invalidParent('a user message cannot follow a user message');
-      const userMessage = await insertMessage({ db, conversationId, message: { ...request.message, role: 'user', parentId: parent.id } });
-      await updateConversationCurrentNodeById({ db, id: conversationId, currentNodeId: userMessage.id });
-      return { conversationId, isNew: false, userMessage, replyParentId: userMessage.id, contextParentId: parent.id };
-    }
-    // `continue` answers under the assistant message it continues; `variant` without a message under the user message.
-    const expectedRole = request.action === 'continue' ? 'assistant' : 'user';
-    if (parent.role !== expectedRole) throw invalidParent(`parent_message_id must be a ${expectedRole} message for action "${request.action}"`);
-    return { conversationId, isNew: false, userMessage: undefined, replyParentId: parent.id, contextParentId: undefined };
-  });
-
-  await invalidateConversation(stored.conversationId, request.userId);
-  const context = await prepareContext({
-    conversationId: stored.conversationId,
-    isNew: stored.isNew,
-    leafId: stored.replyParentId,
-    appended: stored.userMessage,
-    appendedAfter: stored.contextParentId,
-  });
+  const stored = await storeUserSide(request);
+  // Independent keys: both go out in the same pipelined write.
+  const [, context] = await Promise.all([
+    invalidateConversation(stored.conversationId, request.userId),
+    prepareContext({
+      conversationId: stored.conversationId,
+      isNew: stored.isNew,
+      leafId: stored.replyParentId,
+      appended: stored.userMessage,
+      appendedAfter: stored.contextParentId,
+    }),
+  ]);
   return {
     conversationId: stored.conversationId,
     userId: request.userId,
@@ -394,23 +412,19 @@ async function storeAssistantMessage(
   turn: Turn,
   reply: { text: string; status: string; endTurn: boolean; metadata: Record<string, unknown>; title?: string },
 ): Promise<MessageRow> {
-  const message = await withTransaction(async (db) => {
-    const row = await insertMessage({
-      db,
-      conversationId: turn.conversationId,
-      message: {
-        id: turn.assistantMessageId,
-        parentId: turn.replyParentId,
-        role: 'assistant',
-        parts: [reply.text],
-        status: reply.status,
-        endTurn: reply.endTurn,
-        metadata: reply.metadata,
-      },
-    });
-    await updateConversationCurrentNodeById({ db, id: turn.conversationId, currentNodeId: row.id, defaultModelSlug: reply.metadata.model_slug as string });
-    if (reply.title) await updateConversationTitleById({ db, id: turn.conversationId, title: reply.title });
-    return row;
+  const message = await insertMessageAndMoveCurrentNode({
+    conversationId: turn.conversationId,
+    message: {
+      id: turn.assistantMessageId,
+      parentId: turn.replyParentId,
+      role: 'assistant',
+      parts: [reply.text],
+      status: reply.status,
+      endTurn: reply.endTurn,
+      metadata: reply.metadata,
+    },
+    defaultModelSlug: reply.metadata.model_slug as string,
+    title: reply.title,
   });
   const { contextMaxMessages: maxLength, contextTtlSeconds: ttlSeconds } = getConfig().cache;
   await Promise.all([

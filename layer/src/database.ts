@@ -3,13 +3,13 @@
  * handler; credentials from Secrets Manager (cached, refreshed on an auth failure) or
  * `DATABASE_URL`. Driver failures that mean "the database is not there" become a 503.
  */
-import { Pool, type PoolClient, type QueryResult, type QueryResultRow } from 'pg';
+import { Pool, type QueryResult, type QueryResultRow } from 'pg';
 import { getConfig, type DatabaseConfig } from './config';
 import { DatabaseUnavailableError } from './errors';
 import { logger } from './observability';
 import { getSecretString } from './secrets';
 
-/** Anything that runs a query: the pool or a client inside a transaction. */
+/** Anything that runs a query: the counted pool below, or a client. */
 export interface Queryable {
   query<R extends QueryResultRow = QueryResultRow>(text: string, values?: unknown[]): Promise<QueryResult<R>>;
 }
@@ -119,32 +119,6 @@ export const db: Queryable = {
     return withAuthRetry(() => pool.query<R>(text, values));
   },
 };
-
-/** Runs `work` in one transaction on one client; rolls back on any error. */
-export async function withTransaction<T>(work: (client: Queryable) => Promise<T>): Promise<T> {
-  const pool = await getPool();
-  const client: PoolClient = await withAuthRetry(() => pool.connect());
-  const counted: Queryable = {
-    query: (text, values) => {
-      databaseStats.queries += 1;
-      return client.query(text, values);
-    },
-  };
-  let failed: unknown;
-  try {
-    await counted.query('BEGIN');
-    const result = await work(counted);
-    await counted.query('COMMIT');
-    return result;
-  } catch (error) {
-    failed = error;
-    await client.query('ROLLBACK').catch(() => undefined);
-    return translateDatabaseError(error);
-  } finally {
-    // A client whose connection broke must not go back into the pool.
-    client.release(failed !== undefined && isUnavailable(failed) ? (failed as Error) : undefined);
-  }
-}
 
 /** Closes the pool (tests, local server shutdown). */
 export async function closeDatabase(): Promise<void> {
