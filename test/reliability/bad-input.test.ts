@@ -1,0 +1,316 @@
+/**
+ * A corpus of malformed requests against the three handlers: each must be a 4xx with a JSON
+ * `detail` (never a 5xx), create no rows and no Redis keys, and leave the handlers healthy.
+ */
+import { randomUUID } from 'node:crypto';
+import { buildRestApiEvent, invokeHandler } from '../../local/lambda-runtime';
+import { getConversation, listConversations, newUserId, postRaw, sendMessage, type JsonResponse } from '../support/handlers';
+import { rawRedis, runPrefix } from '../support/redis';
+import { closeDatabase, closeRedis } from '@chatbot/shared';
+import { AssertionDatabase } from './support/database';
+
+const db = new AssertionDatabase();
+const redis = rawRedis();
+
+afterAll(async () => {
+  await closeRedis();
+  await closeDatabase();
+  await db.close();
+  redis.disconnect();
+});
+
+async function runKeys(): Promise<Set<string>> {
+  const keys = new Set<string>();
+  let cursor = '0';
+  do {
+    const [next, batch] = await redis.scan(cursor, 'MATCH', `${runPrefix()}*`, 'COUNT', 1000);
+    cursor = next;
+    for (const key of batch) keys.add(key);
+  } while (cursor !== '0');
+  return keys;
+}
+
+interface BadRequest {
+  readonly name: string;
+  readonly send: () => Promise<JsonResponse>;
+  /** @default any 4xx */
+  readonly status?: number;
+  readonly code?: string;
+}
+
+const user = newUserId();
+const uuid = randomUUID();
+const validMessage = (overrides: Record<string, unknown> = {}) => ({ id: randomUUID(), author: { role: 'user' }, content: { content_type: 'text', parts: ['hello'] }, ...overrides });
+const validBody = (overrides: Record<string, unknown> = {}) => ({ action: 'next', messages: [validMessage()], parent_message_id: randomUUID(), model: 'auto', ...overrides });
+
+const get = (name: string, id: string | null | undefined, status = 422): BadRequest => ({
+  name: `GET conversation ${name}`,
+  status,
+  send: async () => {
+    if (id === undefined || id === null) {
+      // No path parameter at all (API Gateway would not route it; the handler must still not crash).
+      const event = buildRestApiEvent({ method: 'GET', resource: '/backend-api/conversation/{conversation_id}', path: '/backend-api/conversation/', pathParameters: null, userId: user });
+      const { handler } = require('../../lambdas/get-conversation') as { handler: unknown };
+      const result = await invokeHandler(handler, event);
+      const body = result.streamed ? '' : result.body;
+      return { statusCode: result.statusCode, headers: result.headers, body, json: JSON.parse(body) };
+    }
+    return getConversation(id, user);
+  },
+});
+const list = (name: string, query: Record<string, string>): BadRequest => ({ name: `GET conversations ${name}`, status: 422, send: () => listConversations(user, query) });
+const post = (name: string, body: unknown, status = 422, options: { headers?: Record<string, string>; code?: string } = {}): BadRequest => ({
+  name: `POST ${name}`,
+  status,
+  code: options.code,
+  send: () => postRaw(body, user, { headers: options.headers }),
+});
+const postBase64 = (name: string, base64: string): BadRequest => ({
+  name: `POST ${name}`,
+  status: 422,
+  send: async () => {
+    const event = buildRestApiEvent({ method: 'POST', resource: '/backend-api/f/conversation', path: '/backend-api/f/conversation', headers: { 'Content-Type': 'application/json' }, body: base64, isBase64Encoded: true, userId: user });
+    const { handler } = require('../../lambdas/post-conversation') as { handler: unknown };
+    const result = await invokeHandler(handler, event);
+    let body = '';
+    if (result.streamed) for await (const chunk of result.body) body += Buffer.from(chunk).toString('utf8');
+    else body = result.body;
+    return { statusCode: result.statusCode, headers: result.headers, body, json: JSON.parse(body) };
+  },
+});
+
+const nested = (depth: number, open: string, close: string, inner = '1') => open.repeat(depth) + inner + close.repeat(depth);
+
+const corpus: BadRequest[] = [
+  // GET /conversation/{id}: ids that are not UUIDs, path tricks, unicode look-alikes.
+  ...[
+    ['not-a-uuid', 'not-a-uuid'],
+    ['empty', ''],
+    ['digits', '123'],
+    ['dot-dot', '..'],
+    ['traversal', '../../etc/passwd'],
+    ['encoded traversal', '..%2F..%2Fetc%2Fpasswd'],
+    ['uuid + traversal', `${uuid}/../${uuid}`],
+    ['uuid + query', `${uuid}?user_id=x`],
+    ['uuid + trailing newline', `${uuid}\n`],
+    ['uuid + trailing space', `${uuid} `],
+    ['uuid + NUL', `${uuid}\u0000`],
+    ['uuid in braces', `{${uuid}}`],
+    ['uuid without hyphens', uuid.replaceAll('-', '')],
+    ['uuid too long', `${uuid}0`],
+    ['uuid with a Cyrillic а', `${uuid.slice(0, -1)}а`],
+    ['fullwidth digits', '１２３４５６７８-１２３４-１２３４-１２３４-１２３４５６７８９０１２'],
+    ['SQL injection', "1' OR '1'='1"],
+    ['SQL comment', `${uuid}'--`],
+    ['lone surrogate', `${uuid.slice(0, -1)}\ud800`],
+    ['10k characters', 'a'.repeat(10_000)],
+    ['wildcard', '*'],
+    ['redis glob', 'conv:*:history'],
+    ['__proto__', '__proto__'],
+    ['constructor', 'constructor'],
+  ].map(([name, id]) => get(name, id)),
+  get('without a path parameter', null),
+  get('unknown UUID', randomUUID(), 404),
+  // GET /conversations: offset and limit.
+  ...[
+    ['limit=-1', { limit: '-1' }],
+    ['limit=0', { limit: '0' }],
+    ['limit=101', { limit: '101' }],
+    ['limit=1e3', { limit: '1e3' }],
+    ['limit=1.5', { limit: '1.5' }],
+    ['limit=20.0', { limit: '20.0' }],
+    ['limit=abc', { limit: 'abc' }],
+    ['limit empty', { limit: '' }],
+    ['limit= 1', { limit: ' 1' }],
+    ['limit=0x10', { limit: '0x10' }],
+    ['limit=1_0', { limit: '1_0' }],
+    ['limit=9999999999999999999999', { limit: '9999999999999999999999' }],
+    ['limit=Infinity', { limit: 'Infinity' }],
+    ['limit=NaN', { limit: 'NaN' }],
+    ['limit=Arabic-Indic digits', { limit: '١٢' }],
+    ['limit=+5', { limit: '+5' }],
+    ['limit=5;DROP TABLE conversations', { limit: '5;DROP TABLE conversations' }],
+    ['offset=-1', { offset: '-1' }],
+    ['offset=1.0', { offset: '1.0' }],
+    ['offset=abc', { offset: 'abc' }],
+    ['offset=1000001', { offset: '1000001' }],
+    ['offset huge', { offset: '123456789012345' }],
+    ['offset=-0', { offset: '-0' }],
+    ['offset NUL', { offset: '1\u00000' }],
+    ['both bad', { offset: 'x', limit: 'y' }],
+  ].map(([name, query]) => list(name as string, query as Record<string, string>)),
+  // POST: not JSON, not an object, truncated, deeply nested, huge.
+  post('empty body', ''),
+  post('whitespace body', '   \n'),
+  post('null', 'null'),
+  post('array', '[]'),
+  post('string', '"hello"'),
+  post('number', '42'),
+  post('true', 'true'),
+  post('truncated JSON', '{"action":"next","messages":[{"id":"a","author":{"role":"user"'),
+  post('single quotes', "{'action':'next'}"),
+  post('trailing comma', '{"action":"next",}'),
+  post('NaN literal', '{"action":NaN}'),
+  post('comment', '{"action":"next" /* hi */}'),
+  post('byte-order mark', `\ufeff${JSON.stringify(validBody())}`),
+  post('deeply nested array body', nested(100_000, '[', ']')),
+  post('deeply nested object in messages', `{"action":"next","messages":${nested(50_000, '[', ']', '{}')}}`),
+  post('deeply nested parts', `{"action":"next","messages":[{"id":"x","author":{"role":"user"},"content":{"content_type":"text","parts":${nested(20_000, '[', ']', '"a"')}}}]}`),
+  post('body over MAX_BODY_BYTES', JSON.stringify(validBody({ padding: 'x'.repeat(300 * 1024) })), 413, { code: 'payload_too_large' }),
+  // Wrong content types.
+  post('text/html', validBody(), 415, { headers: { 'Content-Type': 'text/html' } }),
+  post('form-urlencoded', 'action=next', 415, { headers: { 'Content-Type': 'application/x-www-form-urlencoded' } }),
+  post('multipart', validBody(), 415, { headers: { 'Content-Type': 'multipart/form-data; boundary=x' } }),
+  post('application/xml', '<action>next</action>', 415, { headers: { 'Content-Type': 'application/xml' } }),
+  post('application/jsonp', validBody(), 415, { headers: { 'Content-Type': 'application/jsonp' } }),
+  postBase64('base64 garbage', Buffer.from([0xff, 0xfe, 0x00, 0x01, 0x80]).toString('base64')),
+  postBase64('base64 of truncated JSON', Buffer.from('{"action":"ne').toString('base64')),
+  // Fields missing or of the wrong type.
+  post('no messages', { action: 'next' }),
+  post('messages null', validBody({ messages: null })),
+  post('messages empty', validBody({ messages: [] })),
+  post('messages object', validBody({ messages: {} })),
+  post('messages string', validBody({ messages: 'hello' })),
+  post('messages [null]', validBody({ messages: [null] })),
+  post('messages [1]', validBody({ messages: [1] })),
+  post('11 messages', validBody({ messages: Array.from({ length: 11 }, () => validMessage()) })),
+  post('action unknown', validBody({ action: 'delete' })),
+  post('action number', validBody({ action: 1 })),
+  post('action array', validBody({ action: ['next'] })),
+  post('conversation_id not a UUID', validBody({ conversation_id: 'abc' })),
+  post('conversation_id empty', validBody({ conversation_id: '' })),
+  post('conversation_id number', validBody({ conversation_id: 123 })),
+  post('conversation_id Infinity', '{"action":"next","conversation_id":1e999,"messages":[]}'),
+  post('conversation_id object', validBody({ conversation_id: { $ne: null } })),
+  post('conversation_id SQL', validBody({ conversation_id: "' OR 1=1 --" })),
+  post('conversation_id unknown', validBody({ conversation_id: randomUUID() }), 404),
+  post('parent_message_id missing with conversation_id', { action: 'next', conversation_id: randomUUID(), messages: [validMessage()] }),
+  post('parent_message_id empty', validBody({ parent_message_id: '' })),
+  post('parent_message_id with spaces', validBody({ parent_message_id: 'a b' })),
+  post('parent_message_id 129 chars', validBody({ parent_message_id: 'a'.repeat(129) })),
+  post('parent_message_id number', validBody({ parent_message_id: 7 })),
+  post('parent_message_id object', validBody({ parent_message_id: {} })),
+  post('parent_message_id unicode', validBody({ parent_message_id: 'é' })),
+  post('message id missing', validBody({ messages: [validMessage({ id: undefined })] })),
+  post('message id empty', validBody({ messages: [validMessage({ id: '' })] })),
+  post('message id with slash', validBody({ messages: [validMessage({ id: '../x' })] })),
+  post('message id 200 chars', validBody({ messages: [validMessage({ id: 'a'.repeat(200) })] })),
+  post('message id number', validBody({ messages: [validMessage({ id: 5 })] })),
+  post('message id NUL', validBody({ messages: [validMessage({ id: 'a\u0000b' })] })),
+  post('role assistant', validBody({ messages: [validMessage({ author: { role: 'assistant' } })] })),
+  post('role system', validBody({ messages: [validMessage({ author: { role: 'system' } })] })),
+  post('no author', validBody({ messages: [validMessage({ author: undefined })] })),
+  post('author a string', validBody({ messages: [validMessage({ author: 'user' })] })),
+  post('content missing', validBody({ messages: [validMessage({ content: undefined })] })),
+  post('content a string', validBody({ messages: [validMessage({ content: 'hello' })] })),
+  post('content_type image', validBody({ messages: [validMessage({ content: { content_type: 'image', parts: ['x'] } })] })),
+  post('content_type number', validBody({ messages: [validMessage({ content: { content_type: 1, parts: ['x'] } })] })),
+  post('parts missing', validBody({ messages: [validMessage({ content: { content_type: 'text' } })] })),
+  post('parts empty', validBody({ messages: [validMessage({ content: { content_type: 'text', parts: [] } })] })),
+  post('parts a string', validBody({ messages: [validMessage({ content: { content_type: 'text', parts: 'hello' } })] })),
+  post('parts [1]', validBody({ messages: [validMessage({ content: { content_type: 'text', parts: [1] } })] })),
+  post('parts [null]', validBody({ messages: [validMessage({ content: { content_type: 'text', parts: [null] } })] })),
+  post('parts [{}] as text', validBody({ messages: [validMessage({ content: { content_type: 'text', parts: [{}] } })] })),
+  post('multimodal without text', validBody({ messages: [validMessage({ content: { content_type: 'multimodal_text', parts: [{ asset: 'x' }] } })] })),
+  post('101 parts', validBody({ messages: [validMessage({ content: { content_type: 'text', parts: Array.from({ length: 101 }, () => 'a') } })] })),
+  post('empty text', validBody({ messages: [validMessage({ content: { content_type: 'text', parts: [''] } })] })),
+  post('blank text', validBody({ messages: [validMessage({ content: { content_type: 'text', parts: [' \n\t '] } })] })),
+  // Unicode edge cases.
+  post('NUL in text', validBody({ messages: [validMessage({ content: { content_type: 'text', parts: ['a\u0000b'] } })] })),
+  post('lone high surrogate', '{"action":"next","messages":[{"id":"x1","author":{"role":"user"},"content":{"content_type":"text","parts":["a\\ud800b"]}}]}'),
+  post('lone low surrogate', '{"action":"next","messages":[{"id":"x2","author":{"role":"user"},"content":{"content_type":"text","parts":["\\udc00"]}}]}'),
+  post('reversed surrogate pair', '{"action":"next","messages":[{"id":"x3","author":{"role":"user"},"content":{"content_type":"text","parts":["\\udc00\\ud800"]}}]}'),
+  post('escaped NUL', '{"action":"next","messages":[{"id":"x4","author":{"role":"user"},"content":{"content_type":"text","parts":["\\u0000"]}}]}'),
+  // Oversize text.
+  post('text of MAX_MESSAGE_CHARS + 1', validBody({ messages: [validMessage({ content: { content_type: 'text', parts: ['a'.repeat(32_001)] } })] }), 413, { code: 'message_length_exceeds_limit' }),
+  post('parts summing over MAX_MESSAGE_CHARS', validBody({ messages: [validMessage({ content: { content_type: 'text', parts: ['a'.repeat(16_000), 'b'.repeat(16_000)] } })] }), 413, { code: 'message_length_exceeds_limit' }),
+  post('oversize emoji text', validBody({ messages: [validMessage({ content: { content_type: 'text', parts: ['😀'.repeat(16_001)] } })] }), 413, { code: 'message_length_exceeds_limit' }),
+  // Prototype keys must not stand in for the real fields.
+  post('__proto__ carrying messages', `{"action":"next","__proto__":{"messages":[${JSON.stringify(validMessage())}]}}`),
+  post('constructor.prototype carrying messages', `{"action":"next","constructor":{"prototype":{"messages":[${JSON.stringify(validMessage())}]}}}`),
+  post('message __proto__ carrying the fields', `{"action":"next","messages":[{"__proto__":${JSON.stringify(validMessage())}}]}`),
+  post('content __proto__ carrying parts', `{"action":"next","messages":[{"id":"p1","author":{"role":"user"},"content":{"__proto__":{"content_type":"text","parts":["x"]}}}]}`),
+  // Action combinations.
+  post('continue with a message', validBody({ action: 'continue', conversation_id: randomUUID() })),
+  post('variant without a conversation', validBody({ action: 'variant' })),
+  post('continue without a conversation', { action: 'continue', parent_message_id: randomUUID() }),
+  // Identity.
+  { name: 'POST without an identity', status: 401, send: () => postRaw(validBody(), undefined) },
+  { name: 'POST with an empty sub', status: 401, send: () => postRaw(validBody(), '') },
+  { name: 'GET without an identity', status: 401, send: () => getConversation(randomUUID(), undefined) },
+  { name: 'list without an identity', status: 401, send: () => listConversations(undefined) },
+];
+
+describe('bad-input corpus', () => {
+  it(`answers all ${corpus.length} malformed requests 4xx with a JSON detail, creating no rows and no keys`, async () => {
+    expect(corpus.length).toBeGreaterThanOrEqual(100);
+    const rowsBefore = await db.rowCounts();
+    const keysBefore = await runKeys();
+    const wrong: string[] = [];
+    const statuses: Record<number, number> = {};
+    for (const request of corpus) {
+      const response = await request.send();
+      statuses[response.statusCode] = (statuses[response.statusCode] ?? 0) + 1;
+      const problems = [];
+      if (response.statusCode < 400 || response.statusCode > 499) problems.push(`status ${response.statusCode}`);
+      if (request.status !== undefined && response.statusCode !== request.status) problems.push(`status ${response.statusCode}, expected ${request.status}`);
+      if (!response.json || typeof response.json !== 'object' || !('detail' in response.json)) problems.push(`no JSON detail: ${response.body.slice(0, 120)}`);
+      if (request.code !== undefined && response.json?.detail?.code !== request.code) problems.push(`code ${JSON.stringify(response.json?.detail)}`);
+      if (!String(response.headers['content-type'] ?? response.headers['Content-Type']).startsWith('application/json')) problems.push('not application/json');
+      if (problems.length > 0) wrong.push(`${request.name}: ${problems.join('; ')}`);
+    }
+    const rowsAfter = await db.rowCounts();
+    const newKeys = [];
+    for (const key of await runKeys()) {
+      if (keysBefore.has(key)) continue;
+      // The unknown-UUID GET may leave its fill lease (10 s); any other new key is a leak.
+      const value = (await redis.type(key)) === 'string' ? await redis.get(key) : null;
+      if (!value?.startsWith('\u0000lease:')) newKeys.push(key);
+    }
+    console.log(`[reliability] bad-input corpus: ${corpus.length} requests, statuses ${JSON.stringify(statuses)}, wrong: ${wrong.length}`);
+    expect(wrong).toEqual([]);
+    expect(rowsAfter).toEqual(rowsBefore);
+    expect(newKeys).toEqual([]);
+    // Nothing leaked onto the shared prototypes.
+    expect(({} as Record<string, unknown>).messages).toBeUndefined();
+    expect(({} as Record<string, unknown>).content_type).toBeUndefined();
+  }, 60_000);
+
+  it('an unknown conversation id leaves at most a short-lived fill lease, never a cached body', async () => {
+    const id = randomUUID();
+    expect((await getConversation(id, user)).statusCode).toBe(404);
+    const key = `${runPrefix()}conv:${id}:history`;
+    const value = await redis.get(key);
+    if (value !== null) {
+      expect(value.startsWith('\u0000lease:')).toBe(true);
+      expect(await redis.pttl(key)).toBeLessThanOrEqual(10_000);
+    }
+  });
+
+  it('stores SQL-looking and other hostile-but-valid text verbatim (200)', async () => {
+    const texts = [
+      "Robert'); DROP TABLE messages;--",
+      "' OR '1'='1' UNION SELECT user_id FROM conversations --",
+      '$1 $$ \\x00 \\\\ %s %n {{7*7}} ${process.env}',
+      '"__proto__": {"admin": true}',
+      '👩‍💻 RTL \u202e text 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 \ufeff zero-width\u200b',
+    ];
+    const userId = newUserId();
+    for (const text of texts) {
+      const sent = await sendMessage(userId, text);
+      expect((await db.message(sent.conversationId, sent.userMessageId))?.parts).toEqual([text]);
+      const read = await getConversation(sent.conversationId, userId);
+      expect(read.json.mapping[sent.userMessageId].message.content.parts).toEqual([text]);
+    }
+  });
+
+  it('is healthy after the corpus: a valid request succeeds and reads back', async () => {
+    const userId = newUserId();
+    const sent = await sendMessage(userId, 'still alive?');
+    const read = await getConversation(sent.conversationId, userId);
+    expect(read.statusCode).toBe(200);
+    expect(read.json.mapping[sent.assistantMessageId].message.status).toBe('finished_successfully');
+    const listed = await listConversations(userId);
+    expect(listed.json.items.map((item: { id: string }) => item.id)).toEqual([sent.conversationId]);
+  });
+});
