@@ -78,10 +78,11 @@ const UNAVAILABLE_CODES = new Set([
 ]);
 
 function isUnavailable(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  const code = (error as { code?: string }).code;
-  if (code && UNAVAILABLE_CODES.has(code)) return true;
-  return /timeout|terminated|Connection ended|not queryable/i.test(error.message);
+  // Duck-typed, not `instanceof Error`: socket errors can come from another realm (vm contexts, bundles).
+  if (typeof error !== 'object' || error === null) return false;
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  if (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) return true;
+  return typeof message === 'string' && /timeout|terminated|Connection ended|not queryable/i.test(message);
 }
 
 function isAuthFailure(error: unknown): boolean {

@@ -1,0 +1,73 @@
+import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:net';
+import { CacheService, closeDatabase, closeRedis, resetCacheService, resetConfig } from '@chatbot/shared';
+import { getConversation, listConversations, newUserId, sendMessage } from './support/handlers';
+
+/** A port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+const saved = { ...process.env };
+async function useEnvironment(overrides: Record<string, string>) {
+  Object.assign(process.env, overrides);
+  resetConfig();
+  resetCacheService();
+  await closeRedis();
+  await closeDatabase();
+}
+
+afterEach(async () => {
+  process.env = { ...saved };
+  await useEnvironment({});
+});
+
+describe('when Redis is not there', () => {
+  it('the cache service answers misses within the connect timeout and never throws', async () => {
+    await useEnvironment({ REDIS_URL: `redis://127.0.0.1:${await closedPort()}`, REDIS_CONNECT_TIMEOUT_MS: '300' });
+    const cache = new CacheService({ enabled: true, keyPrefix: 'x:', ttlSeconds: 600 });
+    const started = Date.now();
+    expect(await cache.get('k')).toBeNull();
+    expect(await cache.set('k', 'v')).toBe(false);
+    expect(await cache.delete('k')).toBe(false);
+    expect(await cache.appendToList('l', ['a'], { maxLength: 20, ttlSeconds: 60 })).toBeNull();
+    expect(await cache.readThrough({ key: 'k', load: async () => 'from db' })).toEqual({ value: 'from db', status: 'BYPASS' });
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it('the handlers serve from Postgres (X-Cache: BYPASS) and posts still complete', async () => {
+    const userId = newUserId();
+    const { conversationId } = await sendMessage(userId, 'before the outage');
+    await useEnvironment({ REDIS_URL: `redis://127.0.0.1:${await closedPort()}`, REDIS_CONNECT_TIMEOUT_MS: '300' });
+    const started = Date.now();
+    const detail = await getConversation(conversationId, userId);
+    expect(detail.statusCode).toBe(200);
+    expect(detail.headers['x-cache']).toBe('BYPASS');
+    const next = await sendMessage(userId, 'during the outage', { conversationId, parentMessageId: detail.json.current_node });
+    expect(next.response.statusCode).toBe(200);
+    const list = await listConversations(userId, {});
+    expect(list.headers['x-cache']).toBe('BYPASS');
+    expect(list.json.total).toBe(1);
+    const after = await getConversation(conversationId, userId);
+    expect(after.json.mapping[next.userMessageId].message.content.parts).toEqual(['during the outage']);
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+});
+
+describe('when Postgres is not there', () => {
+  it('answers 503 with a JSON detail, promptly', async () => {
+    await useEnvironment({ DATABASE_URL: `postgres://postgres@127.0.0.1:${await closedPort()}/test`, DATABASE_CONNECT_TIMEOUT_MS: '500' });
+    const userId = newUserId();
+    const started = Date.now();
+    const detail = await getConversation(randomUUID(), userId);
+    expect(detail.statusCode).toBe(503);
+    expect(detail.json.detail).toEqual({ message: 'The database is unavailable, please retry', code: 'database_unavailable' });
+    const list = await listConversations(userId, {});
+    expect(list.statusCode).toBe(503);
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+});
