@@ -33,10 +33,11 @@ export class AssertionDatabase {
     return rows[0];
   }
 
-  async messageExistsAnywhere(id: string): Promise<boolean> {
+  /** The conversations holding a message with this id (ids are unique per conversation only). */
+  async conversationsWithMessage(id: string): Promise<string[]> {
     const client = await this.ready();
-    const { rows } = await client.query('SELECT 1 FROM messages WHERE id = $1', [id]);
-    return rows.length > 0;
+    const { rows } = await client.query<{ conversation_id: string }>('SELECT conversation_id FROM messages WHERE id = $1', [id]);
+    return rows.map((row) => row.conversation_id);
   }
 
   async conversationOwner(conversationId: string): Promise<string | undefined> {

@@ -12,6 +12,8 @@ export type Env = Readonly<Record<string, string | undefined>>;
 export interface LayerInstance {
   /** The handlers of this copy, invoked through the local Lambda emulator. */
   readonly api: typeof Handlers;
+  /** This copy's raw handler functions, for events built by hand. */
+  readonly handlers: { readonly get: unknown; readonly list: unknown; readonly post: unknown };
   /** The layer of this copy (its `cacheStats`, `databaseStats`, `getCacheService`, ...). */
   readonly shared: typeof Shared;
   /** Closes this copy's Redis client and pg pool. */
@@ -32,14 +34,21 @@ export function loadLayerInstance(env: Env = {}): LayerInstance {
   try {
     let api: typeof Handlers | undefined;
     let shared: typeof Shared | undefined;
+    let handlers: LayerInstance['handlers'] | undefined;
     jest.isolateModules(() => {
       shared = require('@chatbot/shared') as typeof Shared;
       api = require('../../support/handlers') as typeof Handlers;
+      handlers = {
+        get: require('../../../lambdas/get-conversation').handler,
+        list: require('../../../lambdas/list-conversations').handler,
+        post: require('../../../lambdas/post-conversation').handler,
+      };
     });
     // The handlers already parsed it at load (CORS); this makes the snapshot explicit.
     shared!.getConfig();
     const instance: LayerInstance = {
       api: api!,
+      handlers: handlers!,
       shared: shared!,
       async close() {
         instances.delete(instance);
