@@ -308,6 +308,45 @@ describe('POST /backend-api/f/conversation', () => {
     });
   });
 
+  describe('a model that is slow to start', () => {
+    let server: Awaited<ReturnType<typeof startFakeOpenAiServer>>;
+    beforeAll(async () => {
+      server = await startFakeOpenAiServer();
+      Object.assign(process.env, { LLM_FIRST_TOKEN_WAIT_MS: '50', SSE_HEARTBEAT_INTERVAL_MS: '100' });
+      resetConfig();
+      setChatModel(createChatModel({ provider: 'openai', baseURL: server.baseURL, apiKey: 'k', model: 'slow-model', maxRetries: 0 }));
+    });
+    afterAll(async () => {
+      delete process.env.LLM_FIRST_TOKEN_WAIT_MS;
+      delete process.env.SSE_HEARTBEAT_INTERVAL_MS;
+      resetConfig();
+      setChatModel(undefined);
+      await server.close();
+    });
+
+    it('opens the stream after the first-token wait and keeps it alive with heartbeat comments', async () => {
+      server.setScript({ reply: 'finally here', headersDelayMs: 450 });
+      const { response, assistantMessageId } = await sendMessage(newUserId(), 'take your time');
+      expect(response.statusCode).toBe(200);
+      expect((response.body.match(/^: ping$/gm) ?? []).length).toBeGreaterThanOrEqual(2);
+      expect(legacyText(response.events)).toBe('finally here');
+      expect((await storedMessage(assistantMessageId)).parts).toEqual(['finally here']);
+    });
+
+    it('reports a failure after the stream opened as an SSE error, and keeps the user message', async () => {
+      server.setScript({ errorStatus: 500, headersDelayMs: 300 });
+      const userId = newUserId();
+      const { conversationId, response } = await sendMessageAllowingErrors(userId, 'this will fail late', false);
+      expect(response.statusCode).toBe(200);
+      expect(response.events.find((e) => typeof e.json?.error === 'string' && e.json.error !== '')).toBeDefined();
+      expect(response.events.at(-1)?.data).toBe('[DONE]');
+      const detail = (await getConversation(conversationId, userId)).json;
+      const user = Object.values(detail.mapping as Record<string, { message?: { author: { role: string }; content: { parts: string[] } } }>)
+        .find((n) => n.message?.author.role === 'user');
+      expect(user?.message?.content.parts).toEqual(['this will fail late']);
+    });
+  });
+
   it('talks to an OpenAI-compatible endpoint over its streaming protocol', async () => {
     const server = await startFakeOpenAiServer({ reply: 'Bonjour from the fake server', chunks: 4 });
     setChatModel(createChatModel({ provider: 'openai', baseURL: server.baseURL, apiKey: 'test-key', model: 'fake-model' }));
