@@ -855,7 +855,7 @@ async function main(): Promise<void> {
       `- Date: ${startedAt.toISOString()}`,
       `- CPU: ${cpus[0]?.model ?? 'unknown'}, ${cpus.length} cores; ${(os.totalmem() / GIB).toFixed(1)} GiB RAM; load average ${loadBefore[0].toFixed(2)} at start, ${loadAfter[0].toFixed(2)} at end`,
       `- Node ${process.version}; Redis ${versions.redis}; PostgreSQL ${versions.postgres} (both local, loopback)`,
-      `- Command: \`npm run bench\` (bench/run.mts bundles bench/main.ts with esbuild into .build/bench/ and runs it)`,
+      `- Command: \`npm run bench\` (local/run.mts bundles bench/main.ts with esbuild into .build/bench/ and runs it)`,
     ];
     const markdown = [
       '# Benchmarks',

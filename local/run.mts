@@ -25,7 +25,9 @@ const externalPackages: Plugin = {
   },
 };
 
-const outfile = path.join(root, '.build', 'local', `${path.basename(entry).replace(/\.[cm]?ts$/, '')}.cjs`);
+// `.build/<folder>/<name>.cjs`: local/main.ts and bench/main.ts get bundles of their own.
+const source = path.relative(root, path.resolve(root, entry));
+const outfile = path.join(root, '.build', source.replace(/\.[cm]?ts$/, '.cjs'));
 await build({
   entryPoints: [path.resolve(root, entry)],
   outfile,

@@ -5,8 +5,7 @@ import {
   createConversationWithMessage,
   databaseStats,
   getBranchMessagesByLeafId,
-  getConversationById,
-  getMessagesByConversationId,
+  getConversationWithMessagesById,
   getTurnTargetByConversationId,
   insertMessageAndMoveCurrentNode,
   listConversationsByUserId,
@@ -18,6 +17,8 @@ afterAll(async () => {
   await db.end();
   await closeDatabase();
 });
+
+const getConversationById = async ({ id }: { id: string }) => (await getConversationWithMessagesById({ id }))?.conversation ?? null;
 
 /** A conversation whose main branch alternates user/assistant for `turns` turns. */
 async function seedConversation(userId: string, turns: number) {
@@ -41,11 +42,10 @@ describe('conversation repository on a real Postgres', () => {
     const userId = `u-${randomUUID()}`;
     const before = databaseStats.queries;
     const { id, rootNodeId, systemNodeId, ids } = await seedConversation(userId, 1);
-    const conversation = await getConversationById({ id });
+    const { conversation, messages: nodes } = (await getConversationWithMessagesById({ id }))!;
     expect(conversation).toMatchObject({ id, userId, rootNodeId, currentNodeId: ids[1], title: null, isArchived: false });
-    expect(conversation!.updateTime).toBeGreaterThan(conversation!.createTime);
-    expect(databaseStats.queries - before).toBe(3); // create, one insert, the read
-    const nodes = await getMessagesByConversationId({ conversationId: id });
+    expect(conversation.updateTime).toBeGreaterThan(conversation.createTime);
+    expect(databaseStats.queries - before).toBe(3); // create, one insert, one read of everything
     const byRole = Object.fromEntries(nodes.map((n) => [n.role, n]));
     expect(nodes).toHaveLength(4);
     expect(byRole.root).toMatchObject({ id: rootNodeId, parentId: null });

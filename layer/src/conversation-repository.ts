@@ -84,22 +84,20 @@ export async function createConversation(args: {
   return rows[0];
 }
 
-/** The conversation, whoever owns it; `null` when it does not exist. */
-export async function getConversationById(args: { readonly id: string; readonly db?: Queryable }): Promise<ConversationRow | null> {
-  const { rows } = await (args.db ?? pool).query<ConversationRow>(
-    `SELECT ${CONVERSATION_COLUMNS} FROM conversations WHERE id = $1`,
+/** The conversation and every node of its tree (insertion order) in one round trip; `null` when it does not exist. */
+export async function getConversationWithMessagesById(args: {
+  readonly id: string;
+  readonly db?: Queryable;
+}): Promise<{ conversation: ConversationRow; messages: MessageRow[] } | null> {
+  const { rows } = await (args.db ?? pool).query<ConversationRow & { messages: MessageRow[] | null }>(
+    `SELECT ${CONVERSATION_COLUMNS},
+            (SELECT json_agg(m ORDER BY m.seq) FROM (SELECT ${MESSAGE_COLUMNS}, seq FROM messages WHERE conversation_id = c.id) m) AS messages
+       FROM conversations c WHERE id = $1`,
     [args.id],
   );
-  return rows[0] ?? null;
-}
-
-/** Every node of the conversation's tree, in insertion order. */
-export async function getMessagesByConversationId(args: { readonly conversationId: string; readonly db?: Queryable }): Promise<MessageRow[]> {
-  const { rows } = await (args.db ?? pool).query<MessageRow>(
-    `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 ORDER BY seq`,
-    [args.conversationId],
-  );
-  return rows;
+  if (!rows[0]) return null;
+  const { messages, ...conversation } = rows[0];
+  return { conversation, messages: (messages ?? []).map(({ seq: _seq, ...message }: MessageRow & { seq?: number }) => message) };
 }
 
 /**

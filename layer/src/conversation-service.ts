@@ -9,8 +9,7 @@ import { getConfig } from './config';
 import {
   createConversationWithMessage,
   getBranchMessagesByLeafId,
-  getConversationById,
-  getMessagesByConversationId,
+  getConversationWithMessagesById,
   getTurnTargetByConversationId,
   insertMessageAndMoveCurrentNode,
   listConversationsByUserId,
@@ -38,9 +37,8 @@ export async function getConversationDetail(args: { readonly conversationId: str
   const { value, status } = await getCacheService().readThrough({
     key: cacheKeys.conversationHistory(args.conversationId),
     load: async () => {
-      const conversation = await getConversationById({ id: args.conversationId });
-      if (!conversation) return null;
-      return serializeConversationDetail(conversation, await getMessagesByConversationId({ conversationId: conversation.id }));
+      const found = await getConversationWithMessagesById({ id: args.conversationId });
+      return found && serializeConversationDetail(found.conversation, found.messages);
     },
   });
   // Checked on hits too: the key is per conversation, not per user.
