@@ -61,7 +61,7 @@ describe('authorization between users', () => {
 
   it('a stranger does not see it listed, cached or not, whatever the query says', async () => {
     expect((await a.api.listConversations(owner)).json.items.map((i: { id: string }) => i.id)).toEqual([conversation.id]);
-    for (const query of [{}, { user_id: owner }, { sub: owner }, { userId: owner, offset: '0', limit: '20' }]) {
+    for (const query of [{}, { user_id: owner }, { sub: owner }, { userId: owner, offset: '0', limit: '20' }] as Record<string, string>[]) {
       const listed = await b.api.listConversations(stranger, query);
       expect(listed.statusCode).toBe(200);
       expect(listed.json.items).toEqual([]);

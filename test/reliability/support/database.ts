@@ -6,7 +6,7 @@ export class AssertionDatabase {
   private connected: Promise<void> | undefined;
 
   private async ready(): Promise<Client> {
-    this.connected ??= this.client.connect();
+    this.connected ??= this.client.connect().then(() => undefined);
     await this.connected;
     return this.client;
   }

@@ -88,7 +88,9 @@ export class TcpProxy {
 
   private drop(pair: Pair): void {
     if (!this.pairs.delete(pair)) return;
-    pair.client.resetAndDestroy();
+    // Not resetAndDestroy(): on a socket already shutting down it leaves a handle that never
+    // closes, and Node then spins at exit waiting for it.
+    pair.client.destroy();
     pair.upstream?.destroy();
   }
 
