@@ -142,6 +142,13 @@ export interface ReadThroughResult {
 export const cacheStats = { commands: 0, errors: 0 };
 
 export class CacheService {
+  /**
+   * Keys whose invalidating `DEL` failed (Redis unreachable from here). They are deleted
+   * before this container's next cache operation succeeds, and until then every operation
+   * fails over to Postgres, so this container never serves what it failed to invalidate.
+   */
+  private readonly pendingDeletes = new Set<string>();
+
   constructor(
     private readonly options: { readonly enabled: boolean; readonly keyPrefix: string; readonly ttlSeconds: number },
   ) {}
@@ -160,6 +167,7 @@ export class CacheService {
     if (!this.options.enabled) return fallback;
     try {
       const redis = await scriptedRedis();
+      if (this.pendingDeletes.size > 0) await this.retryPendingDeletes(redis);
       cacheStats.commands += 1;
       return await work(redis);
     } catch (error) {
@@ -172,6 +180,17 @@ export class CacheService {
       });
       return fallback;
     }
+  }
+
+  private async retryPendingDeletes(redis: RedisConnection): Promise<void> {
+    await Promise.all(
+      [...this.pendingDeletes].map(async (key) => {
+        cacheStats.commands += 1;
+        await redis.del(this.fullKey(key));
+        this.pendingDeletes.delete(key);
+      }),
+    );
+    logger.info('Applied invalidations that had failed earlier');
   }
 
   /** The value, or `null` on a miss, a lease, or a Redis failure. */
@@ -190,12 +209,17 @@ export class CacheService {
   /**
    * Deletes keys, one command each (they live in different hash slots), pipelined into one
    * write. Returns false when any delete failed; the failure is counted as
-   * `CacheInvalidationFailed` because it is the one cache failure that can leave stale data.
+   * `CacheInvalidationFailed` because it is the one cache failure that can leave stale data,
+   * and the key is retried before this container's next cache operation.
    */
   async delete(...keys: string[]): Promise<boolean> {
     if (!this.options.enabled || keys.length === 0) return true;
     const results = await Promise.all(
-      keys.map((key) => this.attempt('delete', key, false, async (redis) => (await redis.del(this.fullKey(key))) >= 0)),
+      keys.map(async (key) => {
+        const deleted = await this.attempt('delete', key, false, async (redis) => (await redis.del(this.fullKey(key))) >= 0);
+        if (!deleted) this.pendingDeletes.add(key);
+        return deleted;
+      }),
     );
     const ok = results.every(Boolean);
     if (!ok) countMetric('CacheInvalidationFailed');
