@@ -117,6 +117,13 @@ export class Observability extends Construct {
       evaluationPeriods: 2,
       description: 'Unusually many cache connections (each warm Lambda container holds one).',
     });
+    alarm('CacheInvalidationFailedAlarm', appMetric('CacheInvalidationFailed'), {
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      description:
+        'A writer could not delete cache keys it invalidated: other containers may serve a pre-write body until its TTL (CACHE_TTL_SECONDS) ends. Check cache connectivity.',
+    });
     alarm('CacheHitRateAlarm', cacheHitRate, {
       threshold: props.minCacheHitRatePercent ?? 50,
       comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
@@ -183,7 +190,7 @@ export class Observability extends Construct {
           new cloudwatch.GraphWidget({ title: 'Cache hit rate %', left: [cacheHitRate], leftYAxis: { min: 0, max: 100 }, width: 8 }),
           new cloudwatch.GraphWidget({
             title: 'Cache hits / misses / errors',
-            left: [appMetric('CacheHit'), appMetric('CacheMiss'), appMetric('CacheError'), appMetric('CacheBypass')],
+            left: [appMetric('CacheHit'), appMetric('CacheMiss'), appMetric('CacheError'), appMetric('CacheBypass'), appMetric('CacheInvalidationFailed')],
             width: 8,
           }),
           new cloudwatch.GraphWidget({ title: serverless ? 'Cache memory % of cap' : 'Cache memory %', left: [cacheMemory], leftYAxis: { min: 0, max: 100 }, width: 8 }),

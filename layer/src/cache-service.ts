@@ -260,7 +260,11 @@ export class CacheService {
    * A hit returns the stored string untouched (no parse, no re-serialise).
    */
   async readThrough(options: ReadThroughOptions): Promise<ReadThroughResult> {
-    if (!this.options.enabled) return { value: await options.load(), status: 'BYPASS' };
+    const bypass = async (): Promise<ReadThroughResult> => {
+      countMetric('CacheBypass');
+      return { value: await options.load(), status: 'BYPASS' };
+    };
+    if (!this.options.enabled) return bypass();
     const field = options.field ?? '';
     const fullKey = this.fullKey(options.key);
     const ttl = options.ttlSeconds ?? this.options.ttlSeconds;
@@ -268,7 +272,7 @@ export class CacheService {
     const cached = await this.attempt<string | null | undefined>('get', options.key, undefined, (redis) =>
       field === '' ? redis.get(fullKey) : redis.hget(fullKey, field),
     );
-    if (cached === undefined) return { value: await options.load(), status: 'BYPASS' };
+    if (cached === undefined) return bypass();
     if (cached !== null && !isLease(cached)) {
       countMetric('CacheHit');
       return { value: cached, status: 'HIT' };
@@ -278,7 +282,7 @@ export class CacheService {
     const acquired = await this.attempt<string | undefined>('acquireFillLease', options.key, undefined, (redis) =>
       redis.acquireFillLease(fullKey, lease, LEASE_TTL_MS, ttl, field),
     );
-    if (acquired === undefined) return { value: await options.load(), status: 'BYPASS' };
+    if (acquired === undefined) return bypass();
     if (acquired !== lease) {
       countMetric('CacheHit');
       return { value: acquired, status: 'HIT' };
