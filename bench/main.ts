@@ -41,7 +41,7 @@ import {
   type SeededConversation,
 } from './fixtures';
 import { bytes, count, markdownTable, ms, ratio, targetRows, textTable, type TargetResult } from './report';
-import { interleaved, median, seededRandom, throughput, type Summary } from './stats';
+import { interleaved, median, seededRandom, throughput, type Summary, type Variant } from './stats';
 
 const SIZES = [20, 100, 1000] as const;
 /** Timed rounds per size: more where a round is cheap, so the whole run stays within ~3 minutes. */
@@ -95,6 +95,18 @@ function handlerCall(label: string, handler: unknown, makeEvent: () => unknown, 
     },
     run: async () => check(await invokeHandler(handler, event), label, expected),
   };
+}
+
+/** A handler's hit, miss (after `invalidate`) and cache-off calls, as variants measured side by side. */
+function handlerVariants(
+  calls: Record<'hit' | 'miss' | 'off', ReturnType<typeof handlerCall>>,
+  invalidate: () => Promise<unknown>,
+): Variant[] {
+  return [
+    { name: 'handler hit', before: () => { setCache('on'); calls.hit.prepare(); }, run: calls.hit.run },
+    { name: 'handler miss', before: async () => { setCache('on'); calls.miss.prepare(); await invalidate(); }, run: calls.miss.run },
+    { name: 'handler cache off', before: () => { setCache('off'); calls.off.prepare(); }, run: calls.off.run },
+  ];
 }
 
 let cacheMode: 'on' | 'off' = 'on';
@@ -155,31 +167,7 @@ async function measureDetail(raw: Redis, conversation: SeededConversation): Prom
           if (cacheStatus !== 'HIT') unexpected.set(`${label} service hit: ${cacheStatus}`, (unexpected.get(`${label} service hit: ${cacheStatus}`) ?? 0) + 1);
         },
       },
-      {
-        name: 'handler hit',
-        before: () => {
-          setCache('on');
-          hit.prepare();
-        },
-        run: hit.run,
-      },
-      {
-        name: 'handler miss',
-        before: async () => {
-          setCache('on');
-          miss.prepare();
-          await raw.del(key);
-        },
-        run: miss.run,
-      },
-      {
-        name: 'handler cache off',
-        before: () => {
-          setCache('off');
-          off.prepare();
-        },
-        run: off.run,
-      },
+      ...handlerVariants({ hit, miss, off }, () => raw.del(key)),
     ],
     DETAIL_ROUNDS[conversation.messages as (typeof SIZES)[number]],
   );
@@ -222,31 +210,7 @@ async function measureList(raw: Redis, userId: string): Promise<Record<string, S
           if (!(await raw.hget(key, '0:20'))) throw new Error('raw HGET: the list page is not cached');
         },
       },
-      {
-        name: 'handler hit',
-        before: () => {
-          setCache('on');
-          hit.prepare();
-        },
-        run: hit.run,
-      },
-      {
-        name: 'handler miss',
-        before: async () => {
-          setCache('on');
-          miss.prepare();
-          await raw.del(key);
-        },
-        run: miss.run,
-      },
-      {
-        name: 'handler cache off',
-        before: () => {
-          setCache('off');
-          off.prepare();
-        },
-        run: off.run,
-      },
+      ...handlerVariants({ hit, miss, off }, () => raw.del(key)),
     ],
     { iterations: 800, warmup: 50 },
   ).finally(() => setCache('on'));
