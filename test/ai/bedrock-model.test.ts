@@ -8,7 +8,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { BedrockChatModel, createChatModel, type ChatMessage } from '../../layer/src/ai-service';
 import { ModelProviderError } from '../../layer/src/errors';
-import { collect } from './collect';
+import { collect, collectAbortingAfter } from './collect';
 
 const MODEL_ID = 'anthropic.claude-3-5-haiku-20241022-v1:0';
 const MESSAGES: ChatMessage[] = [
@@ -191,18 +191,9 @@ describe('bedrock provider (ConverseStream through aws-sdk-client-mock)', () => 
     // Prepare
     bedrock.on(ConverseStreamCommand).resolves({ stream: converseStream(['one ', 'two ', 'three ', 'four'], 'end_turn', 300) });
     const controller = new AbortController();
-    let abortedAt = 0;
 
     // Act
-    const result = await collect(model().stream({ messages: MESSAGES, signal: controller.signal }), (_, index) => {
-      if (index === 0) {
-        setTimeout(() => {
-          abortedAt = performance.now();
-          controller.abort();
-        }, 50);
-      }
-    });
-    const stoppedAfterMs = performance.now() - abortedAt;
+    const { stoppedAfterMs, ...result } = await collectAbortingAfter(model().stream({ messages: MESSAGES, signal: controller.signal }), controller, 0);
 
     // Assess
     expect(result.error).toBeUndefined();

@@ -38,3 +38,24 @@ export async function collect(
     elapsedMs: performance.now() - started,
   };
 }
+
+/**
+ * Drains `stream`, aborting `controller` `delayMs` after event `afterIndex` arrives; reports how
+ * long the stream took to stop once aborted.
+ */
+export async function collectAbortingAfter(
+  stream: AsyncIterable<ModelStreamEvent>,
+  controller: AbortController,
+  afterIndex: number,
+  delayMs = 50,
+): Promise<Collected & { readonly stoppedAfterMs: number }> {
+  let abortedAt = 0;
+  const result = await collect(stream, (_, index) => {
+    if (index !== afterIndex) return;
+    setTimeout(() => {
+      abortedAt = performance.now();
+      controller.abort();
+    }, delayMs);
+  });
+  return { ...result, stoppedAfterMs: performance.now() - abortedAt };
+}

@@ -1,6 +1,6 @@
 import { LOCAL_MODEL_MARKERS, LOCAL_MODEL_SLUG, TITLE_SYSTEM_PROMPT, createChatModel, type ChatMessage } from '../../layer/src/ai-service';
 import { ModelProviderError } from '../../layer/src/errors';
-import { collect } from './collect';
+import { collect, collectAbortingAfter } from './collect';
 
 const SYSTEM: ChatMessage = { role: 'system', content: 'You are a helpful assistant.' };
 const ask = (text: string, history: ChatMessage[] = []): ChatMessage[] => [SYSTEM, ...history, { role: 'user', content: text }];
@@ -124,22 +124,9 @@ describe('local offline model', () => {
     it('ends the stream quietly and promptly, without finish, when the signal aborts mid-reply', async () => {
       // Prepare
       const controller = new AbortController();
-      let abortedAt = 0;
-
+      
       // Act
-      const result = await collect(
-        createChatModel({ provider: 'local' }).stream({ messages: ask(`${LOCAL_MODEL_MARKERS.slow} a b c d e f`), signal: controller.signal }),
-        (_, index) => {
-          // Aborts in the middle of the 200 ms pause before the third token.
-          if (index === 1) {
-            setTimeout(() => {
-              abortedAt = performance.now();
-              controller.abort();
-            }, 50);
-          }
-        },
-      );
-      const stoppedAfterMs = performance.now() - abortedAt;
+      const { stoppedAfterMs, ...result } = await collectAbortingAfter(createChatModel({ provider: 'local' }).stream({ messages: ask(`${LOCAL_MODEL_MARKERS.slow} a b c d e f`), signal: controller.signal }), controller, 1);
 
       // Assess
       expect(result.error).toBeUndefined();

@@ -2,7 +2,7 @@ import { APIError } from 'openai';
 import { OpenAiChatModel, createChatModel, type ChatMessage } from '../../layer/src/ai-service';
 import { ModelProviderError } from '../../layer/src/errors';
 import { DEFAULT_FAKE_REPLY, startFakeOpenAiServer, type FakeOpenAiServer } from '../support/fake-openai-server';
-import { collect } from './collect';
+import { collect, collectAbortingAfter } from './collect';
 
 const MESSAGES: ChatMessage[] = [
   { role: 'system', content: 'You are terse.' },
@@ -180,18 +180,9 @@ describe('openai provider (against a fake OpenAI-compatible server)', () => {
     // Prepare
     server.setScript({ reply: 'a'.repeat(100), chunks: 10, chunkDelayMs: 300 });
     const controller = new AbortController();
-    let abortedAt = 0;
 
     // Act
-    const result = await collect(model().stream({ messages: MESSAGES, signal: controller.signal }), (_, index) => {
-      if (index === 0) {
-        setTimeout(() => {
-          abortedAt = performance.now();
-          controller.abort();
-        }, 50);
-      }
-    });
-    const stoppedAfterMs = performance.now() - abortedAt;
+    const { stoppedAfterMs, ...result } = await collectAbortingAfter(model().stream({ messages: MESSAGES, signal: controller.signal }), controller, 0);
 
     // Assess
     expect(result.error).toBeUndefined();
