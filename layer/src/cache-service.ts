@@ -153,10 +153,6 @@ export class CacheService {
     private readonly options: { readonly enabled: boolean; readonly keyPrefix: string; readonly ttlSeconds: number },
   ) {}
 
-  get enabled(): boolean {
-    return this.options.enabled;
-  }
-
   /** The key as stored in Redis. */
   fullKey(key: string): string {
     return this.options.keyPrefix + key;
