@@ -33,36 +33,38 @@ const LEASE_TTL_MS = 10_000;
 const isLease = (value: string): boolean => value.startsWith(LEASE_PREFIX);
 
 /**
- * KEYS[1] = key; ARGV = lease, lease ttl ms, key ttl s, field (empty for a string key).
- * Takes the slot when it is empty or holds another (possibly abandoned) lease; returns the
- * lease, or the value when a fill landed meanwhile.
+ * Shared by the two lease scripts. KEYS[1] = key; ARGV[3] = key ttl s; ARGV[4] = hash field,
+ * empty for a string key. A "slot" is the string key or that field of the hash; a hash gets
+ * its TTL once, when created, so one page's fill never extends another's.
  */
-const ACQUIRE_LEASE = `
-local field = ARGV[4]
-local current
-if field == '' then current = redis.call('GET', KEYS[1]) else current = redis.call('HGET', KEYS[1], field) end
-if current and string.sub(current, 1, 7) ~= '\\0lease:' then return current end
-if field == '' then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-else
-  redis.call('HSET', KEYS[1], field, ARGV[1])
-  if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
+const SLOT_FUNCTIONS = `
+local key, ttl, field = KEYS[1], ARGV[3], ARGV[4]
+local function read_slot()
+  if field == '' then return redis.call('GET', key) end
+  return redis.call('HGET', key, field)
 end
+local function write_slot(value, expiry_unit, expiry)
+  if field == '' then return redis.call('SET', key, value, expiry_unit, expiry) end
+  redis.call('HSET', key, field, value)
+  if redis.call('TTL', key) < 0 then redis.call('EXPIRE', key, ttl) end
+end
+`;
+
+/**
+ * ARGV = lease, lease ttl ms, key ttl s, field. Takes the slot when it is empty or holds
+ * another (possibly abandoned) lease; returns the lease, or the value when a fill landed meanwhile.
+ */
+const ACQUIRE_LEASE = `${SLOT_FUNCTIONS}
+local current = read_slot()
+if current and string.sub(current, 1, 7) ~= '\\0lease:' then return current end
+write_slot(ARGV[1], 'PX', ARGV[2])
 return ARGV[1]
 `;
 
-/** KEYS[1] = key; ARGV = lease, value, ttl s, field. Writes only while our lease still holds the slot. */
-const FILL_IF_LEASED = `
-local field = ARGV[4]
-local current
-if field == '' then current = redis.call('GET', KEYS[1]) else current = redis.call('HGET', KEYS[1], field) end
-if current ~= ARGV[1] then return 0 end
-if field == '' then
-  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
-else
-  redis.call('HSET', KEYS[1], field, ARGV[2])
-  if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
-end
+/** ARGV = lease, value, key ttl s, field. Writes only while our lease still holds the slot. */
+const FILL_IF_LEASED = `${SLOT_FUNCTIONS}
+if read_slot() ~= ARGV[1] then return 0 end
+write_slot(ARGV[2], 'EX', ttl)
 return 1
 `;
 
