@@ -87,7 +87,7 @@ function readUserMessage(issues: IssueCollector, value: unknown, index: number, 
     throw new PayloadTooLargeError('message_length_exceeds_limit', `The message is longer than ${limits.maxMessageChars} characters`);
   }
   // Client metadata is not stored: it is unbounded and nothing reads it back.
-  return { id: value.id as string, contentType: contentType as string, parts: strings, text, metadata: {} };
+  return { id: value.id as string, contentType: contentType as string, parts: strings, text };
 }
 
 /** Parses and validates the request; throws 4xx `AppError`s. */

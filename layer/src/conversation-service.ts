@@ -67,7 +67,6 @@ export interface IncomingUserMessage {
   readonly parts: unknown[];
   /** The text the model sees (the string parts joined). */
   readonly text: string;
-  readonly metadata: Record<string, unknown>;
 }
 
 export interface TurnRequest {
@@ -347,16 +346,17 @@ async function* replyEvents(args: {
   let failure: string | undefined;
   let stored: MessageRow | undefined;
 
-  const snapshot = (status: string, extra: Record<string, unknown> = {}, endTurn: boolean | null = null): WireMessage => ({
+  // The unfinished message as streamed; the stored row replaces it once the reply ends.
+  const snapshot = (status: string): WireMessage => ({
     id: turn.assistantMessageId,
     author: { role: 'assistant', name: null, metadata: {} },
     create_time: createTime,
     update_time: null,
     content: { content_type: 'text', parts: [text] },
     status,
-    end_turn: endTurn,
+    end_turn: null,
     weight: 1,
-    metadata: { message_type: turn.action, model_slug: modelSlug, parent_id: turn.replyParentId, ...extra },
+    metadata: { message_type: turn.action, model_slug: modelSlug, parent_id: turn.replyParentId },
     recipient: 'all',
   });
 
