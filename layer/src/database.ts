@@ -3,7 +3,7 @@
  * handler; credentials from Secrets Manager (cached, refreshed on an auth failure) or
  * `DATABASE_URL`. Driver failures that mean "the database is not there" become a 503.
  */
-import { Pool, type QueryResult, type QueryResultRow } from 'pg';
+import { Pool, type PoolClient, type QueryResult, type QueryResultRow } from 'pg';
 import { getConfig, type DatabaseConfig } from './config';
 import { DatabaseUnavailableError } from './errors';
 import { logger } from './observability';
@@ -85,8 +85,10 @@ function isUnavailable(error: unknown): boolean {
   return typeof message === 'string' && /timeout|terminated|Connection ended|not queryable/i.test(message);
 }
 
+/** 28P01 wrong password; 28000 the login itself refused (e.g. a user name the server does not know). */
 function isAuthFailure(error: unknown): boolean {
-  return (error as { code?: string } | undefined)?.code === '28P01';
+  const code = (error as { code?: string } | undefined)?.code;
+  return code === '28P01' || code === '28000';
 }
 
 /** Turns driver failures into a 503; anything else (a bug, a constraint) propagates as is. */
@@ -120,6 +122,26 @@ export const db: Queryable = {
     return withAuthRetry(() => pool.query<R>(text, values));
   },
 };
+
+/**
+ * A client of its own from the pool (for work that must share a session, like migrations).
+ * On an authentication failure — the secret rotated since this container read it, or a
+ * rotation is between its setSecret and finishSecret steps — it drops the pool, reads the
+ * secret afresh and tries once more; a second failure propagates.
+ */
+export async function connectDatabaseClient(): Promise<PoolClient> {
+  try {
+    return await (await getPool()).connect();
+  } catch (error) {
+    const secretArn = getConfig().database.secretArn;
+    if (!isAuthFailure(error) || !secretArn) throw error;
+    logger.warn('Postgres refused the credentials; retrying once with a freshly read secret', { code: (error as { code?: string }).code });
+    // The pool fixed the user name when it was created; a new pool takes both from the fresh secret.
+    await closeDatabase();
+    await readRdsSecret(secretArn, true);
+    return (await getPool()).connect();
+  }
+}
 
 /** Closes the pool (tests, local server shutdown). */
 export async function closeDatabase(): Promise<void> {
