@@ -4,7 +4,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { Api } from './api';
 import { Cache } from './cache';
-import { Database, PROXY_PORT } from './database';
+import { Database } from './database';
 import { bedrockModelArns, Functions } from './functions';
 import { Network } from './network';
 import { Observability } from './observability';
@@ -54,14 +54,20 @@ export class ChatbotApiStack extends Stack {
       engine: config.cacheEngine,
       nodeType: config.cacheNodeType,
       replicas: config.cacheReplicas,
+      shards: config.cacheShards,
       serverlessMaxStorageGb: config.serverlessMaxStorageGb,
+      removalPolicy: config.isProd ? RemovalPolicy.SNAPSHOT : RemovalPolicy.DESTROY,
     });
 
     this.database = new Database(this, 'Database', {
       vpc,
       subnets: this.network.dataSubnets,
+      mode: config.databaseMode,
       instanceType: config.dbInstanceType,
       allocatedStorageGb: config.dbAllocatedStorageGb,
+      minCapacityAcu: config.auroraMinAcu,
+      maxCapacityAcu: config.auroraMaxAcu,
+      readers: config.auroraReaders,
       multiAz: config.isProd,
       deletionProtection: config.isProd,
       removalPolicy: config.isProd ? RemovalPolicy.SNAPSHOT : RemovalPolicy.DESTROY,
@@ -75,13 +81,13 @@ export class ChatbotApiStack extends Stack {
       subnets: this.network.functionSubnets,
       internetEgress: this.network.hasInternetEgress,
       removalPolicy,
-      secrets: [this.database.secret, this.cache.authSecret],
       environment: {
         POWERTOOLS_SERVICE_NAME: 'chatbot-api',
         POWERTOOLS_METRICS_NAMESPACE: 'ChatbotApi',
-        DATABASE_SECRET_ARN: this.database.secret.secretArn,
-        DATABASE_HOST: this.database.proxy.endpoint,
-        DATABASE_PORT: String(PROXY_PORT),
+        // The API functions log in as the app's own role; the migrate function overrides this below.
+        DATABASE_SECRET_ARN: this.database.appSecret.secretArn,
+        DATABASE_HOST: this.database.endpointHost,
+        DATABASE_PORT: String(this.database.endpointPort),
         DATABASE_NAME: this.database.databaseName,
         DATABASE_SSL: 'true',
         REDIS_HOST: this.cache.endpointHost,
@@ -91,6 +97,11 @@ export class ChatbotApiStack extends Stack {
         REDIS_CLUSTER_MODE: String(this.cache.clusterMode),
         ALLOWED_ORIGINS: config.allowedOrigins.join(','),
         ...(config.cacheKeyPrefix ? { CACHE_KEY_PREFIX: config.cacheKeyPrefix } : {}),
+        USER_TURN_LIMIT: String(config.userTurnLimit),
+        USER_TURN_WINDOW_SECONDS: String(config.userTurnWindowSeconds),
+        MAX_CONVERSATION_MESSAGES: String(config.maxConversationMessages),
+        // Aurora presents a certificate from the RDS CA, which the Lambda Node.js runtime ships but does not load by default.
+        ...(this.database.presentsRdsCertificate ? { NODE_EXTRA_CA_CERTS: '/var/runtime/ca-cert.pem' } : {}),
       },
       postConversationEnvironment: {
         LLM_PROVIDER: config.llmProvider,
@@ -104,9 +115,19 @@ export class ChatbotApiStack extends Stack {
         config.llmProvider === 'bedrock' ? bedrockModelArns(config.bedrockModelId, this.partition, this.region, this.account) : [],
     });
 
+    // Each function reads only the secrets it uses: the API handlers the app role's and the cache token,
+    // migrate the master credentials (and the app role's, to give that role its first login).
+    for (const handler of this.functions.apiHandlers) {
+      this.database.grantConnect(handler);
+      this.cache.grantReadAuthToken(handler);
+    }
+    this.database.grantMigrate(this.functions.migrate);
+    this.functions.migrate.addEnvironment('DATABASE_SECRET_ARN', this.database.masterSecret.secretArn);
+    this.functions.migrate.addEnvironment('APP_DATABASE_SECRET_ARN', this.database.appSecret.secretArn);
+
     // The functions' security group starts with no egress; open exactly what they use.
     this.functions.connections.allowTo(this.cache, ec2.Port.tcp(this.cache.endpointPort), 'Functions to the cache');
-    this.functions.connections.allowTo(this.database, ec2.Port.tcp(PROXY_PORT), 'Functions to RDS Proxy');
+    this.functions.connections.allowTo(this.database, ec2.Port.tcp(this.database.endpointPort), 'Functions to the database (RDS Proxy or Aurora)');
     for (const endpoint of this.network.endpoints) {
       this.functions.connections.allowTo(endpoint, ec2.Port.tcp(443), 'Functions to a VPC endpoint');
     }
@@ -120,6 +141,7 @@ export class ChatbotApiStack extends Stack {
       stageName: config.stage,
       allowedOrigins: config.allowedOrigins,
       userPoolId: config.userPoolId,
+      selfSignUp: config.selfSignUp,
       throttleRateLimit: config.throttleRateLimit,
       throttleBurstLimit: config.throttleBurstLimit,
       removalPolicy,
