@@ -47,7 +47,8 @@ const lambdaFunction = (s: Synthesized, name: string): CfnResource => {
   if (!found) throw new Error(`no function ${name}`);
   return found[1];
 };
-const apiFunctions = (s: Synthesized) => ['GetConversation', 'ListConversations', 'PostConversation'].map((name) => lambdaFunction(s, name));
+const API_FUNCTION_IDS = ['GetConversation', 'ListConversations', 'PostConversation', 'UpdateConversation'];
+const apiFunctions = (s: Synthesized) => API_FUNCTION_IDS.map((name) => lambdaFunction(s, name));
 const migrateFunction = (s: Synthesized) =>
   resourcesOfType(s.json, 'AWS::Lambda::Function').find(([id]) => id.startsWith('FunctionsMigrate'))![1];
 /** The secret logical ids a function's role may read. */
@@ -126,12 +127,18 @@ describe('retention', () => {
 
 describe('least privilege', () => {
   it('the API functions read the app role secret and the cache token, never the master secret', () => {
-    for (const name of ['GetConversation', 'ListConversations', 'PostConversation']) {
+    for (const name of API_FUNCTION_IDS) {
       const read = secretsReadBy(base, `Functions${name}`);
       expect(read).toHaveLength(2);
       expect(read[0]).toMatch(/^CacheAuthToken/);
       expect(read[1]).toMatch(/^DatabaseAppSecretAttachment/);
     }
+  });
+
+  it('the purge job reads the app role secret only', () => {
+    const read = secretsReadBy(base, 'FunctionsPurgeDeleted');
+    expect(read).toHaveLength(1);
+    expect(read[0]).toMatch(/^DatabaseAppSecretAttachment/);
   });
 
   it('migrate reads the master secret (and the app role secret, to set its first login), not the cache token', () => {
@@ -218,7 +225,7 @@ describe('alarms', () => {
 
   it('a single throttle does not page: more than 5 in 2 of 3 five-minute periods does', () => {
     const throttles = Object.entries(base.json.Resources).filter(([id]) => /^Observability\w+ThrottlesAlarm/.test(id)).map(([, r]) => r.Properties!);
-    expect(throttles).toHaveLength(3);
+    expect(throttles).toHaveLength(5); // four API functions and the purge job
     for (const props of throttles) {
       expect(props).toMatchObject({ Threshold: 5, EvaluationPeriods: 3, DatapointsToAlarm: 2, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
     }
