@@ -18,8 +18,9 @@ export interface ChatbotApiStackProps extends StackProps {
 }
 
 /**
- * The whole backend: VPC, ElastiCache, RDS PostgreSQL behind RDS Proxy, the
- * shared layer with the three handlers, the REST API and the dashboard/alarms.
+ * The whole backend: VPC, ElastiCache (one shard, several, or serverless), RDS PostgreSQL
+ * behind RDS Proxy or Aurora Serverless v2, the shared layer with the handlers, the REST API
+ * and the dashboard/alarms.
  */
 export class ChatbotApiStack extends Stack {
   public readonly config: StackConfig;
