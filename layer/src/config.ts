@@ -59,12 +59,27 @@ export interface HttpConfig {
   readonly maxBodyBytes: number;
 }
 
+/** What one user may spend (SPEC §9) and how large one conversation may grow. */
+export interface LimitsConfig {
+  /** Turns (POSTs) one user may start per rolling window; 0 turns the limit off. */
+  readonly userTurnLimit: number;
+  readonly userTurnWindowSeconds: number;
+  /** User and assistant messages one conversation may hold (every branch counted). */
+  readonly maxConversationMessages: number;
+  /**
+   * Message content one conversation may hold, in bytes as it travels in a buffered Lambda
+   * response (the parts JSON-encoded twice: once in the body, once in the response envelope).
+   */
+  readonly maxConversationBytes: number;
+}
+
 export interface AppConfig {
   readonly database: DatabaseConfig;
   readonly redis: RedisConfig;
   readonly cache: CacheConfig;
   readonly llm: LlmConfig;
   readonly http: HttpConfig;
+  readonly limits: LimitsConfig;
 }
 
 export class ConfigError extends Error {
@@ -73,6 +88,9 @@ export class ConfigError extends Error {
     this.name = 'ConfigError';
   }
 }
+
+/** See `LimitsConfig.maxConversationBytes` and the README's "Limits". */
+export const DEFAULT_MAX_CONVERSATION_BYTES = 3 * 1024 * 1024;
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -180,7 +198,17 @@ export function parseConfig(env: Env = process.env): AppConfig {
     maxBodyBytes: integer('MAX_BODY_BYTES', 256 * 1024, 1024),
   };
 
-  return { database, redis, cache, llm, http };
+  const limits: LimitsConfig = {
+    userTurnLimit: integer('USER_TURN_LIMIT', 60, 0, 1_000_000),
+    userTurnWindowSeconds: integer('USER_TURN_WINDOW_SECONDS', 3600, 1, 30 * 24 * 3600),
+    // A turn adds a user message and a reply, so fewer than 2 would refuse every turn.
+    maxConversationMessages: integer('MAX_CONVERSATION_MESSAGES', 1000, 2, 1_000_000),
+    // 3 MiB of content leaves room under Lambda's 6 MB response payload for the per-message
+    // JSON of 1,000 messages (~0.7 MB) and a final reply that overshoots (see the README).
+    maxConversationBytes: integer('MAX_CONVERSATION_BYTES', DEFAULT_MAX_CONVERSATION_BYTES, 1024, 5 * 1024 * 1024),
+  };
+
+  return { database, redis, cache, llm, http, limits };
 }
 
 let current: AppConfig | undefined;
