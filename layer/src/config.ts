@@ -89,7 +89,13 @@ export class ConfigError extends Error {
   }
 }
 
-/** See `LimitsConfig.maxConversationBytes` and the README's "Limits". */
+/**
+ * 3 MiB. A buffered Lambda response carries at most 6 MB; a detail body adds ~624 bytes of
+ * fixed JSON per message (measured: 1,000 messages with assistant metadata and a 256-character
+ * title, envelope included), ~0.63 MB at the 1,000-message default. 3 MiB + 0.63 MB ≈ 3.8 MB
+ * leaves ~2 MB for the one reply that may take a conversation past the limit, and for turns
+ * that race past the check together.
+ */
 export const DEFAULT_MAX_CONVERSATION_BYTES = 3 * 1024 * 1024;
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -203,9 +209,8 @@ export function parseConfig(env: Env = process.env): AppConfig {
     userTurnWindowSeconds: integer('USER_TURN_WINDOW_SECONDS', 3600, 1, 30 * 24 * 3600),
     // A turn adds a user message and a reply, so fewer than 2 would refuse every turn.
     maxConversationMessages: integer('MAX_CONVERSATION_MESSAGES', 1000, 2, 1_000_000),
-    // 3 MiB of content leaves room under Lambda's 6 MB response payload for the per-message
-    // JSON of 1,000 messages (~0.7 MB) and a final reply that overshoots (see the README).
-    maxConversationBytes: integer('MAX_CONVERSATION_BYTES', DEFAULT_MAX_CONVERSATION_BYTES, 1024, 5 * 1024 * 1024),
+    // Above 4 MiB the fixed JSON of 1,000 messages and one long reply could reach the 6 MB limit.
+    maxConversationBytes: integer('MAX_CONVERSATION_BYTES', DEFAULT_MAX_CONVERSATION_BYTES, 1024, 4 * 1024 * 1024),
   };
 
   return { database, redis, cache, llm, http, limits };
