@@ -8,6 +8,7 @@
  * turn is served and the bypass is logged and counted (fail-open).
  */
 import { randomUUID } from 'node:crypto';
+import { cacheStats } from './cache-service';
 import { getConfig } from './config';
 import { TurnLimitExceededError } from './errors';
 import { countMetric, logger } from './observability';
@@ -73,6 +74,7 @@ export async function enforceTurnLimit(userId: string): Promise<TurnLimitOutcome
   let result: [number, number];
   try {
     const redis = await limiterRedis();
+    cacheStats.commands += 1;
     result = await redis.takeTurn(key, limits.userTurnLimit, limits.userTurnWindowSeconds * 1000, randomUUID());
   } catch (error) {
     countMetric('TurnLimitBypassed');
