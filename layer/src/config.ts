@@ -73,12 +73,20 @@ export interface LimitsConfig {
   readonly maxConversationBytes: number;
 }
 
+export interface LifecycleConfig {
+  /** Days a soft-deleted conversation is kept before the purge job hard-deletes it. */
+  readonly deletedRetentionDays: number;
+  /** Conversations the purge job deletes per statement. */
+  readonly purgeBatchSize: number;
+}
+
 export interface AppConfig {
   readonly database: DatabaseConfig;
   readonly redis: RedisConfig;
   readonly cache: CacheConfig;
   readonly llm: LlmConfig;
   readonly http: HttpConfig;
+  readonly lifecycle: LifecycleConfig;
   readonly limits: LimitsConfig;
 }
 
@@ -213,7 +221,12 @@ export function parseConfig(env: Env = process.env): AppConfig {
     maxConversationBytes: integer('MAX_CONVERSATION_BYTES', DEFAULT_MAX_CONVERSATION_BYTES, 1024, 4 * 1024 * 1024),
   };
 
-  return { database, redis, cache, llm, http, limits };
+  const lifecycle: LifecycleConfig = {
+    deletedRetentionDays: integer('DELETED_RETENTION_DAYS', 30, 0, 3650),
+    purgeBatchSize: integer('PURGE_BATCH_SIZE', 500, 1, 10000),
+  };
+
+  return { database, redis, cache, llm, http, lifecycle, limits };
 }
 
 let current: AppConfig | undefined;

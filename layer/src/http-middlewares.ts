@@ -9,6 +9,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { getConfig } from './config';
 import { AppError, UnauthorizedError } from './errors';
 import { isStorableText } from './request-validation';
+import { CORS } from './route-table';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logger, publishMetricsIfAny } from './observability';
 
@@ -45,8 +46,7 @@ export function httpErrorResponse(): HttpMiddleware {
 export function corsHeaders(): HttpMiddleware {
   return httpCors({
     origins: [...getConfig().http.allowedOrigins],
-    // Retry-After is not CORS-safelisted: without this a browser client cannot read a 429's wait.
-    exposeHeaders: 'X-Cache, X-Request-Id, Retry-After',
+    exposeHeaders: CORS.exposeHeaders.join(', '),
   }) as HttpMiddleware;
 }
 

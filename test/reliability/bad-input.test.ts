@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { buildRestApiEvent, invokeHandler } from '../../local/lambda-runtime';
-import { getConversation, listConversations, newUserId, postRaw, sendMessage, type JsonResponse } from '../support/handlers';
+import { generateTitle, getConversation, listConversations, newUserId, patchAllConversations, patchConversation, postRaw, sendMessage, type JsonResponse } from '../support/handlers';
 import { rawRedis, runPrefix } from '../support/redis';
 import { closeDatabase, closeRedis } from '@chatbot/shared';
 import { AssertionDatabase } from './support/database';
@@ -307,6 +307,28 @@ const corpus: BadRequest[] = [
     const body = result.streamed ? '' : result.body;
     return { statusCode: result.statusCode, headers: result.headers, body, json: JSON.parse(body) };
   } },
+  // The lifecycle routes (update-conversation) get the same shapes.
+  ...[
+    ['title an unprintable object', { title: unprintable }],
+    ['is_archived an unprintable object', { is_archived: unprintable }],
+    ['is_visible an unprintable object', { is_visible: unprintable }],
+    ['only prototype-member keys', JSON.parse('{"__proto__":{"title":"x"},"constructor":1,"toString":1,"hasOwnProperty":1}')],
+    ['title with NUL', { title: 'a\u0000b' }],
+    ['title a lone surrogate', '{"title":"\\ud800"}'],
+  ].map(([name, body]) => ({ name: `PATCH conversation ${name as string}`, status: 422, send: () => patchConversation(uuid, body, user) })),
+  ...[
+    ['is_archived an unprintable object', { is_archived: unprintable }],
+    ['only prototype-member keys', JSON.parse('{"__proto__":{"is_visible":false},"constructor":1,"valueOf":1}')],
+  ].map(([name, body]) => ({ name: `PATCH conversations ${name as string}`, status: 422, send: () => patchAllConversations(body, user) })),
+  { name: 'gen_title with message_id an unprintable object', status: 422, send: () => generateTitle(uuid, { message_id: unprintable }, user) },
+  raw('PATCH with a body that is an object, not a string', '../../lambdas/update-conversation', () => ({ ...buildRestApiEvent({ method: 'PATCH', resource: '/backend-api/conversations', path: '/backend-api/conversations', headers: { 'Content-Type': 'application/json' }, userId: user }), body: { is_archived: true } as unknown as string }), 422),
+  raw('PATCH with a Content-Type that is an object', '../../lambdas/update-conversation', () => {
+    const event = buildRestApiEvent({ method: 'PATCH', resource: '/backend-api/conversations', path: '/backend-api/conversations', body: '{"is_archived":true}', userId: user });
+    return { ...event, headers: { 'Content-Type': unprintable as unknown as string } };
+  }, 415),
+  raw('PATCH text/plain', '../../lambdas/update-conversation', () => buildRestApiEvent({ method: 'PATCH', resource: '/backend-api/conversations', path: '/backend-api/conversations', headers: { 'Content-Type': 'text/plain' }, body: '{"is_archived":true}', userId: user }), 415),
+  raw('PATCH as a sub with NUL', '../../lambdas/update-conversation', () => withClaims(buildRestApiEvent({ method: 'PATCH', resource: '/backend-api/conversations', path: '/backend-api/conversations', headers: { 'Content-Type': 'application/json' }, body: '{"is_archived":true}' }), { sub: 'eve\u0000' }), 401),
+  raw('PATCH as a sub with a lone surrogate', '../../lambdas/update-conversation', () => withClaims(buildRestApiEvent({ method: 'PATCH', resource: '/backend-api/conversations', path: '/backend-api/conversations', headers: { 'Content-Type': 'application/json' }, body: '{"is_archived":true}' }), { sub: 'eve\ud800' }), 401),
   // text/plain is not JSON: 415 like every other non-JSON type (ChatGPT clients send application/json).
   post('text/plain', validBody(), 415, { headers: { 'Content-Type': 'text/plain' }, code: 'unsupported_media_type' }),
   post('text/plain; charset=utf-8', validBody(), 415, { headers: { 'Content-Type': 'text/plain; charset=utf-8' } }),
