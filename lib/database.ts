@@ -155,7 +155,9 @@ export class Database extends Construct {
       const allocatedStorageGb = props.allocatedStorageGb ?? 20;
       this.allocatedStorageBytes = Size.gibibytes(allocatedStorageGb).toBytes();
       const instance = new rds.DatabaseInstance(this, 'Instance', {
-        engine: rds.DatabaseInstanceEngine.postgres({ version: rds.PostgresEngineVersion.VER_17 }),
+        // A full minor version: cfn-lint (W3691) reports the bare major '17' as not valid for new instances.
+        // Minor upgrades then happen in place (autoMinorVersionUpgrade); bump this when AWS deprecates it.
+        engine: rds.DatabaseInstanceEngine.postgres({ version: rds.PostgresEngineVersion.VER_17_9 }),
         instanceType: new ec2.InstanceType(instanceType),
         vpc: props.vpc,
         vpcSubnets: props.subnets,
@@ -196,7 +198,7 @@ export class Database extends Construct {
       const cluster = new rds.DatabaseCluster(this, 'Cluster', {
         // Aurora PostgreSQL 17 allows a minimum of 0 ACUs (auto-pause); `aws rds describe-db-engine-versions`
         // reports it per version as ServerlessV2FeaturesSupport.MinCapacity (see docs/deploy.md).
-        engine: rds.DatabaseClusterEngine.auroraPostgres({ version: rds.AuroraPostgresEngineVersion.VER_17_5 }),
+        engine: rds.DatabaseClusterEngine.auroraPostgres({ version: rds.AuroraPostgresEngineVersion.VER_17_9 }),
         writer: rds.ClusterInstance.serverlessV2('Writer', { autoMinorVersionUpgrade: true, publiclyAccessible: false }),
         readers: Array.from({ length: props.readers ?? 0 }, (_, i) =>
           // Failover targets that follow the writer's capacity, so a promoted reader can carry the load.
