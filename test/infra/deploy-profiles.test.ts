@@ -93,6 +93,14 @@ describe('network', () => {
     );
     expect(endpoints).toEqual({ secretsmanager: ['us-east-1a', 'us-east-1b'], 'bedrock-runtime': ['us-east-1b'] });
   });
+
+  it('a service offered in none of the VPC AZs fails the synth instead of the deploy', () => {
+    const bedrockOnlyElsewhere = {
+      ...LOOKUPS,
+      'endpoint-service-availability-zones:account=123456789012:region=us-east-1:serviceName=com.amazonaws.us-east-1.bedrock-runtime': ['us-east-1c'],
+    };
+    expect(() => synthesize(bedrockOnlyElsewhere as unknown as Record<string, string>, { env: ENV })).toThrow(/lookupSupportedAzs returned us-east-1c/);
+  });
 });
 
 describe('retention', () => {
