@@ -347,7 +347,11 @@ describe('Aurora Serverless v2', () => {
 
 describe('cdk-nag', () => {
   it('reports nothing unacknowledged on every documented profile', () => {
-    for (const s of [base, prod, devProfile, scale, openSignUp]) {
+    // The low-cost profile's documented variant without the Bedrock endpoint, and the cheapest node-based cache.
+    const offlineModel = synthesize({ ...DEV_LOW_COST_PROFILE, llmProvider: 'local' });
+    expect(resourcesOfType(offlineModel.json, 'AWS::EC2::VPCEndpoint')).toHaveLength(1);
+    const singleNode = synthesize({ cacheReplicas: '0' });
+    for (const s of [base, prod, devProfile, scale, openSignUp, offlineModel, singleNode]) {
       expect(s.validationReport.pluginReports.flatMap((r) => r.violations ?? [])).toEqual([]);
     }
   });
