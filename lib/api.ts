@@ -108,10 +108,8 @@ export class Api extends Construct {
           reason: 'The Plus plan (threat protection) is billed per active user; Essentials keeps sign-in free of that cost. Opt in per deployment.',
         },
       );
-      const resourceServer = userPool.addResourceServer('ResourceServer', {
-        identifier: API_RESOURCE_SERVER,
-        scopes: [new cognito.ResourceServerScope({ scopeName: API_SCOPE, scopeDescription: "Read and write the user's own conversations" })],
-      });
+      const apiScope = new cognito.ResourceServerScope({ scopeName: API_SCOPE, scopeDescription: "Read and write the user's own conversations" });
+      const resourceServer = userPool.addResourceServer('ResourceServer', { identifier: API_RESOURCE_SERVER, scopes: [apiScope] });
       this.userPoolClient = userPool.addClient('WebClient', {
         // A browser app cannot keep a client secret.
         generateSecret: false,
@@ -123,7 +121,7 @@ export class Api extends Construct {
           scopes: [
             cognito.OAuthScope.OPENID,
             cognito.OAuthScope.EMAIL,
-            cognito.OAuthScope.resourceServer(resourceServer, new cognito.ResourceServerScope({ scopeName: API_SCOPE, scopeDescription: "Read and write the user's own conversations" })),
+            cognito.OAuthScope.resourceServer(resourceServer, apiScope),
           ],
         },
         preventUserExistenceErrors: true,

@@ -86,8 +86,7 @@ export class ChatbotApiStack extends Stack {
       environment: {
         POWERTOOLS_SERVICE_NAME: 'chatbot-api',
         POWERTOOLS_METRICS_NAMESPACE: 'ChatbotApi',
-        // The API functions log in as the app's own role; the migrate function overrides this below.
-        DATABASE_SECRET_ARN: this.database.appSecret.secretArn,
+        // DATABASE_SECRET_ARN and REDIS_AUTH_SECRET_ARN are set per function below, with the grant to read them.
         DATABASE_HOST: this.database.endpointHost,
         DATABASE_PORT: String(this.database.endpointPort),
         DATABASE_NAME: this.database.databaseName,
@@ -95,7 +94,6 @@ export class ChatbotApiStack extends Stack {
         REDIS_HOST: this.cache.endpointHost,
         REDIS_PORT: String(this.cache.endpointPort),
         REDIS_TLS: 'true',
-        REDIS_AUTH_SECRET_ARN: this.cache.authSecret.secretArn,
         REDIS_CLUSTER_MODE: String(this.cache.clusterMode),
         ALLOWED_ORIGINS: config.allowedOrigins.join(','),
         ...(config.cacheKeyPrefix ? { CACHE_KEY_PREFIX: config.cacheKeyPrefix } : {}),
@@ -118,14 +116,17 @@ export class ChatbotApiStack extends Stack {
         config.llmProvider === 'bedrock' ? bedrockModelArns(config.bedrockModelId, this.partition, this.region, this.account) : [],
     });
 
-    // Each function reads only the secrets it uses: the API handlers the app role's and the cache token,
-    // the purge job the app role's (it touches no cache key), migrate the master credentials (and the app
-    // role's, to give that role its first login).
-    for (const handler of this.functions.apiHandlers) {
-      this.database.grantConnect(handler);
-      this.cache.grantReadAuthToken(handler);
+    // Each function is told about, and may read, only the secrets it uses: the API handlers the app role's
+    // and the cache token; the purge job the app role's (it touches no cache key); migrate the master
+    // credentials, and the app role's to give that role its first login.
+    for (const fn of [...this.functions.apiHandlers, this.functions.purgeDeleted]) {
+      this.database.grantConnect(fn);
+      fn.addEnvironment('DATABASE_SECRET_ARN', this.database.appSecret.secretArn);
     }
-    this.database.grantConnect(this.functions.purgeDeleted);
+    for (const handler of this.functions.apiHandlers) {
+      this.cache.grantReadAuthToken(handler);
+      handler.addEnvironment('REDIS_AUTH_SECRET_ARN', this.cache.authSecret.secretArn);
+    }
     this.database.grantMigrate(this.functions.migrate);
     this.functions.migrate.addEnvironment('DATABASE_SECRET_ARN', this.database.masterSecret.secretArn);
     this.functions.migrate.addEnvironment('APP_DATABASE_SECRET_ARN', this.database.appSecret.secretArn);

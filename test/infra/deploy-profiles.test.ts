@@ -163,6 +163,11 @@ describe('least privilege', () => {
     const migrateEnv = migrateFunction(base).Properties!.Environment.Variables;
     expect(migrateEnv.DATABASE_SECRET_ARN).toEqual({ Ref: expect.stringMatching(/^DatabaseInstanceSecretAttachment/) });
     expect(migrateEnv.APP_DATABASE_SECRET_ARN).toEqual({ Ref: expect.stringMatching(/^DatabaseAppSecretAttachment/) });
+    const purgeEnv = lambdaFunction(base, 'PurgeDeleted').Properties!.Environment.Variables;
+    expect(purgeEnv.DATABASE_SECRET_ARN).toEqual({ Ref: expect.stringMatching(/^DatabaseAppSecretAttachment/) });
+    // Told only of the secrets they may read.
+    expect(migrateEnv.REDIS_AUTH_SECRET_ARN).toBeUndefined();
+    expect(purgeEnv.REDIS_AUTH_SECRET_ARN).toBeUndefined();
     const auth = only(base, 'AWS::RDS::DBProxy').Properties!.Auth.map((a: { SecretArn: { Ref: string } }) => a.SecretArn.Ref.replace(/[0-9A-F]{8}$/, ''));
     expect(auth.sort()).toEqual(['DatabaseAppSecretAttachment', 'DatabaseInstanceSecretAttachment']);
     const appSecret = byPrefix(base, 'DatabaseAppSecret')[1];
