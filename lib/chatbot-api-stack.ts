@@ -137,8 +137,10 @@ export class ChatbotApiStack extends Stack {
     for (const endpoint of this.network.endpoints) {
       this.functions.connections.allowTo(endpoint, ec2.Port.tcp(443), 'Functions to a VPC endpoint');
     }
-    // Migrations need the proxy, its secret, the endpoint and the rules above in place.
-    this.functions.migrationTrigger.executeAfter(this.network, this.database, this.functions.securityGroup);
+    // Migrations need the proxy, its secrets, the endpoint and the rules above in place; the app secret's
+    // first rotation test logs in as the role the migration gives a login, so it waits for the migration.
+    this.functions.migrationTrigger.executeAfter(this.network, ...this.database.clientDependencies, this.functions.securityGroup);
+    this.database.rotateAppSecretAfter(this.functions.migrationTrigger);
 
     this.api = new Api(this, 'Api', {
       functions: this.functions.apiFunctions,

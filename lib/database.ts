@@ -113,6 +113,13 @@ export class Database extends Construct {
   public readonly maxConnections: number;
   /** Initially allocated storage in bytes (instance mode; Aurora storage grows by itself). */
   public readonly allocatedStorageBytes?: number;
+  /**
+   * What a client needs in place before it can connect: the database (and proxy), both
+   * secrets with their attachments, the security groups and their rules. Not the app secret's
+   * rotation, which must wait for the app role's first login ({@link rotateAppSecretAfter}).
+   */
+  public readonly clientDependencies: readonly Construct[];
+
 
   constructor(scope: Construct, id: string, props: DatabaseProps) {
     super(scope, id);
@@ -252,6 +259,9 @@ export class Database extends Construct {
       ...rotation,
     });
 
+    // The app secret and its attachment, without the rotation schedule CDK puts under the attachment.
+    const appSecretResources = [appSecret.node.defaultChild as Construct, (attachedAppSecret as unknown as Construct).node.defaultChild as Construct];
+
     if (this.instance) {
       const proxySecurityGroup = new ec2.SecurityGroup(this, 'ProxySecurityGroup', {
         vpc: props.vpc,
@@ -273,12 +283,28 @@ export class Database extends Construct {
       this.endpointPort = PROXY_PORT;
       this.presentsRdsCertificate = false;
       this.connections = new ec2.Connections({ securityGroups: [proxySecurityGroup], defaultPort: ec2.Port.tcp(PROXY_PORT) });
+      // The proxy is the instance's child; so are the master secret, its attachment and its rotation.
+      this.clientDependencies = [this.instance, proxySecurityGroup, databaseSecurityGroup, ...appSecretResources];
     } else {
       this.endpointHost = this.cluster!.clusterEndpoint.hostname;
       this.endpointPort = port;
       this.presentsRdsCertificate = true;
       this.connections = new ec2.Connections({ securityGroups: [databaseSecurityGroup], defaultPort: ec2.Port.tcp(port) });
+      this.clientDependencies = [this.cluster!, databaseSecurityGroup, ...appSecretResources];
     }
+  }
+
+  /**
+   * Holds back the app secret's rotation schedule until `dependency` (the migration that gives
+   * the app role its login) has run. Secrets Manager tests a new schedule's rotation function
+   * right away, even when it does not rotate (`RotateImmediatelyOnUpdate: false` runs the
+   * testSecret step), and that test logs in as the app role.
+   */
+  public rotateAppSecretAfter(dependency: Construct): void {
+    // SecretRotation adds the schedule to the secret it rotates (here the attachment), not to itself.
+    const schedule = (this.appSecret as unknown as Construct).node.tryFindChild('RotationSchedule');
+    if (!schedule) throw new Error('Database: the app secret has no rotation schedule');
+    schedule.node.addDependency(dependency);
   }
 
   /** Lets `grantee` read the application role's credentials (what the API functions connect with). */

@@ -76,6 +76,24 @@ describe('first rotation vs. migrations', () => {
   });
 });
 
+describe('the app secret\'s first rotation test vs. the migration that creates its login', () => {
+  it.each([
+    ['instance', () => base],
+    ['aurora-serverless', () => devProfile],
+  ])('%s: the app secret schedule waits for the migration trigger, which waits for the database and both secrets', (_, get) => {
+    const s = get();
+    const [triggerId, trigger] = resourcesOfType(s.json, 'Custom::Trigger')[0];
+    const schedules = resourcesOfType(s.json, 'AWS::SecretsManager::RotationSchedule');
+    const appSchedule = schedules.find(([, r]) => JSON.stringify(r.Properties!.SecretId).includes('DatabaseAppSecretAttachment'))!;
+    expect(appSchedule[1].DependsOn).toEqual(expect.arrayContaining([triggerId]));
+    const masterSchedule = schedules.find(([id]) => id !== appSchedule[0])!;
+    expect(masterSchedule[1].DependsOn ?? []).not.toContain(triggerId);
+    const [appAttachmentId] = resourcesOfType(s.json, 'AWS::SecretsManager::SecretTargetAttachment').find(([id]) => id.startsWith('DatabaseAppSecretAttachment'))!;
+    expect(trigger.DependsOn).toEqual(expect.arrayContaining([appAttachmentId]));
+    expect(trigger.DependsOn).not.toContain(appSchedule[0]);
+  });
+});
+
 describe('network', () => {
   it('the RDS Proxy may reach the Secrets Manager endpoint on 443', () => {
     const [proxySgId] = byPrefix(base, 'DatabaseProxySecurityGroup');
