@@ -202,12 +202,23 @@ export class Database extends Construct {
     } else {
       const minCapacity = props.minCapacityAcu ?? 0;
       const maxCapacity = props.maxCapacityAcu ?? 4;
+      const readers = props.readers ?? 0;
+      const halfStep = (value: number) => Number.isInteger(value * 2);
+      if (!halfStep(minCapacity) || minCapacity < 0 || minCapacity > 256) {
+        throw new Error(`Database: minCapacityAcu must be 0 to 256 in steps of 0.5; got ${minCapacity}`);
+      }
+      if (!halfStep(maxCapacity) || maxCapacity < Math.max(1, minCapacity) || maxCapacity > 256) {
+        throw new Error(`Database: maxCapacityAcu must be 1 to 256 in steps of 0.5 and at least minCapacityAcu; got ${maxCapacity}`);
+      }
+      if (!Number.isInteger(readers) || readers < 0 || readers > 15) {
+        throw new Error(`Database: readers must be an integer from 0 to 15; got ${readers}`);
+      }
       const cluster = new rds.DatabaseCluster(this, 'Cluster', {
         // Aurora PostgreSQL 17 allows a minimum of 0 ACUs (auto-pause); `aws rds describe-db-engine-versions`
         // reports it per version as ServerlessV2FeaturesSupport.MinCapacity (see docs/deploy.md).
         engine: rds.DatabaseClusterEngine.auroraPostgres({ version: rds.AuroraPostgresEngineVersion.VER_17_9 }),
         writer: rds.ClusterInstance.serverlessV2('Writer', { autoMinorVersionUpgrade: true, publiclyAccessible: false }),
-        readers: Array.from({ length: props.readers ?? 0 }, (_, i) =>
+        readers: Array.from({ length: readers }, (_, i) =>
           // Failover targets that follow the writer's capacity, so a promoted reader can carry the load.
           rds.ClusterInstance.serverlessV2(`Reader${i + 1}`, { scaleWithWriter: true, autoMinorVersionUpgrade: true, publiclyAccessible: false }),
         ),

@@ -5,7 +5,10 @@
  * cfn-lint.test.ts.
  */
 import { DEFAULT_CONTEXT } from '../../lib/stack-config';
-import { APP_DATABASE_USER, defaultMaxConnections, instanceClassMemoryGib } from '../../lib/database';
+import { App, Stack } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { Cache } from '../../lib/cache';
+import { APP_DATABASE_USER, Database, defaultMaxConnections, instanceClassMemoryGib } from '../../lib/database';
 import { DEV_LOW_COST_PROFILE, SCALE_PROFILE } from './support/profiles';
 import { removeSynthOutputs, resourcesOfType, synthesize, type CfnResource, type Synthesized } from './support/synth';
 
@@ -365,6 +368,24 @@ describe('Aurora Serverless v2', () => {
     expect(() => synthesize({ databaseMode: 'aurora' })).toThrow(/"databaseMode" must be one of instance, aurora-serverless; got "aurora"/);
     expect(() => synthesize({ auroraMinAcu: '0.3' })).toThrow(/"auroraMinAcu" must be 0 to 256 in steps of 0.5; got "0.3"/);
     expect(() => synthesize({ auroraMinAcu: '8', auroraMaxAcu: '4' })).toThrow(/"auroraMaxAcu" .*at least auroraMinAcu; got "4"/);
+  });
+});
+
+describe('the constructs check their own props', () => {
+  const inBareStack = () => {
+    const stack = new Stack(new App(), 'Bare');
+    return { stack, vpc: new ec2.Vpc(stack, 'Vpc') };
+  };
+  it('Database names the bad capacity prop and value', () => {
+    const { stack, vpc } = inBareStack();
+    const subnets = { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS };
+    expect(() => new Database(stack, 'A', { vpc, subnets, mode: 'aurora-serverless', minCapacityAcu: 0.3 })).toThrow('minCapacityAcu must be 0 to 256 in steps of 0.5; got 0.3');
+    expect(() => new Database(stack, 'B', { vpc, subnets, mode: 'aurora-serverless', minCapacityAcu: 4, maxCapacityAcu: 2 })).toThrow(/maxCapacityAcu .*got 2/);
+    expect(() => new Database(stack, 'C', { vpc, subnets, mode: 'aurora-serverless', readers: 16 })).toThrow('readers must be an integer from 0 to 15; got 16');
+  });
+  it('Cache names the bad shard count', () => {
+    const { stack, vpc } = inBareStack();
+    expect(() => new Cache(stack, 'Cache', { vpc, subnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }, shards: 501 })).toThrow('shards must be an integer from 1 to 500; got 501');
   });
 });
 
