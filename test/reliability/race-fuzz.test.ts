@@ -4,6 +4,8 @@
  * list read afterwards shows the conversation's old `update_time`. Several isolated copies
  * of the layer stand in for containers; one reaches Postgres through a slow link, so its
  * cache fills often land after a writer's DEL (the stale-fill race the fill leases close).
+ * The second case is the thundering herd: 40 concurrent GETs right after a POST's
+ * invalidation cause at most one Postgres load per wave, and none of them is stale.
  */
 import { newUserId } from '../support/handlers';
 import { AssertionDatabase } from './support/database';
@@ -20,10 +22,12 @@ const MAX_DURATION_MS = 45_000;
 
 const db = new AssertionDatabase();
 let slowLink: TcpProxy | undefined;
+let herdLink: TcpProxy | undefined;
 
 afterAll(async () => {
   await closeAllLayerInstances();
   await slowLink?.close();
+  await herdLink?.close();
   await db.close();
 });
 
@@ -151,3 +155,50 @@ it(`no GET after an acknowledged POST misses its message: ${MIN_CHECKED_GETS}+ c
   expect(ackedUpdate.size).toBe(conversations.length);
   expect(await ledger.lost(db)).toEqual([]);
 }, 90_000);
+
+const HERD_SIZE = 40;
+const HERD_WAVES = 5;
+
+it(`a wave of ${HERD_SIZE} GETs after an invalidation, across 4 containers, loads Postgres at most once and serves no stale body`, async () => {
+  const target = new URL(process.env.DATABASE_URL as string);
+  herdLink = new TcpProxy(await freePort(), { host: target.hostname, port: Number(target.port || 5432) });
+  herdLink.latencyMs = 15;
+  await herdLink.listen();
+  const slowUrl = new URL(target);
+  slowUrl.host = `127.0.0.1:${herdLink.port}`;
+  const containers = [loadLayerInstance(), loadLayerInstance(), loadLayerInstance(), loadLayerInstance({ DATABASE_URL: slowUrl.toString() })];
+  const ledger = new AckLedger();
+  const userId = newUserId();
+  const [conversation] = await seedConversations(containers[0], ledger, userId, 1);
+  const queries = () => containers.reduce((sum, c) => sum + c.shared.databaseStats.queries, 0);
+
+  const loadsPerWave: number[] = [];
+  const statuses: string[] = [];
+  const stale: string[] = [];
+  for (let wave = 0; wave < HERD_WAVES; wave += 1) {
+    const outcome = await ledger.post(containers[wave % containers.length], userId, `herd ${wave}`, {
+      conversationId: conversation.id,
+      parentMessageId: conversation.lastAssistantId,
+    });
+    expect(outcome.statusCode).toBe(200);
+    conversation.acked.push(outcome.turn!.userMessageId, outcome.turn!.assistantMessageId!);
+    conversation.lastAssistantId = outcome.turn!.assistantMessageId!;
+    const expected = [...conversation.acked];
+    const before = queries();
+    const responses = await Promise.all(
+      Array.from({ length: HERD_SIZE }, (_, i) => containers[i % containers.length].api.getConversation(conversation.id, userId)),
+    );
+    loadsPerWave.push(queries() - before);
+    for (const response of responses) {
+      statuses.push(`${response.statusCode} ${response.headers['x-cache']}`);
+      const missing = missingFrom(response.body, expected);
+      if (missing.length > 0) stale.push(`wave ${wave}: ${response.headers['x-cache']} missing ${missing.join(', ')}`);
+    }
+  }
+
+  console.log(`[reliability] herd: ${HERD_WAVES} waves of ${HERD_SIZE} GETs over 4 containers; Postgres loads per wave ${JSON.stringify(loadsPerWave)}; ${JSON.stringify(countBy(statuses, (s) => s))}; stale: ${stale.length}`);
+  expect(stale).toEqual([]);
+  expect(statuses.every((s) => s.startsWith('200 '))).toBe(true);
+  expect(Math.max(...loadsPerWave)).toBeLessThanOrEqual(1);
+  expect(loadsPerWave.reduce((a, b) => a + b, 0)).toBe(HERD_WAVES);
+}, 60_000);
