@@ -60,30 +60,6 @@ const MESSAGE_COLUMNS = `
   id, parent_id AS "parentId", role, content_type AS "contentType", parts, status, end_turn AS "endTurn",
   weight, metadata, recipient, extract(epoch FROM create_time)::float8 AS "createTime"`;
 
-/** Creates a conversation with its root node and the hidden system node under it. */
-export async function createConversation(args: {
-  readonly id: string;
-  readonly userId: string;
-  readonly rootNodeId: string;
-  readonly systemNodeId: string;
-  readonly defaultModelSlug?: string | null;
-  readonly db?: Queryable;
-}): Promise<ConversationRow> {
-  const db = args.db ?? pool;
-  const { rows } = await db.query<ConversationRow>(
-    `INSERT INTO conversations (id, user_id, root_node_id, current_node_id, default_model_slug)
-     VALUES ($1, $2, $3, $4, $5) RETURNING ${CONVERSATION_COLUMNS}`,
-    [args.id, args.userId, args.rootNodeId, args.systemNodeId, args.defaultModelSlug ?? null],
-  );
-  await db.query(
-    `INSERT INTO messages (conversation_id, id, parent_id, role, parts, weight, metadata)
-     VALUES ($1, $2, NULL, 'root', '[]', 0, '{}'),
-            ($1, $3, $2, 'system', '[""]', 0, '{"is_visually_hidden_from_conversation": true}')`,
-    [args.id, args.rootNodeId, args.systemNodeId],
-  );
-  return rows[0];
-}
-
 /** The conversation and every node of its tree (insertion order) in one round trip; `null` when it does not exist. */
 export async function getConversationWithMessagesById(args: {
   readonly id: string;
@@ -126,36 +102,6 @@ export async function getBranchMessagesByLeafId(args: {
     [args.conversationId, args.leafId, args.limit],
   );
   return rows;
-}
-
-/** Adds a node under `parentId` (which must exist in the same conversation). */
-export async function insertMessage(args: {
-  readonly conversationId: string;
-  readonly message: NewMessage;
-  readonly db?: Queryable;
-}): Promise<MessageRow> {
-  const { rows } = await (args.db ?? pool).query<MessageRow>(
-    `INSERT INTO messages (conversation_id, id, parent_id, role, content_type, parts, status, end_turn, weight, metadata)
-     VALUES ($1, ${INSERT_MESSAGE_VALUES(2)}) RETURNING ${MESSAGE_COLUMNS}`,
-    [args.conversationId, ...messageValues(args.message)],
-  );
-  return rows[0];
-}
-
-/** Moves the conversation's `current_node` and bumps `update_time` (the sidebar order). */
-export async function updateConversationCurrentNodeById(args: {
-  readonly id: string;
-  readonly currentNodeId: string;
-  readonly defaultModelSlug?: string;
-  readonly db?: Queryable;
-}): Promise<void> {
-  await (args.db ?? pool).query(
-    `UPDATE conversations
-        SET current_node_id = $2, update_time = clock_timestamp(),
-            default_model_slug = COALESCE($3, default_model_slug)
-      WHERE id = $1`,
-    [args.id, args.currentNodeId, args.defaultModelSlug ?? null],
-  );
 }
 
 /** What a new turn needs to know about its conversation, read in one round trip. */
