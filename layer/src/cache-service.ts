@@ -404,6 +404,9 @@ export class CacheService {
     let pause = this.lease.firstPollMs;
     let waited = false;
     for (;;) {
+      // Deadlines are set and compared with the callers' clocks (the scripts stay deterministic,
+      // no Redis TIME): Lambda hosts are NTP-synchronised to within milliseconds, so a skew only
+      // moves a 3 s deadline by that much.
       const lease = `${LEASE_PREFIX}${String(Date.now() + this.lease.leaseMs).padStart(13, '0')}:${token}`;
       const slot = await this.attempt<Buffer | undefined>('acquireFillLease', options.key, undefined, (redis) =>
         redis.acquireFillLeaseBuffer(fullKey, field, lease, Date.now(), this.lease.leaseMs, options.maxFields ?? 0),
