@@ -1,8 +1,8 @@
 /**
  * The cache: a race-free, single-flight cache-aside read (compressing large values), delete,
- * and the context list's read and append. Redis is an optimisation, never a dependency: every failure is caught,
- * logged, counted and answered as a miss within the command timeout (fail-open), here and
- * nowhere else.
+ * and the context list's read and append. Redis is an optimisation, never a dependency: every
+ * failure is caught, logged, counted and answered as a miss within the command timeout
+ * (fail-open), here and nowhere else.
  *
  * Every operation touches exactly one key, so it works unchanged on cluster-mode Redis.
  */
