@@ -17,6 +17,7 @@ import {
   closeDatabase,
   closeRedis,
   databaseStats,
+  enforceTurnLimit,
   getBranchMessagesByLeafId,
   getCacheService,
   getConfig,
@@ -28,7 +29,7 @@ import {
   type CacheStatus,
 } from '@chatbot/shared';
 import { buildRestApiEvent, invokeHandler, type InvokeResult } from '../local/lambda-runtime';
-import { sendMessage } from '../test/support/handlers';
+import { generateTitle, patchAllConversations, patchConversation, sendMessage } from '../test/support/handlers';
 import { handler as getConversationHandler } from '../lambdas/get-conversation';
 import { handler as listConversationsHandler } from '../lambdas/list-conversations';
 import { buildArtifacts, HANDLERS, LAYER_ENTRY, measureColdStart, removeArtifacts, type ColdStartResult } from './cold-start';
@@ -497,6 +498,44 @@ async function measureRoundTrips(raw: Redis, conversation: SeededConversation, l
       act: follow,
     },
   );
+  // The lifecycle (SPEC §7): each acts on a conversation of its own, made in `prepare`.
+  const lifecycleUser = `bench-lifecycle-${RUN_ID}`;
+  let target: { conversationId: string; assistantMessageId: string } | undefined;
+  const freshTarget = async () => {
+    target = await sendMessage(lifecycleUser, sampleText.user);
+  };
+  const expectOk = (response: { statusCode: number; body: string }) => {
+    if (response.statusCode !== 200) throw new Error(`lifecycle request failed: ${response.statusCode} ${response.body}`);
+  };
+  scenarios.push(
+    {
+      endpoint: 'PATCH conversation, rename',
+      prepare: freshTarget,
+      act: async () => expectOk(await patchConversation(target!.conversationId, { title: 'Renamed' }, lifecycleUser)),
+    },
+    {
+      endpoint: 'PATCH conversation, archive',
+      prepare: freshTarget,
+      act: async () => expectOk(await patchConversation(target!.conversationId, { is_archived: true }, lifecycleUser)),
+    },
+    {
+      endpoint: 'PATCH conversation, delete',
+      prepare: freshTarget,
+      act: async () => expectOk(await patchConversation(target!.conversationId, { is_visible: false }, lifecycleUser)),
+    },
+    {
+      endpoint: 'PATCH conversations, delete all (3 conversations)',
+      prepare: async () => {
+        for (let i = 0; i < 3; i += 1) await freshTarget();
+      },
+      act: async () => expectOk(await patchAllConversations({ is_visible: false }, lifecycleUser)),
+    },
+    {
+      endpoint: 'POST gen_title',
+      prepare: freshTarget,
+      act: async () => expectOk(await generateTitle(target!.conversationId, { message_id: target!.assistantMessageId }, lifecycleUser)),
+    },
+  );
 
   const results: RoundTrips[] = [];
   let markers = 0;
@@ -533,7 +572,7 @@ async function measureRoundTrips(raw: Redis, conversation: SeededConversation, l
 }
 
 // ---------------------------------------------------------------------------------------------
-// 9. Thundering herd: 40 concurrent reads after an invalidation, across isolated layer copies
+// 10. Thundering herd: 40 concurrent reads after an invalidation, across isolated layer copies
 
 type Shared = typeof import('@chatbot/shared');
 
@@ -616,7 +655,7 @@ async function measureHerd(raw: Redis, conversation: SeededConversation): Promis
 }
 
 // ---------------------------------------------------------------------------------------------
-// 10. Compression: which codec, from what size, and whether to pass compressed bytes to clients
+// 11. Compression: which codec, from what size, and whether to pass compressed bytes to clients
 
 interface CodecResult {
   readonly messages: number;
@@ -673,6 +712,45 @@ async function measureCompression(bodies: readonly { messages: number; body: str
 }
 
 // ---------------------------------------------------------------------------------------------
+// 9. Turn limit
+
+/** USER_TURN_LIMIT for the next calls (0 = off), with the config re-read as on a fresh container. */
+function setTurnLimit(limit: string): void {
+  if (process.env.USER_TURN_LIMIT === limit) return;
+  process.env.USER_TURN_LIMIT = limit;
+  resetConfig();
+}
+
+/**
+ * What the per-user turn limit adds to a POST: the same new-conversation POST with the limit
+ * on and off, interleaved, and the limiter's call (one Lua script, one round trip) alone.
+ */
+async function measureTurnLimit(): Promise<Record<string, Summary>> {
+  const on = `bench-limit-on-${RUN_ID}`;
+  const off = `bench-limit-off-${RUN_ID}`;
+  const alone = `bench-limit-alone-${RUN_ID}`;
+  const saved = process.env.USER_TURN_LIMIT as string;
+  try {
+    return await interleaved(
+      [
+        { name: 'POST, limit on', before: () => setTurnLimit('1000000'), run: () => sendMessage(on, sampleText.user) },
+        { name: 'POST, limit off', before: () => setTurnLimit('0'), run: () => sendMessage(off, sampleText.user) },
+        {
+          name: 'enforceTurnLimit alone',
+          before: () => setTurnLimit('1000000'),
+          run: async () => {
+            if ((await enforceTurnLimit(alone)) !== 'ALLOWED') throw new Error('turn limit: not counted in Redis');
+          },
+        },
+      ],
+      { iterations: 200, warmup: 20 },
+    );
+  } finally {
+    setTurnLimit(saved);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // 7. Memory and sizing
 
 /** ElastiCache `maxmemory` per node type (bytes), from the "Redis OSS node-type specific parameters" table. */
@@ -719,7 +797,7 @@ async function main(): Promise<void> {
     for (const size of SIZES) conversations.push(await seedConversation(owner, size));
     const listUser = `bench-list-${RUN_ID}`;
     for (let i = 0; i < 20; i += 1) await seedConversation(listUser, 4);
-    // Small ones, for where compression starts to pay (§10).
+    // Small ones, for where compression starts to pay (§11).
     const small = [await seedConversation(owner, 2), await seedConversation(owner, 6)];
 
     // 1. Detail
@@ -880,7 +958,7 @@ async function main(): Promise<void> {
       7,
       '## 7. Memory per cached conversation and node sizing',
       markdownTable(memoryRows),
-      `A \`conv:{id}:history\` key lives 600 s after the read that filled it, so the cache holds about one body per distinct conversation read in the last 10 minutes. The table picks the smallest node whose \`maxmemory\` (ElastiCache "Redis OSS node-type specific parameters": t4g.small 1.37 GiB, t4g.medium 3.09, r7g.large 13.07, r7g.xlarge 26.32, r7g.2xlarge 52.82) holds them with 25 % kept free (the default \`reserved-memory-percent\`), using the measured MEMORY USAGE of the zstd-compressed bodies (bodies of 4 KiB and more are stored compressed; §10). Add ${bytes(listUsage)} per active user for list pages (at most 32 pages per user are cached) and ${bytes(contextUsage)} per conversation written to in the last 24 h for context windows (86,400 s TTL).`,
+      `A \`conv:{id}:history\` key lives 600 s after the read that filled it, so the cache holds about one body per distinct conversation read in the last 10 minutes. The table picks the smallest node whose \`maxmemory\` (ElastiCache "Redis OSS node-type specific parameters": t4g.small 1.37 GiB, t4g.medium 3.09, r7g.large 13.07, r7g.xlarge 26.32, r7g.2xlarge 52.82) holds them with 25 % kept free (the default \`reserved-memory-percent\`), using the measured MEMORY USAGE of the zstd-compressed bodies (bodies of 4 KiB and more are stored compressed; see "Compression"). Add ${bytes(listUsage)} per active user for list pages (at most 32 pages per user are cached) and ${bytes(contextUsage)} per conversation written to in the last 24 h for context windows (86,400 s TTL).`,
       markdownTable(sizingRows),
     );
 
@@ -914,7 +992,21 @@ async function main(): Promise<void> {
       `CPU per request in this process: raw GET ${(1e6 / rawRate).toFixed(0)} µs, service ${(1e6 / serviceRate).toFixed(0)} µs, handler ${(1e6 / handlerRate).toFixed(0)} µs (event building included).`,
     );
 
-    // 10. Compression
+    // 9. Turn limit (writes conversations of its own users)
+    const limit = await measureTurnLimit();
+    const added = limit['POST, limit on'].p50 - limit['POST, limit off'].p50;
+    section(
+      9,
+      '## 9. Per-user turn limit: added cost per POST',
+      'The same POST (a new conversation, local model) with `USER_TURN_LIMIT` on and off, 200 rounds interleaved, and `enforceTurnLimit` alone (one Lua script on `user:{id}:turns`: trim the window, count, add — one round trip).',
+      markdownTable([
+        ['variant', 'p50 ms', 'p99 ms'],
+        ...Object.entries(limit).map(([name, summary]) => [name, ms(summary.p50), ms(summary.p99)]),
+      ]),
+      `Added per POST: ${ms(added)} ms at p50 (${ratio(limit['POST, limit on'].p50 / limit['POST, limit off'].p50)} of the POST); the limiter alone takes ${ms(limit['enforceTurnLimit alone'].p50)} ms.`,
+    );
+
+    // 11. Compression
     log('compression codecs');
     const codecResults = await measureCompression([
       ...(await Promise.all(small.map(async (c) => ({ messages: c.messages, body: (await getConversationDetail({ conversationId: c.id, userId: c.userId })).body })))),
@@ -937,8 +1029,8 @@ async function main(): Promise<void> {
       passRows.push([String(result.messages), bytes(result.codecs['zstd 3 (chosen)'].bytes), ms(result.passThroughMs), ms(result.decompressToStringMs), ms(result.decompressToStringMs - result.passThroughMs)]);
     }
     section(
-      10,
-      '## 10. Compression: codec, threshold, and what goes on the wire',
+      11,
+      '## 11. Compression: codec, threshold, and what goes on the wire',
       `The detail bodies of this run (every message's text is different; §1's conversations plus two of 2 and 6 messages), compressed with node:zlib in this process, p50 of interleaved rounds (brotli q11 on the 1,000-message body: one round, it takes about a second). zstd level 3 gives the best ratio of the fast codecs and the fastest decompression on large bodies, and decompression is what every hit pays; brotli q11 compresses better but costs 100–1,000× more per fill. Below ~4 KiB the ratio falls towards 2.5× and the fixed cost of a codec call is a larger part of a hit, so values from 4 KiB up are stored compressed (\`compressMinBytes\`), behind their uncompressed owner prefix so a foreign read is rejected without decompressing.`,
       markdownTable(codecRows),
       'Passing the stored bytes to clients (Content-Encoding: zstd) would save the decompression and the string, per hit:',
@@ -946,7 +1038,7 @@ async function main(): Promise<void> {
       'Decision: the handler returns the decoded JSON. The saving is real only for long conversations, and costs more than it saves: zstd is not accepted by every client (Safari, most native HTTP stacks send gzip/deflate only), so a decoded path stays; API Gateway REST would have to treat application/json as a binary media type, which also turns every JSON request body (the POST) into base64 for the functions; and a body API Gateway receives compressed cannot be re-encoded for a gzip-only client. On the wire, API Gateway\'s own `minimumCompressionSize` compresses responses with gzip or deflate for any client that asks, at no cost to the function (the Lambda response limit, 6 MB, applies to the uncompressed body either way).',
     );
 
-    // 9. Herd
+    // 10. Herd
     log('herd: 40 concurrent reads after an invalidation, 4 layer copies');
     const herd = await measureHerd(raw, conversations[1]);
     const herdRows = [['variant', 'Postgres loads per wave (max / mean)', 'reads HIT / MISS', 'Redis commands per wave (mean)', 'wave p50 / max ms', 'not found']];
@@ -962,8 +1054,8 @@ async function main(): Promise<void> {
       ]);
     }
     section(
-      9,
-      '## 9. Thundering herd: 40 concurrent reads after an invalidation',
+      10,
+      '## 10. Thundering herd: 40 concurrent reads after an invalidation',
       `The 100-message conversation. ${HERD_COPIES} copies of the layer as shipped (the built \`dist/index.js\` required ${HERD_COPIES} times: each has its own config, ioredis connection, pg pool and counters, like ${HERD_COPIES} Lambda containers), ${HERD_READERS / HERD_COPIES} readers each. Each wave deletes the key (a writer's invalidation), then issues the ${HERD_READERS} reads at once; ${HERD_WAVES} waves per variant after one warm-up wave, variants interleaved. "Postgres loads" is the sum of the copies' query counters. Before issue 13 every reader overwrote the previous reader's lease, so up to all 40 loaded and none could fill; "no waiting" is the closest variant still in the code (readers that find a live lease load without filling).`,
       markdownTable(herdRows),
       `Why polling and not a blocking primitive: a waiter could block on a notification (BLPOP on a per-key list the filler pushes to, or a pub/sub message), but a blocking command occupies its connection, and the layer has one auto-pipelined connection per container that every other command shares (SPEC §8 gives followers a connection of their own for that reason); a connection per waiting request would add a connect (plus TLS and AUTH on ElastiCache) to exactly the requests that are already waiting. A wave resolves within the load time plus one poll interval; the table shows what polling costs: ${(mean(herd[0].commandsPerWave) / HERD_READERS).toFixed(1)} Redis commands per read with the default back-off, ${(mean(herd[1].commandsPerWave) / HERD_READERS).toFixed(1)} when polling every 1 ms (wave p50 ${ms(median(herd[0].waveMs))} vs ${ms(median(herd[1].waveMs))} ms), against ${(mean(herd[2].commandsPerWave) / HERD_READERS).toFixed(1)} and ${HERD_READERS} Postgres loads without waiting.`,

@@ -9,55 +9,51 @@ import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { authenticateAuthorizationHeader, getLocalJwtSecret, InvalidTokenError, toAuthorizerClaims } from './auth';
+import { authenticateAuthorizationHeader, getLocalJwtMaxLifetimeSeconds, getLocalJwtSecret, InvalidTokenError, toAuthorizerClaims } from './auth';
+import {
+  API_FUNCTIONS,
+  API_ROUTES,
+  CORS,
+  CORS_ALLOW_METHODS,
+  gatewayError,
+  gatewayErrorBody,
+  pathParameterNames,
+  type ApiFunctionName,
+} from '../layer/src/route-table';
 import { buildRestApiEvent, installLambdaRuntimeGlobals, invokeHandler, type InvokeResult } from './lambda-runtime';
 
-/** The three Lambda handlers the API routes to. */
-export interface LocalHandlers {
-  readonly getConversation: unknown;
-  readonly listConversations: unknown;
-  readonly postConversation: unknown;
+/** The handler of each API function, by route-table name. */
+export type LocalHandlers = Readonly<Record<ApiFunctionName, unknown>>;
+
+/** A route-table resource, with the methods it answers. */
+interface Resource {
+  readonly path: string;
+  readonly segments: readonly string[];
+  readonly methods: ReadonlyMap<string, ApiFunctionName>;
 }
 
-type HandlerName = keyof LocalHandlers;
+/**
+ * The API's resources, built from the route table the CDK stack is built from — including
+ * the intermediate ones (`/backend-api/conversation/gen_title`), which exist in API Gateway
+ * too and, being literal, shadow a path parameter at their place.
+ */
+const RESOURCES: readonly Resource[] = (() => {
+  const byPath = new Map<string, Map<string, ApiFunctionName>>();
+  for (const route of API_ROUTES) {
+    const segments = route.path.split('/').filter(Boolean);
+    for (let i = 1; i <= segments.length; i += 1) {
+      const path = `/${segments.slice(0, i).join('/')}`;
+      if (!byPath.has(path)) byPath.set(path, new Map());
+    }
+    byPath.get(route.path)!.set(route.method, route.function);
+  }
+  return [...byPath].map(([path, methods]) => ({ path, segments: path.split('/').filter(Boolean), methods }));
+})();
 
-interface Route {
-  /** API Gateway resource path, as it appears in `event.resource`. */
-  readonly resource: string;
-  readonly pattern: RegExp;
-  readonly parameters: readonly string[];
-  readonly methods: Readonly<Record<string, { readonly handler: HandlerName; readonly functionName: string; readonly timeoutMs: number }>>;
-}
-
-const GET_CONVERSATION = { handler: 'getConversation', functionName: 'get-conversation', timeoutMs: 30_000 } as const;
-const LIST_CONVERSATIONS = { handler: 'listConversations', functionName: 'list-conversations', timeoutMs: 30_000 } as const;
-// Streaming responses may run up to 15 minutes behind a REST API.
-const POST_CONVERSATION = { handler: 'postConversation', functionName: 'post-conversation', timeoutMs: 900_000 } as const;
-
-/** The API's resources: the same paths the CDK stack defines. */
-export const ROUTES: readonly Route[] = [
-  { resource: '/backend-api/conversation/{conversation_id}', pattern: /^\/backend-api\/conversation\/([^/]+)$/, parameters: ['conversation_id'], methods: { GET: GET_CONVERSATION } },
-  { resource: '/backend-api/conversations', pattern: /^\/backend-api\/conversations$/, parameters: [], methods: { GET: LIST_CONVERSATIONS } },
-  { resource: '/backend-api/f/conversation', pattern: /^\/backend-api\/f\/conversation$/, parameters: [], methods: { POST: POST_CONVERSATION } },
-  { resource: '/backend-api/conversation', pattern: /^\/backend-api\/conversation$/, parameters: [], methods: { POST: POST_CONVERSATION } },
-];
-
-/** Request headers the browser may send cross-origin: ours plus the ChatGPT web client's. */
-export const CORS_ALLOW_HEADERS = [
-  'Content-Type',
-  'Authorization',
-  'OAI-Device-Id',
-  'OAI-Language',
-  'OAI-Client-Version',
-  'OpenAI-Sentinel-Chat-Requirements-Token',
-  'OpenAI-Sentinel-Proof-Token',
-  'OpenAI-Sentinel-Turnstile-Token',
-  'OpenAI-Sentinel-Arkose-Token',
-] as const;
-const CORS_ALLOW_METHODS = 'GET,POST,OPTIONS';
-const CORS_MAX_AGE_SECONDS = 600;
 /** One mebibyte; API Gateway's own limit is 10 MB, the handlers enforce tighter ones. */
 const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+/** How long a client may take to send its whole request (headers and body); long responses are not affected. */
+const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 /** Headers that describe the integration's connection, not the client's. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'upgrade', 'trailer']);
 
@@ -75,6 +71,14 @@ export interface LocalServerOptions {
   readonly allowedOrigins?: readonly string[];
   /** Largest accepted request body in bytes. @default 1 MiB */
   readonly maxBodyBytes?: number;
+  /**
+   * Time allowed to receive the whole request, body included; a slower client gets 408 and
+   * the connection is closed. Only the request is timed: a reply may stream for minutes.
+   * @default 30 s
+   */
+  readonly requestTimeoutMs?: number;
+  /** Longest accepted token lifetime (`exp` − now), seconds. @default LOCAL_JWT_MAX_LIFETIME_SECONDS or 7 days */
+  readonly maxTokenLifetimeSeconds?: number;
   /** One line per request. @default console.log */
   readonly log?: (line: string) => void;
 }
@@ -89,18 +93,23 @@ export interface LocalServer {
 }
 
 /**
- * Loads the handler modules. The `awslambda` globals are installed first because the
- * streaming handler calls `awslambda.streamifyResponse` while its module loads.
+ * Loads the handler module of every API function. The `awslambda` globals are installed
+ * first because the streaming handlers call `awslambda.streamifyResponse` while they load.
  */
 export async function loadHandlers(): Promise<LocalHandlers> {
   installLambdaRuntimeGlobals();
-  const [getConversation, listConversations, postConversation] = await Promise.all([
-    import('../lambdas/get-conversation/index'),
-    import('../lambdas/list-conversations/index'),
-    import('../lambdas/post-conversation/index'),
-  ]);
-  return { getConversation: getConversation.handler, listConversations: listConversations.handler, postConversation: postConversation.handler };
+  const names = Object.keys(HANDLER_MODULES) as ApiFunctionName[];
+  const modules = await Promise.all(names.map((name) => HANDLER_MODULES[name]()));
+  return Object.fromEntries(names.map((name, i) => [name, modules[i].handler])) as LocalHandlers;
 }
+
+/** Static imports (the bundler must see them); typed by the route table, so a new function without a module fails to compile. */
+const HANDLER_MODULES: Readonly<Record<ApiFunctionName, () => Promise<{ handler: unknown }>>> = {
+  'get-conversation': () => import('../lambdas/get-conversation/index'),
+  'list-conversations': () => import('../lambdas/list-conversations/index'),
+  'post-conversation': () => import('../lambdas/post-conversation/index'),
+  'update-conversation': () => import('../lambdas/update-conversation/index'),
+};
 
 /** Starts the local API Gateway emulator. */
 export async function startLocalServer(options: LocalServerOptions = {}): Promise<LocalServer> {
@@ -110,12 +119,21 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   const settings: RequestSettings = {
     handlers,
     jwtSecret: options.jwtSecret ?? getLocalJwtSecret(),
+    maxTokenLifetimeSeconds: options.maxTokenLifetimeSeconds ?? getLocalJwtMaxLifetimeSeconds(),
     allowedOrigins: options.allowedOrigins ?? parseOrigins(process.env.ALLOWED_ORIGINS),
     maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
     log: options.log ?? ((line) => console.log(line)),
   };
 
-  const server = createServer((req, res) => {
+  const requestTimeout = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const server = createServer({
+    // Node times only the receiving of a request (the timer stops once the body is in, or the
+    // response is complete), so this bounds a drip-fed body without cutting streamed replies.
+    requestTimeout,
+    headersTimeout: Math.min(60_000, requestTimeout),
+    // How often Node checks those timeouts (default 30 s, which would double a 30 s timeout).
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(requestTimeout / 4))),
+  }, (req, res) => {
     const started = Date.now();
     handleRequest(req, res, settings)
       .catch((error: unknown) => {
@@ -129,9 +147,6 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
         else res.once('close', done);
       });
   });
-  // Streams may stay open for minutes while the model answers.
-  server.requestTimeout = 0;
-  server.headersTimeout = 60_000;
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -156,6 +171,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
 interface RequestSettings {
   readonly handlers: LocalHandlers;
   readonly jwtSecret: string;
+  readonly maxTokenLifetimeSeconds: number;
   readonly allowedOrigins: readonly string[];
   readonly maxBodyBytes: number;
   readonly log: (line: string) => void;
@@ -169,29 +185,39 @@ async function handleRequest(req: IncomingMessage, res: ServerResponse, settings
   const cors = corsHeaders(req, settings);
 
   const match = matchRoute(path);
-  if (!match) return sendJson(res, 404, { detail: 'Not Found' }, cors);
-  const { route, pathParameters } = match;
+  if (!match) return sendGatewayError(res, 'MISSING_AUTHENTICATION_TOKEN', cors);
+  const { resource, pathParameters } = match;
   if (method === 'OPTIONS') return sendPreflight(res, cors);
-  const target = route.methods[method];
-  if (!target) return sendJson(res, 405, { detail: 'Method Not Allowed' }, { ...cors, Allow: `${Object.keys(route.methods).join(',')},OPTIONS` });
+  const functionName = resource.methods.get(method);
+  // Like a REST API: a method the resource lacks is the same "not found" as an unknown path.
+  if (!functionName) return sendGatewayError(res, 'MISSING_AUTHENTICATION_TOKEN', cors);
 
+  // Node keeps only the first of repeated Authorization headers; which one counts must not be a guess.
+  if (countHeader(req, 'authorization') > 1) {
+    settings.log(`${method} ${path}: refused: more than one Authorization header`);
+    return sendGatewayError(res, 'BAD_REQUEST_PARAMETERS', cors);
+  }
   let claims;
   try {
-    claims = authenticateAuthorizationHeader(req.headers.authorization, { secret: settings.jwtSecret });
+    claims = authenticateAuthorizationHeader(req.headers.authorization, { secret: settings.jwtSecret, maxLifetimeSeconds: settings.maxTokenLifetimeSeconds });
   } catch (error) {
     if (!(error instanceof InvalidTokenError)) throw error;
-    return sendJson(res, 401, { detail: { message: error.message, code: 'invalid_jwt' } }, { ...cors, 'WWW-Authenticate': 'Bearer' });
+    // The log says why; the client gets what API Gateway's authorizer answers.
+    settings.log(`${method} ${path}: token rejected: ${error.message}`);
+    return sendGatewayError(res, 'UNAUTHORIZED', { ...cors, 'WWW-Authenticate': 'Bearer' });
   }
 
   const body = await readBody(req, settings.maxBodyBytes);
   if (body === 'too-large') {
-    return sendJson(res, 413, { detail: { message: `Request body exceeds ${settings.maxBodyBytes} bytes`, code: 'request_too_large' } }, cors, true);
+    return sendGatewayError(res, 'REQUEST_TOO_LARGE', cors);
   }
+  // The client went away or timed out mid-body (Node answered 408 and closed): nothing to invoke.
+  if (body === 'aborted') return;
 
   const requestId = randomUUID();
   const event = buildRestApiEvent({
     method,
-    resource: route.resource,
+    resource: resource.path,
     path,
     pathParameters,
     query: groupValues([...url.searchParams]),
@@ -211,9 +237,9 @@ async function handleRequest(req: IncomingMessage, res: ServerResponse, settings
 
   let result: InvokeResult;
   try {
-    result = await invokeHandler(settings.handlers[target.handler], event, {
+    result = await invokeHandler(settings.handlers[functionName], event, {
       signal: controller.signal,
-      context: { functionName: target.functionName, timeoutMs: target.timeoutMs },
+      context: { functionName, timeoutMs: API_FUNCTIONS[functionName].timeoutSeconds * 1000 },
     });
   } catch (error) {
     if (controller.signal.aborted) return;
@@ -222,18 +248,35 @@ async function handleRequest(req: IncomingMessage, res: ServerResponse, settings
   await writeResult(res, result, { 'x-amzn-RequestId': requestId });
 }
 
-function matchRoute(path: string): { route: Route; pathParameters: Record<string, string> | null } | undefined {
-  for (const route of ROUTES) {
-    const found = route.pattern.exec(path);
-    if (!found) continue;
-    if (route.parameters.length === 0) return { route, pathParameters: null };
-    try {
-      return { route, pathParameters: Object.fromEntries(route.parameters.map((name, i) => [name, decodeURIComponent(found[i + 1])])) };
-    } catch {
-      return undefined;
-    }
+/**
+ * The resource a path names, as API Gateway picks it: a literal segment wins over a path
+ * parameter at the same place.
+ */
+function matchRoute(path: string): { resource: Resource; pathParameters: Record<string, string> | null } | undefined {
+  const segments = path.split('/').filter(Boolean);
+  let best: { resource: Resource; literals: number } | undefined;
+  for (const resource of RESOURCES) {
+    if (resource.segments.length !== segments.length) continue;
+    let literals = 0;
+    const fits = resource.segments.every((segment, i) => {
+      if (segment.startsWith('{')) return true;
+      literals += 1;
+      return segment === segments[i];
+    });
+    if (fits && (!best || literals > best.literals)) best = { resource, literals };
   }
-  return undefined;
+  if (!best) return undefined;
+  const names = pathParameterNames(best.resource.path);
+  if (names.length === 0) return { resource: best.resource, pathParameters: null };
+  const pathParameters: Record<string, string> = Object.create(null);
+  try {
+    best.resource.segments.forEach((segment, i) => {
+      if (segment.startsWith('{')) pathParameters[segment.slice(1, -1)] = decodeURIComponent(segments[i]);
+    });
+  } catch {
+    return undefined;
+  }
+  return { resource: best.resource, pathParameters: { ...pathParameters } };
 }
 
 async function writeResult(res: ServerResponse, result: InvokeResult, extraHeaders: Record<string, string>): Promise<void> {
@@ -266,20 +309,28 @@ async function writeResult(res: ServerResponse, result: InvokeResult, extraHeade
 function sendPreflight(res: ServerResponse, cors: Record<string, string>): void {
   res.writeHead(204, {
     ...cors,
-    'Access-Control-Allow-Methods': CORS_ALLOW_METHODS,
-    'Access-Control-Allow-Headers': CORS_ALLOW_HEADERS.join(','),
-    'Access-Control-Max-Age': String(CORS_MAX_AGE_SECONDS),
+    'Access-Control-Allow-Methods': CORS_ALLOW_METHODS.join(','),
+    'Access-Control-Allow-Headers': CORS.allowHeaders.join(','),
+    'Access-Control-Max-Age': String(CORS.maxAgeSeconds),
   });
   res.end();
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string>, closeConnection = false): void {
+/** An error API Gateway answers itself, with the body and status of the shared route table. */
+function sendGatewayError(res: ServerResponse, type: string, headers: Record<string, string>): void {
+  const error = gatewayError(type);
+  sendJson(res, error.status, JSON.parse(gatewayErrorBody(error)), { ...headers, 'Access-Control-Expose-Headers': CORS.exposeHeaders.join(',') });
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string>): void {
   const payload = JSON.stringify(body);
+  // An early answer (401, 413, ...) leaves the request body unread. Keeping the connection
+  // would make Node read — and wait for — the rest of it to reuse the socket; close instead.
+  const closeConnection = !res.req.complete;
   res.writeHead(status, {
     ...headers,
     'Content-Type': 'application/json',
     'Content-Length': String(Buffer.byteLength(payload)),
-    // The rest of an oversized body is never read, so the connection cannot be reused.
     ...(closeConnection ? { Connection: 'close' } : {}),
   });
   res.end(payload);
@@ -298,17 +349,29 @@ function corsHeaders(req: IncomingMessage, settings: RequestSettings): Record<st
   return { 'Access-Control-Allow-Origin': origin && origins.includes(origin) ? origin : origins[0], Vary: 'Origin' };
 }
 
-async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 'too-large'> {
+/** The whole body; 'too-large' as soon as it exceeds `limit`; 'aborted' when the client left or timed out. */
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 'too-large' | 'aborted'> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) return 'too-large';
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) return 'too-large';
-    chunks.push(chunk as Buffer);
+  try {
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > limit) return 'too-large';
+      chunks.push(chunk as Buffer);
+    }
+  } catch {
+    return 'aborted';
   }
-  return Buffer.concat(chunks);
+  return req.complete ? Buffer.concat(chunks) : 'aborted';
+}
+
+/** How many times the client sent header `name` (Node folds some repeats away in `req.headers`). */
+function countHeader(req: IncomingMessage, name: string): number {
+  let count = 0;
+  for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i].toLowerCase() === name) count += 1;
+  return count;
 }
 
 /** Headers as the client sent them (API Gateway keeps their case), plus the proxy headers it adds. */
@@ -323,8 +386,9 @@ function eventHeaders(req: IncomingMessage): Record<string, string[]> {
   return headers;
 }
 
+/** Values by name. Prototype-free: `__proto__`, `constructor` or `toString` are names like any other. */
 function groupValues(pairs: Iterable<[string, string]>): Record<string, string[]> {
-  const grouped: Record<string, string[]> = {};
+  const grouped: Record<string, string[]> = Object.create(null);
   for (const [name, value] of pairs) (grouped[name] ??= []).push(value);
   return grouped;
 }

@@ -37,7 +37,7 @@ const COMPRESSED_BYTE = 0x01;
 /** Returned by the acquire script when a hash already holds `maxFields` fields. */
 const FIELD_LIMIT_REPLY = '\u0000full';
 
-/** Tunables of the single-flight read; the defaults are what the bench measured (docs/benchmarks.md §9). */
+/** Tunables of the single-flight read; the defaults are what the bench measured (docs/benchmarks.md, "Thundering herd"). */
 export interface FillLeaseOptions {
   /** After this a lease counts as abandoned (its reader died) and the next reader takes it over. @default 3000 */
   readonly leaseMs?: number;
@@ -229,7 +229,7 @@ export interface CacheServiceOptions {
   readonly ttlSeconds: number;
   /**
    * Values of at least this many bytes are stored zstd-compressed. 4 KiB: below it zstd saves
-   * under ~3× and its fixed cost is a larger share of a hit (docs/benchmarks.md §7). 0 turns it off.
+   * under ~3× and its fixed cost is a larger share of a hit (docs/benchmarks.md, "Compression"). 0 turns it off.
    * @default 4096
    */
   readonly compressMinBytes?: number;

@@ -13,17 +13,23 @@ import {
   getTurnTargetByConversationId,
   insertMessageAndMoveCurrentNode,
   listConversationsByUserId,
+  updateConversationByIdAndUserId,
+  updateConversationsByUserId,
+  deleteConversationsDeletedBefore,
+  type ConversationChanges,
   type MessageRow,
+  type TurnTarget,
 } from './conversation-repository';
 import {
   conversationDetailHead,
   conversationDetailPrefix,
+  messageContentBytes,
   serializeConversationDetail,
   serializeConversationList,
   toWireMessage,
   type WireMessage,
 } from './conversation-wire';
-import { AppError, ConversationNotFoundError, ModelProviderError, ValidationError } from './errors';
+import { AppError, ConversationNotFoundError, ConversationTooLongError, ModelProviderError, ValidationError } from './errors';
 import { countMetric, logger } from './observability';
 import { getSecretString } from './secrets';
 
@@ -51,16 +57,25 @@ export async function getConversationDetail(args: { readonly conversationId: str
 }
 
 /**
- * Page shapes (`offset:limit` fields) cached per user: the sidebar asks for a handful; a
- * client walking arbitrary offsets gets the rest from Postgres instead of growing the key.
+ * Page shapes (`offset:limit` fields, both views together) cached per user: the sidebar asks
+ * for a handful; a client walking arbitrary offsets gets the rest from Postgres instead of
+ * growing the key.
  */
 export const MAX_CACHED_LIST_PAGES = 32;
 
-/** GET conversations: one page; all of a user's pages live in one hash so one `DEL` drops them. */
-export async function listConversations(args: { readonly userId: string; readonly offset: number; readonly limit: number }): Promise<CachedBody> {
+/**
+ * GET conversations: one page of the default or the archived view; every page of both views
+ * lives in one hash so one `DEL` drops them all.
+ */
+export async function listConversations(args: {
+  readonly userId: string;
+  readonly offset: number;
+  readonly limit: number;
+  readonly isArchived?: boolean;
+}): Promise<CachedBody> {
   const { value, status } = await getCacheService().readThrough({
     key: cacheKeys.conversationList(args.userId),
-    field: `${args.offset}:${args.limit}`,
+    field: `${args.isArchived ? 'archived:' : ''}${args.offset}:${args.limit}`,
     maxFields: MAX_CACHED_LIST_PAGES,
     load: async () => serializeConversationList(await listConversationsByUserId(args), args.offset, args.limit),
   });
@@ -133,6 +148,25 @@ function translateWriteConflict(error: unknown): never {
 }
 
 /**
+ * Conversation size limits (`MAX_CONVERSATION_MESSAGES`, `MAX_CONVERSATION_BYTES`): a turn
+ * adds the user's message (when new) and a reply; refused with 413 before anything is
+ * written when that would pass either limit. The reply's bytes are not known yet, so the byte
+ * limit can be passed by one reply; its default leaves room for that (see the README).
+ */
+function assertRoomForTurn(size: Pick<TurnTarget, 'messageCount' | 'contentBytes'>, message: IncomingUserMessage | undefined): void {
+  const { maxConversationMessages, maxConversationBytes } = getConfig().limits;
+  const messages = size.messageCount + (message ? 1 : 0) + 1;
+  const bytes = size.contentBytes + (message ? messageContentBytes(message.parts) : 0);
+  if (messages <= maxConversationMessages && bytes <= maxConversationBytes) return;
+  countMetric('ConversationTooLong');
+  throw new ConversationTooLongError(
+    messages > maxConversationMessages
+      ? `This conversation has reached its limit of ${maxConversationMessages} messages. Start a new conversation to continue.`
+      : `This conversation has reached its size limit of ${maxConversationBytes} bytes. Start a new conversation to continue.`,
+  );
+}
+
+/**
  * Writes the user's message (or finds the one being regenerated): one round trip to check
  * ownership and the parent, one statement to insert and move `current_node`.
  */
@@ -144,6 +178,7 @@ async function storeUserSide(request: TurnRequest): Promise<{
   contextParentId?: string;
 }> {
   if (request.conversationId === undefined) {
+    assertRoomForTurn({ messageCount: 0, contentBytes: 0 }, request.message);
     const conversationId = randomUUID();
     const userMessage = await createConversationWithMessage({
       id: conversationId,
@@ -158,6 +193,8 @@ async function storeUserSide(request: TurnRequest): Promise<{
   const conversationId = request.conversationId;
   const target = await getTurnTargetByConversationId({ conversationId, parentId: request.parentMessageId, messageId: request.message?.id });
   if (!target || target.userId !== request.userId) throw new ConversationNotFoundError();
+  // A regenerate (the message exists) adds only the reply.
+  assertRoomForTurn(target, target.existing ? undefined : request.message);
 
   const existing = target.existing;
   // Regenerate (or a retried `next`): the user message is already there; answer under it again.
@@ -443,4 +480,75 @@ async function storeAssistantMessage(
     invalidateConversation(turn.conversationId, turn.userId),
   ]);
   return message;
+}
+
+/**
+ * Drops every cached read a lifecycle change of these conversations alters: their details
+ * and the user's list (both views, one key). A deletion also drops their context windows.
+ * Same race-free path as a turn: the write is in Postgres first, and the `DEL` removes any
+ * reader's fill lease, so no reader that saw the old rows can fill the cache after it.
+ */
+async function invalidateLifecycleChange(userId: string, conversationIds: readonly string[], deleted: boolean): Promise<void> {
+  const keys = [cacheKeys.conversationList(userId)];
+  for (const id of conversationIds) {
+    keys.push(cacheKeys.conversationHistory(id));
+    if (deleted) keys.push(cacheKeys.chatContext(id));
+  }
+  await getCacheService().delete(...keys);
+}
+
+/** PATCH conversation: rename, archive / unarchive, or soft-delete one of the user's conversations. */
+export async function updateConversation(args: {
+  readonly userId: string;
+  readonly conversationId: string;
+  readonly changes: ConversationChanges;
+}): Promise<void> {
+  const updated = await updateConversationByIdAndUserId({ id: args.conversationId, userId: args.userId, changes: args.changes });
+  if (!updated) throw new ConversationNotFoundError();
+  await invalidateLifecycleChange(args.userId, [args.conversationId], args.changes.deleted === true);
+}
+
+/** PATCH conversations: archive or soft-delete all of the user's conversations; returns how many changed. */
+export async function updateAllConversations(args: {
+  readonly userId: string;
+  readonly changes: Pick<ConversationChanges, 'isArchived' | 'deleted'>;
+}): Promise<number> {
+  const ids = await updateConversationsByUserId({ userId: args.userId, changes: args.changes });
+  await invalidateLifecycleChange(args.userId, ids, args.changes.deleted === true);
+  return ids.length;
+}
+
+/**
+ * gen_title: names the conversation after the branch ending at `messageId` (that message and
+ * the one before it, so an assistant message brings the question it answers), and stores it.
+ */
+export async function generateConversationTitle(args: {
+  readonly userId: string;
+  readonly conversationId: string;
+  readonly messageId: string;
+}): Promise<string> {
+  const target = await getTurnTargetByConversationId({ conversationId: args.conversationId, parentId: args.messageId });
+  if (!target || target.userId !== args.userId) throw new ConversationNotFoundError();
+  if (target.parentRole !== 'user' && target.parentRole !== 'assistant') {
+    throw new ValidationError([{ loc: ['body', 'message_id'], msg: 'message_id is not a user or assistant message of this conversation', type: 'value_error' }]);
+  }
+  const branch = await getBranchMessagesByLeafId({ conversationId: args.conversationId, leafId: args.messageId, limit: 2 });
+  const title = await generateTitle(await getChatModel(), branch.map(messageText).join('\n\n'));
+  await updateConversation({ userId: args.userId, conversationId: args.conversationId, changes: { title } });
+  return title;
+}
+
+/**
+ * The scheduled purge: hard-deletes, in batches, every conversation soft-deleted more than
+ * `retentionDays` ago. Idempotent, and safe to run twice at once (`SKIP LOCKED`).
+ */
+export async function purgeDeletedConversations(args: { readonly now?: Date } = {}): Promise<number> {
+  const { deletedRetentionDays, purgeBatchSize } = getConfig().lifecycle;
+  const deletedBefore = new Date((args.now ?? new Date()).getTime() - deletedRetentionDays * 86_400_000);
+  let purged = 0;
+  for (;;) {
+    const deleted = await deleteConversationsDeletedBefore({ deletedBefore, limit: purgeBatchSize });
+    purged += deleted;
+    if (deleted < purgeBatchSize) return purged;
+  }
 }

@@ -32,7 +32,10 @@ export type MetricName =
   | 'CacheFieldLimit'
   | 'ContextRebuilt'
   | 'ModelError'
-  | 'ClientDisconnected';
+  | 'ClientDisconnected'
+  | 'TurnLimited'
+  | 'TurnLimitBypassed'
+  | 'ConversationTooLong';
 
 /** Counts one occurrence of `name`. */
 export function countMetric(name: MetricName, value = 1): void {

@@ -4,7 +4,7 @@
  * than 500 model turns. Not in the layer: no function of the app writes this way (a turn
  * writes through `insertMessageAndMoveCurrentNode`).
  */
-import { db as pool, type NewMessage, type Queryable } from '@chatbot/shared';
+import { db as pool, messageContentBytes, type NewMessage, type Queryable } from '@chatbot/shared';
 
 /** Creates a conversation with its root node and the hidden system node under it. */
 export async function createConversation(args: {
@@ -28,11 +28,18 @@ export async function createConversation(args: {
   );
 }
 
-/** Adds a node under `parentId` (which must exist in the same conversation), without moving `current_node`. */
+/**
+ * Adds a node under `parentId` (which must exist in the same conversation), without moving
+ * `current_node`, and keeps the conversation's size counters (migration 003) as the app does.
+ */
 export async function insertMessage(args: { readonly conversationId: string; readonly message: NewMessage; readonly db?: Queryable }): Promise<void> {
   const m = args.message;
+  const counted = m.role === 'user' || m.role === 'assistant';
   await (args.db ?? pool).query(
-    `INSERT INTO messages (conversation_id, id, parent_id, role, content_type, parts, status, end_turn, weight, metadata)
+    `WITH counted AS (
+       UPDATE conversations SET message_count = message_count + $11, content_bytes = content_bytes + $12 WHERE id = $1
+     )
+     INSERT INTO messages (conversation_id, id, parent_id, role, content_type, parts, status, end_turn, weight, metadata)
      VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10::jsonb)`,
     [
       args.conversationId,
@@ -45,6 +52,8 @@ export async function insertMessage(args: { readonly conversationId: string; rea
       m.endTurn ?? null,
       m.weight ?? 1,
       JSON.stringify(m.metadata ?? {}),
+      counted ? 1 : 0,
+      counted ? messageContentBytes(m.parts ?? []) : 0,
     ],
   );
 }
