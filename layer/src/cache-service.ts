@@ -228,9 +228,10 @@ export interface CacheServiceOptions {
   readonly keyPrefix: string;
   readonly ttlSeconds: number;
   /**
-   * Values of at least this many bytes are stored zstd-compressed. 4 KiB: below it zstd saves
-   * under ~3× and its fixed cost is a larger share of a hit (docs/benchmarks.md, "Compression"). 0 turns it off.
-   * @default 4096
+   * Values of at least this many bytes are stored zstd-compressed. 0 turns it off.
+   * @default 16384 — a short conversation (20 messages, ~14 KB) stays plain, so its hit stays
+   * one GET with no decode (the decode is ~0.05 ms, a 2.7× slower hit at that size), while
+   * the long ones that set the node size (100+ messages) shrink ~6.7× (docs/benchmarks.md, "Compression")
    */
   readonly compressMinBytes?: number;
   /** Single-flight tunables. @default see FillLeaseOptions */
@@ -290,7 +291,7 @@ export class CacheService {
   private readonly lease: Required<FillLeaseOptions>;
 
   constructor(private readonly options: CacheServiceOptions) {
-    this.compressMinBytes = options.compressMinBytes ?? 4096;
+    this.compressMinBytes = options.compressMinBytes ?? 16384;
     this.lease = { leaseMs: 3000, waitMs: 250, firstPollMs: 2, maxPollMs: 16, ...options.lease };
   }
 
@@ -468,7 +469,12 @@ let defaultService: CacheService | undefined;
 export function getCacheService(): CacheService {
   if (!defaultService) {
     const { cache } = getConfig();
-    defaultService = new CacheService({ enabled: cache.enabled, keyPrefix: cache.keyPrefix, ttlSeconds: cache.ttlSeconds });
+    defaultService = new CacheService({
+      enabled: cache.enabled,
+      keyPrefix: cache.keyPrefix,
+      ttlSeconds: cache.ttlSeconds,
+      compressMinBytes: cache.compressMinBytes,
+    });
   }
   return defaultService;
 }
