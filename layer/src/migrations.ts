@@ -8,7 +8,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Client, escapeIdentifier, escapeLiteral, type ClientConfig } from 'pg';
 import { getConfig } from './config';
-import { connectDatabaseClient } from './database';
+import { connectWithoutTimeouts } from './database';
 import { logger } from './observability';
 import { getSecretString } from './secrets';
 
@@ -36,16 +36,19 @@ export async function loadMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]>
 }
 
 /**
- * Applies the pending migrations. Uses a dedicated connection (from `connection`, or one
- * taken from the app's pool) because the lock and the DDL must share a session.
+ * Applies the pending migrations on a dedicated connection (from `connection`, or to the
+ * app's database), because the lock and the DDL must share a session. Not a pooled one: the
+ * app pool's statement timeout (5 s) is for requests, and a migration may rightly take longer.
  */
 export async function runMigrations(options: { connection?: ClientConfig; dir?: string } = {}): Promise<{ applied: string[] }> {
   const migrations = await loadMigrations(options.dir);
-  const dedicated = options.connection ? new Client(options.connection) : undefined;
-  if (dedicated) await dedicated.connect();
-  // Deployed, the pooled path: it retries once with a fresh secret if a rotation changed the password.
-  const pooled = dedicated ? undefined : await connectDatabaseClient();
-  const client = (dedicated ?? pooled) as Client;
+  let client: Client;
+  if (options.connection) {
+    client = new Client(options.connection);
+    await client.connect();
+  } else {
+    client = await connectWithoutTimeouts();
+  }
   const applied: string[] = [];
   try {
     for (const migration of migrations) {
@@ -68,8 +71,7 @@ export async function runMigrations(options: { connection?: ClientConfig; dir?: 
       }
     }
   } finally {
-    if (dedicated) await dedicated.end();
-    pooled?.release();
+    await client.end();
   }
   return { applied };
 }
@@ -82,10 +84,14 @@ export async function runMigrations(options: { connection?: ClientConfig; dir?: 
  */
 export async function ensureAppRoleLogin(options: { secretArn: string; connection?: ClientConfig }): Promise<boolean> {
   const { username, password } = JSON.parse(await getSecretString(options.secretArn)) as { username: string; password: string };
-  const dedicated = options.connection ? new Client(options.connection) : undefined;
-  if (dedicated) await dedicated.connect();
-  const pooled = dedicated ? undefined : await connectDatabaseClient();
-  const client = (dedicated ?? pooled) as Client;
+  let client: Client;
+  if (options.connection) {
+    client = new Client(options.connection);
+    await client.connect();
+  } else {
+    // Retries once with a freshly read secret if the login is refused (a rotation raced the deploy).
+    client = await connectWithoutTimeouts();
+  }
   try {
     const { rows } = await client.query<{ rolcanlogin: boolean }>('SELECT rolcanlogin FROM pg_roles WHERE rolname = $1', [username]);
     if (rows.length === 0) throw new Error(`Role ${username} does not exist; migration 004_app_role creates it`);
@@ -94,8 +100,7 @@ export async function ensureAppRoleLogin(options: { secretArn: string; connectio
     await client.query(`ALTER ROLE ${escapeIdentifier(username)} WITH LOGIN PASSWORD ${escapeLiteral(password)}`);
     return true;
   } finally {
-    if (dedicated) await dedicated.end();
-    pooled?.release();
+    await client.end();
   }
 }
 
