@@ -75,8 +75,11 @@ describe('POST /backend-api/f/conversation', () => {
     expect(doc.message.metadata).toMatchObject({ is_complete: true, finish_details: { type: 'stop' } });
     expect((await storedMessage(assistantMessageId)).parts).toEqual(doc.message.content.parts);
     const types = events.filter((e) => e.json?.type).map((e) => e.json.type);
-    expect(types).toEqual(['message_stream_complete', 'title_generation']);
+    expect(types).toEqual(['resume_conversation_token', 'message_stream_complete', 'title_generation']);
     expect(events.at(-1)?.data).toBe('[DONE]');
+    // The time the stream showed is the time stored.
+    const detail = (await getConversation(conversationId, userId)).json;
+    expect(detail.mapping[assistantMessageId].message.create_time).toBe(doc.message.create_time);
   });
 
   it('streams the reply in several chunks as it is generated', async () => {
@@ -179,6 +182,8 @@ describe('POST /backend-api/f/conversation', () => {
     expect((await storedMessage(messageId)).role).toBe('user');
     const list = await listConversations(userId, {});
     expect(list.json.total).toBe(1);
+    // The body names the conversation the message was stored in, so a retry continues it.
+    expect(response.json.detail.conversation_id).toBe(list.json.items[0].id);
   });
 
   it('sends an SSE error and stores the partial reply as interrupted when the model fails mid-stream', async () => {

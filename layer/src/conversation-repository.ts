@@ -44,6 +44,8 @@ export interface NewMessage {
   readonly endTurn?: boolean | null;
   readonly weight?: number;
   readonly metadata?: Record<string, unknown>;
+  /** Epoch seconds; the reply's stream showed this time before the row existed. @default the database clock */
+  readonly createTime?: number;
 }
 
 export interface ConversationListPage {
@@ -135,7 +137,7 @@ export async function insertMessage(args: {
   readonly db?: Queryable;
 }): Promise<MessageRow> {
   const { rows } = await (args.db ?? pool).query<MessageRow>(
-    `INSERT INTO messages (conversation_id, id, parent_id, role, content_type, parts, status, end_turn, weight, metadata)
+    `INSERT INTO messages (conversation_id, ${INSERT_MESSAGE_COLUMNS})
      VALUES ($1, ${INSERT_MESSAGE_VALUES(2)}) RETURNING ${MESSAGE_COLUMNS}`,
     [args.conversationId, ...messageValues(args.message)],
   );
@@ -192,8 +194,12 @@ export async function getTurnTargetByConversationId(args: {
   };
 }
 
+/** The columns `INSERT_MESSAGE_VALUES` fills, in order. */
+const INSERT_MESSAGE_COLUMNS = 'id, parent_id, role, content_type, parts, status, end_turn, weight, metadata, create_time';
+
 const INSERT_MESSAGE_VALUES = (first: number) =>
-  `$${first}, $${first + 1}, $${first + 2}, $${first + 3}, $${first + 4}::jsonb, $${first + 5}, $${first + 6}, $${first + 7}, $${first + 8}::jsonb`;
+  `$${first}, $${first + 1}, $${first + 2}, $${first + 3}, $${first + 4}::jsonb, $${first + 5}, $${first + 6}, $${first + 7}, $${first + 8}::jsonb, ` +
+  `COALESCE(to_timestamp($${first + 9}::float8), clock_timestamp())`;
 
 const messageValues = (m: NewMessage): unknown[] => [
   m.id,
@@ -205,6 +211,7 @@ const messageValues = (m: NewMessage): unknown[] => [
   m.endTurn ?? null,
   m.weight ?? 1,
   JSON.stringify(m.metadata ?? {}),
+  m.createTime ?? null,
 ];
 
 /**
@@ -231,7 +238,7 @@ export async function createConversationWithMessage(args: {
        UNION ALL
        SELECT id, $6, $3, 'system', '[""]'::jsonb, 0, '{"is_visually_hidden_from_conversation": true}'::jsonb FROM conversation
      )
-     INSERT INTO messages (conversation_id, id, parent_id, role, content_type, parts, status, end_turn, weight, metadata)
+     INSERT INTO messages (conversation_id, ${INSERT_MESSAGE_COLUMNS})
      SELECT conversation.id, ${INSERT_MESSAGE_VALUES(7)} FROM conversation
      RETURNING ${MESSAGE_COLUMNS}`,
     [args.id, args.userId, args.rootNodeId, args.defaultModelSlug ?? null, message.id, args.systemNodeId, ...messageValues(message)],
@@ -255,16 +262,25 @@ export async function insertMessageAndMoveCurrentNode(args: {
     `WITH moved AS (
        UPDATE conversations
           SET current_node_id = $2, update_time = clock_timestamp(),
-              default_model_slug = COALESCE($11, default_model_slug), title = COALESCE($12, title),
+              default_model_slug = COALESCE($12, default_model_slug), title = COALESCE($13, title),
               is_archived = is_archived AND $4 <> 'user'
         WHERE id = $1
      )
-     INSERT INTO messages (conversation_id, id, parent_id, role, content_type, parts, status, end_turn, weight, metadata)
+     INSERT INTO messages (conversation_id, ${INSERT_MESSAGE_COLUMNS})
      VALUES ($1, ${INSERT_MESSAGE_VALUES(2)})
      RETURNING ${MESSAGE_COLUMNS}`,
     [args.conversationId, ...messageValues(args.message), args.defaultModelSlug ?? null, args.title ?? null],
   );
   return rows[0];
+}
+
+/** The owner of a live conversation; `null` when it does not exist or was deleted. */
+export async function getConversationUserIdById(args: { readonly id: string; readonly db?: Queryable }): Promise<string | null> {
+  const { rows } = await (args.db ?? pool).query<{ userId: string }>(
+    'SELECT user_id AS "userId" FROM conversations WHERE id = $1 AND deleted_at IS NULL',
+    [args.id],
+  );
+  return rows[0]?.userId ?? null;
 }
 
 /** One page of the user's live conversations in one view (archived or not), newest `update_time` first, and how many that view has — one round trip. */

@@ -14,6 +14,8 @@ export * from './http-middlewares';
 export * from './migrations';
 export * from './observability';
 export * from './redis-client';
+export * from './reply-stream';
 export * from './secrets';
+export * from './sse-response';
 export * from './request-validation';
 export * from './route-table';
