@@ -55,7 +55,7 @@ describe('local API Gateway emulator (in-test handlers)', () => {
       jwtSecret: SECRET,
       allowedOrigins: ['https://app.example.com', 'https://other.example.com'],
       maxBodyBytes: 1024,
-      handlers: { 'get-conversation': echo, 'list-conversations': echo, 'post-conversation': postConversation, 'update-conversation': echo },
+      handlers: { 'get-conversation': echo, 'list-conversations': echo, 'post-conversation': postConversation, 'update-conversation': echo, 'resume-conversation': postConversation, 'reply-control': echo },
       log: (line) => logLines.push(line),
     });
   });
