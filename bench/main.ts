@@ -28,6 +28,7 @@ import { sendMessage } from '../test/support/handlers';
 import { handler as getConversationHandler } from '../lambdas/get-conversation';
 import { handler as listConversationsHandler } from '../lambdas/list-conversations';
 import { HANDLERS, measureColdStart, removeArtifacts, type ColdStartResult } from './cold-start';
+import { measureResumable, resumableMemoryRow, resumableSection } from './resumable';
 import { KEY_PREFIX, REDIS_URL, REPO_ROOT, RUN_ID } from './env';
 import {
   contextEntry,
@@ -679,6 +680,10 @@ async function main(): Promise<void> {
       met: hitTrips.redisCommands === 1 && hitTrips.postgresQueries === 0,
     });
 
+    // 9. Resumable replies (before the memory table, which gets its stream row)
+    const resumable = await measureResumable(raw, log);
+    section(9, ...resumableSection(resumable));
+
     // 7. Memory
     log('memory');
     const memoryRows = [['key', 'messages', 'body / value bytes', 'MEMORY USAGE']];
@@ -696,6 +701,7 @@ async function main(): Promise<void> {
     memoryRows.push(['chat:{id}:context', '20 entries', '—', count(contextUsage)]);
     const listUsage = Number(await raw.memory('USAGE', KEY_PREFIX + cacheKeys.conversationList(listUser), 'SAMPLES', 0));
     memoryRows.push(['user:{id}:conversation_list', '1 page of 20', '—', count(listUsage)]);
+    memoryRows.push(resumableMemoryRow(resumable));
     const readsPer10Min = [10_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_000_000];
     const sizingRows = [['conversations read per 10 min', ...SIZES.map((size) => `${size} msgs each`)]];
     for (const reads of readsPer10Min) {

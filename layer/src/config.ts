@@ -70,6 +70,8 @@ export interface ReplyStreamConfig {
   readonly maxFrames: number;
   /** How often a producer that has nothing to write still asks whether it was told to stop. */
   readonly stopPollMs: number;
+  /** The least time between two writes of one producer: frames arriving meanwhile go out together (followers lag by at most this). */
+  readonly flushIntervalMs: number;
 }
 
 export interface LifecycleConfig {
@@ -213,6 +215,7 @@ export function parseConfig(env: Env = process.env): AppConfig {
     runningTtlSeconds: integer('REPLY_STREAM_RUNNING_TTL_SECONDS', 60, 5, 3600),
     maxFrames: integer('REPLY_STREAM_MAX_FRAMES', 20000, 100, 1_000_000),
     stopPollMs: integer('REPLY_STREAM_STOP_POLL_MS', 250, 10, 10000),
+    flushIntervalMs: integer('REPLY_STREAM_FLUSH_MS', 20, 0, 1000),
   };
 
   return { database, redis, cache, llm, http, lifecycle, replyStream };

@@ -374,6 +374,8 @@ export async function startConversationReply(
     finishRecording: async () => recorder?.finish('done'),
     clientGone: () => {
       if (!request.resumable) abort('client_gone');
+      // A resumable reply runs on, so the abort that counts a disconnect never happens: count it here.
+      else countMetric('ClientDisconnected');
     },
   };
 }

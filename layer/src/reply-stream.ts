@@ -148,14 +148,23 @@ class RedisReplyRecorder implements ReplyRecorder {
   append(frame: string): void {
     if (this.failed || this.finished) return;
     this.queue.push(frame);
-    if (!this.scheduled && !this.inFlight) {
-      this.scheduled = true;
-      // Frames produced in the same turn of the event loop go out as one batch.
-      setImmediate(() => {
-        this.scheduled = false;
-        this.flush();
-      });
-    }
+    this.schedule();
+  }
+
+  /**
+   * One write per `REPLY_STREAM_FLUSH_MS` at most, and only one in flight: frames produced
+   * meanwhile go out together, so a fast model costs a few script calls per second, not one per token.
+   */
+  private schedule(): void {
+    if (this.scheduled || this.inFlight || this.failed || this.finished || this.queue.length === 0) return;
+    this.scheduled = true;
+    const wait = Math.max(0, this.lastWrite + getConfig().replyStream.flushIntervalMs - Date.now());
+    const run = () => {
+      this.scheduled = false;
+      this.flush();
+    };
+    if (wait === 0) setImmediate(run);
+    else setTimeout(run, wait);
   }
 
   async finish(reason: string): Promise<void> {
@@ -168,7 +177,7 @@ class RedisReplyRecorder implements ReplyRecorder {
   }
 
   private flush(): void {
-    if (this.failed || this.finished || this.inFlight) return;
+    if (this.failed || this.finished || this.inFlight || this.scheduled) return;
     this.inFlight = this.write(this.queue.splice(0), '');
   }
 
@@ -208,7 +217,7 @@ class RedisReplyRecorder implements ReplyRecorder {
       logFailure(operation, this.options.conversationId, error);
     } finally {
       this.inFlight = undefined;
-      if (this.queue.length > 0 && !this.finished) this.flush();
+      this.schedule();
     }
   }
 }
