@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { closeDatabase, closeRedis, LOCAL_MODEL_MARKERS, resetConfig, setChatModel } from '@chatbot/shared';
+import { buildRestApiEvent, createLambdaContext, LambdaResponseStream } from '../local/lambda-runtime';
 import { getConversation, newUserId, postRaw, replyControl, resumeRaw, sendMessage, type PostResult } from './support/handlers';
 import { rawRedis, runPrefix } from './support/redis';
 import { applyV1Deltas, parseSse, sseFrames } from './support/sse';
@@ -176,6 +177,41 @@ describe('resume after a dropped connection', () => {
     expect((await replyControl('stream_status', first.conversationId, userId)).json).toEqual({ status: 'NOT_STREAMING' });
     const replay = await resumeRaw({ conversation_id: first.conversationId, offset: 0 }, userId);
     expect(sseFrames(replay.body)).toEqual(sseFrames(response.body));
+  });
+});
+
+describe('the invocation outlives the client', () => {
+  it('a v1 invocation whose client went away ends only once the whole reply is stored', async () => {
+    // The handler as the Lambda runtime calls it (support/handlers installed the runtime globals).
+    const { handler } = require('../lambdas/post-conversation') as { handler: (event: unknown, stream: unknown, context: unknown) => Promise<void> };
+    const userId = newUserId();
+    let text = '';
+    let gone = false;
+    const stream = new LambdaResponseStream((chunk, _contentType, done) => {
+      text += chunk.toString('utf8');
+      done();
+    });
+    const event = buildRestApiEvent({
+      method: 'POST',
+      resource: '/backend-api/f/conversation',
+      path: '/backend-api/f/conversation',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(v1Body('outlive the connection, please, with a few more words')),
+      userId,
+    });
+    const invocation = handler(event, stream, createLambdaContext());
+    while (!text.includes('"o":"add"')) await sleep(5);
+    // The Runtime API connection drops, as when the client goes away.
+    stream.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
+    gone = true;
+    await invocation.catch(() => undefined);
+    expect(gone).toBe(true);
+    const conversationId = /"conversation_id": ?"([0-9a-f-]{36})"/.exec(text)![1];
+    const detail = (await getConversation(conversationId, userId)).json;
+    const stored = detail.mapping[detail.current_node].message;
+    expect(stored.author.role).toBe('assistant');
+    expect(stored.status).toBe('finished_successfully');
+    expect(text).not.toContain('"o":"patch"');
   });
 });
 

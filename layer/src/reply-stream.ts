@@ -354,7 +354,16 @@ export async function openReplyFollower(options: FollowReplyOptions): Promise<As
   const live = token === current.token && current.running;
   if (first.length === 0 && !live) throw new ReplyStreamNotFoundError();
   if (first.length > 0 && seqOf(first[0][0]) > options.offset + 1) throw new ReplyStreamNotFoundError('The frames before this offset are no longer available');
-  return followFrames(redis, key, token, live, options);
+  return endQuietly(followFrames(redis, key, token, live, options), options);
+}
+
+/** A follower cut off (its client left, or Redis failed) just stops: no end event, so the client knows it is missing frames. */
+async function* endQuietly(events: AsyncGenerator<ReplyStreamEvent>, options: FollowReplyOptions): AsyncGenerator<ReplyStreamEvent> {
+  try {
+    yield* events;
+  } catch (error) {
+    if (!options.signal.aborted) logFailure('follow', options.conversationId, error);
+  }
 }
 
 async function* followFrames(
