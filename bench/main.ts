@@ -659,7 +659,7 @@ async function main(): Promise<void> {
     section(
       5,
       '## 5. Round trips per request',
-      'Averages over 5 requests each. `Redis commands` is the layer\'s own count (`cacheStats.commands`); `seen by Redis` counts, independently, the top-level commands Redis received from the layer\'s connection (MONITOR; commands run inside a Lua script are not round trips and are excluded). The two invalidation DELs of a POST are sent together by ioredis auto-pipelining, so they cost one network round trip.',
+      'Averages over 5 requests each. `Redis commands` is the layer\'s own count (`cacheStats.commands`); `seen by Redis` counts, independently, the top-level commands Redis received from the layer\'s connection (MONITOR; commands run inside a Lua script are not round trips and are excluded). The two invalidation DELs of a POST are sent together by ioredis auto-pipelining, so they cost one network round trip. A POST also records its reply for resume (SPEC §8): one script call when it starts, one per batch of frames (at most one per 20 ms, never awaited per token) and one at the end; how many batches a reply takes depends on timing, hence the fractions.',
       markdownTable([
         ['request', 'Redis commands', 'seen by Redis', 'Postgres queries'],
         ...trips.map((t) => [t.endpoint, String(t.redisCommands), String(t.redisSeenByServer), String(t.postgresQueries)]),

@@ -13,6 +13,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Cluster } from 'ioredis';
+import { cacheStats } from './cache-service';
 import { getConfig } from './config';
 import { countMetric, logger } from './observability';
 import { getRedis, type RedisConnection } from './redis-client';
@@ -86,7 +87,14 @@ async function streamRedis(): Promise<StreamRedis> {
 
 const fullKey = (key: string): string => getConfig().cache.keyPrefix + key;
 
+/** Counts one command in the layer's round-trip figures (the bench compares them with what Redis saw). */
+function counted<T>(command: Promise<T>): Promise<T> {
+  cacheStats.commands += 1;
+  return command;
+}
+
 function logFailure(operation: string, conversationId: string, error: unknown): void {
+  cacheStats.errors += 1;
   countMetric('ReplyStreamError');
   logger.warn('Reply stream operation failed; continuing without it', {
     operation,
@@ -136,7 +144,7 @@ class RedisReplyRecorder implements ReplyRecorder {
     this.frames = fullKey(replyStreamKeys.frames(options.conversationId, this.token));
     // The start goes out first on the (ordered) connection; the appends then find their token.
     this.inFlight = this.run('start', async (redis) => {
-      await redis.replyStreamStart(this.current, this.frames, this.token, options.userId, options.messageId, replyStream.runningTtlSeconds);
+      await counted(redis.replyStreamStart(this.current, this.frames, this.token, options.userId, options.messageId, replyStream.runningTtlSeconds));
     });
     // A producer with nothing to write (a slow model) still learns of a stop, and keeps its stream alive.
     this.poll = setInterval(() => {
@@ -187,7 +195,7 @@ class RedisReplyRecorder implements ReplyRecorder {
     this.nextSeq += batch.length;
     this.lastWrite = Date.now();
     return this.run('append', async (redis) => {
-      const stop = await redis.replyStreamAppend(
+      const stop = await counted(redis.replyStreamAppend(
         this.current,
         this.frames,
         this.token,
@@ -196,7 +204,7 @@ class RedisReplyRecorder implements ReplyRecorder {
         firstSeq,
         endReason,
         ...batch,
-      );
+      ));
       if (stop === -1) {
         // Another reply in this conversation took over the key (or it expired): a gap would corrupt followers, so stop here.
         this.failed = true;
@@ -236,7 +244,7 @@ interface CurrentReply {
 }
 
 async function readCurrent(redis: RedisConnection, conversationId: string): Promise<CurrentReply | null> {
-  const [token, user, messageId, status] = await redis.hmget(fullKey(replyStreamKeys.current(conversationId)), 'token', 'user', 'message_id', 'status');
+  const [token, user, messageId, status] = await counted(redis.hmget(fullKey(replyStreamKeys.current(conversationId)), 'token', 'user', 'message_id', 'status'));
   if (!token || !user) return null;
   return { token, user, messageId: messageId ?? '', running: status === 'running' };
 }
@@ -278,7 +286,7 @@ export async function requestReplyStop(args: {
   let result: [string, string?];
   try {
     redis = await streamRedis();
-    result = await redis.replyStreamStop(fullKey(replyStreamKeys.current(args.conversationId)), args.userId);
+    result = await counted(redis.replyStreamStop(fullKey(replyStreamKeys.current(args.conversationId)), args.userId));
   } catch (error) {
     logFailure('stop', args.conversationId, error);
     throw new ReplyStreamUnavailableError(error);
@@ -346,7 +354,7 @@ export async function openReplyFollower(options: FollowReplyOptions): Promise<As
   const key = fullKey(replyStreamKeys.frames(options.conversationId, token));
   let first: [string, string[]][];
   try {
-    first = (await redis.xrange(key, '-', '+', 'COUNT', 1)) as [string, string[]][];
+    first = (await counted(redis.xrange(key, '-', '+', 'COUNT', 1))) as [string, string[]][];
   } catch (error) {
     logFailure('resume', options.conversationId, error);
     throw new ReplyStreamUnavailableError(error);
@@ -377,7 +385,7 @@ async function* followFrames(
   type Entries = [string, [string, string[]][]][] | null;
   // Replay what is there on the shared connection (no blocking read): a finished reply needs no connection of its own.
   for (;;) {
-    const read = (await redis.xread('COUNT', READ_BATCH, 'STREAMS', key, `0-${lastSeq}`)) as Entries;
+    const read = (await counted(redis.xread('COUNT', READ_BATCH, 'STREAMS', key, `0-${lastSeq}`))) as Entries;
     const entries = read?.[0]?.[1] ?? [];
     for (const [id, fields] of entries) {
       const event = toEvent(fields);
@@ -413,7 +421,7 @@ async function* followFrames(
       // Quiet: is anyone still writing? A producer that died, or was superseded, never writes the end marker.
       const current = await readCurrent(redis, options.conversationId);
       if (!current || current.token !== token || !current.running) {
-        const rest = (await redis.xread('COUNT', READ_BATCH, 'STREAMS', key, `0-${lastSeq}`)) as Entries;
+        const rest = (await counted(redis.xread('COUNT', READ_BATCH, 'STREAMS', key, `0-${lastSeq}`))) as Entries;
         for (const [, fields] of rest?.[0]?.[1] ?? []) {
           const event = toEvent(fields);
           yield event;
