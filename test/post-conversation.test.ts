@@ -96,6 +96,21 @@ describe('POST /backend-api/f/conversation', () => {
     }
   });
 
+  it('clears the heartbeat timer of every token: a long reply leaves no 15 s timers behind', async () => {
+    const set = jest.spyOn(global, 'setTimeout');
+    const clear = jest.spyOn(global, 'clearTimeout');
+    try {
+      await sendMessage(newUserId(), 'count my timers: one two three four five six seven eight nine ten');
+      const heartbeatTimers = set.mock.results.filter((_, i) => set.mock.calls[i][1] === 15000).map((result) => result.value);
+      expect(heartbeatTimers.length).toBeGreaterThan(10);
+      const cleared = new Set(clear.mock.calls.map((call) => call[0]));
+      expect(heartbeatTimers.filter((timer) => !cleared.has(timer))).toEqual([]);
+    } finally {
+      set.mockRestore();
+      clear.mockRestore();
+    }
+  });
+
   it('keeps exactly the last 20 messages of a 25-turn conversation in chat:{id}:context, with a 24 h TTL', async () => {
     const userId = newUserId();
     let turn = await sendMessage(userId, 'turn 1');
