@@ -4,13 +4,14 @@
  * the route table's new routes on the real handlers, Postgres and Redis.
  */
 import { randomUUID } from 'node:crypto';
-import { LOCAL_MODEL_MARKERS } from '@chatbot/shared';
 import { signLocalToken } from '../../local/auth';
 import type { LocalServer } from '../../local/server';
 import { applyV1Deltas, parseSse, sseFrames } from '../support/sse';
 
 // Read by the layer's config on first use, which happens after these lines.
 process.env.SSE_HEARTBEAT_INTERVAL_MS = '200';
+// A reply of about a second: long enough to drop the connection in the middle of it.
+process.env.LOCAL_MODEL_TOKEN_DELAY_MS = '40';
 const SECRET = 'resume-e2e-secret';
 const DONE = 'data: [DONE]\n\n';
 
@@ -27,6 +28,7 @@ describe('resumable replies through the local emulator', () => {
   afterAll(async () => {
     await server?.close();
     delete process.env.SSE_HEARTBEAT_INTERVAL_MS;
+    delete process.env.LOCAL_MODEL_TOKEN_DELAY_MS;
     const shared = await import('@chatbot/shared');
     await Promise.all([shared.closeDatabase(), shared.closeRedis()]);
   });
@@ -57,7 +59,7 @@ describe('resumable replies through the local emulator', () => {
       signal: controller.signal,
       body: JSON.stringify({
         action: 'next',
-        messages: [{ id: randomUUID(), author: { role: 'user' }, content: { content_type: 'text', parts: [`${LOCAL_MODEL_MARKERS.slow} one two three four`] } }],
+        messages: [{ id: randomUUID(), author: { role: 'user' }, content: { content_type: 'text', parts: ['one two three four'] } }],
         parent_message_id: randomUUID(),
         supported_encodings: ['v1'],
       }),

@@ -5,7 +5,7 @@
  * 503 promptly while Redis is gone.
  */
 import { randomUUID } from 'node:crypto';
-import { closeDatabase, closeRedis, LOCAL_MODEL_MARKERS, resetCacheService, resetConfig, setChatModel } from '@chatbot/shared';
+import { closeDatabase, closeRedis, createChatModel, resetCacheService, resetConfig, setChatModel } from '@chatbot/shared';
 import { getConversation, newUserId, postRaw, replyControl, resumeRaw } from '../support/handlers';
 import { applyV1Deltas, parseSse, sseFrames } from '../support/sse';
 import { startRedisServer, stopAllRedisServers, type RedisServer } from './support/redis-server';
@@ -26,15 +26,16 @@ async function useRedis(server: RedisServer): Promise<void> {
   Object.assign(process.env, { REDIS_URL: server.url, REDIS_COMMAND_TIMEOUT_MS: '100', REDIS_CONNECT_TIMEOUT_MS: '300', SSE_HEARTBEAT_INTERVAL_MS: '200' });
   resetConfig();
   resetCacheService();
-  setChatModel(undefined);
+  // Tokens 40 ms apart: a reply of about a second, long enough to break Redis in the middle of it.
+  setChatModel(createChatModel({ provider: 'local', tokenDelayMs: 40 }));
 }
 
-/** Starts a slow v1 reply and resolves once `frames` frames have arrived, with the reply's ids and the pending response. */
+/** Starts a v1 reply and resolves once `frames` frames have arrived, with the reply's ids and the pending response. */
 async function startReply(userId: string, frames: number) {
   let text = '';
   let resolveStarted: () => void = () => undefined;
   const started = new Promise<void>((resolve) => (resolveStarted = resolve));
-  const response = postRaw(v1Body(`${LOCAL_MODEL_MARKERS.slow} one two three four five six seven eight`), userId, {
+  const response = postRaw(v1Body('one two three four five six seven eight'), userId, {
     onChunk: (chunk) => {
       text += chunk;
       if (sseFrames(text).length >= frames) resolveStarted();
@@ -54,6 +55,7 @@ afterAll(async () => {
   }
   resetConfig();
   resetCacheService();
+  setChatModel(undefined);
   await closeDatabase();
 });
 
