@@ -189,5 +189,5 @@ export function resumableSection(result: ResumableResult): string[] {
 
 /** The row for the memory table of section 7. */
 export function resumableMemoryRow(result: ResumableResult): string[] {
-  return ['stream:{id}:<token> (one reply, in flight or finished)', `${result.frames} frames`, count(result.framePayloadBytes), count(result.streamBytes)];
+  return ['stream:{id}:<token> (one reply, in flight or finished)', `${result.frames} frames`, count(result.framePayloadBytes), '—', count(result.streamBytes), '', ''];
 }

@@ -62,11 +62,13 @@ describe('conversation repository on a real Postgres', () => {
   it('reads the owner, the parent role and an existing message id in one query', async () => {
     const userId = `u-${randomUUID()}`;
     const { id, ids } = await seedConversation(userId, 1);
+    // The size counters (migration 003) come with it: the user and assistant message, and their parts' bytes.
+    const size = { messageCount: 2, contentBytes: expect.any(Number) };
     expect(await getTurnTargetByConversationId({ conversationId: id, parentId: ids[1], messageId: randomUUID() })).toEqual({
-      userId, parentRole: 'assistant', existing: null,
+      userId, parentRole: 'assistant', existing: null, ...size,
     });
     expect(await getTurnTargetByConversationId({ conversationId: id, parentId: 'nope', messageId: ids[1] })).toEqual({
-      userId, parentRole: null, existing: { parentId: ids[0], role: 'assistant' },
+      userId, parentRole: null, existing: { parentId: ids[0], role: 'assistant' }, ...size,
     });
   });
 
@@ -123,11 +125,22 @@ describe('conversation repository on a real Postgres', () => {
     });
     const plan = async (sql: string, params: unknown[]) => (await db.query(`EXPLAIN ${sql}`, params)).rows.map((r) => r['QUERY PLAN']).join('\n');
 
-    it('list by user ordered by update_time', async () => {
+    it.each([false, true])('list by user ordered by update_time, archived view = %s, and its total', async (archived) => {
+      const live = 'user_id = $1 AND is_archived = $2 AND deleted_at IS NULL';
+      const page = await plan(`SELECT id FROM conversations WHERE ${live} ORDER BY update_time DESC, id DESC LIMIT 20 OFFSET 0`, ['bulk-7', archived]);
+      expect(page).toContain('conversations_user_list_idx');
+      expect(page).not.toContain('Seq Scan');
+      const total = await plan(`SELECT count(*) FROM conversations WHERE ${live}`, ['bulk-7', archived]);
+      expect(total).toContain('conversations_user_list_idx');
+      expect(total).not.toContain('Seq Scan');
+    });
+
+    it('the purge finds expired deletions without scanning live rows', async () => {
       const text = await plan(
-        `SELECT id FROM conversations WHERE user_id = $1 ORDER BY update_time DESC, id DESC LIMIT 20 OFFSET 0`, ['bulk-7'],
+        `SELECT id FROM conversations WHERE deleted_at IS NOT NULL AND deleted_at < $1 ORDER BY deleted_at LIMIT 500 FOR UPDATE SKIP LOCKED`,
+        [new Date()],
       );
-      expect(text).toContain('conversations_user_update_time_idx');
+      expect(text).toContain('conversations_deleted_at_idx');
       expect(text).not.toContain('Seq Scan');
     });
 

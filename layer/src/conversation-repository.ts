@@ -3,6 +3,7 @@
  * A missing row is `null`; the service decides what that means. Every write is one
  * statement, atomic without a transaction; `db` defaults to the pool.
  */
+import { messageContentBytes } from './conversation-wire';
 import { db as pool, type Queryable } from './database';
 
 export type MessageRole = 'root' | 'system' | 'user' | 'assistant';
@@ -62,30 +63,6 @@ const MESSAGE_COLUMNS = `
   id, parent_id AS "parentId", role, content_type AS "contentType", parts, status, end_turn AS "endTurn",
   weight, metadata, recipient, extract(epoch FROM create_time)::float8 AS "createTime"`;
 
-/** Creates a conversation with its root node and the hidden system node under it. */
-export async function createConversation(args: {
-  readonly id: string;
-  readonly userId: string;
-  readonly rootNodeId: string;
-  readonly systemNodeId: string;
-  readonly defaultModelSlug?: string | null;
-  readonly db?: Queryable;
-}): Promise<ConversationRow> {
-  const db = args.db ?? pool;
-  const { rows } = await db.query<ConversationRow>(
-    `INSERT INTO conversations (id, user_id, root_node_id, current_node_id, default_model_slug)
-     VALUES ($1, $2, $3, $4, $5) RETURNING ${CONVERSATION_COLUMNS}`,
-    [args.id, args.userId, args.rootNodeId, args.systemNodeId, args.defaultModelSlug ?? null],
-  );
-  await db.query(
-    `INSERT INTO messages (conversation_id, id, parent_id, role, parts, weight, metadata)
-     VALUES ($1, $2, NULL, 'root', '[]', 0, '{}'),
-            ($1, $3, $2, 'system', '[""]', 0, '{"is_visually_hidden_from_conversation": true}')`,
-    [args.id, args.rootNodeId, args.systemNodeId],
-  );
-  return rows[0];
-}
-
 /** The conversation and every node of its tree (insertion order) in one round trip; `null` when it does not exist. */
 export async function getConversationWithMessagesById(args: {
   readonly id: string;
@@ -130,39 +107,13 @@ export async function getBranchMessagesByLeafId(args: {
   return rows;
 }
 
-/** Adds a node under `parentId` (which must exist in the same conversation). */
-export async function insertMessage(args: {
-  readonly conversationId: string;
-  readonly message: NewMessage;
-  readonly db?: Queryable;
-}): Promise<MessageRow> {
-  const { rows } = await (args.db ?? pool).query<MessageRow>(
-    `INSERT INTO messages (conversation_id, ${INSERT_MESSAGE_COLUMNS})
-     VALUES ($1, ${INSERT_MESSAGE_VALUES(2)}) RETURNING ${MESSAGE_COLUMNS}`,
-    [args.conversationId, ...messageValues(args.message)],
-  );
-  return rows[0];
-}
-
-/** Moves the conversation's `current_node` and bumps `update_time` (the sidebar order). */
-export async function updateConversationCurrentNodeById(args: {
-  readonly id: string;
-  readonly currentNodeId: string;
-  readonly defaultModelSlug?: string;
-  readonly db?: Queryable;
-}): Promise<void> {
-  await (args.db ?? pool).query(
-    `UPDATE conversations
-        SET current_node_id = $2, update_time = clock_timestamp(),
-            default_model_slug = COALESCE($3, default_model_slug)
-      WHERE id = $1`,
-    [args.id, args.currentNodeId, args.defaultModelSlug ?? null],
-  );
-}
-
 /** What a new turn needs to know about its conversation, read in one round trip. */
 export interface TurnTarget {
   readonly userId: string;
+  /** User and assistant messages stored so far (every branch). */
+  readonly messageCount: number;
+  /** Their content, in the bytes {@link messageContentBytes} counts. */
+  readonly contentBytes: number;
   /** Role of the `parentId` node, `null` when the conversation has no such node. */
   readonly parentRole: MessageRole | null;
   /** The node with `messageId`, when it already exists (a retry or a regenerate). */
@@ -176,8 +127,15 @@ export async function getTurnTargetByConversationId(args: {
   readonly messageId?: string;
   readonly db?: Queryable;
 }): Promise<TurnTarget | null> {
-  const { rows } = await (args.db ?? pool).query<{ userId: string; parentRole: MessageRole | null; existingParentId: string | null; existingRole: MessageRole | null }>(
-    `SELECT c.user_id AS "userId",
+  const { rows } = await (args.db ?? pool).query<{
+    userId: string;
+    messageCount: number;
+    contentBytes: string;
+    parentRole: MessageRole | null;
+    existingParentId: string | null;
+    existingRole: MessageRole | null;
+  }>(
+    `SELECT c.user_id AS "userId", c.message_count AS "messageCount", c.content_bytes AS "contentBytes",
             (SELECT role FROM messages WHERE conversation_id = c.id AND id = $2) AS "parentRole",
             e.parent_id AS "existingParentId", e.role AS "existingRole"
        FROM conversations c
@@ -189,6 +147,8 @@ export async function getTurnTargetByConversationId(args: {
   if (!row) return null;
   return {
     userId: row.userId,
+    messageCount: row.messageCount,
+    contentBytes: Number(row.contentBytes),
     parentRole: row.parentRole,
     existing: row.existingRole ? { parentId: row.existingParentId, role: row.existingRole } : null,
   };
@@ -196,6 +156,10 @@ export async function getTurnTargetByConversationId(args: {
 
 /** The columns `INSERT_MESSAGE_VALUES` fills, in order. */
 const INSERT_MESSAGE_COLUMNS = 'id, parent_id, role, content_type, parts, status, end_turn, weight, metadata, create_time';
+
+/** [counted, content bytes] of a message: the size counters of migration 003, kept by every statement that inserts one. */
+const messageSize = (m: Pick<NewMessage, 'role' | 'parts'>): [number, number] =>
+  m.role === 'user' || m.role === 'assistant' ? [1, messageContentBytes(m.parts ?? [])] : [0, 0];
 
 const INSERT_MESSAGE_VALUES = (first: number) =>
   `$${first}, $${first + 1}, $${first + 2}, $${first + 3}, $${first + 4}::jsonb, $${first + 5}, $${first + 6}, $${first + 7}, $${first + 8}::jsonb, ` +
@@ -230,8 +194,8 @@ export async function createConversationWithMessage(args: {
   const message: NewMessage = { ...args.message, parentId: args.systemNodeId, role: 'user' };
   const { rows } = await (args.db ?? pool).query<MessageRow>(
     `WITH conversation AS (
-       INSERT INTO conversations (id, user_id, root_node_id, current_node_id, default_model_slug)
-       VALUES ($1, $2, $3, $5, $4) RETURNING id
+       INSERT INTO conversations (id, user_id, root_node_id, current_node_id, default_model_slug, message_count, content_bytes)
+       VALUES ($1, $2, $3, $5, $4, 1, $17) RETURNING id
      ), skeleton AS (
        INSERT INTO messages (conversation_id, id, parent_id, role, parts, weight, metadata)
        SELECT id, $3, NULL, 'root', '[]'::jsonb, 0, '{}'::jsonb FROM conversation
@@ -241,7 +205,7 @@ export async function createConversationWithMessage(args: {
      INSERT INTO messages (conversation_id, ${INSERT_MESSAGE_COLUMNS})
      SELECT conversation.id, ${INSERT_MESSAGE_VALUES(7)} FROM conversation
      RETURNING ${MESSAGE_COLUMNS}`,
-    [args.id, args.userId, args.rootNodeId, args.defaultModelSlug ?? null, message.id, args.systemNodeId, ...messageValues(message)],
+    [args.id, args.userId, args.rootNodeId, args.defaultModelSlug ?? null, message.id, args.systemNodeId, ...messageValues(message), messageSize(message)[1]],
   );
   return rows[0];
 }
@@ -263,13 +227,14 @@ export async function insertMessageAndMoveCurrentNode(args: {
        UPDATE conversations
           SET current_node_id = $2, update_time = clock_timestamp(),
               default_model_slug = COALESCE($12, default_model_slug), title = COALESCE($13, title),
-              is_archived = is_archived AND $4 <> 'user'
+              is_archived = is_archived AND $4 <> 'user',
+              message_count = message_count + $14, content_bytes = content_bytes + $15
         WHERE id = $1
      )
      INSERT INTO messages (conversation_id, ${INSERT_MESSAGE_COLUMNS})
      VALUES ($1, ${INSERT_MESSAGE_VALUES(2)})
      RETURNING ${MESSAGE_COLUMNS}`,
-    [args.conversationId, ...messageValues(args.message), args.defaultModelSlug ?? null, args.title ?? null],
+    [args.conversationId, ...messageValues(args.message), args.defaultModelSlug ?? null, args.title ?? null, ...messageSize(args.message)],
   );
   return rows[0];
 }

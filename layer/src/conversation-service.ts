@@ -19,18 +19,22 @@ import {
   deleteConversationsDeletedBefore,
   type ConversationChanges,
   type MessageRow,
+  type TurnTarget,
 } from './conversation-repository';
 import {
+  conversationDetailHead,
   conversationDetailPrefix,
+  messageContentBytes,
   serializeConversationDetail,
   serializeConversationList,
   toWireMessage,
   type WireMessage,
 } from './conversation-wire';
-import { AppError, ConversationNotFoundError, ModelProviderError, ValidationError } from './errors';
+import { AppError, ConversationNotFoundError, ConversationTooLongError, ModelProviderError, ValidationError } from './errors';
 import { countMetric, logger, type MetricName } from './observability';
 import { getReplyStreamState, openReplyFollower, requestReplyStop, startReplyRecording, type ReplyStreamEvent } from './reply-stream';
 import { getSecretString } from './secrets';
+import { enforceTurnLimit } from './turn-limiter';
 
 /** A JSON body ready to send, and how the cache answered. */
 export interface CachedBody {
@@ -46,13 +50,21 @@ export async function getConversationDetail(args: { readonly conversationId: str
       const found = await getConversationWithMessagesById({ id: args.conversationId });
       return found && serializeConversationDetail(found.conversation, found.messages);
     },
+    // Checked on hits too (the key is per conversation, not per user), on the plain head of a
+    // compressed body, so another user's request never pays for decompressing it.
+    expectPrefix: conversationDetailPrefix(args.conversationId, args.userId),
+    plainHead: conversationDetailHead,
   });
-  // Checked on hits too: the key is per conversation, not per user.
-  if (value === null || !value.startsWith(conversationDetailPrefix(args.conversationId, args.userId))) {
-    throw new ConversationNotFoundError();
-  }
+  if (value === null) throw new ConversationNotFoundError();
   return { body: value, cacheStatus: status };
 }
+
+/**
+ * Page shapes (`offset:limit` fields, both views together) cached per user: the sidebar asks
+ * for a handful; a client walking arbitrary offsets gets the rest from Postgres instead of
+ * growing the key.
+ */
+export const MAX_CACHED_LIST_PAGES = 32;
 
 /**
  * GET conversations: one page of the default or the archived view; every page of both views
@@ -67,6 +79,7 @@ export async function listConversations(args: {
   const { value, status } = await getCacheService().readThrough({
     key: cacheKeys.conversationList(args.userId),
     field: `${args.isArchived ? 'archived:' : ''}${args.offset}:${args.limit}`,
+    maxFields: MAX_CACHED_LIST_PAGES,
     load: async () => serializeConversationList(await listConversationsByUserId(args), args.offset, args.limit),
   });
   return { body: value as string, cacheStatus: status };
@@ -138,6 +151,25 @@ function translateWriteConflict(error: unknown): never {
 }
 
 /**
+ * Conversation size limits (`MAX_CONVERSATION_MESSAGES`, `MAX_CONVERSATION_BYTES`): a turn
+ * adds the user's message (when new) and a reply; refused with 413 before anything is
+ * written when that would pass either limit. The reply's bytes are not known yet, so the byte
+ * limit can be passed by one reply; its default leaves room for that (see the README).
+ */
+function assertRoomForTurn(size: Pick<TurnTarget, 'messageCount' | 'contentBytes'>, message: IncomingUserMessage | undefined): void {
+  const { maxConversationMessages, maxConversationBytes } = getConfig().limits;
+  const messages = size.messageCount + (message ? 1 : 0) + 1;
+  const bytes = size.contentBytes + (message ? messageContentBytes(message.parts) : 0);
+  if (messages <= maxConversationMessages && bytes <= maxConversationBytes) return;
+  countMetric('ConversationTooLong');
+  throw new ConversationTooLongError(
+    messages > maxConversationMessages
+      ? `This conversation has reached its limit of ${maxConversationMessages} messages. Start a new conversation to continue.`
+      : `This conversation has reached its size limit of ${maxConversationBytes} bytes. Start a new conversation to continue.`,
+  );
+}
+
+/**
  * Writes the user's message (or finds the one being regenerated): one round trip to check
  * ownership and the parent, one statement to insert and move `current_node`.
  */
@@ -149,6 +181,7 @@ async function storeUserSide(request: TurnRequest): Promise<{
   contextParentId?: string;
 }> {
   if (request.conversationId === undefined) {
+    assertRoomForTurn({ messageCount: 0, contentBytes: 0 }, request.message);
     const conversationId = randomUUID();
     const userMessage = await createConversationWithMessage({
       id: conversationId,
@@ -163,6 +196,8 @@ async function storeUserSide(request: TurnRequest): Promise<{
   const conversationId = request.conversationId;
   const target = await getTurnTargetByConversationId({ conversationId, parentId: request.parentMessageId, messageId: request.message?.id });
   if (!target || target.userId !== request.userId) throw new ConversationNotFoundError();
+  // A regenerate (the message exists) adds only the reply.
+  assertRoomForTurn(target, target.existing ? undefined : request.message);
 
   const existing = target.existing;
   // Regenerate (or a retried `next`): the user message is already there; answer under it again.
@@ -337,7 +372,7 @@ export interface ConversationReply {
 }
 
 /**
- * POST conversation, the whole use case: store the user side, start the model (a failure
+ * POST conversation, the whole use case: check the user's turn limit, store the user side, start the model (a failure
  * before its first token is a 502 naming the stored conversation), and record the reply for
  * followers. The reply ends early when someone stops it, when the function nears its
  * `deadline` (epoch ms), or — unless `resumable` — when the client goes away.
@@ -345,6 +380,8 @@ export interface ConversationReply {
 export async function startConversationReply(
   request: TurnRequest & { readonly resumable: boolean; readonly deadline?: number },
 ): Promise<ConversationReply> {
+  // Per-user turn limit (SPEC §9): after validation, before anything is written or the model is called.
+  await enforceTurnLimit(request.userId);
   const turn = await startTurn(request);
   const controller = new AbortController();
   const reply = await openReply(turn, controller);

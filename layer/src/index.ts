@@ -19,3 +19,4 @@ export * from './secrets';
 export * from './sse-response';
 export * from './request-validation';
 export * from './route-table';
+export * from './turn-limiter';
