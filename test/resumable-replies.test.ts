@@ -165,7 +165,7 @@ describe('resume after a dropped connection', () => {
     expect(applyV1Deltas(parseSse(a.body)).message.status).toBe('finished_successfully');
   });
 
-  it('the original stream of a legacy client is recorded too, and stream_status sees it', async () => {
+  it('a legacy reply is seen by stream_status and can be stopped, but its frames are not recorded: resume is a 404', async () => {
     const userId = newUserId();
     const first = await sendMessage(userId, 'legacy first');
     const pending = sendMessage(userId, 'legacy second', { conversationId: first.conversationId, parentMessageId: first.assistantMessageId });
@@ -174,8 +174,11 @@ describe('resume after a dropped connection', () => {
     const { response, assistantMessageId } = await pending;
     expect(status).toEqual({ status: 'IS_STREAMING', message_id: assistantMessageId });
     expect((await replyControl('stream_status', first.conversationId, userId)).json).toEqual({ status: 'NOT_STREAMING' });
+    expect(sseFrames(response.body).at(-1)).toBe(DONE);
     const replay = await resumeRaw({ conversation_id: first.conversationId, offset: 0 }, userId);
-    expect(sseFrames(replay.body)).toEqual(sseFrames(response.body));
+    expect(replay.statusCode).toBe(404);
+    expect(replay.json.detail.code).toBe('stream_not_found');
+    expect(await redis.keys(`${runPrefix()}stream:{${first.conversationId}}:*`)).toEqual([`${runPrefix()}stream:{${first.conversationId}}:current`]);
   });
 });
 

@@ -359,7 +359,7 @@ export interface ConversationReply {
   readonly conversationId: string;
   /** The user message this turn stored (legacy streams echo it first). */
   readonly userMessage?: WireMessage;
-  /** Names the reply's recorded stream, for `resume`; absent when replies are not recorded. */
+  /** Names the reply's recorded stream, for `resume`; absent when replies are not recorded (meaningful for a resumable reply only). */
   readonly resumeToken?: string;
   /** The reply's events; the reply is stored before the last one, however it ends. */
   events(): AsyncGenerator<ReplyEvent>;
@@ -385,7 +385,12 @@ export async function startConversationReply(
   const turn = await startTurn(request);
   const controller = new AbortController();
   const reply = await openReply(turn, controller);
-  const recorder = startReplyRecording({ conversationId: turn.conversationId, userId: turn.userId, messageId: turn.assistantMessageId });
+  const recorder = startReplyRecording({
+    conversationId: turn.conversationId,
+    userId: turn.userId,
+    messageId: turn.assistantMessageId,
+    recordFrames: request.resumable,
+  });
   const abort = (reason: ReplyAbortReason) => {
     if (!controller.signal.aborted) controller.abort(reason);
   };

@@ -28,9 +28,9 @@ export const replyStreamKeys = {
 /** A resume token as we issue it: 16 random bytes, base64url. Anything else cannot name a stream. */
 export const isReplyStreamToken = (value: unknown): value is string => typeof value === 'string' && /^[A-Za-z0-9_-]{22}$/.test(value);
 
-/** KEYS = current, frames; ARGV = token, user, message id, ttl s. A new reply supersedes the conversation's previous one. */
+/** KEYS = current, frames; ARGV = token, user, message id, ttl s, frames recorded (1/0). A new reply supersedes the conversation's previous one. */
 const START = `
-redis.call('HSET', KEYS[1], 'token', ARGV[1], 'user', ARGV[2], 'message_id', ARGV[3], 'status', 'running', 'stop', '0')
+redis.call('HSET', KEYS[1], 'token', ARGV[1], 'user', ARGV[2], 'message_id', ARGV[3], 'status', 'running', 'stop', '0', 'frames', ARGV[5])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 return 1
 `;
@@ -48,7 +48,9 @@ for i = 6, #ARGV do
   seq = seq + 1
 end
 if ARGV[5] ~= '' then
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '0-' .. seq, 'end', ARGV[5])
+  if redis.call('HGET', KEYS[1], 'frames') == '1' then
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '0-' .. seq, 'end', ARGV[5])
+  end
   redis.call('HSET', KEYS[1], 'status', 'done')
 end
 redis.call('EXPIRE', KEYS[1], ARGV[3])
@@ -67,7 +69,7 @@ return {'stopping', current[3]}
 `;
 
 type StreamRedis = RedisConnection & {
-  replyStreamStart(current: string, frames: string, token: string, user: string, messageId: string, ttl: number): Promise<number>;
+  replyStreamStart(current: string, frames: string, token: string, user: string, messageId: string, ttl: number, recordFrames: number): Promise<number>;
   replyStreamAppend(current: string, frames: string, token: string, maxFrames: number, ttl: number, firstSeq: number, end: string, ...data: string[]): Promise<number>;
   replyStreamStop(current: string, user: string): Promise<[string, string?]>;
 };
@@ -121,6 +123,12 @@ export interface ReplyRecordingOptions {
   readonly userId: string;
   /** The assistant message being generated (what stream_status reports). */
   readonly messageId: string;
+  /**
+   * Record the frames (a v1 reply, which its client can resume). A legacy reply records only
+   * that it runs (stream_status, stop): its snapshots repeat the whole message in every frame,
+   * so its stream would grow with the square of its length, for clients that never resume.
+   */
+  readonly recordFrames: boolean;
 }
 
 class RedisReplyRecorder implements ReplyRecorder {
@@ -144,7 +152,7 @@ class RedisReplyRecorder implements ReplyRecorder {
     this.frames = fullKey(replyStreamKeys.frames(options.conversationId, this.token));
     // The start goes out first on the (ordered) connection; the appends then find their token.
     this.inFlight = this.run('start', async (redis) => {
-      await counted(redis.replyStreamStart(this.current, this.frames, this.token, options.userId, options.messageId, replyStream.runningTtlSeconds));
+      await counted(redis.replyStreamStart(this.current, this.frames, this.token, options.userId, options.messageId, replyStream.runningTtlSeconds, options.recordFrames ? 1 : 0));
     });
     // A producer with nothing to write (a slow model) still learns of a stop, and keeps its stream alive.
     this.poll = setInterval(() => {
@@ -154,7 +162,7 @@ class RedisReplyRecorder implements ReplyRecorder {
   }
 
   append(frame: string): void {
-    if (this.failed || this.finished) return;
+    if (this.failed || this.finished || !this.options.recordFrames) return;
     this.queue.push(frame);
     this.schedule();
   }
@@ -241,12 +249,16 @@ interface CurrentReply {
   readonly user: string;
   readonly messageId: string;
   readonly running: boolean;
+  /** Its frames are recorded (a v1 reply). */
+  readonly resumable: boolean;
 }
 
 async function readCurrent(redis: RedisConnection, conversationId: string): Promise<CurrentReply | null> {
-  const [token, user, messageId, status] = await counted(redis.hmget(fullKey(replyStreamKeys.current(conversationId)), 'token', 'user', 'message_id', 'status'));
+  const [token, user, messageId, status, frames] = await counted(
+    redis.hmget(fullKey(replyStreamKeys.current(conversationId)), 'token', 'user', 'message_id', 'status', 'frames'),
+  );
   if (!token || !user) return null;
-  return { token, user, messageId: messageId ?? '', running: status === 'running' };
+  return { token, user, messageId: messageId ?? '', running: status === 'running', resumable: frames !== '0' };
 }
 
 /**
@@ -351,6 +363,7 @@ export async function openReplyFollower(options: FollowReplyOptions): Promise<As
   }
   if (!current || current.user !== options.userId) throw new ReplyStreamNotFoundError();
   const token = options.token ?? current.token;
+  if (token === current.token && !current.resumable) throw new ReplyStreamNotFoundError('This reply was not recorded: only replies in the v1 encoding can be resumed');
   const key = fullKey(replyStreamKeys.frames(options.conversationId, token));
   let first: [string, string[]][];
   try {
