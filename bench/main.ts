@@ -897,7 +897,7 @@ async function main(): Promise<void> {
     section(
       5,
       '## 5. Round trips per request',
-      'Averages over 5 requests each. `Redis commands` is the layer\'s own count (`cacheStats.commands`); `seen by Redis` counts, independently, the top-level commands Redis received from the layer\'s connection (MONITOR; commands run inside a Lua script are not round trips and are excluded). The two invalidation DELs of a POST are sent together by ioredis auto-pipelining, so they cost one network round trip. A POST also records its reply for resume (SPEC §8): one script call when it starts, one per batch of frames (at most one per 20 ms, never awaited per token) and one at the end; how many batches a reply takes depends on timing, hence the fractions.',
+      'Averages over 5 requests each. `Redis commands` is the layer\'s own count (`cacheStats.commands`); `seen by Redis` counts, independently, the top-level commands Redis received from the layer\'s connection (MONITOR; commands run inside a Lua script are not round trips and are excluded). The two invalidation DELs of a POST are sent together by ioredis auto-pipelining, so they cost one network round trip. A POST also records that its reply runs (SPEC §8): one script call when it starts and one when it ends; a v1 reply adds one per batch of frames (at most one per 20 ms, never awaited per token; these rows post in the legacy format).',
       markdownTable([
         ['request', 'Redis commands', 'seen by Redis', 'Postgres queries'],
         ...trips.map((t) => [t.endpoint, String(t.redisCommands), String(t.redisSeenByServer), String(t.postgresQueries)]),
@@ -918,9 +918,9 @@ async function main(): Promise<void> {
       met: hitTrips.redisCommands === 1 && hitTrips.postgresQueries === 0,
     });
 
-    // 9. Resumable replies (before the memory table, which gets its stream row)
+    // 12. Resumable replies (measured before the memory table, which gets its stream row)
     const resumable = await measureResumable(raw, log);
-    section(9, ...resumableSection(resumable));
+    section(12, ...resumableSection(resumable));
 
     // 7. Memory
     log('memory');

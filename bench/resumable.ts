@@ -168,7 +168,7 @@ export function resumableSection(result: ResumableResult): string[] {
   const cpuOff = result.cpuPerFrame['recording off'];
   const perFrameBytes = result.streamBytes / result.frames;
   return [
-    '## 9. Resumable replies (SPEC §8)',
+    '## 12. Resumable replies (SPEC §8)',
     `The post-conversation handler streaming a v1 reply of ${result.frames} frames (${result.textFrames} before the final patch) from the offline model with tokens 1 ms apart, as a fast model streams them. Recording is never awaited on the token path: frames queue, and one script call (\`XADD\` per frame, \`EXPIRE\`, the stop flag read) writes what queued, at most one in flight and one per \`REPLY_STREAM_FLUSH_MS\` (20 ms). 60 replies per variant, interleaved: recording off, on, and on with every Redis reply delayed 5 ms by a TCP proxy (a slow Redis). "ms / frame" is the time between frames as the client receives them, from the first frame to the final patch (the token path; the reply's storage at the end is excluded); "CPU µs / frame" is this process's CPU time for the whole request over its frames. The slow-Redis row's extra CPU (and part of its extra wall time on 2 shared cores) is the proxy's own work: it runs in this process.`,
     markdownTable([
       ['variant', 'p50 ms / frame', 'p99 ms / frame', 'p50 vs off', 'CPU µs / frame p50', 'CPU vs off'],
