@@ -384,13 +384,22 @@ export async function startConversationReply(
   await enforceTurnLimit(request.userId);
   const turn = await startTurn(request);
   const controller = new AbortController();
-  const reply = await openReply(turn, controller);
-  const recorder = startReplyRecording({
+  // Its one round trip overlaps the model's first-token wait.
+  const recording = startReplyRecording({
     conversationId: turn.conversationId,
     userId: turn.userId,
     messageId: turn.assistantMessageId,
     recordFrames: request.resumable,
   });
+  let reply: OpenedReply;
+  try {
+    reply = await openReply(turn, controller);
+  } catch (error) {
+    // The 502: nothing runs any more.
+    await (await recording)?.finish('failed');
+    throw error;
+  }
+  const recorder = await recording;
   const abort = (reason: ReplyAbortReason) => {
     if (!controller.signal.aborted) controller.abort(reason);
   };

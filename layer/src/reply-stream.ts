@@ -11,7 +11,7 @@
  * - `stream:{<id>}:<token>` — stream: that reply's frames. Frame n (from 0) has the explicit
  *   id `0-(n+1)`, so a resume offset is an id, not a count; the last entry is an end marker.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { Cluster } from 'ioredis';
 import { cacheStats } from './cache-service';
 import { getConfig } from './config';
@@ -68,24 +68,33 @@ redis.call('HSET', KEYS[1], 'stop', '1')
 return {'stopping', current[3]}
 `;
 
-type StreamRedis = RedisConnection & {
-  replyStreamStart(current: string, frames: string, token: string, user: string, messageId: string, ttl: number, recordFrames: number): Promise<number>;
-  replyStreamAppend(current: string, frames: string, token: string, maxFrames: number, ttl: number, firstSeq: number, end: string, ...data: string[]): Promise<number>;
-  replyStreamStop(current: string, user: string): Promise<[string, string?]>;
-};
-
-const scriptsDefined = new WeakSet<RedisConnection>();
-
-async function streamRedis(): Promise<StreamRedis> {
-  const redis = await getRedis();
-  if (!scriptsDefined.has(redis)) {
-    redis.defineCommand('replyStreamStart', { numberOfKeys: 2, lua: START });
-    redis.defineCommand('replyStreamAppend', { numberOfKeys: 2, lua: APPEND });
-    redis.defineCommand('replyStreamStop', { numberOfKeys: 1, lua: STOP });
-    scriptsDefined.add(redis);
-  }
-  return redis as StreamRedis;
+/** A Lua script, run by its SHA1 with the source as the fallback. */
+interface LuaScript {
+  readonly lua: string;
+  readonly sha: string;
 }
+
+const script = (lua: string): LuaScript => ({ lua, sha: createHash('sha1').update(lua).digest('hex') });
+const SCRIPTS = { start: script(START), append: script(APPEND), stop: script(STOP) };
+
+/**
+ * `EVALSHA`, then `EVAL` once when the node does not know the script (a restart, a failover).
+ * Not `defineCommand`: defining a command on a client whose auto-pipeline already holds
+ * commands from this event-loop turn leaves that pipeline without it, and ioredis then
+ * misaligns the pipeline's replies (a TypeError, and callbacks that never run).
+ */
+async function runScript<T>(redis: RedisConnection, lua: LuaScript, keys: readonly string[], args: readonly (string | number)[]): Promise<T> {
+  try {
+    return (await counted(redis.evalsha(lua.sha, keys.length, ...keys, ...args))) as T;
+  } catch (error) {
+    if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+    return (await counted(redis.eval(lua.lua, keys.length, ...keys, ...args))) as T;
+  }
+}
+
+type StreamRedis = RedisConnection;
+
+const streamRedis = (): Promise<StreamRedis> => getRedis();
 
 const fullKey = (key: string): string => getConfig().cache.keyPrefix + key;
 
@@ -145,15 +154,24 @@ class RedisReplyRecorder implements ReplyRecorder {
   private finished = false;
   private lastWrite = Date.now();
   private readonly poll: NodeJS.Timeout;
+  /** Resolves true once the stream exists, false when Redis failed. */
+  readonly started: Promise<boolean>;
 
   constructor(private readonly options: ReplyRecordingOptions) {
     const { replyStream } = getConfig();
     this.current = fullKey(replyStreamKeys.current(options.conversationId));
     this.frames = fullKey(replyStreamKeys.frames(options.conversationId, this.token));
-    // The start goes out first on the (ordered) connection; the appends then find their token.
+    // Appends wait for the start: they need its token in the hash.
     this.inFlight = this.run('start', async (redis) => {
-      await counted(redis.replyStreamStart(this.current, this.frames, this.token, options.userId, options.messageId, replyStream.runningTtlSeconds, options.recordFrames ? 1 : 0));
+      await runScript(redis, SCRIPTS.start, [this.current, this.frames], [
+        this.token,
+        options.userId,
+        options.messageId,
+        replyStream.runningTtlSeconds,
+        options.recordFrames ? 1 : 0,
+      ]);
     });
+    this.started = this.inFlight.then(() => !this.failed);
     // A producer with nothing to write (a slow model) still learns of a stop, and keeps its stream alive.
     this.poll = setInterval(() => {
       if (!this.inFlight && Date.now() - this.lastWrite >= replyStream.stopPollMs) this.flush();
@@ -203,16 +221,14 @@ class RedisReplyRecorder implements ReplyRecorder {
     this.nextSeq += batch.length;
     this.lastWrite = Date.now();
     return this.run('append', async (redis) => {
-      const stop = await counted(redis.replyStreamAppend(
-        this.current,
-        this.frames,
+      const stop = await runScript<number>(redis, SCRIPTS.append, [this.current, this.frames], [
         this.token,
         replyStream.maxFrames,
         endReason === '' ? replyStream.runningTtlSeconds : replyStream.ttlSeconds,
         firstSeq,
         endReason,
         ...batch,
-      ));
+      ]);
       if (stop === -1) {
         // Another reply in this conversation took over the key (or it expired): a gap would corrupt followers, so stop here.
         this.failed = true;
@@ -238,10 +254,18 @@ class RedisReplyRecorder implements ReplyRecorder {
   }
 }
 
-/** Starts recording a reply; `undefined` when resumable replies are off (no Redis, or disabled). */
-export function startReplyRecording(options: ReplyRecordingOptions): ReplyRecorder | undefined {
+/**
+ * Starts recording a reply, and resolves once its stream exists (one round trip, bounded by
+ * the command timeout), so a token is never announced before a follower could use it.
+ * `undefined` when resumable replies are off (no Redis, or disabled) or Redis failed: the
+ * reply then goes on unrecorded.
+ */
+export async function startReplyRecording(options: ReplyRecordingOptions): Promise<ReplyRecorder | undefined> {
   if (!getConfig().replyStream.enabled) return undefined;
-  return new RedisReplyRecorder(options);
+  const recorder = new RedisReplyRecorder(options);
+  if (await recorder.started) return recorder;
+  await recorder.finish('failed');
+  return undefined;
 }
 
 interface CurrentReply {
@@ -298,7 +322,7 @@ export async function requestReplyStop(args: {
   let result: [string, string?];
   try {
     redis = await streamRedis();
-    result = await counted(redis.replyStreamStop(fullKey(replyStreamKeys.current(args.conversationId)), args.userId));
+    result = await runScript<[string, string?]>(redis, SCRIPTS.stop, [fullKey(replyStreamKeys.current(args.conversationId))], [args.userId]);
   } catch (error) {
     logFailure('stop', args.conversationId, error);
     throw new ReplyStreamUnavailableError(error);
