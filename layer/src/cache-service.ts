@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import { getConfig } from './config';
 import { countMetric, logger } from './observability';
-import { getRedis, type RedisConnection } from './redis-client';
+import { getRedis, registerRedisScript, type RedisConnection } from './redis-client';
 
 /** How a read was answered; handlers report it in `X-Cache`. */
 export type CacheStatus = 'HIT' | 'MISS' | 'BYPASS';
@@ -173,19 +173,13 @@ type ScriptedRedis = RedisConnection & {
   releaseFillLease(key: string, field: string, lease: string): Promise<number>;
 };
 
-const scriptsDefined = new WeakSet<RedisConnection>();
+registerRedisScript('acquireFillLease', ACQUIRE_LEASE);
+registerRedisScript('fillIfLeased', FILL_IF_LEASED);
+registerRedisScript('releaseFillLease', RELEASE_LEASE);
+registerRedisScript('appendToListScript', APPEND_TO_LIST);
 
 async function scriptedRedis(): Promise<ScriptedRedis> {
-  const redis = await getRedis();
-  if (!scriptsDefined.has(redis)) {
-    // defineCommand sends EVALSHA and falls back to EVAL once per node, so scripts survive failovers.
-    redis.defineCommand('acquireFillLease', { numberOfKeys: 1, lua: ACQUIRE_LEASE });
-    redis.defineCommand('fillIfLeased', { numberOfKeys: 1, lua: FILL_IF_LEASED });
-    redis.defineCommand('releaseFillLease', { numberOfKeys: 1, lua: RELEASE_LEASE });
-    redis.defineCommand('appendToListScript', { numberOfKeys: 1, lua: APPEND_TO_LIST });
-    scriptsDefined.add(redis);
-  }
-  return redis as ScriptedRedis;
+  return (await getRedis()) as ScriptedRedis;
 }
 
 /** Options of a cache-aside read. */

@@ -13,6 +13,20 @@ export type RedisConnection = Redis | Cluster;
 
 let clientPromise: Promise<RedisConnection> | undefined;
 
+/** Lua scripts by command name, defined on every client as it is created. */
+const scripts = new Map<string, { readonly lua: string; readonly numberOfKeys: number }>();
+
+/**
+ * Registers a Lua script as a command (`EVALSHA`, falling back to `EVAL` once per node, so it
+ * survives failovers) of every client this module creates. Call it at module load: defining a
+ * command on a client whose auto-pipeline already holds commands of the same tick leaves it
+ * out of that pipeline and misaligns the replies, so commands are defined only on a client
+ * nothing has used yet.
+ */
+export function registerRedisScript(name: string, lua: string, numberOfKeys = 1): void {
+  scripts.set(name, { lua, numberOfKeys });
+}
+
 /** Reconnect quickly at first, then every 2 s, forever: Redis coming back must be noticed without a restart. */
 const retryStrategy = (attempt: number): number => Math.min(attempt * 100, 2000);
 
@@ -49,6 +63,7 @@ async function createClient(config: RedisConfig): Promise<RedisConnection> {
   } else {
     client = new Redis({ host: config.host, port: config.port, ...options });
   }
+  for (const [name, script] of scripts) client.defineCommand(name, script);
   // Without a listener ioredis reports every failed reconnect as an unhandled error.
   client.on('error', (error: Error) => logger.debug('Redis connection error', { error: error.message }));
   return client;

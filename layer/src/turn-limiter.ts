@@ -12,7 +12,7 @@ import { cacheStats } from './cache-service';
 import { getConfig } from './config';
 import { TurnLimitExceededError } from './errors';
 import { countMetric, logger } from './observability';
-import { getRedis, type RedisConnection } from './redis-client';
+import { getRedis, registerRedisScript, type RedisConnection } from './redis-client';
 
 /** The user's turn log, before the optional key prefix. */
 export const turnLimitKey = (userId: string): string => `user:${userId}:turns`;
@@ -42,16 +42,10 @@ type LimiterRedis = RedisConnection & {
   takeTurn(key: string, limit: number, windowMs: number, member: string): Promise<[number, number]>;
 };
 
-const scriptsDefined = new WeakSet<RedisConnection>();
+registerRedisScript('takeTurn', TAKE_TURN);
 
 async function limiterRedis(): Promise<LimiterRedis> {
-  const redis = await getRedis();
-  if (!scriptsDefined.has(redis)) {
-    // EVALSHA with an EVAL fallback per node, as the cache service's scripts.
-    redis.defineCommand('takeTurn', { numberOfKeys: 1, lua: TAKE_TURN });
-    scriptsDefined.add(redis);
-  }
-  return redis as LimiterRedis;
+  return (await getRedis()) as LimiterRedis;
 }
 
 /** How a turn was admitted. */
