@@ -11,6 +11,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { authenticateAuthorizationHeader, getLocalJwtSecret, InvalidTokenError, toAuthorizerClaims } from './auth';
 import { buildRestApiEvent, installLambdaRuntimeGlobals, invokeHandler, type InvokeResult } from './lambda-runtime';
+import { createWebAssets } from './web-assets';
 
 /** The three Lambda handlers the API routes to. */
 export interface LocalHandlers {
@@ -77,6 +78,8 @@ export interface LocalServerOptions {
   readonly maxBodyBytes?: number;
   /** One line per request. @default console.log */
   readonly log?: (line: string) => void;
+  /** Serve the web client at `/` and the local sign-in (not API routes; see web-assets.ts). @default true */
+  readonly webClient?: boolean;
 }
 
 /** A running local API. */
@@ -115,7 +118,9 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     log: options.log ?? ((line) => console.log(line)),
   };
 
+  const webAssets = options.webClient === false ? () => false : createWebAssets({ jwtSecret: settings.jwtSecret });
   const server = createServer((req, res) => {
+    if (webAssets(req, res)) return;
     const started = Date.now();
     handleRequest(req, res, settings)
       .catch((error: unknown) => {
