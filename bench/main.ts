@@ -24,7 +24,7 @@ import {
   type CacheStatus,
 } from '@chatbot/shared';
 import { buildRestApiEvent, invokeHandler, type InvokeResult } from '../local/lambda-runtime';
-import { sendMessage } from '../test/support/handlers';
+import { generateTitle, patchAllConversations, patchConversation, sendMessage } from '../test/support/handlers';
 import { handler as getConversationHandler } from '../lambdas/get-conversation';
 import { handler as listConversationsHandler } from '../lambdas/list-conversations';
 import { HANDLERS, measureColdStart, removeArtifacts, type ColdStartResult } from './cold-start';
@@ -477,6 +477,44 @@ async function measureRoundTrips(raw: Redis, conversation: SeededConversation, l
         await raw.del(KEY_PREFIX + cacheKeys.chatContext(thread?.conversationId as string));
       },
       act: follow,
+    },
+  );
+  // The lifecycle (SPEC §7): each acts on a conversation of its own, made in `prepare`.
+  const lifecycleUser = `bench-lifecycle-${RUN_ID}`;
+  let target: { conversationId: string; assistantMessageId: string } | undefined;
+  const freshTarget = async () => {
+    target = await sendMessage(lifecycleUser, sampleText.user);
+  };
+  const expectOk = (response: { statusCode: number; body: string }) => {
+    if (response.statusCode !== 200) throw new Error(`lifecycle request failed: ${response.statusCode} ${response.body}`);
+  };
+  scenarios.push(
+    {
+      endpoint: 'PATCH conversation, rename',
+      prepare: freshTarget,
+      act: async () => expectOk(await patchConversation(target!.conversationId, { title: 'Renamed' }, lifecycleUser)),
+    },
+    {
+      endpoint: 'PATCH conversation, archive',
+      prepare: freshTarget,
+      act: async () => expectOk(await patchConversation(target!.conversationId, { is_archived: true }, lifecycleUser)),
+    },
+    {
+      endpoint: 'PATCH conversation, delete',
+      prepare: freshTarget,
+      act: async () => expectOk(await patchConversation(target!.conversationId, { is_visible: false }, lifecycleUser)),
+    },
+    {
+      endpoint: 'PATCH conversations, delete all (3 conversations)',
+      prepare: async () => {
+        for (let i = 0; i < 3; i += 1) await freshTarget();
+      },
+      act: async () => expectOk(await patchAllConversations({ is_visible: false }, lifecycleUser)),
+    },
+    {
+      endpoint: 'POST gen_title',
+      prepare: freshTarget,
+      act: async () => expectOk(await generateTitle(target!.conversationId, { message_id: target!.assistantMessageId }, lifecycleUser)),
     },
   );
 

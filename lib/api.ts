@@ -4,15 +4,21 @@ import * as cognito from 'aws-cdk-lib/aws-cognito';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import {
+  API_FUNCTIONS,
+  API_ROUTES,
+  CORS,
+  CORS_ALLOW_METHODS,
+  GATEWAY_ERRORS,
+  gatewayErrorBody,
+  type ApiFunctionName,
+  type ApiRoute,
+} from '../layer/src/route-table';
 
 /** Props for {@link Api}. */
 export interface ApiProps {
-  /** Handler of GET /backend-api/conversation/{conversation_id}. */
-  readonly getConversation: lambda.IFunction;
-  /** Handler of GET /backend-api/conversations. */
-  readonly listConversations: lambda.IFunction;
-  /** Streaming handler of POST /backend-api/f/conversation and /backend-api/conversation. */
-  readonly postConversation: lambda.IFunction;
+  /** The function behind each entry of the route table (`layer/src/route-table.ts`). */
+  readonly functions: Readonly<Record<ApiFunctionName, lambda.IFunction>>;
   /** Stage name, the first path segment of the URL. @default 'v1' */
   readonly stageName?: string;
   /** CORS origins (`*` or full origins). @default ['*'] */
@@ -30,23 +36,6 @@ export interface ApiProps {
   /** What happens to the user pool and the log group when the stack is deleted. @default RemovalPolicy.DESTROY */
   readonly removalPolicy?: RemovalPolicy;
 }
-
-/** API-Gateway-generated errors, shaped like the app's own `{"detail": {message, code}}`. */
-const GATEWAY_ERRORS: ReadonlyArray<{ readonly type: apigw.ResponseType; readonly code: string; readonly status?: string }> = [
-  { type: apigw.ResponseType.UNAUTHORIZED, code: 'unauthorized' },
-  { type: apigw.ResponseType.ACCESS_DENIED, code: 'forbidden' },
-  { type: apigw.ResponseType.EXPIRED_TOKEN, code: 'token_expired' },
-  // Unknown paths come back as "Missing Authentication Token" 403; a 404 says what happened.
-  { type: apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, code: 'not_found', status: '404' },
-  { type: apigw.ResponseType.THROTTLED, code: 'rate_limited' },
-  { type: apigw.ResponseType.BAD_REQUEST_PARAMETERS, code: 'invalid_request' },
-  { type: apigw.ResponseType.BAD_REQUEST_BODY, code: 'invalid_request' },
-  { type: apigw.ResponseType.REQUEST_TOO_LARGE, code: 'request_too_large' },
-  { type: apigw.ResponseType.UNSUPPORTED_MEDIA_TYPE, code: 'unsupported_media_type' },
-  { type: apigw.ResponseType.INTEGRATION_TIMEOUT, code: 'timeout' },
-  { type: apigw.ResponseType.DEFAULT_4XX, code: 'bad_request' },
-  { type: apigw.ResponseType.DEFAULT_5XX, code: 'internal_error' },
-];
 
 /**
  * The REST API `/backend-api/...`: Cognito user-pool authorizer on every
@@ -165,9 +154,9 @@ export class Api extends Construct {
       },
       defaultCorsPreflightOptions: {
         allowOrigins: [...allowedOrigins],
-        allowMethods: ['GET', 'POST', 'OPTIONS'],
-        allowHeaders: [...apigw.Cors.DEFAULT_HEADERS, 'Accept', 'OAI-Device-Id', 'OAI-Language'],
-        maxAge: Duration.hours(1),
+        allowMethods: [...CORS_ALLOW_METHODS],
+        allowHeaders: [...CORS.allowHeaders],
+        maxAge: Duration.seconds(CORS.maxAgeSeconds),
       },
       defaultMethodOptions: {
         authorizer: this.authorizer,
@@ -191,61 +180,74 @@ export class Api extends Construct {
       validateRequestBody: true,
       validateRequestParameters: true,
     });
-    // Deliberately loose: the many request variants ChatGPT clients send are validated (with 422s) by the handler.
-    const postBodyModel = this.restApi.addModel('ConversationRequest', {
+    // Deliberately loose: the many request variants ChatGPT clients send are validated (with 422s) by the handlers.
+    const jsonBodyModel = this.restApi.addModel('JsonObjectBody', {
       contentType: 'application/json',
       schema: { schema: apigw.JsonSchemaVersion.DRAFT4, type: apigw.JsonSchemaType.OBJECT },
     });
-
-    const backend = this.restApi.root.addResource('backend-api');
-    const conversation = backend.addResource('conversation');
-
-    conversation.addResource('{conversation_id}').addMethod('GET', new apigw.LambdaIntegration(props.getConversation), {
-      requestValidator: validator,
-      requestParameters: { 'method.request.path.conversation_id': true },
-    });
-    backend.addResource('conversations').addMethod('GET', new apigw.LambdaIntegration(props.listConversations), {
-      requestValidator: validator,
-      requestParameters: {
-        'method.request.querystring.offset': false,
-        'method.request.querystring.limit': false,
-        'method.request.querystring.order': false,
-      },
-    });
-
-    const streaming = new apigw.LambdaIntegration(props.postConversation, {
-      // STREAM makes CDK point the integration at the InvokeWithResponseStream API.
-      responseTransferMode: apigw.ResponseTransferMode.STREAM,
-      timeout: props.streamingTimeout ?? Duration.minutes(5),
-    });
-    const postOptions: apigw.MethodOptions = {
-      requestValidator: validator,
-      requestParameters: { 'method.request.header.Content-Type': true },
-      requestModels: { 'application/json': postBodyModel },
+    const integrations = new Map<ApiFunctionName, apigw.LambdaIntegration>();
+    const integrationOf = (name: ApiFunctionName): apigw.LambdaIntegration => {
+      let integration = integrations.get(name);
+      if (!integration) {
+        const spec = API_FUNCTIONS[name];
+        integration = new apigw.LambdaIntegration(
+          props.functions[name],
+          spec.streaming
+            ? {
+                // STREAM makes CDK point the integration at the InvokeWithResponseStream API.
+                responseTransferMode: apigw.ResponseTransferMode.STREAM,
+                timeout: props.streamingTimeout ?? Duration.seconds(spec.timeoutSeconds),
+              }
+            : {},
+        );
+        integrations.set(name, integration);
+      }
+      return integration;
     };
-    backend.addResource('f').addResource('conversation').addMethod('POST', streaming, postOptions);
-    conversation.addMethod('POST', streaming, postOptions);
+    for (const route of API_ROUTES) {
+      this.resourceFor(route.path).addMethod(route.method, integrationOf(route.function), methodOptions(route, validator, jsonBodyModel));
+    }
 
     this.backendApiUrl = this.restApi.urlForPath('/backend-api');
+  }
+
+  /** The resource of a route-table path, creating the missing segments. */
+  private resourceFor(path: string): apigw.IResource {
+    return path
+      .split('/')
+      .filter(Boolean)
+      .reduce<apigw.IResource>((parent, segment) => parent.getResource(segment) ?? parent.addResource(segment), this.restApi.root);
   }
 
   private addGatewayResponses(allowedOrigins: readonly string[]): void {
     // With several origins the gateway cannot pick one itself; echoing the caller's Origin on an
     // error body (which carries no user data) lets the browser show the frontend the real error.
     const allowOrigin = allowedOrigins.length === 1 ? `'${allowedOrigins[0]}'` : 'method.request.header.Origin';
-    for (const { type, code, status } of GATEWAY_ERRORS) {
-      this.restApi.addGatewayResponse(`Error${type.responseType}`, {
-        type,
-        statusCode: status,
+    for (const error of GATEWAY_ERRORS) {
+      this.restApi.addGatewayResponse(`Error${error.type}`, {
+        type: apigw.ResponseType.of(error.type),
+        statusCode: error.overrideStatus ? String(error.status) : undefined,
         responseHeaders: {
           'Access-Control-Allow-Origin': allowOrigin,
-          'Access-Control-Allow-Headers': `'${[...apigw.Cors.DEFAULT_HEADERS, 'Accept'].join(',')}'`,
+          'Access-Control-Allow-Headers': `'${CORS.allowHeaders.join(',')}'`,
+          'Access-Control-Expose-Headers': `'${CORS.exposeHeaders.join(',')}'`,
           'Vary': "'Origin'",
         },
-        templates: {
-          'application/json': `{"detail":{"message":$context.error.messageString,"code":"${code}"}}`,
-        },
+        templates: { 'application/json': gatewayErrorBody(error) },
       });
     }
   }
+}
+
+/** Validation the gateway does before a function runs: declared query strings, a JSON Content-Type. */
+function methodOptions(route: ApiRoute, validator: apigw.IRequestValidator, jsonBodyModel: apigw.IModel): apigw.MethodOptions {
+  const parameters: Record<string, boolean> = {};
+  for (const name of route.path.match(/\{([^}]+)\}/g) ?? []) parameters[`method.request.path.${name.slice(1, -1)}`] = true;
+  for (const name of route.query ?? []) parameters[`method.request.querystring.${name}`] = false;
+  if (route.jsonBody) parameters['method.request.header.Content-Type'] = true;
+  return {
+    requestValidator: validator,
+    requestParameters: parameters,
+    ...(route.jsonBody ? { requestModels: { 'application/json': jsonBodyModel } } : {}),
+  };
 }

@@ -5,7 +5,8 @@ import type { Construct } from 'constructs';
 import { Api } from './api';
 import { Cache } from './cache';
 import { Database, PROXY_PORT } from './database';
-import { bedrockModelArns, Functions } from './functions';
+import { API_FUNCTIONS, type ApiFunctionName } from '../layer/src/route-table';
+import { bedrockModelArns, Functions, logicalIdOf } from './functions';
 import { Network } from './network';
 import { Observability } from './observability';
 import { loadStackConfig, type StackConfig } from './stack-config';
@@ -100,6 +101,7 @@ export class ChatbotApiStack extends Stack {
         ...(openaiKey ? { OPENAI_API_KEY_SECRET_ARN: openaiKey.secretArn } : {}),
       },
       postConversationSecrets: openaiKey ? [openaiKey] : [],
+      deletedRetentionDays: config.deletedRetentionDays,
       bedrockModelArns:
         config.llmProvider === 'bedrock' ? bedrockModelArns(config.bedrockModelId, this.partition, this.region, this.account) : [],
     });
@@ -114,9 +116,7 @@ export class ChatbotApiStack extends Stack {
     this.functions.migrationTrigger.executeAfter(this.network, this.database, this.functions.securityGroup);
 
     this.api = new Api(this, 'Api', {
-      getConversation: this.functions.getConversation,
-      listConversations: this.functions.listConversations,
-      postConversation: this.functions.postConversation,
+      functions: this.functions.apiFunctions,
       stageName: config.stage,
       allowedOrigins: config.allowedOrigins,
       userPoolId: config.userPoolId,
@@ -131,9 +131,14 @@ export class ChatbotApiStack extends Stack {
       restApi: this.api.restApi,
       alarmEmail: config.alarmEmail,
       functions: {
-        GetConversation: { function: this.functions.getConversation, p99DurationThreshold: Duration.seconds(2) },
-        ListConversations: { function: this.functions.listConversations, p99DurationThreshold: Duration.seconds(2) },
-        PostConversation: { function: this.functions.postConversation, p99DurationThreshold: Duration.seconds(120) },
+        ...Object.fromEntries(
+          Object.entries(this.functions.apiFunctions).map(([name, fn]) => [
+            logicalIdOf(name as ApiFunctionName),
+            // A streamed reply lasts as long as the model talks; everything else should answer fast.
+            { function: fn, p99DurationThreshold: API_FUNCTIONS[name as ApiFunctionName].streaming ? Duration.seconds(120) : Duration.seconds(2) },
+          ]),
+        ),
+        PurgeDeleted: { function: this.functions.purgeDeleted, p99DurationThreshold: Duration.minutes(4) },
       },
     });
 

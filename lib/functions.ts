@@ -3,6 +3,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AssetHashType, DockerImage, Duration, RemovalPolicy, Token, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -10,6 +12,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as triggers from 'aws-cdk-lib/triggers';
 import { Construct } from 'constructs';
+import { API_FUNCTIONS, type ApiFunctionName } from '../layer/src/route-table';
 import { buildLayer, listMigrationFiles, MIGRATIONS_DIR, REPO_ROOT } from '../scripts/build-layer';
 
 /** Props for {@link Functions}. */
@@ -32,16 +35,18 @@ export interface FunctionsProps {
   readonly internetEgress?: boolean;
   /** Memory of each function in MB (CPU scales with it). @default 1024 */
   readonly memorySize?: number;
-  /** Timeout of post-conversation, which streams the model's reply. @default Duration.minutes(5) */
+  /** Timeout of post-conversation, which streams the model's reply. @default the route table's (5 minutes) */
   readonly postConversationTimeout?: Duration;
+  /** How long a deleted conversation's rows are kept before the purge job removes them. @default 30 */
+  readonly deletedRetentionDays?: number;
   /** Retention of the functions' log groups. @default logs.RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
   /** What happens to the log groups when the stack is deleted. @default RemovalPolicy.DESTROY */
   readonly removalPolicy?: RemovalPolicy;
 }
 
-/** Handler names, each a folder `lambdas/<name>/index.ts`. */
-export type HandlerName = 'get-conversation' | 'list-conversations' | 'post-conversation' | 'migrate';
+/** Handler names, each a folder `lambdas/<name>/index.ts`: the API's functions and the two jobs. */
+export type HandlerName = ApiFunctionName | 'migrate' | 'purge-deleted';
 
 /** Path of a handler's entry file. */
 export const handlerEntry = (name: HandlerName): string => path.join(REPO_ROOT, 'lambdas', name, 'index.ts');
@@ -69,25 +74,31 @@ export function hashMigrations(): string {
   return hash.digest('hex');
 }
 
+/** CloudFormation logical id of a function: `get-conversation` → `GetConversation`. */
+export const logicalIdOf = (name: HandlerName): string => name.replace(/(^|-)([a-z])/g, (_, __, letter: string) => letter.toUpperCase());
+
 /**
- * The shared layer (`@chatbot/shared`: cache service, DB client, migrations),
- * the three API handlers and the migrate function, all in the VPC behind one
- * security group that allows no egress until the stack opens specific ports.
+ * The shared layer (`@chatbot/shared`: cache service, DB client, migrations), one
+ * function per entry of the route table's `API_FUNCTIONS`, the migrate function and the
+ * scheduled purge of deleted conversations, all in the VPC behind one security group
+ * that allows no egress until the stack opens specific ports.
  */
 export class Functions extends Construct {
   /** The ONE layer every function loads `@chatbot/shared` from. */
   public readonly layer: lambda.LayerVersion;
-  /** GET /backend-api/conversation/{conversation_id}. */
-  public readonly getConversation: nodejs.NodejsFunction;
-  /** GET /backend-api/conversations. */
-  public readonly listConversations: nodejs.NodejsFunction;
-  /** POST /backend-api/f/conversation and /backend-api/conversation (response streaming). */
+  /** The API's functions, by route-table name. */
+  public readonly apiFunctions: Readonly<Record<ApiFunctionName, nodejs.NodejsFunction>>;
+  /** POST /backend-api/f/conversation and /backend-api/conversation (response streaming): the one that calls the model. */
   public readonly postConversation: nodejs.NodejsFunction;
+  /** Hard-deletes conversations soft-deleted longer ago than the retention; run by {@link purgeSchedule}. */
+  public readonly purgeDeleted: nodejs.NodejsFunction;
+  /** The daily schedule of {@link purgeDeleted}. */
+  public readonly purgeSchedule: events.Rule;
   /** Applies the SQL migrations; invoked by {@link migrationTrigger} at deploy time. */
   public readonly migrate: nodejs.NodejsFunction;
   /** Runs `migrate` during `cdk deploy`; call `executeAfter` with everything it needs to reach the database. */
   public readonly migrationTrigger: triggers.Trigger;
-  /** The three API handlers. */
+  /** The API's functions. */
   public readonly apiHandlers: readonly nodejs.NodejsFunction[];
   /** The functions' security group. */
   public readonly securityGroup: ec2.SecurityGroup;
@@ -179,41 +190,54 @@ export class Functions extends Construct {
       return fn;
     };
 
-    this.getConversation = make('get-conversation', 'GetConversation', {
-      timeout: Duration.seconds(15),
-      description: 'GET /backend-api/conversation/{conversation_id}',
-    });
-    this.listConversations = make('list-conversations', 'ListConversations', {
-      timeout: Duration.seconds(15),
-      description: 'GET /backend-api/conversations',
-    });
-    this.postConversation = make('post-conversation', 'PostConversation', {
-      timeout: props.postConversationTimeout ?? Duration.minutes(5),
-      environment: props.postConversationEnvironment,
-      description: 'POST /backend-api/f/conversation (streams the reply)',
-    });
+    const apiFunctions = {} as Record<ApiFunctionName, nodejs.NodejsFunction>;
+    for (const [name, spec] of Object.entries(API_FUNCTIONS) as [ApiFunctionName, (typeof API_FUNCTIONS)[ApiFunctionName]][]) {
+      const callsModel = name === 'post-conversation' || name === 'update-conversation';
+      apiFunctions[name] = make(name, logicalIdOf(name), {
+        timeout: name === 'post-conversation' && props.postConversationTimeout ? props.postConversationTimeout : Duration.seconds(spec.timeoutSeconds),
+        // gen_title (update-conversation) calls the same model as the reply.
+        environment: callsModel ? props.postConversationEnvironment : undefined,
+        description: spec.description,
+      });
+    }
+    this.apiFunctions = apiFunctions;
+    this.postConversation = apiFunctions['post-conversation'];
     this.migrate = make('migrate', 'Migrate', {
       timeout: Duration.minutes(5),
       environment: { MIGRATIONS_SHA256: hashMigrations() },
       description: 'Applies layer/migrations/*.sql at deploy time',
     });
-    this.apiHandlers = [this.getConversation, this.listConversations, this.postConversation];
+    const retentionDays = props.deletedRetentionDays ?? 30;
+    this.purgeDeleted = make('purge-deleted', 'PurgeDeleted', {
+      timeout: Duration.minutes(5),
+      environment: { DELETED_RETENTION_DAYS: String(retentionDays) },
+      description: `Hard-deletes conversations soft-deleted more than ${retentionDays} days ago`,
+    });
+    this.purgeSchedule = new events.Rule(this, 'PurgeSchedule', {
+      description: 'Daily purge of conversations past their deletion retention',
+      schedule: events.Schedule.rate(Duration.days(1)),
+      targets: [new targets.LambdaFunction(this.purgeDeleted, { retryAttempts: 2 })],
+    });
+    this.apiHandlers = Object.values(apiFunctions);
 
-    for (const secret of props.postConversationSecrets ?? []) secret.grantRead(this.postConversation);
+    const modelCallers = [this.postConversation, apiFunctions['update-conversation']];
+    for (const secret of props.postConversationSecrets ?? []) for (const fn of modelCallers) secret.grantRead(fn);
     if (props.bedrockModelArns?.length) {
-      this.postConversation.addToRolePolicy(
-        new iam.PolicyStatement({
-          // ConverseStream authorises as InvokeModelWithResponseStream; nothing else is needed.
-          actions: ['bedrock:InvokeModelWithResponseStream'],
-          resources: [...props.bedrockModelArns],
-        }),
-      );
-      for (const arn of props.bedrockModelArns.filter((candidate) => candidate.includes(':bedrock:*::'))) {
-        Validations.of(this.postConversation).acknowledge({
-          // cdk-nag prints an unresolved partition as <AWS::Partition>, a known one (env-specific stack) literally.
-          id: `AwsSolutions-IAM5[Resource::${Token.isUnresolved(arn) ? arn.replace(/^arn:[^:]+:/, 'arn:<AWS::Partition>:') : arn}]`,
-          reason: 'A cross-region inference profile may route to this one model in any region of its geography; the region cannot be narrowed.',
-        });
+      for (const fn of modelCallers) {
+        fn.addToRolePolicy(
+          new iam.PolicyStatement({
+            // ConverseStream authorises as InvokeModelWithResponseStream; nothing else is needed.
+            actions: ['bedrock:InvokeModelWithResponseStream'],
+            resources: [...props.bedrockModelArns],
+          }),
+        );
+        for (const arn of props.bedrockModelArns.filter((candidate) => candidate.includes(':bedrock:*::'))) {
+          Validations.of(fn).acknowledge({
+            // cdk-nag prints an unresolved partition as <AWS::Partition>, a known one (env-specific stack) literally.
+            id: `AwsSolutions-IAM5[Resource::${Token.isUnresolved(arn) ? arn.replace(/^arn:[^:]+:/, 'arn:<AWS::Partition>:') : arn}]`,
+            reason: 'A cross-region inference profile may route to this one model in any region of its geography; the region cannot be narrowed.',
+          });
+        }
       }
     }
 

@@ -51,6 +51,8 @@ export interface StackConfig {
   readonly alarmEmail?: string;
   /** Namespace prepended to every cache key. */
   readonly cacheKeyPrefix: string;
+  /** Days a deleted conversation's rows are kept before the daily purge hard-deletes them. */
+  readonly deletedRetentionDays: number;
 }
 
 /** The defaults, the same values `cdk.json` ships, so tests and a bare `new App()` agree with a deploy. */
@@ -75,6 +77,7 @@ export const DEFAULT_CONTEXT = {
   throttleBurstLimit: 100,
   alarmEmail: '',
   cacheKeyPrefix: '',
+  deletedRetentionDays: 30,
 } as const;
 
 export type ContextKey = keyof typeof DEFAULT_CONTEXT;
@@ -134,6 +137,7 @@ export function loadStackConfig(node: Pick<Node, 'tryGetContext'>): StackConfig 
     throttleBurstLimit: int('throttleBurstLimit'),
     alarmEmail: optional('alarmEmail'),
     cacheKeyPrefix: str('cacheKeyPrefix'),
+    deletedRetentionDays: int('deletedRetentionDays'),
   };
 
   const shown = (key: ContextKey): string => JSON.stringify(raw(key));
@@ -227,6 +231,10 @@ export function loadStackConfig(node: Pick<Node, 'tryGetContext'>): StackConfig 
     {
       condition: !/^[A-Za-z0-9:_.-]{0,64}$/.test(config.cacheKeyPrefix),
       message: `"cacheKeyPrefix" must be at most 64 characters of letters, digits, ':', '_', '.', '-'; got ${shown('cacheKeyPrefix')}`,
+    },
+    {
+      condition: !between(config.deletedRetentionDays, 0, 3650),
+      message: `"deletedRetentionDays" must be an integer from 0 to 3650 (days); got ${shown('deletedRetentionDays')}`,
     },
   ];
 

@@ -10,53 +10,47 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { authenticateAuthorizationHeader, getLocalJwtSecret, InvalidTokenError, toAuthorizerClaims } from './auth';
+import {
+  API_FUNCTIONS,
+  API_ROUTES,
+  CORS,
+  CORS_ALLOW_METHODS,
+  gatewayError,
+  gatewayErrorBody,
+  pathParameterNames,
+  type ApiFunctionName,
+} from '../layer/src/route-table';
 import { buildRestApiEvent, installLambdaRuntimeGlobals, invokeHandler, type InvokeResult } from './lambda-runtime';
 import { createWebAssets } from './web-assets';
 
-/** The three Lambda handlers the API routes to. */
-export interface LocalHandlers {
-  readonly getConversation: unknown;
-  readonly listConversations: unknown;
-  readonly postConversation: unknown;
+/** The handler of each API function, by route-table name. */
+export type LocalHandlers = Readonly<Record<ApiFunctionName, unknown>>;
+
+/** A route-table resource, with the methods it answers. */
+interface Resource {
+  readonly path: string;
+  readonly segments: readonly string[];
+  readonly methods: ReadonlyMap<string, ApiFunctionName>;
 }
 
-type HandlerName = keyof LocalHandlers;
+/**
+ * The API's resources, built from the route table the CDK stack is built from — including
+ * the intermediate ones (`/backend-api/conversation/gen_title`), which exist in API Gateway
+ * too and, being literal, shadow a path parameter at their place.
+ */
+const RESOURCES: readonly Resource[] = (() => {
+  const byPath = new Map<string, Map<string, ApiFunctionName>>();
+  for (const route of API_ROUTES) {
+    const segments = route.path.split('/').filter(Boolean);
+    for (let i = 1; i <= segments.length; i += 1) {
+      const path = `/${segments.slice(0, i).join('/')}`;
+      if (!byPath.has(path)) byPath.set(path, new Map());
+    }
+    byPath.get(route.path)!.set(route.method, route.function);
+  }
+  return [...byPath].map(([path, methods]) => ({ path, segments: path.split('/').filter(Boolean), methods }));
+})();
 
-interface Route {
-  /** API Gateway resource path, as it appears in `event.resource`. */
-  readonly resource: string;
-  readonly pattern: RegExp;
-  readonly parameters: readonly string[];
-  readonly methods: Readonly<Record<string, { readonly handler: HandlerName; readonly functionName: string; readonly timeoutMs: number }>>;
-}
-
-const GET_CONVERSATION = { handler: 'getConversation', functionName: 'get-conversation', timeoutMs: 30_000 } as const;
-const LIST_CONVERSATIONS = { handler: 'listConversations', functionName: 'list-conversations', timeoutMs: 30_000 } as const;
-// Streaming responses may run up to 15 minutes behind a REST API.
-const POST_CONVERSATION = { handler: 'postConversation', functionName: 'post-conversation', timeoutMs: 900_000 } as const;
-
-/** The API's resources: the same paths the CDK stack defines. */
-export const ROUTES: readonly Route[] = [
-  { resource: '/backend-api/conversation/{conversation_id}', pattern: /^\/backend-api\/conversation\/([^/]+)$/, parameters: ['conversation_id'], methods: { GET: GET_CONVERSATION } },
-  { resource: '/backend-api/conversations', pattern: /^\/backend-api\/conversations$/, parameters: [], methods: { GET: LIST_CONVERSATIONS } },
-  { resource: '/backend-api/f/conversation', pattern: /^\/backend-api\/f\/conversation$/, parameters: [], methods: { POST: POST_CONVERSATION } },
-  { resource: '/backend-api/conversation', pattern: /^\/backend-api\/conversation$/, parameters: [], methods: { POST: POST_CONVERSATION } },
-];
-
-/** Request headers the browser may send cross-origin: ours plus the ChatGPT web client's. */
-export const CORS_ALLOW_HEADERS = [
-  'Content-Type',
-  'Authorization',
-  'OAI-Device-Id',
-  'OAI-Language',
-  'OAI-Client-Version',
-  'OpenAI-Sentinel-Chat-Requirements-Token',
-  'OpenAI-Sentinel-Proof-Token',
-  'OpenAI-Sentinel-Turnstile-Token',
-  'OpenAI-Sentinel-Arkose-Token',
-] as const;
-const CORS_ALLOW_METHODS = 'GET,POST,OPTIONS';
-const CORS_MAX_AGE_SECONDS = 600;
 /** One mebibyte; API Gateway's own limit is 10 MB, the handlers enforce tighter ones. */
 const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 /** Headers that describe the integration's connection, not the client's. */
@@ -92,18 +86,23 @@ export interface LocalServer {
 }
 
 /**
- * Loads the handler modules. The `awslambda` globals are installed first because the
- * streaming handler calls `awslambda.streamifyResponse` while its module loads.
+ * Loads the handler module of every API function. The `awslambda` globals are installed
+ * first because the streaming handlers call `awslambda.streamifyResponse` while they load.
  */
 export async function loadHandlers(): Promise<LocalHandlers> {
   installLambdaRuntimeGlobals();
-  const [getConversation, listConversations, postConversation] = await Promise.all([
-    import('../lambdas/get-conversation/index'),
-    import('../lambdas/list-conversations/index'),
-    import('../lambdas/post-conversation/index'),
-  ]);
-  return { getConversation: getConversation.handler, listConversations: listConversations.handler, postConversation: postConversation.handler };
+  const names = Object.keys(HANDLER_MODULES) as ApiFunctionName[];
+  const modules = await Promise.all(names.map((name) => HANDLER_MODULES[name]()));
+  return Object.fromEntries(names.map((name, i) => [name, modules[i].handler])) as LocalHandlers;
 }
+
+/** Static imports (the bundler must see them); typed by the route table, so a new function without a module fails to compile. */
+const HANDLER_MODULES: Readonly<Record<ApiFunctionName, () => Promise<{ handler: unknown }>>> = {
+  'get-conversation': () => import('../lambdas/get-conversation/index'),
+  'list-conversations': () => import('../lambdas/list-conversations/index'),
+  'post-conversation': () => import('../lambdas/post-conversation/index'),
+  'update-conversation': () => import('../lambdas/update-conversation/index'),
+};
 
 /** Starts the local API Gateway emulator. */
 export async function startLocalServer(options: LocalServerOptions = {}): Promise<LocalServer> {
@@ -174,29 +173,32 @@ async function handleRequest(req: IncomingMessage, res: ServerResponse, settings
   const cors = corsHeaders(req, settings);
 
   const match = matchRoute(path);
-  if (!match) return sendJson(res, 404, { detail: 'Not Found' }, cors);
-  const { route, pathParameters } = match;
+  if (!match) return sendGatewayError(res, 'MISSING_AUTHENTICATION_TOKEN', cors);
+  const { resource, pathParameters } = match;
   if (method === 'OPTIONS') return sendPreflight(res, cors);
-  const target = route.methods[method];
-  if (!target) return sendJson(res, 405, { detail: 'Method Not Allowed' }, { ...cors, Allow: `${Object.keys(route.methods).join(',')},OPTIONS` });
+  const functionName = resource.methods.get(method);
+  // Like a REST API: a method the resource lacks is the same "not found" as an unknown path.
+  if (!functionName) return sendGatewayError(res, 'MISSING_AUTHENTICATION_TOKEN', cors);
 
   let claims;
   try {
     claims = authenticateAuthorizationHeader(req.headers.authorization, { secret: settings.jwtSecret });
   } catch (error) {
     if (!(error instanceof InvalidTokenError)) throw error;
-    return sendJson(res, 401, { detail: { message: error.message, code: 'invalid_jwt' } }, { ...cors, 'WWW-Authenticate': 'Bearer' });
+    // The log says why; the client gets what API Gateway's authorizer answers.
+    settings.log(`${method} ${path}: token rejected: ${error.message}`);
+    return sendGatewayError(res, 'UNAUTHORIZED', { ...cors, 'WWW-Authenticate': 'Bearer' });
   }
 
   const body = await readBody(req, settings.maxBodyBytes);
   if (body === 'too-large') {
-    return sendJson(res, 413, { detail: { message: `Request body exceeds ${settings.maxBodyBytes} bytes`, code: 'request_too_large' } }, cors, true);
+    return sendGatewayError(res, 'REQUEST_TOO_LARGE', cors, true);
   }
 
   const requestId = randomUUID();
   const event = buildRestApiEvent({
     method,
-    resource: route.resource,
+    resource: resource.path,
     path,
     pathParameters,
     query: groupValues([...url.searchParams]),
@@ -216,9 +218,9 @@ async function handleRequest(req: IncomingMessage, res: ServerResponse, settings
 
   let result: InvokeResult;
   try {
-    result = await invokeHandler(settings.handlers[target.handler], event, {
+    result = await invokeHandler(settings.handlers[functionName], event, {
       signal: controller.signal,
-      context: { functionName: target.functionName, timeoutMs: target.timeoutMs },
+      context: { functionName, timeoutMs: API_FUNCTIONS[functionName].timeoutSeconds * 1000 },
     });
   } catch (error) {
     if (controller.signal.aborted) return;
@@ -227,18 +229,35 @@ async function handleRequest(req: IncomingMessage, res: ServerResponse, settings
   await writeResult(res, result, { 'x-amzn-RequestId': requestId });
 }
 
-function matchRoute(path: string): { route: Route; pathParameters: Record<string, string> | null } | undefined {
-  for (const route of ROUTES) {
-    const found = route.pattern.exec(path);
-    if (!found) continue;
-    if (route.parameters.length === 0) return { route, pathParameters: null };
-    try {
-      return { route, pathParameters: Object.fromEntries(route.parameters.map((name, i) => [name, decodeURIComponent(found[i + 1])])) };
-    } catch {
-      return undefined;
-    }
+/**
+ * The resource a path names, as API Gateway picks it: a literal segment wins over a path
+ * parameter at the same place.
+ */
+function matchRoute(path: string): { resource: Resource; pathParameters: Record<string, string> | null } | undefined {
+  const segments = path.split('/').filter(Boolean);
+  let best: { resource: Resource; literals: number } | undefined;
+  for (const resource of RESOURCES) {
+    if (resource.segments.length !== segments.length) continue;
+    let literals = 0;
+    const fits = resource.segments.every((segment, i) => {
+      if (segment.startsWith('{')) return true;
+      literals += 1;
+      return segment === segments[i];
+    });
+    if (fits && (!best || literals > best.literals)) best = { resource, literals };
   }
-  return undefined;
+  if (!best) return undefined;
+  const names = pathParameterNames(best.resource.path);
+  if (names.length === 0) return { resource: best.resource, pathParameters: null };
+  const pathParameters: Record<string, string> = Object.create(null);
+  try {
+    best.resource.segments.forEach((segment, i) => {
+      if (segment.startsWith('{')) pathParameters[segment.slice(1, -1)] = decodeURIComponent(segments[i]);
+    });
+  } catch {
+    return undefined;
+  }
+  return { resource: best.resource, pathParameters: { ...pathParameters } };
 }
 
 async function writeResult(res: ServerResponse, result: InvokeResult, extraHeaders: Record<string, string>): Promise<void> {
@@ -271,11 +290,17 @@ async function writeResult(res: ServerResponse, result: InvokeResult, extraHeade
 function sendPreflight(res: ServerResponse, cors: Record<string, string>): void {
   res.writeHead(204, {
     ...cors,
-    'Access-Control-Allow-Methods': CORS_ALLOW_METHODS,
-    'Access-Control-Allow-Headers': CORS_ALLOW_HEADERS.join(','),
-    'Access-Control-Max-Age': String(CORS_MAX_AGE_SECONDS),
+    'Access-Control-Allow-Methods': CORS_ALLOW_METHODS.join(','),
+    'Access-Control-Allow-Headers': CORS.allowHeaders.join(','),
+    'Access-Control-Max-Age': String(CORS.maxAgeSeconds),
   });
   res.end();
+}
+
+/** An error API Gateway answers itself, with the body and status of the shared route table. */
+function sendGatewayError(res: ServerResponse, type: string, headers: Record<string, string>, closeConnection = false): void {
+  const error = gatewayError(type);
+  sendJson(res, error.status, JSON.parse(gatewayErrorBody(error)), { ...headers, 'Access-Control-Expose-Headers': CORS.exposeHeaders.join(',') }, closeConnection);
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string>, closeConnection = false): void {

@@ -123,11 +123,22 @@ describe('conversation repository on a real Postgres', () => {
     });
     const plan = async (sql: string, params: unknown[]) => (await db.query(`EXPLAIN ${sql}`, params)).rows.map((r) => r['QUERY PLAN']).join('\n');
 
-    it('list by user ordered by update_time', async () => {
+    it.each([false, true])('list by user ordered by update_time, archived view = %s, and its total', async (archived) => {
+      const live = 'user_id = $1 AND is_archived = $2 AND deleted_at IS NULL';
+      const page = await plan(`SELECT id FROM conversations WHERE ${live} ORDER BY update_time DESC, id DESC LIMIT 20 OFFSET 0`, ['bulk-7', archived]);
+      expect(page).toContain('conversations_user_list_idx');
+      expect(page).not.toContain('Seq Scan');
+      const total = await plan(`SELECT count(*) FROM conversations WHERE ${live}`, ['bulk-7', archived]);
+      expect(total).toContain('conversations_user_list_idx');
+      expect(total).not.toContain('Seq Scan');
+    });
+
+    it('the purge finds expired deletions without scanning live rows', async () => {
       const text = await plan(
-        `SELECT id FROM conversations WHERE user_id = $1 ORDER BY update_time DESC, id DESC LIMIT 20 OFFSET 0`, ['bulk-7'],
+        `SELECT id FROM conversations WHERE deleted_at IS NOT NULL AND deleted_at < $1 ORDER BY deleted_at LIMIT 500 FOR UPDATE SKIP LOCKED`,
+        [new Date()],
       );
-      expect(text).toContain('conversations_user_update_time_idx');
+      expect(text).toContain('conversations_deleted_at_idx');
       expect(text).not.toContain('Seq Scan');
     });
 

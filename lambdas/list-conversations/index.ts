@@ -10,9 +10,9 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { parseListConversationsRequest } from './schema';
 
 const listConversationsHandler = async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
-  const { offset, limit } = parseListConversationsRequest(event);
+  const { offset, limit, isArchived } = parseListConversationsRequest(event);
   const userId = getUserId(event);
-  const { body, cacheStatus } = await listConversations({ userId, offset, limit });
+  const { body, cacheStatus } = await listConversations({ userId, offset, limit, isArchived });
   return jsonResponse(200, body, { 'X-Cache': cacheStatus });
 };
 

@@ -59,12 +59,20 @@ export interface HttpConfig {
   readonly maxBodyBytes: number;
 }
 
+export interface LifecycleConfig {
+  /** Days a soft-deleted conversation is kept before the purge job hard-deletes it. */
+  readonly deletedRetentionDays: number;
+  /** Conversations the purge job deletes per statement. */
+  readonly purgeBatchSize: number;
+}
+
 export interface AppConfig {
   readonly database: DatabaseConfig;
   readonly redis: RedisConfig;
   readonly cache: CacheConfig;
   readonly llm: LlmConfig;
   readonly http: HttpConfig;
+  readonly lifecycle: LifecycleConfig;
 }
 
 export class ConfigError extends Error {
@@ -180,7 +188,12 @@ export function parseConfig(env: Env = process.env): AppConfig {
     maxBodyBytes: integer('MAX_BODY_BYTES', 256 * 1024, 1024),
   };
 
-  return { database, redis, cache, llm, http };
+  const lifecycle: LifecycleConfig = {
+    deletedRetentionDays: integer('DELETED_RETENTION_DAYS', 30, 0, 3650),
+    purgeBatchSize: integer('PURGE_BATCH_SIZE', 500, 1, 10000),
+  };
+
+  return { database, redis, cache, llm, http, lifecycle };
 }
 
 let current: AppConfig | undefined;

@@ -92,7 +92,7 @@ export async function getConversationWithMessagesById(args: {
   const { rows } = await (args.db ?? pool).query<ConversationRow & { messages: MessageRow[] | null }>(
     `SELECT ${CONVERSATION_COLUMNS},
             (SELECT json_agg(m ORDER BY m.seq) FROM (SELECT ${MESSAGE_COLUMNS}, seq FROM messages WHERE conversation_id = c.id) m) AS messages
-       FROM conversations c WHERE id = $1`,
+       FROM conversations c WHERE id = $1 AND deleted_at IS NULL`,
     [args.id],
   );
   if (!rows[0]) return null;
@@ -180,7 +180,7 @@ export async function getTurnTargetByConversationId(args: {
             e.parent_id AS "existingParentId", e.role AS "existingRole"
        FROM conversations c
        LEFT JOIN messages e ON e.conversation_id = c.id AND e.id = $3
-      WHERE c.id = $1`,
+      WHERE c.id = $1 AND c.deleted_at IS NULL`,
     [args.conversationId, args.parentId, args.messageId ?? null],
   );
   const row = rows[0];
@@ -241,7 +241,8 @@ export async function createConversationWithMessage(args: {
 
 /**
  * Adds a node under `parentId` and makes it the conversation's `current_node` (bumping
- * `update_time`, and setting the title when given) in one statement.
+ * `update_time`, and setting the title when given) in one statement. A user message
+ * un-archives the conversation: the user is talking in it again.
  */
 export async function insertMessageAndMoveCurrentNode(args: {
   readonly conversationId: string;
@@ -254,7 +255,8 @@ export async function insertMessageAndMoveCurrentNode(args: {
     `WITH moved AS (
        UPDATE conversations
           SET current_node_id = $2, update_time = clock_timestamp(),
-              default_model_slug = COALESCE($11, default_model_slug), title = COALESCE($12, title)
+              default_model_slug = COALESCE($11, default_model_slug), title = COALESCE($12, title),
+              is_archived = is_archived AND $4 <> 'user'
         WHERE id = $1
      )
      INSERT INTO messages (conversation_id, id, parent_id, role, content_type, parts, status, end_turn, weight, metadata)
@@ -265,21 +267,88 @@ export async function insertMessageAndMoveCurrentNode(args: {
   return rows[0];
 }
 
-/** One page of the user's conversations, newest `update_time` first, and how many there are in all — one round trip. */
+/** One page of the user's live conversations in one view (archived or not), newest `update_time` first, and how many that view has — one round trip. */
 export async function listConversationsByUserId(args: {
   readonly userId: string;
   readonly offset: number;
   readonly limit: number;
+  /** The archived view instead of the default one. @default false */
+  readonly isArchived?: boolean;
   readonly db?: Queryable;
 }): Promise<ConversationListPage> {
   const { rows } = await (args.db ?? pool).query<{ total: string; items: ConversationRow[] | null }>(
-    `SELECT (SELECT count(*) FROM conversations WHERE user_id = $1) AS total,
+    `SELECT (SELECT count(*) FROM conversations WHERE user_id = $1 AND is_archived = $4 AND deleted_at IS NULL) AS total,
             (SELECT json_agg(page ORDER BY page."updateTime" DESC, page.id DESC) FROM (
                SELECT ${CONVERSATION_COLUMNS} FROM conversations
-                WHERE user_id = $1
+                WHERE user_id = $1 AND is_archived = $4 AND deleted_at IS NULL
                 ORDER BY update_time DESC, id DESC
                 LIMIT $2 OFFSET $3) page) AS items`,
-    [args.userId, args.limit, args.offset],
+    [args.userId, args.limit, args.offset, args.isArchived ?? false],
   );
   return { total: Number(rows[0].total), items: rows[0].items ?? [] };
+}
+
+/** What a lifecycle change sets; an absent field is left as it is. */
+export interface ConversationChanges {
+  readonly title?: string;
+  readonly isArchived?: boolean;
+  /** Soft-deletes the conversation (`is_visible: false`). */
+  readonly deleted?: boolean;
+}
+
+/** Applies `changes` to one live conversation of the user; `false` when there is none (unknown, foreign or deleted). */
+export async function updateConversationByIdAndUserId(args: {
+  readonly id: string;
+  readonly userId: string;
+  readonly changes: ConversationChanges;
+  readonly db?: Queryable;
+}): Promise<boolean> {
+  const { rowCount } = await (args.db ?? pool).query(
+    `UPDATE conversations
+        SET title = COALESCE($3, title), is_archived = COALESCE($4, is_archived),
+            deleted_at = CASE WHEN $5 THEN clock_timestamp() ELSE deleted_at END
+      WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL`,
+    [args.id, args.userId, args.changes.title ?? null, args.changes.isArchived ?? null, args.changes.deleted ?? false],
+  );
+  return rowCount === 1;
+}
+
+/** Archives or soft-deletes every live conversation of the user; returns the ids it changed. */
+export async function updateConversationsByUserId(args: {
+  readonly userId: string;
+  readonly changes: Pick<ConversationChanges, 'isArchived' | 'deleted'>;
+  readonly db?: Queryable;
+}): Promise<string[]> {
+  const { rows } = await (args.db ?? pool).query<{ id: string }>(
+    `UPDATE conversations
+        SET is_archived = COALESCE($2, is_archived),
+            deleted_at = CASE WHEN $3 THEN clock_timestamp() ELSE deleted_at END
+      WHERE user_id = $1 AND deleted_at IS NULL
+        AND ($3 OR is_archived IS DISTINCT FROM COALESCE($2, is_archived))
+      RETURNING id`,
+    [args.userId, args.changes.isArchived ?? null, args.changes.deleted ?? false],
+  );
+  return rows.map((row) => row.id);
+}
+
+/**
+ * Hard-deletes up to `limit` conversations soft-deleted before `deletedBefore` (their
+ * messages go with them, `ON DELETE CASCADE`); returns how many. `SKIP LOCKED` lets two
+ * purges run at once without waiting on, or deleting, the same rows.
+ */
+export async function deleteConversationsDeletedBefore(args: {
+  readonly deletedBefore: Date;
+  readonly limit: number;
+  readonly db?: Queryable;
+}): Promise<number> {
+  const { rowCount } = await (args.db ?? pool).query(
+    `DELETE FROM conversations WHERE id IN (
+       SELECT id FROM conversations
+        WHERE deleted_at IS NOT NULL AND deleted_at < $1
+        ORDER BY deleted_at
+        LIMIT $2
+        FOR UPDATE SKIP LOCKED)`,
+    [args.deletedBefore, args.limit],
+  );
+  return rowCount ?? 0;
 }

@@ -13,6 +13,10 @@ import {
   getTurnTargetByConversationId,
   insertMessageAndMoveCurrentNode,
   listConversationsByUserId,
+  updateConversationByIdAndUserId,
+  updateConversationsByUserId,
+  deleteConversationsDeletedBefore,
+  type ConversationChanges,
   type MessageRow,
 } from './conversation-repository';
 import {
@@ -48,11 +52,19 @@ export async function getConversationDetail(args: { readonly conversationId: str
   return { body: value, cacheStatus: status };
 }
 
-/** GET conversations: one page; all of a user's pages live in one hash so one `DEL` drops them. */
-export async function listConversations(args: { readonly userId: string; readonly offset: number; readonly limit: number }): Promise<CachedBody> {
+/**
+ * GET conversations: one page of the default or the archived view; every page of both views
+ * lives in one hash so one `DEL` drops them all.
+ */
+export async function listConversations(args: {
+  readonly userId: string;
+  readonly offset: number;
+  readonly limit: number;
+  readonly isArchived?: boolean;
+}): Promise<CachedBody> {
   const { value, status } = await getCacheService().readThrough({
     key: cacheKeys.conversationList(args.userId),
-    field: `${args.offset}:${args.limit}`,
+    field: `${args.isArchived ? 'archived:' : ''}${args.offset}:${args.limit}`,
     load: async () => serializeConversationList(await listConversationsByUserId(args), args.offset, args.limit),
   });
   return { body: value as string, cacheStatus: status };
@@ -434,4 +446,75 @@ async function storeAssistantMessage(
     invalidateConversation(turn.conversationId, turn.userId),
   ]);
   return message;
+}
+
+/**
+ * Drops every cached read a lifecycle change of these conversations alters: their details
+ * and the user's list (both views, one key). A deletion also drops their context windows.
+ * Same race-free path as a turn: the write is in Postgres first, and the `DEL` removes any
+ * reader's fill lease, so no reader that saw the old rows can fill the cache after it.
+ */
+async function invalidateLifecycleChange(userId: string, conversationIds: readonly string[], deleted: boolean): Promise<void> {
+  const keys = [cacheKeys.conversationList(userId)];
+  for (const id of conversationIds) {
+    keys.push(cacheKeys.conversationHistory(id));
+    if (deleted) keys.push(cacheKeys.chatContext(id));
+  }
+  await getCacheService().delete(...keys);
+}
+
+/** PATCH conversation: rename, archive / unarchive, or soft-delete one of the user's conversations. */
+export async function updateConversation(args: {
+  readonly userId: string;
+  readonly conversationId: string;
+  readonly changes: ConversationChanges;
+}): Promise<void> {
+  const updated = await updateConversationByIdAndUserId({ id: args.conversationId, userId: args.userId, changes: args.changes });
+  if (!updated) throw new ConversationNotFoundError();
+  await invalidateLifecycleChange(args.userId, [args.conversationId], args.changes.deleted === true);
+}
+
+/** PATCH conversations: archive or soft-delete all of the user's conversations; returns how many changed. */
+export async function updateAllConversations(args: {
+  readonly userId: string;
+  readonly changes: Pick<ConversationChanges, 'isArchived' | 'deleted'>;
+}): Promise<number> {
+  const ids = await updateConversationsByUserId({ userId: args.userId, changes: args.changes });
+  await invalidateLifecycleChange(args.userId, ids, args.changes.deleted === true);
+  return ids.length;
+}
+
+/**
+ * gen_title: names the conversation after the branch ending at `messageId` (that message and
+ * the one before it, so an assistant message brings the question it answers), and stores it.
+ */
+export async function generateConversationTitle(args: {
+  readonly userId: string;
+  readonly conversationId: string;
+  readonly messageId: string;
+}): Promise<string> {
+  const target = await getTurnTargetByConversationId({ conversationId: args.conversationId, parentId: args.messageId });
+  if (!target || target.userId !== args.userId) throw new ConversationNotFoundError();
+  if (target.parentRole !== 'user' && target.parentRole !== 'assistant') {
+    throw new ValidationError([{ loc: ['body', 'message_id'], msg: 'message_id is not a user or assistant message of this conversation', type: 'value_error' }]);
+  }
+  const branch = await getBranchMessagesByLeafId({ conversationId: args.conversationId, leafId: args.messageId, limit: 2 });
+  const title = await generateTitle(await getChatModel(), branch.map(messageText).join('\n\n'));
+  await updateConversation({ userId: args.userId, conversationId: args.conversationId, changes: { title } });
+  return title;
+}
+
+/**
+ * The scheduled purge: hard-deletes, in batches, every conversation soft-deleted more than
+ * `retentionDays` ago. Idempotent, and safe to run twice at once (`SKIP LOCKED`).
+ */
+export async function purgeDeletedConversations(args: { readonly now?: Date } = {}): Promise<number> {
+  const { deletedRetentionDays, purgeBatchSize } = getConfig().lifecycle;
+  const deletedBefore = new Date((args.now ?? new Date()).getTime() - deletedRetentionDays * 86_400_000);
+  let purged = 0;
+  for (;;) {
+    const deleted = await deleteConversationsDeletedBefore({ deletedBefore, limit: purgeBatchSize });
+    purged += deleted;
+    if (deleted < purgeBatchSize) return purged;
+  }
 }

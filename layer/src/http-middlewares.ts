@@ -8,6 +8,7 @@ import httpCors from '@middy/http-cors';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { getConfig } from './config';
 import { AppError, UnauthorizedError } from './errors';
+import { CORS } from './route-table';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logger, publishMetricsIfAny } from './observability';
 
@@ -44,7 +45,7 @@ export function httpErrorResponse(): HttpMiddleware {
 export function corsHeaders(): HttpMiddleware {
   return httpCors({
     origins: [...getConfig().http.allowedOrigins],
-    exposeHeaders: 'X-Cache, X-Request-Id',
+    exposeHeaders: CORS.exposeHeaders.join(', '),
   }) as HttpMiddleware;
 }
 

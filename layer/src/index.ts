@@ -16,3 +16,4 @@ export * from './observability';
 export * from './redis-client';
 export * from './secrets';
 export * from './request-validation';
+export * from './route-table';

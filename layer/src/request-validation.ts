@@ -1,5 +1,5 @@
 /** Small validators shared by the handlers' request schemas; failures become one 422 listing every issue. */
-import { ValidationError, type ValidationIssue } from './errors';
+import { AppError, PayloadTooLargeError, ValidationError, type ValidationIssue } from './errors';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -38,4 +38,38 @@ export function readIntegerParam(
     return options.fallback;
   }
   return value;
+}
+
+/**
+ * The request body as a JSON object: 415 for a non-JSON Content-Type, 413 over `maxBodyBytes`,
+ * 422 for a missing, malformed or non-object body.
+ */
+export function readJsonObjectBody(
+  event: { readonly body: string | null; readonly isBase64Encoded?: boolean; readonly headers?: Record<string, string | undefined> | null },
+  options: { readonly maxBodyBytes: number },
+): Record<string, unknown> {
+  const contentType = Object.entries(event.headers ?? {}).find(([name]) => name.toLowerCase() === 'content-type')?.[1];
+  if (contentType !== undefined && !/^\s*application\/([\w.+-]*\+)?json\s*(;|$)/i.test(contentType)) {
+    throw new AppError(415, 'unsupported_media_type', 'Content-Type must be application/json');
+  }
+  const raw = event.isBase64Encoded ? Buffer.from(event.body ?? '', 'base64').toString('utf8') : (event.body ?? '');
+  if (Buffer.byteLength(raw, 'utf8') > options.maxBodyBytes) {
+    throw new PayloadTooLargeError('payload_too_large', `The request body exceeds ${options.maxBodyBytes} bytes`);
+  }
+  const issues = new IssueCollector();
+  let body: unknown;
+  if (raw.trim() === '') issues.add(['body'], 'a JSON body is required', 'missing');
+  else {
+    try {
+      body = JSON.parse(raw);
+    } catch {
+      issues.add(['body'], 'invalid JSON', 'json_invalid');
+    }
+  }
+  issues.throwIfAny();
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    issues.add(['body'], 'must be a JSON object', 'dict_type');
+    issues.throwIfAny();
+  }
+  return body as Record<string, unknown>;
 }

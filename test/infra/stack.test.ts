@@ -2,7 +2,8 @@ import { App, Stack, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { ChatbotApiStack } from '../../lib/chatbot-api-stack';
-import { hashMigrations } from '../../lib/functions';
+import { hashMigrations, logicalIdOf } from '../../lib/functions';
+import { API_FUNCTIONS, API_ROUTES, type ApiFunctionName } from '../../layer/src/route-table';
 import {
   cdkJsonContext,
   normaliseTemplate,
@@ -33,7 +34,7 @@ beforeAll(() => {
 afterAll(() => removeSynthOutputs());
 
 const apiFunctionIds = (s: Synthesized): string[] =>
-  ['GetConversation', 'ListConversations', 'PostConversation'].map((name) => {
+  (Object.keys(API_FUNCTIONS) as ApiFunctionName[]).map(logicalIdOf).map((name) => {
     const match = resourcesOfType(s.json, 'AWS::Lambda::Function').find(([id]) => id.startsWith(`Functions${name}`));
     if (!match) throw new Error(`no ${name} function`);
     return match[0];
@@ -46,11 +47,20 @@ describe('template', () => {
     expect(normaliseTemplate(base.json)).toMatchSnapshot();
   });
 
-  it('has the four routes under /backend-api', () => {
-    const parts = resourcesOfType(base.json, 'AWS::ApiGateway::Resource').map(([, r]) => r.Properties!.PathPart);
-    expect(parts.sort()).toEqual(['backend-api', 'conversation', 'conversation', 'conversations', 'f', '{conversation_id}'].sort());
+  it('has one method per route-table route under /backend-api', () => {
     const verbs = methods(base).map((m) => m.Properties!.HttpMethod).filter((verb) => verb !== 'OPTIONS');
-    expect(verbs.sort()).toEqual(['GET', 'GET', 'POST', 'POST']);
+    expect(verbs.sort()).toEqual(API_ROUTES.map((route) => route.method).sort());
+  });
+
+  it('purges deleted conversations daily with the configured retention', () => {
+    const [, rule] = resourcesOfType(base.json, 'AWS::Events::Rule')[0];
+    expect(rule.Properties!.ScheduleExpression).toBe('rate(1 day)');
+    const purge = resourcesOfType(base.json, 'AWS::Lambda::Function').find(([id]) => id.startsWith('FunctionsPurgeDeleted'))!;
+    expect(JSON.stringify(rule.Properties!.Targets)).toContain(purge[0]);
+    expect(purge[1].Properties!.Environment.Variables.DELETED_RETENTION_DAYS).toBe('30');
+    const custom = synthesize({ deletedRetentionDays: '7' });
+    const customPurge = resourcesOfType(custom.json, 'AWS::Lambda::Function').find(([id]) => id.startsWith('FunctionsPurgeDeleted'))!;
+    expect(customPurge[1].Properties!.Environment.Variables.DELETED_RETENTION_DAYS).toBe('7');
   });
 
   it('outputs the API URL ending in /backend-api, the user pool, its client and the cache endpoint', () => {
@@ -93,10 +103,13 @@ describe('functions', () => {
     }
   });
 
-  it('post-conversation may only stream from the configured Bedrock model', () => {
-    const statements = resourcesOfType(base.json, 'AWS::IAM::Policy').flatMap(([, p]) => p.Properties!.PolicyDocument.Statement);
+  it('only post-conversation and update-conversation (gen_title) may stream, from the configured Bedrock model only', () => {
+    const policies = resourcesOfType(base.json, 'AWS::IAM::Policy');
+    const statements = policies.flatMap(([, p]) => p.Properties!.PolicyDocument.Statement);
     const bedrock = statements.filter((s: { Action: string | string[] }) => JSON.stringify(s.Action).includes('bedrock'));
-    expect(bedrock).toHaveLength(1);
+    expect(bedrock).toHaveLength(2);
+    const withBedrock = policies.filter(([, p]) => JSON.stringify(p.Properties!.PolicyDocument).includes('bedrock:')).map(([id]) => id);
+    expect(withBedrock.map((id) => id.replace(/ServiceRole.*$/, '')).sort()).toEqual(['FunctionsPostConversation', 'FunctionsUpdateConversation']);
     expect(bedrock[0].Action).toBe('bedrock:InvokeModelWithResponseStream');
     expect(JSON.stringify(bedrock[0].Resource)).toContain('inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0');
     const postPolicy = resourcesOfType(base.json, 'AWS::IAM::Policy').find(([id]) => id.startsWith('FunctionsPostConversation'))!;
@@ -113,16 +126,14 @@ describe('functions', () => {
 });
 
 describe('api', () => {
-  it('the POST integrations stream the Lambda response', () => {
-    const posts = methods(base).filter((m) => m.Properties!.HttpMethod === 'POST');
-    expect(posts).toHaveLength(2);
-    for (const post of posts) {
-      expect(post.Properties!.Integration.ResponseTransferMode).toBe('STREAM');
-      expect(JSON.stringify(post.Properties!.Integration.Uri)).toContain('/response-streaming-invocations');
-      expect(post.Properties!.Integration.TimeoutInMillis).toBe(300_000);
+  it('the streaming functions\' integrations stream the Lambda response, the others do not', () => {
+    const streamed = methods(base).filter((m) => m.Properties!.Integration?.ResponseTransferMode === 'STREAM');
+    const streamingRoutes = API_ROUTES.filter((route) => API_FUNCTIONS[route.function].streaming);
+    expect(streamed).toHaveLength(streamingRoutes.length);
+    for (const method of streamed) {
+      expect(JSON.stringify(method.Properties!.Integration.Uri)).toContain('/response-streaming-invocations');
+      expect(method.Properties!.Integration.TimeoutInMillis).toBe(300_000);
     }
-    const gets = methods(base).filter((m) => m.Properties!.HttpMethod === 'GET');
-    for (const get of gets) expect(get.Properties!.Integration.ResponseTransferMode).not.toBe('STREAM');
   });
 
   it('every method but the CORS preflight requires the Cognito authorizer', () => {
@@ -130,7 +141,7 @@ describe('api', () => {
     expect(authorizer.Properties!.Type).toBe('COGNITO_USER_POOLS');
     const all = methods(base);
     const secured = all.filter((m) => m.Properties!.HttpMethod !== 'OPTIONS');
-    expect(secured).toHaveLength(4);
+    expect(secured).toHaveLength(API_ROUTES.length);
     for (const method of secured) {
       expect(method.Properties!.AuthorizationType).toBe('COGNITO_USER_POOLS');
       expect(method.Properties!.AuthorizerId).toEqual({ Ref: authorizerId });
@@ -144,7 +155,7 @@ describe('api', () => {
     const responses = resourcesOfType(base.json, 'AWS::ApiGateway::GatewayResponse').map(([, r]) => r.Properties!);
     const unauthorized = responses.find((r) => r.ResponseType === 'UNAUTHORIZED')!;
     expect(unauthorized.ResponseParameters['gatewayresponse.header.Access-Control-Allow-Origin']).toBe("'*'");
-    const body = unauthorized.ResponseTemplates['application/json'].replace('$context.error.messageString', '"Unauthorized"');
+    const body = unauthorized.ResponseTemplates['application/json'];
     expect(JSON.parse(body)).toEqual({ detail: { message: 'Unauthorized', code: 'unauthorized' } });
     expect(responses.map((r) => r.ResponseType)).toEqual(expect.arrayContaining(['THROTTLED', 'DEFAULT_4XX', 'DEFAULT_5XX']));
   });

@@ -193,7 +193,7 @@ describe('local API end to end (real Postgres and Redis)', () => {
     // Assess
     expect(res.status).toBe(401);
     expect(res.headers.get('access-control-allow-origin')).toBe('*');
-    expect(((await res.json()) as { detail: { code: string } }).detail.code).toBe('invalid_jwt');
+    expect(((await res.json()) as { detail: { code: string } }).detail.code).toBe('unauthorized');
   });
 
   it('answers the CORS preflight', async () => {
@@ -206,7 +206,7 @@ describe('local API end to end (real Postgres and Redis)', () => {
     // Assess
     expect(res.status).toBe(204);
     expect(res.headers.get('access-control-allow-origin')).toBe('*');
-    expect(res.headers.get('access-control-allow-methods')).toBe('GET,POST,OPTIONS');
+    expect(res.headers.get('access-control-allow-methods')).toBe('GET,POST,PATCH,OPTIONS');
     expect(res.headers.get('access-control-allow-headers')?.toLowerCase()).toEqual(expect.stringContaining('oai-device-id'));
   });
 });

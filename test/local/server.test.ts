@@ -5,6 +5,7 @@ import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { signLocalToken } from '../../local/auth';
 import { installLambdaRuntimeGlobals } from '../../local/lambda-runtime';
 import { startLocalServer, type LocalServer } from '../../local/server';
+import { CORS, CORS_ALLOW_METHODS } from '../../layer/src/route-table';
 
 installLambdaRuntimeGlobals();
 const awslambda = (globalThis as unknown as {
@@ -20,6 +21,7 @@ const auth = (user = 'user-1') => ({ Authorization: `Bearer ${signLocalToken(use
 describe('local API Gateway emulator (in-test handlers)', () => {
   let server: LocalServer;
   const events: APIGatewayProxyEvent[] = [];
+  const logLines: string[] = [];
   let streamClosedEarly: Promise<string>;
   let resolveStreamClosed: (reason: string) => void;
 
@@ -53,8 +55,8 @@ describe('local API Gateway emulator (in-test handlers)', () => {
       jwtSecret: SECRET,
       allowedOrigins: ['https://app.example.com', 'https://other.example.com'],
       maxBodyBytes: 1024,
-      handlers: { getConversation: echo, listConversations: echo, postConversation },
-      log: () => undefined,
+      handlers: { 'get-conversation': echo, 'list-conversations': echo, 'post-conversation': postConversation, 'update-conversation': echo },
+      log: (line) => logLines.push(line),
     });
   });
 
@@ -124,7 +126,7 @@ describe('local API Gateway emulator (in-test handlers)', () => {
     ['missing', undefined, 'Missing Authorization header'],
     ['forged', `Bearer ${signLocalToken('user-1', { secret: 'wrong' })}`, 'Invalid token signature'],
     ['not bearer', 'Token abc', 'Bearer'],
-  ])('rejects a %s token with 401 before the handler runs', async (_case, header, message) => {
+  ])('rejects a %s token with the gateway\'s 401 before the handler runs, logging why', async (_case, header, reason) => {
     // Prepare
     const before = events.length;
 
@@ -135,12 +137,12 @@ describe('local API Gateway emulator (in-test handlers)', () => {
     expect(res.status).toBe(401);
     expect(res.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
     const body = (await res.json()) as { detail: { code: string; message: string } };
-    expect(body.detail.code).toBe('invalid_jwt');
-    expect(body.detail.message).toContain(message);
+    expect(body.detail).toEqual({ code: 'unauthorized', message: 'Unauthorized' });
+    expect(logLines.at(-2)).toContain(reason);
     expect(events.length).toBe(before);
   });
 
-  it('answers unknown routes 404, wrong methods 405 and large bodies 413 as JSON', async () => {
+  it('answers unknown routes and methods a resource lacks 404, and large bodies 413, as the gateway does', async () => {
     // Act
     const notFound = await fetch(`${server.url}/backend-api/nope`, { headers: auth() });
     const wrongMethod = await fetch(`${server.url}/backend-api/conversations`, { method: 'DELETE', headers: auth() });
@@ -148,12 +150,26 @@ describe('local API Gateway emulator (in-test handlers)', () => {
 
     // Assess
     expect(notFound.status).toBe(404);
-    expect(await notFound.json()).toEqual({ detail: 'Not Found' });
-    expect(wrongMethod.status).toBe(405);
-    expect(wrongMethod.headers.get('allow')).toBe('GET,OPTIONS');
-    expect(((await wrongMethod.json()) as { detail: string }).detail).toBe('Method Not Allowed');
+    expect(await notFound.json()).toEqual({ detail: { code: 'not_found', message: 'Not Found' } });
+    expect(wrongMethod.status).toBe(404);
+    expect(await wrongMethod.json()).toEqual({ detail: { code: 'not_found', message: 'Not Found' } });
     expect(tooLarge.status).toBe(413);
     expect(((await tooLarge.json()) as { detail: { code: string } }).detail.code).toBe('request_too_large');
+  });
+
+  it('routes a literal path segment before a path parameter, as API Gateway does', async () => {
+    // Act
+    const genTitle = await fetch(`${server.url}/backend-api/conversation/gen_title/abc`, { method: 'POST', headers: { ...auth(), 'Content-Type': 'application/json' }, body: '{}' });
+    const genTitleResource = events.at(-1)!.resource;
+    const getGenTitle = await fetch(`${server.url}/backend-api/conversation/gen_title`, { headers: auth() });
+    const getResource = events.at(-1)!.resource;
+
+    // Assess
+    expect(genTitle.status).toBe(200);
+    expect(genTitleResource).toBe('/backend-api/conversation/gen_title/{conversation_id}');
+    // `/conversation/gen_title` is a resource of its own (without GET), not a conversation id.
+    expect(getGenTitle.status).toBe(404);
+    expect(getResource).toBe(genTitleResource);
   });
 
   it('answers 413 for a chunked body that grows past the limit', async () => {
@@ -188,10 +204,9 @@ describe('local API Gateway emulator (in-test handlers)', () => {
     for (const res of responses) {
       expect(res.status).toBe(204);
       expect(res.headers.get('access-control-allow-origin')).toBe('https://other.example.com');
-      expect(res.headers.get('access-control-allow-methods')).toBe('GET,POST,OPTIONS');
-      expect(res.headers.get('access-control-allow-headers')).toContain('Authorization');
-      expect(res.headers.get('access-control-allow-headers')).toContain('OAI-Device-Id');
-      expect(res.headers.get('access-control-max-age')).toBe('600');
+      expect(res.headers.get('access-control-allow-methods')).toBe(CORS_ALLOW_METHODS.join(','));
+      expect(res.headers.get('access-control-allow-headers')).toBe(CORS.allowHeaders.join(','));
+      expect(res.headers.get('access-control-max-age')).toBe(String(CORS.maxAgeSeconds));
     }
     expect(foreign.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
   });

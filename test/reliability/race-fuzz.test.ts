@@ -38,19 +38,23 @@ interface Violation {
   readonly detail: string;
 }
 
-it(`no GET after an acknowledged POST misses its message: ${MIN_CHECKED_GETS}+ checked reads across 4 containers`, async () => {
+let containers: LayerInstance[] = [];
+beforeAll(async () => {
   const target = new URL(process.env.DATABASE_URL as string);
   slowLink = new TcpProxy(await freePort(), { host: target.hostname, port: Number(target.port || 5432) });
   slowLink.latencyMs = 15;
   await slowLink.listen();
   const slowUrl = new URL(target);
   slowUrl.host = `127.0.0.1:${slowLink.port}`;
-  const containers: LayerInstance[] = [
+  containers = [
     loadLayerInstance(),
     loadLayerInstance(),
     loadLayerInstance(),
     loadLayerInstance({ DATABASE_URL: slowUrl.toString(), DATABASE_POOL_MAX: '4' }),
   ];
+});
+
+it(`no GET after an acknowledged POST misses its message: ${MIN_CHECKED_GETS}+ checked reads across 4 containers`, async () => {
 
   const ledger = new AckLedger();
   const users = [newUserId(), newUserId()];
@@ -151,3 +155,89 @@ it(`no GET after an acknowledged POST misses its message: ${MIN_CHECKED_GETS}+ c
   expect(ackedUpdate.size).toBe(conversations.length);
   expect(await ledger.lost(db)).toEqual([]);
 }, 90_000);
+
+const RENAME_TARGET_READS = 800;
+const RENAME_MAX_DURATION_MS = 20_000;
+
+it(`no GET or list after an acknowledged rename serves an older title: ${RENAME_TARGET_READS}+ checked reads across 4 containers`, async () => {
+  const ledger = new AckLedger();
+  const userId = newUserId();
+  const conversations = await seedConversations(containers[0], ledger, userId, 3);
+  /** Per conversation: the highest rename number acknowledged so far; one renamer each, so titles only grow. */
+  const acked = new Map<string, number>(conversations.map((c) => [c.id, -1]));
+  const titleNumber = (title: unknown): number => (typeof title === 'string' && /^rename (\d+)$/.test(title) ? Number(title.slice(7)) : -1);
+
+  let stop = false;
+  let checkedGets = 0;
+  let checkedLists = 0;
+  let renames = 0;
+  const violations: Violation[] = [];
+  const cacheStatuses: string[] = [];
+  const failures: string[] = [];
+
+  const reader = async () => {
+    while (!stop) {
+      const index = Math.floor(Math.random() * containers.length);
+      const container = containers[index];
+      const conversation = pick(conversations);
+      if (Math.random() < 0.3) {
+        const expected = new Map(acked);
+        const response = await container.api.listConversations(userId, { limit: '10' });
+        if (response.statusCode !== 200) {
+          failures.push(`list ${response.statusCode}`);
+          continue;
+        }
+        checkedLists += 1;
+        for (const [id, floor] of expected) {
+          const item = response.json.items.find((i: { id: string }) => i.id === id);
+          if (!item || titleNumber(item.title) < floor) {
+            violations.push({ kind: 'list', conversationId: id, instance: index, cache: response.headers['x-cache'], detail: `title ${item?.title} < rename ${floor}` });
+          }
+        }
+      } else {
+        const floor = acked.get(conversation.id)!;
+        const response = await container.api.getConversation(conversation.id, userId);
+        if (response.statusCode !== 200) {
+          failures.push(`get ${response.statusCode}`);
+          continue;
+        }
+        checkedGets += 1;
+        cacheStatuses.push(response.headers['x-cache']);
+        if (titleNumber(response.json.title) < floor) {
+          violations.push({ kind: 'get', conversationId: conversation.id, instance: index, cache: response.headers['x-cache'], detail: `title ${response.json.title} < rename ${floor}` });
+        }
+      }
+    }
+  };
+
+  const renamer = async (conversation: TrackedConversation) => {
+    for (let n = 0; !stop; n += 1) {
+      const response = await pick(containers).api.patchConversation(conversation.id, { title: `rename ${n}` }, userId);
+      if (response.statusCode !== 200) {
+        failures.push(`patch ${response.statusCode}`);
+        continue;
+      }
+      renames += 1;
+      acked.set(conversation.id, n);
+      await sleep(Math.random() * 15);
+    }
+  };
+
+  const started = performance.now();
+  const loops = [...Array.from({ length: 8 }, reader), ...conversations.map((conversation) => renamer(conversation))];
+  while (!stop) {
+    await sleep(100);
+    stop = (checkedGets + checkedLists >= RENAME_TARGET_READS && renames >= 100) || performance.now() - started > RENAME_MAX_DURATION_MS;
+  }
+  await Promise.all(loops);
+
+  console.log(
+    `[reliability] rename fuzz: ${checkedGets} GETs (${JSON.stringify(countBy(cacheStatuses, (s) => s))}) and ${checkedLists} lists checked, ` +
+      `${renames} renames acknowledged, 4 containers; violations: ${violations.length}, failures: ${failures.length}`,
+  );
+  expect(failures).toEqual([]);
+  expect(violations.slice(0, 10)).toEqual([]);
+  expect(checkedGets + checkedLists).toBeGreaterThanOrEqual(RENAME_TARGET_READS / 2);
+  expect(renames).toBeGreaterThanOrEqual(30);
+  expect(cacheStatuses).toContain('HIT');
+}, 60_000);

@@ -220,4 +220,52 @@ describe('Redis faults (fail-open cache)', () => {
     expect(reads.filter((r) => r.statusCode !== 200 || (r.missing ?? []).length > 0)).toEqual([]);
     expect(await ledger.lost(db)).toEqual([]);
   });
+
+  it('a partition during a rename and a delete: both succeed in Postgres, and after healing neither the old title nor the deleted conversation is served', async () => {
+    // Prepare
+    const server = await startRedisServer();
+    const proxy = new TcpProxy(await freePort(), { host: '127.0.0.1', port: server.port });
+    proxies.push(proxy);
+    await proxy.listen();
+    const layer = loadLayerInstance({ ...redisEnv(server), REDIS_URL: `redis://127.0.0.1:${proxy.port}` });
+    const ledger = new AckLedger();
+    const userId = newUserId();
+    const [renamed, deleted] = await seedConversations(layer, ledger, userId, 2);
+    for (const conversation of [renamed, deleted]) {
+      await getChecked(layer, conversation);
+      expect((await getChecked(layer, conversation)).cache).toBe('HIT');
+    }
+    const failedBefore = layer.shared.cacheStats.errors;
+
+    // Act
+    await proxy.setMode('blackhole');
+    const rename = await layer.api.patchConversation(renamed.id, { title: 'renamed in a partition' }, userId);
+    const remove = await layer.api.patchConversation(deleted.id, { is_visible: false }, userId);
+    const duringRename = await layer.api.getConversation(renamed.id, userId);
+    const duringDelete = await layer.api.getConversation(deleted.id, userId);
+    await proxy.setMode('refuse');
+    await proxy.setMode('forward');
+    const healedAt = performance.now();
+    const reads: string[] = [];
+    let renamedRead;
+    do {
+      renamedRead = await layer.api.getConversation(renamed.id, userId);
+      reads.push(`${renamedRead.headers['x-cache']} ${renamedRead.json.title}`);
+      if (renamedRead.headers['x-cache'] !== 'BYPASS') break;
+      await sleep(50);
+    } while (performance.now() - healedAt < 3000);
+    const deletedRead = await layer.api.getConversation(deleted.id, userId);
+
+    // Assess
+    console.log(`[reliability] lifecycle during a partition: reads after healing ${JSON.stringify(reads)}`);
+    expect(rename.statusCode).toBe(200);
+    expect(remove.statusCode).toBe(200);
+    expect(duringRename.json.title).toBe('renamed in a partition');
+    expect(duringDelete.statusCode).toBe(404);
+    expect(layer.shared.cacheStats.errors).toBeGreaterThan(failedBefore);
+    expect(renamedRead.headers['x-cache']).not.toBe('BYPASS');
+    expect(renamedRead.json.title).toBe('renamed in a partition');
+    expect(deletedRead.statusCode).toBe(404);
+    expect(await db.conversationTitle(renamed.id)).toBe('renamed in a partition');
+  });
 });

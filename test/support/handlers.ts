@@ -14,6 +14,7 @@ const handlers = {
   get: require('../../lambdas/get-conversation').handler as unknown,
   list: require('../../lambdas/list-conversations').handler as unknown,
   post: require('../../lambdas/post-conversation').handler as unknown,
+  update: require('../../lambdas/update-conversation').handler as unknown,
 };
 
 export interface JsonResponse {
@@ -65,6 +66,39 @@ export async function listConversations(userId: string | undefined, query: Recor
   });
   return toJsonResponse(await invokeHandler(handlers.list, event));
 }
+
+/** A JSON request to update-conversation on one of its routes (`body` as given when a string). */
+async function invokeUpdate(method: string, resource: string, path: string, body: unknown, userId: string | undefined, pathParameters: Record<string, string> | null): Promise<JsonResponse> {
+  const event = buildRestApiEvent({
+    method,
+    resource,
+    path,
+    pathParameters,
+    headers: { Origin: 'https://chat.example.com', 'Content-Type': 'application/json' },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+    userId,
+  });
+  return toJsonResponse(await invokeHandler(handlers.update, event));
+}
+
+/** PATCH /backend-api/conversation/{id}. */
+export const patchConversation = (conversationId: string, body: unknown, userId: string | undefined): Promise<JsonResponse> =>
+  invokeUpdate('PATCH', '/backend-api/conversation/{conversation_id}', `/backend-api/conversation/${conversationId}`, body, userId, { conversation_id: conversationId });
+
+/** PATCH /backend-api/conversations. */
+export const patchAllConversations = (body: unknown, userId: string | undefined): Promise<JsonResponse> =>
+  invokeUpdate('PATCH', '/backend-api/conversations', '/backend-api/conversations', body, userId, null);
+
+/** POST /backend-api/conversation/gen_title/{id}. */
+export const generateTitle = (conversationId: string, body: unknown, userId: string | undefined): Promise<JsonResponse> =>
+  invokeUpdate(
+    'POST',
+    '/backend-api/conversation/gen_title/{conversation_id}',
+    `/backend-api/conversation/gen_title/${conversationId}`,
+    body,
+    userId,
+    { conversation_id: conversationId },
+  );
 
 export interface PostResult extends JsonResponse {
   readonly events: SseEvent[];

@@ -46,6 +46,12 @@ export class AssertionDatabase {
     return rows[0]?.user_id;
   }
 
+  async conversationTitle(conversationId: string): Promise<string | null | undefined> {
+    const client = await this.ready();
+    const { rows } = await client.query<{ title: string | null }>('SELECT title FROM conversations WHERE id = $1', [conversationId]);
+    return rows[0]?.title;
+  }
+
   async close(): Promise<void> {
     if (this.connected) await this.client.end();
   }

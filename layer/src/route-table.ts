@@ -1,0 +1,122 @@
+/**
+ * The HTTP contract of the API as data: which functions exist, which routes reach them,
+ * the CORS rules and the bodies of the errors the gateway itself answers. The deployed REST
+ * API (`lib/api.ts`, `lib/functions.ts`), the local emulator (`local/server.ts`) and the
+ * functions' own CORS middleware are all built from this one module, so the edges cannot
+ * drift. Pure data: no imports, safe to load from CDK code, the emulator and the layer.
+ */
+
+/** One Lambda function behind the API, a folder `lambdas/<name>/index.ts`; all load the one layer. */
+export interface ApiFunctionSpec {
+  /** Answers with Lambda response streaming (the REST integration uses `ResponseTransferMode.STREAM`). */
+  readonly streaming: boolean;
+  /** Function timeout in seconds; a streamed reply may run as long as this. */
+  readonly timeoutSeconds: number;
+  readonly description: string;
+}
+
+export const API_FUNCTIONS = {
+  'get-conversation': { streaming: false, timeoutSeconds: 15, description: 'GET /backend-api/conversation/{conversation_id}' },
+  'list-conversations': { streaming: false, timeoutSeconds: 15, description: 'GET /backend-api/conversations' },
+  'post-conversation': { streaming: true, timeoutSeconds: 300, description: 'POST /backend-api/f/conversation (streams the reply)' },
+  // gen_title calls the model, hence more time than the plain writes need.
+  'update-conversation': { streaming: false, timeoutSeconds: 30, description: 'PATCH a conversation or all of them; gen_title' },
+} as const satisfies Record<string, ApiFunctionSpec>;
+
+export type ApiFunctionName = keyof typeof API_FUNCTIONS;
+
+export type HttpMethod = 'GET' | 'POST' | 'PATCH';
+
+/** One method on one resource. */
+export interface ApiRoute {
+  readonly method: HttpMethod;
+  /** The API Gateway resource path, as `event.resource` carries it (`{name}` = a path parameter). */
+  readonly path: string;
+  readonly function: ApiFunctionName;
+  /** Query parameters the route reads (declared to the gateway's validator, all optional). @default none */
+  readonly query?: readonly string[];
+  /** The route takes a JSON body (the gateway requires a Content-Type header). @default false */
+  readonly jsonBody?: boolean;
+}
+
+export const API_ROUTES: readonly ApiRoute[] = [
+  { method: 'GET', path: '/backend-api/conversation/{conversation_id}', function: 'get-conversation' },
+  { method: 'GET', path: '/backend-api/conversations', function: 'list-conversations', query: ['offset', 'limit', 'order', 'is_archived'] },
+  { method: 'POST', path: '/backend-api/f/conversation', function: 'post-conversation', jsonBody: true },
+  // The path older ChatGPT clients post to.
+  { method: 'POST', path: '/backend-api/conversation', function: 'post-conversation', jsonBody: true },
+  { method: 'PATCH', path: '/backend-api/conversation/{conversation_id}', function: 'update-conversation', jsonBody: true },
+  { method: 'PATCH', path: '/backend-api/conversations', function: 'update-conversation', jsonBody: true },
+  { method: 'POST', path: '/backend-api/conversation/gen_title/{conversation_id}', function: 'update-conversation', jsonBody: true },
+];
+
+/** The key a multi-route function dispatches on: `event.httpMethod` and `event.resource`. */
+export const routeKey = (method: string, path: string): string => `${method.toUpperCase()} ${path}`;
+
+/** The path parameter names of a resource path, in order. */
+export const pathParameterNames = (path: string): string[] => [...path.matchAll(/\{([^}]+)\}/g)].map((match) => match[1]);
+
+/** CORS, on preflights (gateway), on the functions' responses (middleware) and on gateway errors. */
+export const CORS = {
+  /** Request headers a browser may send: ours and the ChatGPT web client's. */
+  allowHeaders: [
+    'Content-Type',
+    'Authorization',
+    'Accept',
+    'X-Amz-Date',
+    'X-Api-Key',
+    'X-Amz-Security-Token',
+    'OAI-Device-Id',
+    'OAI-Language',
+    'OAI-Client-Version',
+    'OpenAI-Sentinel-Chat-Requirements-Token',
+    'OpenAI-Sentinel-Proof-Token',
+    'OpenAI-Sentinel-Turnstile-Token',
+    'OpenAI-Sentinel-Arkose-Token',
+  ],
+  /** Response headers a browser script may read; `Retry-After` tells a client when a 429 ends. */
+  exposeHeaders: ['X-Cache', 'X-Request-Id', 'Retry-After'],
+  /** How long a browser may reuse a preflight answer. */
+  maxAgeSeconds: 3600,
+} as const;
+
+/** Every method the API answers, plus OPTIONS for preflights. */
+export const CORS_ALLOW_METHODS: readonly string[] = [...new Set(API_ROUTES.map((route) => route.method)), 'OPTIONS'];
+
+/** An error the gateway answers itself, before any function runs. */
+export interface GatewayError {
+  /** API Gateway's response type (`AWS::ApiGateway::GatewayResponse` ResponseType). */
+  readonly type: string;
+  /** The HTTP status; API Gateway's own when absent in the template. */
+  readonly status: number;
+  readonly code: string;
+  readonly message: string;
+  /** Override API Gateway's status in the template. @default false */
+  readonly overrideStatus?: boolean;
+}
+
+export const GATEWAY_ERRORS: readonly GatewayError[] = [
+  { type: 'UNAUTHORIZED', status: 401, code: 'unauthorized', message: 'Unauthorized' },
+  { type: 'ACCESS_DENIED', status: 403, code: 'forbidden', message: 'Forbidden' },
+  { type: 'EXPIRED_TOKEN', status: 403, code: 'token_expired', message: 'The token has expired' },
+  // REST APIs answer an unknown path, or a method a resource lacks, with "Missing Authentication Token" 403.
+  { type: 'MISSING_AUTHENTICATION_TOKEN', status: 404, code: 'not_found', message: 'Not Found', overrideStatus: true },
+  { type: 'THROTTLED', status: 429, code: 'rate_limited', message: 'Too many requests' },
+  { type: 'BAD_REQUEST_PARAMETERS', status: 400, code: 'invalid_request', message: 'Invalid request parameters' },
+  { type: 'BAD_REQUEST_BODY', status: 400, code: 'invalid_request', message: 'Invalid request body' },
+  { type: 'REQUEST_TOO_LARGE', status: 413, code: 'request_too_large', message: 'Request too large' },
+  { type: 'UNSUPPORTED_MEDIA_TYPE', status: 415, code: 'unsupported_media_type', message: 'Unsupported media type' },
+  { type: 'INTEGRATION_TIMEOUT', status: 504, code: 'timeout', message: 'The request timed out' },
+  { type: 'DEFAULT_4XX', status: 400, code: 'bad_request', message: 'Bad request' },
+  { type: 'DEFAULT_5XX', status: 500, code: 'internal_error', message: 'Internal server error' },
+];
+
+/** The gateway error of a response type; throws for a type the table does not have. */
+export function gatewayError(type: string): GatewayError {
+  const found = GATEWAY_ERRORS.find((error) => error.type === type);
+  if (!found) throw new Error(`No gateway error of type ${type}`);
+  return found;
+}
+
+/** The JSON body the gateway answers with: the app's own `{"detail": {message, code}}` shape. */
+export const gatewayErrorBody = (error: GatewayError): string => JSON.stringify({ detail: { message: error.message, code: error.code } });
