@@ -15,6 +15,7 @@ import {
   closeDatabase,
   closeRedis,
   databaseStats,
+  enforceTurnLimit,
   getBranchMessagesByLeafId,
   getCacheService,
   getConfig,
@@ -553,6 +554,45 @@ async function measureRoundTrips(raw: Redis, conversation: SeededConversation, l
 }
 
 // ---------------------------------------------------------------------------------------------
+// 9. Turn limit
+
+/** USER_TURN_LIMIT for the next calls (0 = off), with the config re-read as on a fresh container. */
+function setTurnLimit(limit: string): void {
+  if (process.env.USER_TURN_LIMIT === limit) return;
+  process.env.USER_TURN_LIMIT = limit;
+  resetConfig();
+}
+
+/**
+ * What the per-user turn limit adds to a POST: the same new-conversation POST with the limit
+ * on and off, interleaved, and the limiter's call (one Lua script, one round trip) alone.
+ */
+async function measureTurnLimit(): Promise<Record<string, Summary>> {
+  const on = `bench-limit-on-${RUN_ID}`;
+  const off = `bench-limit-off-${RUN_ID}`;
+  const alone = `bench-limit-alone-${RUN_ID}`;
+  const saved = process.env.USER_TURN_LIMIT as string;
+  try {
+    return await interleaved(
+      [
+        { name: 'POST, limit on', before: () => setTurnLimit('1000000'), run: () => sendMessage(on, sampleText.user) },
+        { name: 'POST, limit off', before: () => setTurnLimit('0'), run: () => sendMessage(off, sampleText.user) },
+        {
+          name: 'enforceTurnLimit alone',
+          before: () => setTurnLimit('1000000'),
+          run: async () => {
+            if ((await enforceTurnLimit(alone)) !== 'ALLOWED') throw new Error('turn limit: not counted in Redis');
+          },
+        },
+      ],
+      { iterations: 200, warmup: 20 },
+    );
+  } finally {
+    setTurnLimit(saved);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // 7. Memory and sizing
 
 /** ElastiCache `maxmemory` per node type (bytes), from the "Redis OSS node-type specific parameters" table. */
@@ -775,6 +815,20 @@ async function main(): Promise<void> {
         ['get-conversation handler (emulator + middy + Powertools), hit', count(Math.round(handlerRate)), ratio(handlerRate / rawRate)],
       ]),
       `CPU per request in this process: raw GET ${(1e6 / rawRate).toFixed(0)} µs, service ${(1e6 / serviceRate).toFixed(0)} µs, handler ${(1e6 / handlerRate).toFixed(0)} µs (event building included).`,
+    );
+
+    // 9. Turn limit (writes conversations of its own users)
+    const limit = await measureTurnLimit();
+    const added = limit['POST, limit on'].p50 - limit['POST, limit off'].p50;
+    section(
+      9,
+      '## 9. Per-user turn limit: added cost per POST',
+      'The same POST (a new conversation, local model) with `USER_TURN_LIMIT` on and off, 200 rounds interleaved, and `enforceTurnLimit` alone (one Lua script on `user:{id}:turns`: trim the window, count, add — one round trip).',
+      markdownTable([
+        ['variant', 'p50 ms', 'p99 ms'],
+        ...Object.entries(limit).map(([name, summary]) => [name, ms(summary.p50), ms(summary.p99)]),
+      ]),
+      `Added per POST: ${ms(added)} ms at p50 (${ratio(limit['POST, limit on'].p50 / limit['POST, limit off'].p50)} of the POST); the limiter alone takes ${ms(limit['enforceTurnLimit alone'].p50)} ms.`,
     );
 
     // 3. Database load (last of the latency-free sections: it writes)

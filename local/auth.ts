@@ -12,11 +12,33 @@ export const DEFAULT_LOCAL_JWT_SECRET = 'local-dev-secret-change-me';
 const CLOCK_LEEWAY_SECONDS = 30;
 /** Token lifetime of {@link signLocalToken}: 24 h. */
 export const DEFAULT_TOKEN_TTL_SECONDS = 24 * 60 * 60;
+/** Longest accepted remaining lifetime (`exp` − now) unless `LOCAL_JWT_MAX_LIFETIME_SECONDS` says otherwise: 7 days. */
+export const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS = 7 * 24 * 60 * 60;
 
 /** The secret from `LOCAL_JWT_SECRET`, or the documented default. */
 export function getLocalJwtSecret(env: NodeJS.ProcessEnv = process.env): string {
   const secret = env.LOCAL_JWT_SECRET?.trim();
   return secret ? secret : DEFAULT_LOCAL_JWT_SECRET;
+}
+
+/**
+ * `LOCAL_JWT_MAX_LIFETIME_SECONDS`, or 7 days: a token whose `exp` lies further ahead is
+ * refused, so a leaked token (or one minted with `exp: 1e308`) cannot live forever.
+ * @throws Error naming the variable when it is not a positive integer
+ */
+export function getLocalJwtMaxLifetimeSeconds(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.LOCAL_JWT_MAX_LIFETIME_SECONDS?.trim();
+  if (!raw) return DEFAULT_MAX_TOKEN_LIFETIME_SECONDS;
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(value) || value < 1) {
+    throw new Error(`Invalid configuration: LOCAL_JWT_MAX_LIFETIME_SECONDS=${JSON.stringify(raw)} (expected a positive integer of seconds)`);
+  }
+  return value;
+}
+
+/** Whether `sub` can be stored as itself: no NUL (Postgres text), no lone surrogate (stored as U+FFFD, so two subs would collide). */
+export function isStorableSubject(sub: unknown): sub is string {
+  return typeof sub === 'string' && sub !== '' && !sub.includes('\u0000') && sub.isWellFormed();
 }
 
 /** Why a token was refused; the message is safe to return to the client. */
@@ -62,12 +84,23 @@ export function signLocalToken(userId: string, options: SignTokenOptions = {}): 
   return `${signingInput}.${hmac(signingInput, options.secret ?? getLocalJwtSecret())}`;
 }
 
+/** Options of {@link verifyLocalToken}. */
+export interface VerifyTokenOptions {
+  /** HMAC secret. @default getLocalJwtSecret() */
+  readonly secret?: string;
+  /** Longest accepted `exp` − now, in seconds. @default getLocalJwtMaxLifetimeSeconds() */
+  readonly maxLifetimeSeconds?: number;
+  /** Current time, epoch seconds (tests). @default now */
+  readonly now?: number;
+}
+
 /**
  * Verifies a compact JWS: exactly HS256 (no `none`, no algorithm switching), a constant-time
- * signature check, then `exp`/`nbf` with a small leeway and a non-empty string `sub`.
+ * signature check, then a finite `exp` no further ahead than the maximum lifetime, `nbf`
+ * (both with a small leeway) and a non-empty `sub` that can be stored as itself.
  * @throws InvalidTokenError
  */
-export function verifyLocalToken(token: string, options: { secret?: string; now?: number } = {}): VerifiedClaims {
+export function verifyLocalToken(token: string, options: VerifyTokenOptions = {}): VerifiedClaims {
   const parts = token.split('.');
   if (parts.length !== 3 || parts.some((part) => !/^[A-Za-z0-9_-]*$/.test(part))) throw new InvalidTokenError('Malformed token');
   const [encodedHeader, encodedPayload, signature] = parts;
@@ -79,13 +112,15 @@ export function verifyLocalToken(token: string, options: { secret?: string; now?
   if (actual.length !== expected.length || !timingSafeEqual(actual, expected)) throw new InvalidTokenError('Invalid token signature');
   const claims = parseJsonSegment(encodedPayload);
   const now = options.now ?? Date.now() / 1000;
-  if (claims.exp !== undefined && (typeof claims.exp !== 'number' || now > claims.exp + CLOCK_LEEWAY_SECONDS)) {
-    throw new InvalidTokenError('Token expired');
-  }
+  if (typeof claims.exp !== 'number' || !Number.isFinite(claims.exp)) throw new InvalidTokenError('Token has no valid expiry');
+  if (now > claims.exp + CLOCK_LEEWAY_SECONDS) throw new InvalidTokenError('Token expired');
+  const maxLifetime = options.maxLifetimeSeconds ?? getLocalJwtMaxLifetimeSeconds();
+  if (claims.exp - now > maxLifetime + CLOCK_LEEWAY_SECONDS) throw new InvalidTokenError('Token lifetime exceeds the allowed maximum');
   if (claims.nbf !== undefined && (typeof claims.nbf !== 'number' || now < claims.nbf - CLOCK_LEEWAY_SECONDS)) {
     throw new InvalidTokenError('Token not yet valid');
   }
   if (typeof claims.sub !== 'string' || claims.sub === '') throw new InvalidTokenError('Token has no subject');
+  if (!isStorableSubject(claims.sub)) throw new InvalidTokenError('Token subject is not valid Unicode text');
   return claims as VerifiedClaims;
 }
 
@@ -93,7 +128,7 @@ export function verifyLocalToken(token: string, options: { secret?: string; now?
  * Authenticates an `Authorization` header value (`Bearer <jwt>`).
  * @throws InvalidTokenError when missing or invalid
  */
-export function authenticateAuthorizationHeader(value: string | undefined, options: { secret?: string } = {}): VerifiedClaims {
+export function authenticateAuthorizationHeader(value: string | undefined, options: Omit<VerifyTokenOptions, 'now'> = {}): VerifiedClaims {
   if (!value) throw new InvalidTokenError('Missing Authorization header');
   const match = /^Bearer\s+(\S+)\s*$/i.exec(value);
   if (!match) throw new InvalidTokenError('Authorization header must be "Bearer <token>"');

@@ -481,12 +481,15 @@ function splitMultiValues(values: Record<string, string | readonly string[] | un
 } {
   const single: Record<string, string> = {};
   const multi: Record<string, string[]> = {};
+  // Own properties, as JSON.parse gives the Lambda: `single.__proto__ = x` would set the prototype instead.
+  const define = <T>(target: Record<string, T>, name: string, value: T) =>
+    Object.defineProperty(target, name, { value, enumerable: true, writable: true, configurable: true });
   for (const [name, value] of Object.entries(values)) {
     if (value === undefined) continue;
     const list = typeof value === 'string' ? [value] : [...value];
     if (list.length === 0) continue;
-    single[name] = list[list.length - 1];
-    multi[name] = list;
+    define(single, name, list[list.length - 1]);
+    define(multi, name, list);
   }
   return { single, multi };
 }

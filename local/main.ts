@@ -45,6 +45,9 @@ function listenError(error: unknown): LocalStartError | undefined {
   const port = process.env.PORT ?? '3000';
   const host = process.env.HOST ?? '127.0.0.1';
   const codes = errorCodes(error);
+  if (error instanceof Error && error.message.startsWith('Invalid configuration:')) {
+    return new LocalStartError(`${error.message}: fix or unset it (docs/local.md lists every variable).`, { cause: error });
+  }
   if (codes.includes('EADDRINUSE')) {
     const next = Number(port) > 0 && Number(port) < 65535 ? Number(port) + 1 : 3001;
     return new LocalStartError(`PORT ${port} is already in use on ${host} (another npm start?): stop it, or pick another port: PORT=${next} npm start (PORT=0 takes any free one).`, { cause: error });

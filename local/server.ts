@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { authenticateAuthorizationHeader, getLocalJwtSecret, InvalidTokenError, toAuthorizerClaims } from './auth';
+import { authenticateAuthorizationHeader, getLocalJwtMaxLifetimeSeconds, getLocalJwtSecret, InvalidTokenError, toAuthorizerClaims } from './auth';
 import {
   API_FUNCTIONS,
   API_ROUTES,
@@ -53,6 +53,8 @@ const RESOURCES: readonly Resource[] = (() => {
 
 /** One mebibyte; API Gateway's own limit is 10 MB, the handlers enforce tighter ones. */
 const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+/** How long a client may take to send its whole request (headers and body); long responses are not affected. */
+const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 /** Headers that describe the integration's connection, not the client's. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'upgrade', 'trailer']);
 
@@ -70,6 +72,14 @@ export interface LocalServerOptions {
   readonly allowedOrigins?: readonly string[];
   /** Largest accepted request body in bytes. @default 1 MiB */
   readonly maxBodyBytes?: number;
+  /**
+   * Time allowed to receive the whole request, body included; a slower client gets 408 and
+   * the connection is closed. Only the request is timed: a reply may stream for minutes.
+   * @default 30 s
+   */
+  readonly requestTimeoutMs?: number;
+  /** Longest accepted token lifetime (`exp` − now), seconds. @default LOCAL_JWT_MAX_LIFETIME_SECONDS or 7 days */
+  readonly maxTokenLifetimeSeconds?: number;
   /** One line per request. @default console.log */
   readonly log?: (line: string) => void;
   /** Serve the web client at `/` and the local sign-in (not API routes; see web-assets.ts). @default true */
@@ -112,13 +122,22 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   const settings: RequestSettings = {
     handlers,
     jwtSecret: options.jwtSecret ?? getLocalJwtSecret(),
+    maxTokenLifetimeSeconds: options.maxTokenLifetimeSeconds ?? getLocalJwtMaxLifetimeSeconds(),
     allowedOrigins: options.allowedOrigins ?? parseOrigins(process.env.ALLOWED_ORIGINS),
     maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
     log: options.log ?? ((line) => console.log(line)),
   };
 
-  const webAssets = options.webClient === false ? () => false : createWebAssets({ jwtSecret: settings.jwtSecret });
-  const server = createServer((req, res) => {
+  const webAssets = options.webClient === false ? () => false : createWebAssets({ jwtSecret: settings.jwtSecret, tokenLifetimeSeconds: settings.maxTokenLifetimeSeconds });
+  const requestTimeout = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const server = createServer({
+    // Node times only the receiving of a request (the timer stops once the body is in, or the
+    // response is complete), so this bounds a drip-fed body without cutting streamed replies.
+    requestTimeout,
+    headersTimeout: Math.min(60_000, requestTimeout),
+    // How often Node checks those timeouts (default 30 s, which would double a 30 s timeout).
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(requestTimeout / 4))),
+  }, (req, res) => {
     if (webAssets(req, res)) return;
     const started = Date.now();
     handleRequest(req, res, settings)
@@ -133,9 +152,6 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
         else res.once('close', done);
       });
   });
-  // Streams may stay open for minutes while the model answers.
-  server.requestTimeout = 0;
-  server.headersTimeout = 60_000;
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -160,6 +176,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
 interface RequestSettings {
   readonly handlers: LocalHandlers;
   readonly jwtSecret: string;
+  readonly maxTokenLifetimeSeconds: number;
   readonly allowedOrigins: readonly string[];
   readonly maxBodyBytes: number;
   readonly log: (line: string) => void;
@@ -180,9 +197,14 @@ async function handleRequest(req: IncomingMessage, res: ServerResponse, settings
   // Like a REST API: a method the resource lacks is the same "not found" as an unknown path.
   if (!functionName) return sendGatewayError(res, 'MISSING_AUTHENTICATION_TOKEN', cors);
 
+  // Node keeps only the first of repeated Authorization headers; which one counts must not be a guess.
+  if (countHeader(req, 'authorization') > 1) {
+    settings.log(`${method} ${path}: refused: more than one Authorization header`);
+    return sendGatewayError(res, 'BAD_REQUEST_PARAMETERS', cors);
+  }
   let claims;
   try {
-    claims = authenticateAuthorizationHeader(req.headers.authorization, { secret: settings.jwtSecret });
+    claims = authenticateAuthorizationHeader(req.headers.authorization, { secret: settings.jwtSecret, maxLifetimeSeconds: settings.maxTokenLifetimeSeconds });
   } catch (error) {
     if (!(error instanceof InvalidTokenError)) throw error;
     // The log says why; the client gets what API Gateway's authorizer answers.
@@ -192,8 +214,10 @@ async function handleRequest(req: IncomingMessage, res: ServerResponse, settings
 
   const body = await readBody(req, settings.maxBodyBytes);
   if (body === 'too-large') {
-    return sendGatewayError(res, 'REQUEST_TOO_LARGE', cors, true);
+    return sendGatewayError(res, 'REQUEST_TOO_LARGE', cors);
   }
+  // The client went away or timed out mid-body (Node answered 408 and closed): nothing to invoke.
+  if (body === 'aborted') return;
 
   const requestId = randomUUID();
   const event = buildRestApiEvent({
@@ -298,18 +322,20 @@ function sendPreflight(res: ServerResponse, cors: Record<string, string>): void 
 }
 
 /** An error API Gateway answers itself, with the body and status of the shared route table. */
-function sendGatewayError(res: ServerResponse, type: string, headers: Record<string, string>, closeConnection = false): void {
+function sendGatewayError(res: ServerResponse, type: string, headers: Record<string, string>): void {
   const error = gatewayError(type);
-  sendJson(res, error.status, JSON.parse(gatewayErrorBody(error)), { ...headers, 'Access-Control-Expose-Headers': CORS.exposeHeaders.join(',') }, closeConnection);
+  sendJson(res, error.status, JSON.parse(gatewayErrorBody(error)), { ...headers, 'Access-Control-Expose-Headers': CORS.exposeHeaders.join(',') });
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string>, closeConnection = false): void {
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string>): void {
   const payload = JSON.stringify(body);
+  // An early answer (401, 413, ...) leaves the request body unread. Keeping the connection
+  // would make Node read — and wait for — the rest of it to reuse the socket; close instead.
+  const closeConnection = !res.req.complete;
   res.writeHead(status, {
     ...headers,
     'Content-Type': 'application/json',
     'Content-Length': String(Buffer.byteLength(payload)),
-    // The rest of an oversized body is never read, so the connection cannot be reused.
     ...(closeConnection ? { Connection: 'close' } : {}),
   });
   res.end(payload);
@@ -328,17 +354,29 @@ function corsHeaders(req: IncomingMessage, settings: RequestSettings): Record<st
   return { 'Access-Control-Allow-Origin': origin && origins.includes(origin) ? origin : origins[0], Vary: 'Origin' };
 }
 
-async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 'too-large'> {
+/** The whole body; 'too-large' as soon as it exceeds `limit`; 'aborted' when the client left or timed out. */
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 'too-large' | 'aborted'> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) return 'too-large';
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) return 'too-large';
-    chunks.push(chunk as Buffer);
+  try {
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > limit) return 'too-large';
+      chunks.push(chunk as Buffer);
+    }
+  } catch {
+    return 'aborted';
   }
-  return Buffer.concat(chunks);
+  return req.complete ? Buffer.concat(chunks) : 'aborted';
+}
+
+/** How many times the client sent header `name` (Node folds some repeats away in `req.headers`). */
+function countHeader(req: IncomingMessage, name: string): number {
+  let count = 0;
+  for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i].toLowerCase() === name) count += 1;
+  return count;
 }
 
 /** Headers as the client sent them (API Gateway keeps their case), plus the proxy headers it adds. */
@@ -353,8 +391,9 @@ function eventHeaders(req: IncomingMessage): Record<string, string[]> {
   return headers;
 }
 
+/** Values by name. Prototype-free: `__proto__`, `constructor` or `toString` are names like any other. */
 function groupValues(pairs: Iterable<[string, string]>): Record<string, string[]> {
-  const grouped: Record<string, string[]> = {};
+  const grouped: Record<string, string[]> = Object.create(null);
   for (const [name, value] of pairs) (grouped[name] ??= []).push(value);
   return grouped;
 }

@@ -5,12 +5,14 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { buildWebClient, type WebFile } from '../web/build';
-import { signLocalToken } from './auth';
+import { DEFAULT_TOKEN_TTL_SECONDS, signLocalToken } from './auth';
 
 /** Options of {@link createWebAssets}. */
 export interface WebAssetsOptions {
   /** HMAC secret the sign-in signs with: the server's own, so its tokens are accepted. */
   readonly jwtSecret: string;
+  /** Lifetime of the tokens it mints, capped by what the server accepts. @default 24 h */
+  readonly tokenLifetimeSeconds?: number;
 }
 
 /** Handles a request when it is for the page or the sign-in; returns whether it did. */
@@ -29,7 +31,7 @@ export function createWebAssets(options: WebAssetsOptions): WebAssetsHandler {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     const method = (req.method ?? 'GET').toUpperCase();
     if (path === '/local/sign-in') {
-      signIn(req, res, options.jwtSecret).catch(() => res.destroy());
+      signIn(req, res, options.jwtSecret, Math.min(DEFAULT_TOKEN_TTL_SECONDS, options.tokenLifetimeSeconds ?? DEFAULT_TOKEN_TTL_SECONDS)).catch(() => res.destroy());
       return true;
     }
     const file = path === '/' ? '/index.html' : path;
@@ -62,7 +64,7 @@ export function createWebAssets(options: WebAssetsOptions): WebAssetsHandler {
  * `POST /local/sign-in` `{"user": "<name>"}` → `{"token": "<jwt>", "user": "<name>"}`. Only from
  * this machine: anyone reaching it could otherwise act as any user.
  */
-async function signIn(req: IncomingMessage, res: ServerResponse, secret: string): Promise<void> {
+async function signIn(req: IncomingMessage, res: ServerResponse, secret: string, expiresInSeconds: number): Promise<void> {
   if ((req.method ?? '').toUpperCase() !== 'POST') {
     sendJson(res, 405, { detail: 'Method Not Allowed' }, { Allow: 'POST' });
     return;
@@ -95,7 +97,7 @@ async function signIn(req: IncomingMessage, res: ServerResponse, secret: string)
     sendJson(res, 422, { detail: 'user must be 1 to 128 letters, digits or . _ @ + - (starting with a letter or digit)' });
     return;
   }
-  sendJson(res, 200, { token: signLocalToken(user, { secret }), user });
+  sendJson(res, 200, { token: signLocalToken(user, { secret, expiresInSeconds }), user, expires_in: expiresInSeconds });
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): true {

@@ -2,7 +2,7 @@
  * `npm run token -- <user> [--ttl <seconds>]`: prints a local API token (HS256, signed with
  * LOCAL_JWT_SECRET or its documented default) whose `sub` is the user id.
  */
-import { DEFAULT_TOKEN_TTL_SECONDS, signLocalToken } from '../local/auth';
+import { DEFAULT_TOKEN_TTL_SECONDS, getLocalJwtMaxLifetimeSeconds, signLocalToken } from '../local/auth';
 
 const USAGE = 'usage: npm run token -- <user> [--ttl <seconds>]';
 
@@ -28,6 +28,10 @@ function main(argv: readonly string[]): void {
   }
   if (positional.length > 1) fail(`one user at a time; got ${positional.length}: ${positional.join(' ')}`);
   const [user = 'demo-user'] = positional;
+  const maxLifetime = getLocalJwtMaxLifetimeSeconds();
+  if (ttl > maxLifetime) {
+    fail(`--ttl ${ttl} is longer than the server accepts (LOCAL_JWT_MAX_LIFETIME_SECONDS=${maxLifetime}); use at most that, or raise the variable for both.`);
+  }
   process.stdout.write(`${signLocalToken(user, { expiresInSeconds: ttl })}\n`);
 }
 

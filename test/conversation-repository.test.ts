@@ -62,11 +62,13 @@ describe('conversation repository on a real Postgres', () => {
   it('reads the owner, the parent role and an existing message id in one query', async () => {
     const userId = `u-${randomUUID()}`;
     const { id, ids } = await seedConversation(userId, 1);
+    // The size counters (migration 003) come with it: the user and assistant message, and their parts' bytes.
+    const size = { messageCount: 2, contentBytes: expect.any(Number) };
     expect(await getTurnTargetByConversationId({ conversationId: id, parentId: ids[1], messageId: randomUUID() })).toEqual({
-      userId, parentRole: 'assistant', existing: null,
+      userId, parentRole: 'assistant', existing: null, ...size,
     });
     expect(await getTurnTargetByConversationId({ conversationId: id, parentId: 'nope', messageId: ids[1] })).toEqual({
-      userId, parentRole: null, existing: { parentId: ids[0], role: 'assistant' },
+      userId, parentRole: null, existing: { parentId: ids[0], role: 'assistant' }, ...size,
     });
   });
 

@@ -283,13 +283,16 @@ describe('POST /backend-api/f/conversation', () => {
     // Four values per row: Jest would take a missing fourth argument for a done callback.
     it.each(cases)('%s', async (_name, body, status, headers) => {
       const rows = await countRows();
-      const keys = (await redis.keys(`${runPrefix()}*`)).length;
-      const response = await postRaw(body, newUserId(), { headers });
+      const keys = new Set(await redis.keys(`${runPrefix()}*`));
+      const userId = newUserId();
+      const response = await postRaw(body, userId, { headers });
       expect(response.statusCode).toBe(status);
       expect(response.headers['content-type']).toBe('application/json; charset=utf-8');
       expect(response.json.detail).toBeDefined();
       expect(await countRows()).toBe(rows);
-      expect((await redis.keys(`${runPrefix()}*`)).length).toBe(keys);
+      // A valid request counts against the user's turn limit even when it then fails (404): that key only.
+      const added = (await redis.keys(`${runPrefix()}*`)).filter((key) => !keys.has(key));
+      expect(added).toEqual(status === 404 ? [`${runPrefix()}user:${userId}:turns`] : []);
     });
 
     it('answers 413 message_length_exceeds_limit for oversize text', async () => {

@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import middy from '@middy/core';
 import { executionModeStreamifyResponse } from '@middy/core/StreamifyResponse';
 import {
+  enforceTurnLimit,
   getConfig,
   getUserId,
   httpMiddlewares,
@@ -67,6 +68,8 @@ const postConversation = async (event: APIGatewayProxyEvent): Promise<StreamingR
   const { http } = getConfig();
   const request = parsePostConversationRequest(event, http);
   const userId = getUserId(event);
+  // Per-user turn limit (SPEC §9): after validation, before anything is written or the model is called.
+  await enforceTurnLimit(userId);
   const turn = await startTurn({
     userId,
     action: request.action,

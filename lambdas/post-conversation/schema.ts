@@ -4,7 +4,7 @@
  * `conversation_id: null`, extra fields ignored), strict about what it uses. Everything is
  * checked before anything is written.
  */
-import { AppError, IssueCollector, PayloadTooLargeError, isUuid, type IncomingUserMessage, type TurnAction } from '@chatbot/shared';
+import { IssueCollector, PayloadTooLargeError, isStorableText, isUuid, readJsonObjectBody, type IncomingUserMessage, type TurnAction } from '@chatbot/shared';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 
 export interface PostConversationRequest {
@@ -25,33 +25,10 @@ export interface PostConversationLimits {
 const ACTIONS: readonly TurnAction[] = ['next', 'variant', 'continue'];
 const TEXT_CONTENT_TYPES = new Set(['text', 'multimodal_text']);
 const MAX_ID_LENGTH = 128;
-
 type Json = Record<string, unknown>;
 const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value);
-/** Postgres text cannot hold NUL, and JSON cannot carry a lone surrogate to it. */
-const isStorableText = (value: string): boolean => !value.includes('\u0000') && value.isWellFormed();
 const isNodeId = (value: unknown): value is string =>
   typeof value === 'string' && value.length > 0 && value.length <= MAX_ID_LENGTH && /^[\w.:-]+$/.test(value);
-
-function readBody(event: Pick<APIGatewayProxyEvent, 'body' | 'isBase64Encoded' | 'headers'>, limits: PostConversationLimits): unknown {
-  const contentType = Object.entries(event.headers ?? {}).find(([name]) => name.toLowerCase() === 'content-type')?.[1];
-  if (contentType !== undefined && !/^\s*(application\/([\w.+-]*\+)?json|text\/plain)\s*(;|$)/i.test(contentType)) {
-    throw new AppError(415, 'unsupported_media_type', 'Content-Type must be application/json');
-  }
-  const raw = event.isBase64Encoded ? Buffer.from(event.body ?? '', 'base64').toString('utf8') : (event.body ?? '');
-  if (Buffer.byteLength(raw, 'utf8') > limits.maxBodyBytes) {
-    throw new PayloadTooLargeError('payload_too_large', `The request body exceeds ${limits.maxBodyBytes} bytes`);
-  }
-  const issues = new IssueCollector();
-  if (raw.trim() === '') issues.add(['body'], 'a JSON body is required', 'missing');
-  issues.throwIfAny();
-  try {
-    return JSON.parse(raw);
-  } catch {
-    issues.add(['body'], 'invalid JSON', 'json_invalid');
-    return issues.throwIfAny();
-  }
-}
 
 function readUserMessage(issues: IssueCollector, value: unknown, index: number, limits: PostConversationLimits): IncomingUserMessage | undefined {
   const loc = ['body', 'messages', index];
@@ -95,13 +72,9 @@ export function parsePostConversationRequest(
   event: Pick<APIGatewayProxyEvent, 'body' | 'isBase64Encoded' | 'headers'>,
   limits: PostConversationLimits,
 ): PostConversationRequest {
-  const body = readBody(event, limits);
+  // 415 unless JSON, 413 over MAX_BODY_BYTES, 422 unless a JSON object: shared with the lifecycle routes.
+  const request: Json = readJsonObjectBody(event, limits);
   const issues = new IssueCollector();
-  if (!isObject(body)) {
-    issues.add(['body'], 'must be a JSON object', 'dict_type');
-    issues.throwIfAny();
-  }
-  const request = body as Json;
 
   const action = request.action ?? 'next';
   if (!ACTIONS.includes(action as TurnAction)) issues.add(['body', 'action'], 'must be one of next, variant, continue', 'literal_error');
@@ -128,8 +101,9 @@ export function parsePostConversationRequest(
   if (!message && action === 'next' && !issues.issues.some((i) => i.loc[1] === 'messages')) {
     issues.add(['body', 'messages'], 'a user message is required for action "next"', 'missing');
   }
-  if (conversationId === undefined && action !== 'next') {
-    issues.add(['body', 'conversation_id'], `is required for action "${String(action)}"`, 'missing');
+  // `action` is untrusted: only a known action is ever put into a message (String() of an object can throw).
+  if (conversationId === undefined && action !== 'next' && ACTIONS.includes(action as TurnAction)) {
+    issues.add(['body', 'conversation_id'], `is required for action "${action as TurnAction}"`, 'missing');
   }
   if (action === 'continue' && message) issues.add(['body', 'messages'], 'must be empty for action "continue"', 'value_error');
 

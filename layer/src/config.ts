@@ -59,6 +59,20 @@ export interface HttpConfig {
   readonly maxBodyBytes: number;
 }
 
+/** What one user may spend (SPEC §9) and how large one conversation may grow. */
+export interface LimitsConfig {
+  /** Turns (POSTs) one user may start per rolling window; 0 turns the limit off. */
+  readonly userTurnLimit: number;
+  readonly userTurnWindowSeconds: number;
+  /** User and assistant messages one conversation may hold (every branch counted). */
+  readonly maxConversationMessages: number;
+  /**
+   * Message content one conversation may hold, in bytes as it travels in a buffered Lambda
+   * response (the parts JSON-encoded twice: once in the body, once in the response envelope).
+   */
+  readonly maxConversationBytes: number;
+}
+
 export interface LifecycleConfig {
   /** Days a soft-deleted conversation is kept before the purge job hard-deletes it. */
   readonly deletedRetentionDays: number;
@@ -73,6 +87,7 @@ export interface AppConfig {
   readonly llm: LlmConfig;
   readonly http: HttpConfig;
   readonly lifecycle: LifecycleConfig;
+  readonly limits: LimitsConfig;
 }
 
 export class ConfigError extends Error {
@@ -81,6 +96,15 @@ export class ConfigError extends Error {
     this.name = 'ConfigError';
   }
 }
+
+/**
+ * 3 MiB. A buffered Lambda response carries at most 6 MB; a detail body adds ~624 bytes of
+ * fixed JSON per message (measured: 1,000 messages with assistant metadata and a 256-character
+ * title, envelope included), ~0.63 MB at the 1,000-message default. 3 MiB + 0.63 MB ≈ 3.8 MB
+ * leaves ~2 MB for the one reply that may take a conversation past the limit, and for turns
+ * that race past the check together.
+ */
+export const DEFAULT_MAX_CONVERSATION_BYTES = 3 * 1024 * 1024;
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -188,12 +212,21 @@ export function parseConfig(env: Env = process.env): AppConfig {
     maxBodyBytes: integer('MAX_BODY_BYTES', 256 * 1024, 1024),
   };
 
+  const limits: LimitsConfig = {
+    userTurnLimit: integer('USER_TURN_LIMIT', 60, 0, 1_000_000),
+    userTurnWindowSeconds: integer('USER_TURN_WINDOW_SECONDS', 3600, 1, 30 * 24 * 3600),
+    // A turn adds a user message and a reply, so fewer than 2 would refuse every turn.
+    maxConversationMessages: integer('MAX_CONVERSATION_MESSAGES', 1000, 2, 1_000_000),
+    // Above 4 MiB the fixed JSON of 1,000 messages and one long reply could reach the 6 MB limit.
+    maxConversationBytes: integer('MAX_CONVERSATION_BYTES', DEFAULT_MAX_CONVERSATION_BYTES, 1024, 4 * 1024 * 1024),
+  };
+
   const lifecycle: LifecycleConfig = {
     deletedRetentionDays: integer('DELETED_RETENTION_DAYS', 30, 0, 3650),
     purgeBatchSize: integer('PURGE_BATCH_SIZE', 500, 1, 10000),
   };
 
-  return { database, redis, cache, llm, http, lifecycle };
+  return { database, redis, cache, llm, http, lifecycle, limits };
 }
 
 let current: AppConfig | undefined;

@@ -3,6 +3,7 @@
  * A missing row is `null`; the service decides what that means. Every write is one
  * statement, atomic without a transaction; `db` defaults to the pool.
  */
+import { messageContentBytes } from './conversation-wire';
 import { db as pool, type Queryable } from './database';
 
 export type MessageRole = 'root' | 'system' | 'user' | 'assistant';
@@ -135,9 +136,10 @@ export async function insertMessage(args: {
   readonly db?: Queryable;
 }): Promise<MessageRow> {
   const { rows } = await (args.db ?? pool).query<MessageRow>(
-    `INSERT INTO messages (conversation_id, id, parent_id, role, content_type, parts, status, end_turn, weight, metadata)
+    `WITH counted AS (${COUNT_MESSAGE})
+     INSERT INTO messages (conversation_id, id, parent_id, role, content_type, parts, status, end_turn, weight, metadata)
      VALUES ($1, ${INSERT_MESSAGE_VALUES(2)}) RETURNING ${MESSAGE_COLUMNS}`,
-    [args.conversationId, ...messageValues(args.message)],
+    [args.conversationId, ...messageValues(args.message), ...messageSize(args.message)],
   );
   return rows[0];
 }
@@ -161,6 +163,10 @@ export async function updateConversationCurrentNodeById(args: {
 /** What a new turn needs to know about its conversation, read in one round trip. */
 export interface TurnTarget {
   readonly userId: string;
+  /** User and assistant messages stored so far (every branch). */
+  readonly messageCount: number;
+  /** Their content, in the bytes {@link messageContentBytes} counts. */
+  readonly contentBytes: number;
   /** Role of the `parentId` node, `null` when the conversation has no such node. */
   readonly parentRole: MessageRole | null;
   /** The node with `messageId`, when it already exists (a retry or a regenerate). */
@@ -174,8 +180,15 @@ export async function getTurnTargetByConversationId(args: {
   readonly messageId?: string;
   readonly db?: Queryable;
 }): Promise<TurnTarget | null> {
-  const { rows } = await (args.db ?? pool).query<{ userId: string; parentRole: MessageRole | null; existingParentId: string | null; existingRole: MessageRole | null }>(
-    `SELECT c.user_id AS "userId",
+  const { rows } = await (args.db ?? pool).query<{
+    userId: string;
+    messageCount: number;
+    contentBytes: string;
+    parentRole: MessageRole | null;
+    existingParentId: string | null;
+    existingRole: MessageRole | null;
+  }>(
+    `SELECT c.user_id AS "userId", c.message_count AS "messageCount", c.content_bytes AS "contentBytes",
             (SELECT role FROM messages WHERE conversation_id = c.id AND id = $2) AS "parentRole",
             e.parent_id AS "existingParentId", e.role AS "existingRole"
        FROM conversations c
@@ -187,10 +200,22 @@ export async function getTurnTargetByConversationId(args: {
   if (!row) return null;
   return {
     userId: row.userId,
+    messageCount: row.messageCount,
+    contentBytes: Number(row.contentBytes),
     parentRole: row.parentRole,
     existing: row.existingRole ? { parentId: row.existingParentId, role: row.existingRole } : null,
   };
 }
+
+/**
+ * The size counters of migration 003, kept by every statement that inserts a message: $1 =
+ * conversation id, $11 = 1 for a user or assistant message (else 0), $12 = its content bytes.
+ */
+const COUNT_MESSAGE = `UPDATE conversations SET message_count = message_count + $11, content_bytes = content_bytes + $12 WHERE id = $1`;
+
+/** [counted, content bytes] of a message, the parameters of {@link COUNT_MESSAGE}. */
+const messageSize = (m: Pick<NewMessage, 'role' | 'parts'>): [number, number] =>
+  m.role === 'user' || m.role === 'assistant' ? [1, messageContentBytes(m.parts ?? [])] : [0, 0];
 
 const INSERT_MESSAGE_VALUES = (first: number) =>
   `$${first}, $${first + 1}, $${first + 2}, $${first + 3}, $${first + 4}::jsonb, $${first + 5}, $${first + 6}, $${first + 7}, $${first + 8}::jsonb`;
@@ -223,8 +248,8 @@ export async function createConversationWithMessage(args: {
   const message: NewMessage = { ...args.message, parentId: args.systemNodeId, role: 'user' };
   const { rows } = await (args.db ?? pool).query<MessageRow>(
     `WITH conversation AS (
-       INSERT INTO conversations (id, user_id, root_node_id, current_node_id, default_model_slug)
-       VALUES ($1, $2, $3, $5, $4) RETURNING id
+       INSERT INTO conversations (id, user_id, root_node_id, current_node_id, default_model_slug, message_count, content_bytes)
+       VALUES ($1, $2, $3, $5, $4, 1, $16) RETURNING id
      ), skeleton AS (
        INSERT INTO messages (conversation_id, id, parent_id, role, parts, weight, metadata)
        SELECT id, $3, NULL, 'root', '[]'::jsonb, 0, '{}'::jsonb FROM conversation
@@ -234,7 +259,7 @@ export async function createConversationWithMessage(args: {
      INSERT INTO messages (conversation_id, id, parent_id, role, content_type, parts, status, end_turn, weight, metadata)
      SELECT conversation.id, ${INSERT_MESSAGE_VALUES(7)} FROM conversation
      RETURNING ${MESSAGE_COLUMNS}`,
-    [args.id, args.userId, args.rootNodeId, args.defaultModelSlug ?? null, message.id, args.systemNodeId, ...messageValues(message)],
+    [args.id, args.userId, args.rootNodeId, args.defaultModelSlug ?? null, message.id, args.systemNodeId, ...messageValues(message), messageSize(message)[1]],
   );
   return rows[0];
 }
@@ -256,13 +281,14 @@ export async function insertMessageAndMoveCurrentNode(args: {
        UPDATE conversations
           SET current_node_id = $2, update_time = clock_timestamp(),
               default_model_slug = COALESCE($11, default_model_slug), title = COALESCE($12, title),
-              is_archived = is_archived AND $4 <> 'user'
+              is_archived = is_archived AND $4 <> 'user',
+              message_count = message_count + $13, content_bytes = content_bytes + $14
         WHERE id = $1
      )
      INSERT INTO messages (conversation_id, id, parent_id, role, content_type, parts, status, end_turn, weight, metadata)
      VALUES ($1, ${INSERT_MESSAGE_VALUES(2)})
      RETURNING ${MESSAGE_COLUMNS}`,
-    [args.conversationId, ...messageValues(args.message), args.defaultModelSlug ?? null, args.title ?? null],
+    [args.conversationId, ...messageValues(args.message), args.defaultModelSlug ?? null, args.title ?? null, ...messageSize(args.message)],
   );
   return rows[0];
 }

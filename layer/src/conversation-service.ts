@@ -18,15 +18,17 @@ import {
   deleteConversationsDeletedBefore,
   type ConversationChanges,
   type MessageRow,
+  type TurnTarget,
 } from './conversation-repository';
 import {
   conversationDetailPrefix,
+  messageContentBytes,
   serializeConversationDetail,
   serializeConversationList,
   toWireMessage,
   type WireMessage,
 } from './conversation-wire';
-import { AppError, ConversationNotFoundError, ModelProviderError, ValidationError } from './errors';
+import { AppError, ConversationNotFoundError, ConversationTooLongError, ModelProviderError, ValidationError } from './errors';
 import { countMetric, logger } from './observability';
 import { getSecretString } from './secrets';
 
@@ -136,6 +138,25 @@ function translateWriteConflict(error: unknown): never {
 }
 
 /**
+ * Conversation size limits (`MAX_CONVERSATION_MESSAGES`, `MAX_CONVERSATION_BYTES`): a turn
+ * adds the user's message (when new) and a reply; refused with 413 before anything is
+ * written when that would pass either limit. The reply's bytes are not known yet, so the byte
+ * limit can be passed by one reply; its default leaves room for that (see the README).
+ */
+function assertRoomForTurn(size: Pick<TurnTarget, 'messageCount' | 'contentBytes'>, message: IncomingUserMessage | undefined): void {
+  const { maxConversationMessages, maxConversationBytes } = getConfig().limits;
+  const messages = size.messageCount + (message ? 1 : 0) + 1;
+  const bytes = size.contentBytes + (message ? messageContentBytes(message.parts) : 0);
+  if (messages <= maxConversationMessages && bytes <= maxConversationBytes) return;
+  countMetric('ConversationTooLong');
+  throw new ConversationTooLongError(
+    messages > maxConversationMessages
+      ? `This conversation has reached its limit of ${maxConversationMessages} messages. Start a new conversation to continue.`
+      : `This conversation has reached its size limit of ${maxConversationBytes} bytes. Start a new conversation to continue.`,
+  );
+}
+
+/**
  * Writes the user's message (or finds the one being regenerated): one round trip to check
  * ownership and the parent, one statement to insert and move `current_node`.
  */
@@ -147,6 +168,7 @@ async function storeUserSide(request: TurnRequest): Promise<{
   contextParentId?: string;
 }> {
   if (request.conversationId === undefined) {
+    assertRoomForTurn({ messageCount: 0, contentBytes: 0 }, request.message);
     const conversationId = randomUUID();
     const userMessage = await createConversationWithMessage({
       id: conversationId,
@@ -161,6 +183,8 @@ async function storeUserSide(request: TurnRequest): Promise<{
   const conversationId = request.conversationId;
   const target = await getTurnTargetByConversationId({ conversationId, parentId: request.parentMessageId, messageId: request.message?.id });
   if (!target || target.userId !== request.userId) throw new ConversationNotFoundError();
+  // A regenerate (the message exists) adds only the reply.
+  assertRoomForTurn(target, target.existing ? undefined : request.message);
 
   const existing = target.existing;
   // Regenerate (or a retried `next`): the user message is already there; answer under it again.

@@ -83,6 +83,16 @@ export function serializeConversationDetail(conversation: ConversationRow, messa
   return JSON.stringify(body);
 }
 
+/**
+ * What a message's `parts` add to a buffered Lambda response carrying the detail body: the
+ * parts as JSON inside the body, and the body escaped once more as a JSON string inside the
+ * response envelope (so a `"` in the text costs 4 bytes, a control character 7). This is what
+ * `MAX_CONVERSATION_BYTES` counts.
+ */
+export function messageContentBytes(parts: readonly unknown[]): number {
+  return Buffer.byteLength(JSON.stringify(JSON.stringify(parts)), 'utf8') - 2;
+}
+
 /** Epoch seconds → ISO-8601 UTC, as the list endpoint reports times. */
 export function toIsoTime(epochSeconds: number): string {
   return new Date(Math.round(epochSeconds * 1000)).toISOString();

@@ -2,7 +2,7 @@
  * The one application error type. The HTTP edge (`http-middlewares.ts`) renders it as
  * `{"detail": ...}`, the shape ChatGPT clients parse; `cause` is logged, never returned.
  */
-export type ErrorDetail = string | { message: string; code: string } | ValidationIssue[];
+export type ErrorDetail = string | { message: string; code: string; [field: string]: unknown } | ValidationIssue[];
 
 /** One entry of a 422 `detail` list, FastAPI style. */
 export interface ValidationIssue {
@@ -17,11 +17,15 @@ export class AppError extends Error {
     readonly code: string,
     message: string,
     readonly detail: ErrorDetail = { message, code },
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; headers?: Readonly<Record<string, string>> },
   ) {
     super(message, options);
     this.name = new.target.name;
+    this.headers = options?.headers ?? {};
   }
+
+  /** Response headers the error needs (e.g. `Retry-After`). */
+  readonly headers: Readonly<Record<string, string>>;
 }
 
 /** 422 with the offending fields listed. */
@@ -47,6 +51,26 @@ export class UnauthorizedError extends AppError {
 export class PayloadTooLargeError extends AppError {
   constructor(code: string, message: string) {
     super(413, code, message);
+  }
+}
+
+/**
+ * The user started too many turns in the rolling window (SPEC §9): 429 with `Retry-After`
+ * and the same number of seconds in `detail.retry_after`.
+ */
+export class TurnLimitExceededError extends AppError {
+  constructor(readonly retryAfterSeconds: number, limit: number, windowSeconds: number) {
+    const message = `Too many messages: at most ${limit} every ${windowSeconds} seconds. Try again in ${retryAfterSeconds} seconds.`;
+    super(429, 'rate_limit_exceeded', message, { message, code: 'rate_limit_exceeded', retry_after: retryAfterSeconds }, {
+      headers: { 'Retry-After': String(retryAfterSeconds) },
+    });
+  }
+}
+
+/** The turn would take the conversation past its size limits; the client should start a new conversation. */
+export class ConversationTooLongError extends AppError {
+  constructor(message: string) {
+    super(413, 'conversation_too_long', message);
   }
 }
 

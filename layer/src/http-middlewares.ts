@@ -8,6 +8,7 @@ import httpCors from '@middy/http-cors';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { getConfig } from './config';
 import { AppError, UnauthorizedError } from './errors';
+import { isStorableText } from './request-validation';
 import { CORS } from './route-table';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logger, publishMetricsIfAny } from './observability';
@@ -32,7 +33,7 @@ export function httpErrorResponse(): HttpMiddleware {
       if (error instanceof AppError) {
         const log = error.status >= 500 ? logger.error.bind(logger) : logger.info.bind(logger);
         log('Request failed', { status: error.status, code: error.code, error: error.message, cause: error.cause });
-        request.response = jsonResponse(error.status, JSON.stringify({ detail: error.detail }));
+        request.response = jsonResponse(error.status, JSON.stringify({ detail: error.detail }), { ...error.headers });
         return;
       }
       logger.error('Unhandled error', { error });
@@ -49,11 +50,15 @@ export function corsHeaders(): HttpMiddleware {
   }) as HttpMiddleware;
 }
 
-/** The caller's user id: the authorizer's `sub` claim, never anything the client sent. */
+/**
+ * The caller's user id: the authorizer's `sub` claim, never anything the client sent. A `sub`
+ * that cannot be stored as itself (NUL, a lone surrogate: `eve\ud800` would become `eve\ufffd`
+ * in Postgres and Redis, another user's id) is a 401, whatever authorizer let it through.
+ */
 export function getUserId(event: Pick<APIGatewayProxyEvent, 'requestContext'>): string {
   const claims = event.requestContext?.authorizer?.claims as Record<string, unknown> | undefined;
-  const sub = claims?.sub;
-  if (typeof sub !== 'string' || sub === '') throw new UnauthorizedError();
+  const sub = claims && Object.hasOwn(claims, 'sub') ? claims.sub : undefined;
+  if (typeof sub !== 'string' || sub === '' || !isStorableText(sub)) throw new UnauthorizedError();
   return sub;
 }
 

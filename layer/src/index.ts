@@ -17,3 +17,4 @@ export * from './redis-client';
 export * from './secrets';
 export * from './request-validation';
 export * from './route-table';
+export * from './turn-limiter';

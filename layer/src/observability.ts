@@ -26,7 +26,10 @@ export type MetricName =
   | 'CacheInvalidationFailed'
   | 'ContextRebuilt'
   | 'ModelError'
-  | 'ClientDisconnected';
+  | 'ClientDisconnected'
+  | 'TurnLimited'
+  | 'TurnLimitBypassed'
+  | 'ConversationTooLong';
 
 /** Counts one occurrence of `name`. */
 export function countMetric(name: MetricName, value = 1): void {

@@ -5,6 +5,12 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export const isUuid = (value: unknown): value is string => typeof value === 'string' && UUID.test(value);
 
+/**
+ * Text that Postgres and Redis store as itself: no NUL (Postgres text cannot hold it) and
+ * well-formed Unicode (both store a lone surrogate as U+FFFD, so two strings would become one).
+ */
+export const isStorableText = (value: string): boolean => !value.includes('\u0000') && value.isWellFormed();
+
 /** Collects issues, then throws them all at once. */
 export class IssueCollector {
   readonly issues: ValidationIssue[] = [];
@@ -22,13 +28,14 @@ export class IssueCollector {
 /** An optional non-negative integer query parameter within [min, max]. */
 export function readIntegerParam(
   issues: IssueCollector,
-  params: Record<string, string | undefined> | null,
+  params: Readonly<Record<string, unknown>> | null,
   name: string,
   options: { readonly fallback: number; readonly min: number; readonly max: number },
 ): number {
-  const raw = params?.[name];
-  if (raw === undefined) return options.fallback;
-  if (!/^\d{1,9}$/.test(raw)) {
+  // Own properties only, and only strings: a hand-built or JSON event can carry anything.
+  const raw = params && Object.hasOwn(params, name) ? params[name] : undefined;
+  if (raw === undefined || raw === null) return options.fallback;
+  if (typeof raw !== 'string' || !/^\d{1,9}$/.test(raw)) {
     issues.add(['query', name], `must be an integer from ${options.min} to ${options.max}`, 'int_parsing');
     return options.fallback;
   }
@@ -48,11 +55,16 @@ export function readJsonObjectBody(
   event: { readonly body: string | null; readonly isBase64Encoded?: boolean; readonly headers?: Record<string, string | undefined> | null },
   options: { readonly maxBodyBytes: number },
 ): Record<string, unknown> {
-  const contentType = Object.entries(event.headers ?? {}).find(([name]) => name.toLowerCase() === 'content-type')?.[1];
-  if (contentType !== undefined && !/^\s*application\/([\w.+-]*\+)?json\s*(;|$)/i.test(contentType)) {
+  // Typed `unknown` on purpose: a hand-built event (a direct invoke, a custom authorizer's
+  // integration) can carry anything, and `.test(x)` on an object calls its `toString`.
+  const contentType: unknown = Object.entries(event.headers ?? {}).find(([name]) => name.toLowerCase() === 'content-type')?.[1];
+  // JSON only: ChatGPT clients send application/json; text/plain and the rest are 415.
+  if (contentType !== undefined && (typeof contentType !== 'string' || !/^\s*application\/([\w.+-]*\+)?json\s*(;|$)/i.test(contentType))) {
     throw new AppError(415, 'unsupported_media_type', 'Content-Type must be application/json');
   }
-  const raw = event.isBase64Encoded ? Buffer.from(event.body ?? '', 'base64').toString('utf8') : (event.body ?? '');
+  const text: unknown = event.body ?? '';
+  if (typeof text !== 'string') throw new ValidationError([{ loc: ['body'], msg: 'a JSON body is required', type: 'missing' }]);
+  const raw = event.isBase64Encoded ? Buffer.from(text, 'base64').toString('utf8') : text;
   if (Buffer.byteLength(raw, 'utf8') > options.maxBodyBytes) {
     throw new PayloadTooLargeError('payload_too_large', `The request body exceeds ${options.maxBodyBytes} bytes`);
   }

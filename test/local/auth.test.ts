@@ -2,6 +2,8 @@ import { createHmac } from 'node:crypto';
 import {
   authenticateAuthorizationHeader,
   DEFAULT_LOCAL_JWT_SECRET,
+  DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
+  getLocalJwtMaxLifetimeSeconds,
   getLocalJwtSecret,
   InvalidTokenError,
   signLocalToken,
@@ -40,8 +42,18 @@ describe('local authorizer tokens', () => {
     ['alg none', () => `${encode({ alg: 'none', typ: 'JWT' })}.${encode({ sub: 'user-1' })}.`, 'Unsupported token algorithm'],
     ['alg HS512', () => forge({ alg: 'HS512' }, { sub: 'user-1' }), 'Unsupported token algorithm'],
     ['expired', () => signLocalToken('user-1', { secret: SECRET, now: Math.floor(Date.now() / 1000) - 3600, expiresInSeconds: 60 }), 'Token expired'],
-    ['not yet valid', () => forge({ alg: 'HS256' }, { sub: 'user-1', nbf: Math.floor(Date.now() / 1000) + 3600 }), 'Token not yet valid'],
+    ['not yet valid', () => forge({ alg: 'HS256' }, { sub: 'user-1', nbf: Math.floor(Date.now() / 1000) + 3600, exp: Math.floor(Date.now() / 1000) + 7200 }), 'Token not yet valid'],
     ['no sub', () => forge({ alg: 'HS256' }, { exp: Math.floor(Date.now() / 1000) + 60 }), 'Token has no subject'],
+    // A token must expire, within the maximum lifetime (7 days by default).
+    ['no exp', () => forge({ alg: 'HS256' }, { sub: 'user-1' }), 'Token has no valid expiry'],
+    ['exp 1e308', () => forge({ alg: 'HS256' }, { sub: 'user-1', exp: 1e308 }), 'Token lifetime exceeds the allowed maximum'],
+    ['exp as a string', () => forge({ alg: 'HS256' }, { sub: 'user-1', exp: String(Math.floor(Date.now() / 1000) + 60) }), 'Token has no valid expiry'],
+    ['exp 8 days ahead', () => signLocalToken('user-1', { secret: SECRET, expiresInSeconds: 8 * 24 * 3600 }), 'Token lifetime exceeds the allowed maximum'],
+    // A sub that cannot be stored as itself (Postgres: no NUL; lone surrogates become U+FFFD).
+    ['NUL in sub', () => signLocalToken('eve\u0000', { secret: SECRET }), 'Token subject is not valid Unicode text'],
+    ['a lone high surrogate in sub', () => signLocalToken('eve\ud800', { secret: SECRET }), 'Token subject is not valid Unicode text'],
+    ['a lone low surrogate in sub', () => signLocalToken('\udc00eve', { secret: SECRET }), 'Token subject is not valid Unicode text'],
+    ['a non-string sub', () => forge({ alg: 'HS256' }, { sub: { toString: 1 }, exp: Math.floor(Date.now() / 1000) + 60 }), 'Token has no subject'],
     ['two segments', () => 'abc.def', 'Malformed token'],
     ['garbage JSON', () => 'bm90IGpzb24.bm90IGpzb24.sig', 'Malformed token'],
   ])('rejects a token with %s', (_case, makeToken, message) => {
@@ -71,6 +83,24 @@ describe('local authorizer tokens', () => {
     expect(authenticateAuthorizationHeader(`Bearer ${token}`, { secret: SECRET }).sub).toBe('user-2');
     expect(() => authenticateAuthorizationHeader(undefined, { secret: SECRET })).toThrow('Missing Authorization header');
     expect(() => authenticateAuthorizationHeader(`Basic ${token}`, { secret: SECRET })).toThrow('Bearer');
+  });
+
+  it('accepts a well-formed non-ASCII sub, and U+FFFD itself', () => {
+    expect(verifyLocalToken(signLocalToken('ève 😀', { secret: SECRET }), { secret: SECRET }).sub).toBe('ève 😀');
+    expect(verifyLocalToken(signLocalToken('eve\ufffd', { secret: SECRET }), { secret: SECRET }).sub).toBe('eve\ufffd');
+  });
+
+  it('takes the maximum lifetime from LOCAL_JWT_MAX_LIFETIME_SECONDS', () => {
+    // Prepare
+    const token = signLocalToken('user-1', { secret: SECRET, expiresInSeconds: 3600 });
+
+    // Act + Assess
+    expect(verifyLocalToken(token, { secret: SECRET, maxLifetimeSeconds: 3600 }).sub).toBe('user-1');
+    expect(() => verifyLocalToken(token, { secret: SECRET, maxLifetimeSeconds: 600 })).toThrow('Token lifetime exceeds the allowed maximum');
+    expect(getLocalJwtMaxLifetimeSeconds({})).toBe(DEFAULT_MAX_TOKEN_LIFETIME_SECONDS);
+    expect(getLocalJwtMaxLifetimeSeconds({ LOCAL_JWT_MAX_LIFETIME_SECONDS: '3600' })).toBe(3600);
+    expect(() => getLocalJwtMaxLifetimeSeconds({ LOCAL_JWT_MAX_LIFETIME_SECONDS: '1e308' })).toThrow('LOCAL_JWT_MAX_LIFETIME_SECONDS');
+    expect(() => getLocalJwtMaxLifetimeSeconds({ LOCAL_JWT_MAX_LIFETIME_SECONDS: '0' })).toThrow('LOCAL_JWT_MAX_LIFETIME_SECONDS');
   });
 
   it('uses LOCAL_JWT_SECRET, else the documented default', () => {

@@ -196,6 +196,37 @@ describe('local API end to end (real Postgres and Redis)', () => {
     expect(((await res.json()) as { detail: { code: string } }).detail.code).toBe('unauthorized');
   });
 
+  it('passes the per-user turn limit through: 429 with Retry-After, readable cross-origin', async () => {
+    // Prepare: the emulator runs the same handlers, so it honours the same env.
+    const shared = await import('@chatbot/shared');
+    const saved = { limit: process.env.USER_TURN_LIMIT, window: process.env.USER_TURN_WINDOW_SECONDS };
+    Object.assign(process.env, { USER_TURN_LIMIT: '1', USER_TURN_WINDOW_SECONDS: '600' });
+    shared.resetConfig();
+    const token = signLocalToken(`carol-${randomUUID()}`, { secret: SECRET });
+    try {
+      expect((await postMessage(server, token, { action: 'next', messages: [userMessage('one')], parent_message_id: randomUUID() })).status).toBe(200);
+
+      // Act
+      const res = await fetch(`${server.url}/backend-api/f/conversation`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', Origin: 'http://localhost:5173' },
+        body: JSON.stringify({ action: 'next', messages: [userMessage('two')], parent_message_id: randomUUID() }),
+      });
+
+      // Assess
+      expect(res.status).toBe(429);
+      expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(590);
+      expect(res.headers.get('access-control-expose-headers')).toContain('Retry-After');
+      expect(((await res.json()) as { detail: { code: string; retry_after: number } }).detail).toMatchObject({ code: 'rate_limit_exceeded', retry_after: Number(res.headers.get('retry-after')) });
+    } finally {
+      if (saved.limit === undefined) delete process.env.USER_TURN_LIMIT;
+      else process.env.USER_TURN_LIMIT = saved.limit;
+      if (saved.window === undefined) delete process.env.USER_TURN_WINDOW_SECONDS;
+      else process.env.USER_TURN_WINDOW_SECONDS = saved.window;
+      shared.resetConfig();
+    }
+  });
+
   it('answers the CORS preflight', async () => {
     // Act
     const res = await fetch(`${server.url}/backend-api/f/conversation`, {

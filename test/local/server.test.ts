@@ -1,4 +1,7 @@
+import { createHmac } from 'node:crypto';
+import { once } from 'node:events';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import type { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
@@ -209,5 +212,204 @@ describe('local API Gateway emulator (in-test handlers)', () => {
       expect(res.headers.get('access-control-max-age')).toBe(String(CORS.maxAgeSeconds));
     }
     expect(foreign.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
+  });
+});
+
+/** One raw TCP exchange: what came back, and whether (and when) the server closed the connection. */
+async function rawExchange(
+  port: number,
+  head: string,
+  options: { drip?: string; dripEveryMs?: number; waitMs: number },
+): Promise<{ response: string; closedAfterMs: number | undefined }> {
+  const socket = connect(port, '127.0.0.1');
+  await once(socket, 'connect');
+  const started = Date.now();
+  let response = '';
+  let closedAfterMs: number | undefined;
+  socket.on('data', (chunk) => (response += chunk.toString('utf8')));
+  socket.on('error', () => undefined);
+  socket.on('close', () => (closedAfterMs ??= Date.now() - started));
+  socket.write(head);
+  const drip = options.drip
+    ? setInterval(() => {
+        if (!socket.destroyed) socket.write(options.drip as string);
+      }, options.dripEveryMs ?? 50)
+    : undefined;
+  const deadline = Date.now() + options.waitMs;
+  while (closedAfterMs === undefined && Date.now() < deadline) await sleep(20);
+  clearInterval(drip);
+  socket.destroy();
+  return { response, closedAfterMs };
+}
+
+describe('local API Gateway emulator against hostile clients', () => {
+  let server: LocalServer;
+  const events: APIGatewayProxyEvent[] = [];
+
+  beforeAll(async () => {
+    const echo = async (event: APIGatewayProxyEvent) => {
+      events.push(event);
+      return { statusCode: 200, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ query: event.queryStringParameters }) };
+    };
+    const postConversation = awslambda.streamifyResponse(async (event: APIGatewayProxyEvent, responseStream: Writable) => {
+      events.push(event);
+      const stream = awslambda.HttpResponseStream.from(responseStream, { statusCode: 200, headers: { 'Content-Type': 'text/event-stream; charset=utf-8' } });
+      for (let i = 0; i < 12; i += 1) {
+        stream.write(`data: ${i}\n\n`);
+        await sleep(50);
+      }
+      stream.end('data: [DONE]\n\n');
+    });
+    server = await startLocalServer({
+      port: 0,
+      jwtSecret: SECRET,
+      requestTimeoutMs: 400,
+      handlers: { 'get-conversation': echo, 'list-conversations': echo, 'post-conversation': postConversation, 'update-conversation': echo },
+      log: () => undefined,
+    });
+  });
+
+  afterAll(() => server.close());
+
+  it('passes query names that are Object.prototype members through as plain parameters', async () => {
+    // Act
+    const res = await fetch(`${server.url}/backend-api/conversations?__proto__=a&constructor=b&toString=c&hasOwnProperty=d&valueOf=e&offset=0`, { headers: auth() });
+
+    // Assess
+    expect(res.status).toBe(200);
+    const event = events.at(-1)!;
+    expect(Object.keys(event.queryStringParameters ?? {}).sort()).toEqual(['__proto__', 'constructor', 'hasOwnProperty', 'offset', 'toString', 'valueOf']);
+    expect(Object.getOwnPropertyDescriptor(event.queryStringParameters, '__proto__')?.value).toBe('a');
+    expect(Object.getOwnPropertyDescriptor(event.multiValueQueryStringParameters, 'constructor')?.value).toEqual(['b']);
+    expect(Object.getPrototypeOf(event.multiValueQueryStringParameters)).toBe(Object.prototype);
+  });
+
+  it('passes header names that are Object.prototype members through as plain headers', async () => {
+    // Prepare
+    const before = events.length;
+    const head = [
+      'GET /backend-api/conversations HTTP/1.1',
+      'Host: 127.0.0.1',
+      `Authorization: ${auth().Authorization}`,
+      '__proto__: a',
+      'constructor: b',
+      'toString: c',
+      'hasOwnProperty: d',
+      'hasOwnProperty: e',
+      'Connection: close',
+      '',
+      '',
+    ].join('\r\n');
+
+    // Act
+    const { response } = await rawExchange(server.port, head, { waitMs: 2000 });
+
+    // Assess
+    expect(response).toMatch(/^HTTP\/1\.1 200 /);
+    expect(events.length).toBe(before + 1);
+    const { headers, multiValueHeaders } = events.at(-1)!;
+    expect(Object.getOwnPropertyDescriptor(multiValueHeaders, '__proto__')?.value).toEqual(['a']);
+    expect(Object.getOwnPropertyDescriptor(headers, '__proto__')?.value).toBe('a');
+    expect(Object.getOwnPropertyDescriptor(multiValueHeaders, 'constructor')?.value).toEqual(['b']);
+    expect(Object.getOwnPropertyDescriptor(multiValueHeaders, 'toString')?.value).toEqual(['c']);
+    expect(Object.getOwnPropertyDescriptor(multiValueHeaders, 'hasOwnProperty')?.value).toEqual(['d', 'e']);
+    expect(Object.getPrototypeOf(multiValueHeaders)).toBe(Object.prototype);
+  });
+
+  it('refuses two Authorization headers with 400, even when both are valid', async () => {
+    // Prepare
+    const before = events.length;
+    const head = [
+      'GET /backend-api/conversations HTTP/1.1',
+      'Host: 127.0.0.1',
+      `Authorization: ${auth('user-a').Authorization}`,
+      `Authorization: ${auth('user-b').Authorization}`,
+      'Connection: close',
+      '',
+      '',
+    ].join('\r\n');
+
+    // Act
+    const { response } = await rawExchange(server.port, head, { waitMs: 2000 });
+
+    // Assess
+    expect(response).toMatch(/^HTTP\/1\.1 400 /);
+    expect(response).toContain('"code":"invalid_request"');
+    expect(events.length).toBe(before);
+  });
+
+  it('closes the connection after an early 401 instead of reading a drip-fed body', async () => {
+    // Prepare: a body announced as 100 kB, sent a byte at a time, without credentials.
+    const head = ['POST /backend-api/f/conversation HTTP/1.1', 'Host: 127.0.0.1', 'Content-Type: application/json', 'Content-Length: 100000', '', ''].join('\r\n');
+
+    // Act
+    const { response, closedAfterMs } = await rawExchange(server.port, head, { drip: 'x', waitMs: 3000 });
+
+    // Assess
+    expect(response).toMatch(/^HTTP\/1\.1 401 /);
+    expect(response).toMatch(/\r\nconnection: close\r\n/i);
+    expect(closedAfterMs).toBeDefined();
+    expect(closedAfterMs).toBeLessThan(1000);
+  });
+
+  it('times out a drip-fed body with 408 and closes the connection, invoking nothing', async () => {
+    // Prepare
+    const before = events.length;
+    const head = [
+      'POST /backend-api/f/conversation HTTP/1.1',
+      'Host: 127.0.0.1',
+      `Authorization: ${auth().Authorization}`,
+      'Content-Type: application/json',
+      'Content-Length: 100000',
+      '',
+      '',
+    ].join('\r\n');
+
+    // Act
+    const { response, closedAfterMs } = await rawExchange(server.port, head, { drip: 'x', waitMs: 4000 });
+
+    // Assess
+    expect(response).toMatch(/^HTTP\/1\.1 408 /);
+    expect(closedAfterMs).toBeDefined();
+    expect(closedAfterMs).toBeLessThan(2000);
+    expect(events.length).toBe(before);
+  });
+
+  it('streams a reply for longer than the request timeout once the body is in', async () => {
+    // Act: 12 chunks 50 ms apart take ~600 ms, longer than the 400 ms request timeout.
+    const started = Date.now();
+    const res = await fetch(`${server.url}/backend-api/f/conversation`, { method: 'POST', headers: { ...auth(), 'Content-Type': 'application/json' }, body: '{}' });
+    const text = await res.text();
+
+    // Assess
+    expect(res.status).toBe(200);
+    expect(Date.now() - started).toBeGreaterThan(550);
+    expect(text.endsWith('data: [DONE]\n\n')).toBe(true);
+    expect(text.match(/^data: \d+$/gm)).toHaveLength(12);
+  });
+
+  it('refuses a token without exp, with a far exp, or with a sub that cannot be stored, before any handler runs', async () => {
+    // Prepare
+    const before = events.length;
+    const forge = (payload: Record<string, unknown>) => {
+      const input = `${Buffer.from('{"alg":"HS256"}').toString('base64url')}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
+      return `${input}.${createHmac('sha256', SECRET).update(input).digest('base64url')}`;
+    };
+    const now = Math.floor(Date.now() / 1000);
+    const tokens = [
+      forge({ sub: 'user-1' }),
+      forge({ sub: 'user-1', exp: 1e308 }),
+      forge({ sub: 'eve\u0000', exp: now + 60 }),
+      forge({ sub: 'eve\ud800', exp: now + 60 }),
+    ];
+
+    // Act
+    const statuses = await Promise.all(
+      tokens.map(async (token) => (await fetch(`${server.url}/backend-api/conversations`, { headers: { Authorization: `Bearer ${token}` } })).status),
+    );
+
+    // Assess
+    expect(statuses).toEqual([401, 401, 401, 401]);
+    expect(events.length).toBe(before);
   });
 });

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { buildRestApiEvent, invokeHandler } from '../../local/lambda-runtime';
-import { getConversation, listConversations, newUserId, postRaw, sendMessage, type JsonResponse } from '../support/handlers';
+import { generateTitle, getConversation, listConversations, newUserId, patchAllConversations, patchConversation, postRaw, sendMessage, type JsonResponse } from '../support/handlers';
 import { rawRedis, runPrefix } from '../support/redis';
 import { closeDatabase, closeRedis } from '@chatbot/shared';
 import { AssertionDatabase } from './support/database';
@@ -80,6 +80,46 @@ const postBase64 = (name: string, base64: string): BadRequest => ({
 });
 
 const nested = (depth: number, open: string, close: string, inner = '1') => open.repeat(depth) + inner + close.repeat(depth);
+
+/** An object whose own keys are Object.prototype members, as JSON.parse (and so the Lambda runtime) delivers them. */
+const protoKeys = (extra: Record<string, string> = {}): Record<string, string> =>
+  Object.assign(JSON.parse('{"__proto__":"x","constructor":"x","toString":"x","hasOwnProperty":"x","valueOf":"x"}'), extra);
+/** A value that throws when turned into a string (`String(x)`, a template literal). */
+const unprintable = { toString: 1, valueOf: 1 };
+
+/** A handler invoked with an event the test shaped by hand (what a custom authorizer or a direct invoke could send). */
+const raw = (name: string, handlerPath: string, build: () => ReturnType<typeof buildRestApiEvent>, status: number): BadRequest => ({
+  name,
+  status,
+  send: async () => {
+    const { handler } = require(handlerPath) as { handler: unknown };
+    const result = await invokeHandler(handler, build());
+    let body = '';
+    if (result.streamed) for await (const chunk of result.body) body += Buffer.from(chunk).toString('utf8');
+    else body = result.body;
+    let json: unknown;
+    try {
+      json = JSON.parse(body);
+    } catch {
+      json = undefined; // reported as "no JSON detail"
+    }
+    return { statusCode: result.statusCode, headers: Object.fromEntries(Object.entries(result.headers).map(([k, v]) => [k.toLowerCase(), v])), body, json };
+  },
+});
+const listEventWith = (query: Record<string, unknown>) => () => {
+  const event = buildRestApiEvent({ method: 'GET', resource: '/backend-api/conversations', path: '/backend-api/conversations', userId: user });
+  return { ...event, queryStringParameters: query as Record<string, string> };
+};
+const withClaims = (event: ReturnType<typeof buildRestApiEvent>, claims: Record<string, unknown>) => ({
+  ...event,
+  requestContext: { ...event.requestContext, authorizer: { claims } },
+});
+/** The three handlers, each called by a caller whose `sub` is `sub`. */
+const asSub = (label: string, sub: unknown): BadRequest[] => [
+  raw(`POST as ${label}`, '../../lambdas/post-conversation', () => withClaims(buildRestApiEvent({ method: 'POST', resource: '/backend-api/f/conversation', path: '/backend-api/f/conversation', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(validBody()) }), { sub }), 401),
+  raw(`GET as ${label}`, '../../lambdas/get-conversation', () => withClaims(buildRestApiEvent({ method: 'GET', resource: '/backend-api/conversation/{conversation_id}', path: `/backend-api/conversation/${uuid}`, pathParameters: { conversation_id: uuid } }), { sub }), 401),
+  raw(`list as ${label}`, '../../lambdas/list-conversations', () => withClaims(buildRestApiEvent({ method: 'GET', resource: '/backend-api/conversations', path: '/backend-api/conversations' }), { sub }), 401),
+];
 
 const corpus: BadRequest[] = [
   // GET /conversation/{id}: ids that are not UUIDs, path tricks, unicode look-alikes.
@@ -234,6 +274,72 @@ const corpus: BadRequest[] = [
   post('continue with a message', validBody({ action: 'continue', conversation_id: randomUUID() })),
   post('variant without a conversation', validBody({ action: 'variant' })),
   post('continue without a conversation', { action: 'continue', parent_message_id: randomUUID() }),
+  // Objects where strings belong: String(x) of these throws, so none may reach a message or a log line unchecked.
+  post('action an unprintable object', { action: unprintable }),
+  post('action an unprintable object, no conversation', { action: unprintable, conversation_id: null, messages: [validMessage()] }),
+  post('action an unprintable object with a conversation', validBody({ action: unprintable, conversation_id: randomUUID() })),
+  post('conversation_id an unprintable object', validBody({ conversation_id: unprintable })),
+  post('parent_message_id an unprintable object', validBody({ parent_message_id: unprintable })),
+  post('message id an unprintable object', validBody({ messages: [validMessage({ id: unprintable })] })),
+  post('role an unprintable object', validBody({ messages: [validMessage({ author: { role: unprintable } })] })),
+  post('content_type an unprintable object', validBody({ messages: [validMessage({ content: { content_type: unprintable, parts: ['x'] } })] })),
+  post('parts [unprintable]', validBody({ messages: [validMessage({ content: { content_type: 'text', parts: [unprintable] } })] })),
+  post('content an unprintable object', validBody({ messages: [validMessage({ content: unprintable })] })),
+  raw('POST with a body that is an object, not a string', '../../lambdas/post-conversation', () => ({ ...buildRestApiEvent({ method: 'POST', resource: '/backend-api/f/conversation', path: '/backend-api/f/conversation', headers: { 'Content-Type': 'application/json' }, userId: user }), body: validBody() as unknown as string }), 422),
+  raw('POST with a Content-Type that is an object', '../../lambdas/post-conversation', () => {
+    const event = buildRestApiEvent({ method: 'POST', resource: '/backend-api/f/conversation', path: '/backend-api/f/conversation', body: JSON.stringify(validBody()), userId: user });
+    return { ...event, headers: { 'Content-Type': unprintable as unknown as string } };
+  }, 415),
+  raw('GET conversations with limit an unprintable object', '../../lambdas/list-conversations', listEventWith({ limit: unprintable }), 422),
+  raw('GET conversations with offset an array', '../../lambdas/list-conversations', listEventWith({ offset: ['1'] }), 422),
+  raw('GET conversation with an unprintable path parameter', '../../lambdas/get-conversation', () => ({ ...buildRestApiEvent({ method: 'GET', resource: '/backend-api/conversation/{conversation_id}', path: '/backend-api/conversation/x', userId: user }), pathParameters: { conversation_id: unprintable as unknown as string } }), 422),
+  // Object.prototype members as keys: in the body, the query and the headers.
+  post('prototype-member keys in the body, no messages', `{"action":"next","constructor":1,"toString":1,"hasOwnProperty":1,"valueOf":1,"__proto__":1}`),
+  post('prototype-member keys in a message', `{"action":"next","messages":[{"toString":"x","constructor":{"role":"user"},"hasOwnProperty":"id"}]}`),
+  post('prototype-member keys in content', `{"action":"next","messages":[{"id":"p2","author":{"role":"user"},"content":{"constructor":"text","toString":["x"],"valueOf":1}}]}`),
+  list('prototype-member keys and a bad limit', protoKeys({ limit: 'abc' })),
+  list('prototype-member keys and a bad offset', protoKeys({ offset: '-1' })),
+  post('prototype-member header names, invalid body', { action: 'next' }, 422, { headers: protoKeys() }),
+  { name: 'GET conversation with prototype-member header names, bad id', status: 422, send: async () => {
+    const event = buildRestApiEvent({ method: 'GET', resource: '/backend-api/conversation/{conversation_id}', path: '/backend-api/conversation/x', pathParameters: { conversation_id: 'x' }, headers: protoKeys(), userId: user });
+    const { handler } = require('../../lambdas/get-conversation') as { handler: unknown };
+    const result = await invokeHandler(handler, event);
+    const body = result.streamed ? '' : result.body;
+    return { statusCode: result.statusCode, headers: result.headers, body, json: JSON.parse(body) };
+  } },
+  // The lifecycle routes (update-conversation) get the same shapes.
+  ...[
+    ['title an unprintable object', { title: unprintable }],
+    ['is_archived an unprintable object', { is_archived: unprintable }],
+    ['is_visible an unprintable object', { is_visible: unprintable }],
+    ['only prototype-member keys', JSON.parse('{"__proto__":{"title":"x"},"constructor":1,"toString":1,"hasOwnProperty":1}')],
+    ['title with NUL', { title: 'a\u0000b' }],
+    ['title a lone surrogate', '{"title":"\\ud800"}'],
+  ].map(([name, body]) => ({ name: `PATCH conversation ${name as string}`, status: 422, send: () => patchConversation(uuid, body, user) })),
+  ...[
+    ['is_archived an unprintable object', { is_archived: unprintable }],
+    ['only prototype-member keys', JSON.parse('{"__proto__":{"is_visible":false},"constructor":1,"valueOf":1}')],
+  ].map(([name, body]) => ({ name: `PATCH conversations ${name as string}`, status: 422, send: () => patchAllConversations(body, user) })),
+  { name: 'gen_title with message_id an unprintable object', status: 422, send: () => generateTitle(uuid, { message_id: unprintable }, user) },
+  raw('PATCH with a body that is an object, not a string', '../../lambdas/update-conversation', () => ({ ...buildRestApiEvent({ method: 'PATCH', resource: '/backend-api/conversations', path: '/backend-api/conversations', headers: { 'Content-Type': 'application/json' }, userId: user }), body: { is_archived: true } as unknown as string }), 422),
+  raw('PATCH with a Content-Type that is an object', '../../lambdas/update-conversation', () => {
+    const event = buildRestApiEvent({ method: 'PATCH', resource: '/backend-api/conversations', path: '/backend-api/conversations', body: '{"is_archived":true}', userId: user });
+    return { ...event, headers: { 'Content-Type': unprintable as unknown as string } };
+  }, 415),
+  raw('PATCH text/plain', '../../lambdas/update-conversation', () => buildRestApiEvent({ method: 'PATCH', resource: '/backend-api/conversations', path: '/backend-api/conversations', headers: { 'Content-Type': 'text/plain' }, body: '{"is_archived":true}', userId: user }), 415),
+  raw('PATCH as a sub with NUL', '../../lambdas/update-conversation', () => withClaims(buildRestApiEvent({ method: 'PATCH', resource: '/backend-api/conversations', path: '/backend-api/conversations', headers: { 'Content-Type': 'application/json' }, body: '{"is_archived":true}' }), { sub: 'eve\u0000' }), 401),
+  raw('PATCH as a sub with a lone surrogate', '../../lambdas/update-conversation', () => withClaims(buildRestApiEvent({ method: 'PATCH', resource: '/backend-api/conversations', path: '/backend-api/conversations', headers: { 'Content-Type': 'application/json' }, body: '{"is_archived":true}' }), { sub: 'eve\ud800' }), 401),
+  // text/plain is not JSON: 415 like every other non-JSON type (ChatGPT clients send application/json).
+  post('text/plain', validBody(), 415, { headers: { 'Content-Type': 'text/plain' }, code: 'unsupported_media_type' }),
+  post('text/plain; charset=utf-8', validBody(), 415, { headers: { 'Content-Type': 'text/plain; charset=utf-8' } }),
+  // Identities that cannot be stored as themselves: NUL, lone surrogates (Postgres and Redis make them U+FFFD).
+  ...asSub('a sub with NUL', 'eve\u0000'),
+  ...asSub('a sub that is only NUL', '\u0000'),
+  ...asSub('a sub with a lone high surrogate', 'eve\ud800'),
+  ...asSub('a sub with a lone low surrogate', '\udc00eve'),
+  ...asSub('a sub with a reversed surrogate pair', 'eve\udc00\ud800'),
+  ...asSub('a sub that is an object', unprintable),
+  ...asSub('a sub that is a number', 42),
   // Identity.
   { name: 'POST without an identity', status: 401, send: () => postRaw(validBody(), undefined) },
   { name: 'POST with an empty sub', status: 401, send: () => postRaw(validBody(), '') },
@@ -263,6 +369,8 @@ describe('bad-input corpus', () => {
     const newKeys = [];
     for (const key of await runKeys()) {
       if (keysBefore.has(key)) continue;
+      // The unknown-conversation POST is a valid request: it counts against the caller's turn limit.
+      if (key === `${runPrefix()}user:${user}:turns`) continue;
       // The unknown-UUID GET may leave its fill lease (10 s); any other new key is a leak.
       const value = (await redis.type(key)) === 'string' ? await redis.get(key) : null;
       if (!value?.startsWith('\u0000lease:')) newKeys.push(key);
@@ -302,6 +410,21 @@ describe('bad-input corpus', () => {
       const read = await getConversation(sent.conversationId, userId);
       expect(read.json.mapping[sent.userMessageId].message.content.parts).toEqual([text]);
     }
+  });
+
+  it('ignores prototype-member query keys on an otherwise valid list (200)', async () => {
+    const listed = await listConversations(newUserId(), protoKeys({ offset: '0', limit: '5' }));
+    expect(listed.statusCode).toBe(200);
+    expect(listed.json).toMatchObject({ items: [], offset: 0, limit: 5 });
+  });
+
+  it('keeps eve\\ufffd and eve\\ud800 apart: the second is refused, not merged into the first', async () => {
+    const owner = `eve\ufffd-${randomUUID()}`;
+    const sent = await sendMessage(owner, 'mine');
+    const impostor = owner.replace('\ufffd', '\ud800');
+    expect((await getConversation(sent.conversationId, impostor)).statusCode).toBe(401);
+    expect((await listConversations(impostor)).statusCode).toBe(401);
+    expect((await getConversation(sent.conversationId, owner)).statusCode).toBe(200);
   });
 
   it('is healthy after the corpus: a valid request succeeds and reads back', async () => {

@@ -46,11 +46,13 @@ beforeAll(async () => {
   await slowLink.listen();
   const slowUrl = new URL(target);
   slowUrl.host = `127.0.0.1:${slowLink.port}`;
+  // Hundreds of turns per user per run: the per-user turn limit is not what this measures.
+  const unlimited = { USER_TURN_LIMIT: '0' };
   containers = [
-    loadLayerInstance(),
-    loadLayerInstance(),
-    loadLayerInstance(),
-    loadLayerInstance({ DATABASE_URL: slowUrl.toString(), DATABASE_POOL_MAX: '4' }),
+    loadLayerInstance(unlimited),
+    loadLayerInstance(unlimited),
+    loadLayerInstance(unlimited),
+    loadLayerInstance({ ...unlimited, DATABASE_URL: slowUrl.toString(), DATABASE_POOL_MAX: '4' }),
   ];
 });
 
