@@ -187,7 +187,7 @@ function renderList(): void {
             'data-action': 'archive',
             onclick: () => void setArchived(item, !item.is_archived),
           }, item.is_archived ? '⇡' : '⇣'),
-          h('button', { type: 'button', title: 'Delete', 'aria-label': 'Delete', 'data-action': 'delete', onclick: () => void remove(item) }, '🗑'),
+          h('button', { type: 'button', title: 'Delete', 'aria-label': 'Delete', 'data-action': 'delete', onclick: () => void remove(item) }, '×'),
         ),
       );
     }),
