@@ -1,7 +1,8 @@
 /**
  * The reference web client in a real browser (Debian chromium via playwright-core) against the
  * real local server, Postgres and Redis: streaming, the sidebar title, reload, edit-as-branch,
- * regenerate, and the error states a person sees.
+ * regenerate, and the error states a person sees (the network and a 503 are faked at the
+ * browser's network layer; the real 429 is in limits.test.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { paints, recordPaints, sendMessage, sidebarTitles, startWebHarness, transcript, waitForIdle, type WebHarness } from './support/browser';
@@ -134,28 +135,10 @@ describe('web client: chatting in a real browser', () => {
     expect(await page.isVisible('#signin-user')).toBe(true);
   });
 
-  it('a rate limit says when to try again, from Retry-After', async () => {
-    // Prepare
-    const { page } = web;
-    await web.signIn(`web-${randomUUID()}`);
-    await page.route('**/backend-api/f/conversation', (route) =>
-      route.fulfill({ status: 429, headers: { 'Retry-After': '17' }, contentType: 'application/json', body: JSON.stringify({ detail: { message: 'slow down', code: 'rate_limited' } }) }),
-    );
-
-    // Act
-    await sendMessage(page, 'Too fast?');
-    await page.waitForSelector('#notice:not([hidden])');
-    const notice = await page.textContent('#notice');
-    await page.unroute('**/backend-api/f/conversation');
-
-    // Assess
-    expect(notice).toContain('Try again in 17 s');
-    expect(await page.inputValue('#input')).toBe('Too fast?');
-  });
-
   it('a lost network and an unavailable service each say what happened and keep the draft', async () => {
     // Prepare
     const { page } = web;
+    await web.signIn(`web-${randomUUID()}`);
     await page.route('**/backend-api/f/conversation', (route) => route.abort('internetdisconnected'));
 
     // Act
