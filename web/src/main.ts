@@ -559,6 +559,8 @@ async function resume(
       // Network loss or a 5xx: try again shortly.
     }
   }
+  // Stopped by the person: nothing to report.
+  if (signal.aborted) return false;
   throw new ApiError('The connection dropped and the reply could not be resumed. Reload to see what was stored.', 0);
 }
 
