@@ -105,7 +105,7 @@ describe('npm start refuses what it cannot use, in one line', () => {
 });
 
 describe('npm start with an unreachable Redis', () => {
-  it('says so in the banner, and the API still answers', async () => {
+  it('says so in the banner, and the API and the web page still answer', async () => {
     // Prepare
     const token = signLocalToken(`newcomer-${Date.now()}`, { secret: SECRET });
     const child = spawn(process.execPath, ['local/run.mts', 'local/main.ts'], {
@@ -131,11 +131,17 @@ describe('npm start with an unreachable Redis', () => {
       });
       const url = /listening on (http:\/\/\S+)\/backend-api/.exec(output)![1];
       const res = await fetch(`${url}/backend-api/conversations`, { headers: { Authorization: `Bearer ${token}` } });
+      const page = await fetch(`${url}/`);
+      const script = await fetch(`${url}/app.js`);
 
       // Assess
       expect(output).toMatch(/cache {4}: redis:\/\/127\.0\.0\.1:1\/? — UNREACHABLE \(ECONNREFUSED\); the API still answers without it/);
       expect(res.status).toBe(200);
       expect(await res.json()).toMatchObject({ items: [], total: 0 });
+      expect(output).toContain(`web page : ${url}/`);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain('src="app.js"');
+      expect(script.status).toBe(200);
     } finally {
       child.kill('SIGTERM');
       await exited;
