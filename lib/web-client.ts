@@ -91,6 +91,7 @@ export class WebClient extends Construct {
    * the page with its `config.json` to the bucket.
    */
   connect(api: WebClientApi): void {
+    if (this.userPoolClient) throw new Error(`WebClient ${this.node.path}: connect() was already called; one web client serves one API`);
     const stack = Stack.of(this);
     // Prefix domains are global per Region: the stack's unique name plus the account keeps them apart.
     const domainPrefix = `${Names.uniqueResourceName(this, { maxLength: 30, separator: '-' }).toLowerCase().replace(/[^a-z0-9-]/g, '')}-${stack.account}`;

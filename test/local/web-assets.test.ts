@@ -4,6 +4,8 @@
  */
 import { gzipSync } from 'node:zlib';
 import type { LocalServer } from '../../local/server';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createWebAssets } from '../../local/web-assets';
 import { buildWebClient } from '../../web/build';
 
 const SECRET = 'web-assets-secret';
@@ -70,6 +72,24 @@ describe('the local web page and sign-in', () => {
     const res = await fetch(`${server.url}/local/sign-in`);
     expect(res.status).toBe(405);
     expect(res.headers.get('allow')).toBe('POST');
+  });
+
+  it('refuses a sign-in from another machine (HOST=0.0.0.0 must not hand out tokens)', async () => {
+    // Prepare
+    const handle = createWebAssets({ jwtSecret: SECRET });
+    const req = { url: '/local/sign-in', method: 'POST', headers: { 'content-type': 'application/json' }, socket: { remoteAddress: '192.0.2.7' } };
+    const answered = new Promise<{ status: number; body: string }>((resolve) => {
+      let status = 0;
+      const res = { writeHead: (code: number) => (status = code), end: (body: string) => resolve({ status, body }), destroy: () => resolve({ status: -1, body: '' }) };
+      handle(req as unknown as IncomingMessage, res as unknown as ServerResponse);
+    });
+
+    // Act
+    const { status, body } = await answered;
+
+    // Assess
+    expect(status).toBe(403);
+    expect(JSON.parse(body)).toEqual({ detail: 'Local sign-in only answers requests from this machine' });
   });
 
   it('keeps the page well under 100 KB gzipped, with no framework in it', async () => {
