@@ -22,8 +22,13 @@ export type HandlerName = (typeof HANDLERS)[number];
 const OUT_DIR = path.join(os.tmpdir(), `chatbot-bench-${RUN_ID}`);
 const LAYER_DIR = path.join(OUT_DIR, 'layer');
 const LAYER_NODE_PATH = path.join(LAYER_DIR, 'nodejs', 'node_modules');
-const LAYER_ENTRY = path.join(LAYER_NODE_PATH, '@chatbot', 'shared', 'dist', 'index.js');
+/** The layer's entry as shipped; the herd measurement loads isolated copies of it. */
+export const LAYER_ENTRY = path.join(LAYER_NODE_PATH, '@chatbot', 'shared', 'dist', 'index.js');
+/** The Secrets Manager client as the layer ships it: loaded on a deployed function's first request. */
+const SECRETS_MANAGER_ENTRY = path.join(LAYER_NODE_PATH, '@chatbot', 'shared', 'node_modules', '@aws-sdk', 'client-secrets-manager', 'index.js');
 const handlerBundle = (name: HandlerName) => path.join(OUT_DIR, 'handlers', name, 'index.js');
+/** ioredis + pg alone, bundled the same way: the floor any handler using both must pay. */
+const FLOOR_BUNDLE = path.join(OUT_DIR, 'floor', 'index.js');
 
 export interface ArtifactSize {
   readonly bytes: number;
@@ -36,6 +41,13 @@ export interface ColdStartResult {
   /** Median over `runs` fresh processes, in ms. */
   readonly init: Record<HandlerName, { readonly layerRequireMs: number; readonly handlerRequireMs: number; readonly totalRequireMs: number; readonly sinceProcessStartMs: number }>;
   readonly layerOnlyRequireMs: number;
+  /** The ioredis + pg floor bundle, required alone (median). */
+  readonly floor: ArtifactSize & { readonly requireMs: number };
+  /** get-conversation plus the Secrets Manager client (a deployed function's first request), median. */
+  readonly getWithSecretsManagerMs: number;
+  readonly secretsManager: ArtifactSize;
+  /** Lazily loaded SDK files that were in the module cache right after each handler's import (must be none). */
+  readonly sdksAtImport: Record<HandlerName, readonly string[]>;
   readonly runs: number;
   /** Sockets opened or names resolved during import, summed over every child (must be 0). */
   readonly networkEvents: number;
@@ -47,7 +59,12 @@ export interface ColdStartResult {
 
 const sizeOf = (file: string): ArtifactSize => ({ bytes: statSync(file).size, gzipBytes: gzipSync(readFileSync(file)).length });
 
-function buildArtifacts(): string {
+let built = false;
+
+/** Builds the layer (as the stack does), the handlers and the floor bundle once per run. */
+export function buildArtifacts(): string {
+  if (built) return 'scripts/build-layer.ts';
+  built = true;
   rmSync(OUT_DIR, { recursive: true, force: true });
   // The stack's own layer build (CDK local bundling calls the same function); run as a script
   // because it locates the repository from its own file.
@@ -70,6 +87,18 @@ function buildArtifacts(): string {
       logLevel: 'warning',
     });
   }
+  buildSync({
+    stdin: { contents: "require('ioredis'); require('pg');", resolveDir: REPO_ROOT, loader: 'js' },
+    outfile: FLOOR_BUNDLE,
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node24',
+    minify: true,
+    external: ['pg-native'],
+    absWorkingDir: REPO_ROOT,
+    logLevel: 'warning',
+  });
   return 'scripts/build-layer.ts';
 }
 
@@ -86,7 +115,7 @@ net.Socket.prototype.connect = function (...args) { networkEvents += 1; return c
 const lookup = dns.lookup;
 dns.lookup = function (...args) { networkEvents += 1; return lookup.apply(this, args); };
 globalThis.awslambda = { streamifyResponse: (handler) => handler, HttpResponseStream: { from: (stream) => stream } };
-const [layerEntry, handlerFile] = process.argv.slice(1);
+const [layerEntry, handlerFile, extraFile] = process.argv.slice(1);
 const t0 = performance.now();
 require(layerEntry);
 const t1 = performance.now();
@@ -94,13 +123,15 @@ if (handlerFile) {
   const loaded = require(handlerFile);
   if (typeof loaded.handler !== 'function') throw new Error('no handler export in ' + handlerFile);
 }
+const sdks = Object.keys(require.cache).filter((file) => /[\\/]@chatbot[\\/]shared[\\/]node_modules[\\/]/.test(file)).map((file) => file.split('node_modules').pop());
+if (extraFile) require(extraFile);
 const t2 = performance.now();
 // The detector's positive control: a deliberate connection must be seen.
 if (process.env.BENCH_CONTROL_CONNECT) net.connect(Number(process.env.BENCH_CONTROL_CONNECT), '127.0.0.1').on('error', () => undefined);
 setTimeout(() => {
   // TCPSocketWrap / TCPServerWrap / GetAddrInfoReqWrap; the stdio pipes to the parent are not network.
   const openTcpHandles = process.getActiveResourcesInfo().filter((kind) => /^TCP|GetAddrInfo/.test(kind)).length;
-  process.stdout.write(JSON.stringify({ layerRequireMs: t1 - t0, handlerRequireMs: t2 - t1, totalRequireMs: t2 - t0, sinceProcessStartMs: t2, networkEvents, openTcpHandles }));
+  process.stdout.write(JSON.stringify({ layerRequireMs: t1 - t0, handlerRequireMs: t2 - t1, totalRequireMs: t2 - t0, sinceProcessStartMs: t2, networkEvents, openTcpHandles, sdks }));
   process.exit(0);
 }, 50);
 `;
@@ -112,10 +143,12 @@ interface ChildResult {
   sinceProcessStartMs: number;
   networkEvents: number;
   openTcpHandles: number;
+  sdks: string[];
 }
 
-function runChild(handlerFile?: string, controlPort?: number): ChildResult {
-  const output = execFileSync(process.execPath, ['-e', CHILD_SCRIPT, LAYER_ENTRY, ...(handlerFile ? [handlerFile] : [])], {
+function runChild(handlerFile?: string, controlPort?: number, options: { entry?: string; extra?: string } = {}): ChildResult {
+  const args = [options.entry ?? LAYER_ENTRY, ...(handlerFile || options.extra ? [handlerFile ?? ''] : []), ...(options.extra ? [options.extra] : [])];
+  const output = execFileSync(process.execPath, ['-e', CHILD_SCRIPT, ...args], {
     cwd: OUT_DIR,
     encoding: 'utf8',
     env: {
@@ -147,16 +180,24 @@ export function measureColdStart(runs = 7): ColdStartResult {
     return result;
   };
   const layerOnly: number[] = [];
+  const floor: number[] = [];
+  const withSecrets: number[] = [];
+  const sdksAtImport = Object.fromEntries(HANDLERS.map((name) => [name, [] as string[]])) as Record<HandlerName, string[]>;
   const perHandler = new Map<HandlerName, ChildResult[]>(HANDLERS.map((name) => [name, []]));
   // Interleaved, like the latency figures: a noisy second hits every handler alike.
   for (let run = 0; run < runs + 1; run += 1) {
     const warm = run === 0; // the first spawn also warms the OS file cache
     const only = record(runChild());
     if (!warm) layerOnly.push(only.layerRequireMs);
+    const floorRun = record(runChild(undefined, undefined, { entry: FLOOR_BUNDLE }));
+    if (!warm) floor.push(floorRun.layerRequireMs);
     for (const name of HANDLERS) {
       const result = record(runChild(handlerBundle(name)));
       if (!warm) perHandler.get(name)?.push(result);
+      for (const sdk of result.sdks) if (!sdksAtImport[name].includes(sdk)) sdksAtImport[name].push(sdk);
     }
+    const secrets = record(runChild(handlerBundle('get-conversation'), undefined, { extra: SECRETS_MANAGER_ENTRY }));
+    if (!warm) withSecrets.push(secrets.totalRequireMs);
   }
   const init = Object.fromEntries(
     HANDLERS.map((name) => {
@@ -179,6 +220,10 @@ export function measureColdStart(runs = 7): ColdStartResult {
     handlers: Object.fromEntries(HANDLERS.map((name) => [name, sizeOf(handlerBundle(name))])) as Record<HandlerName, ArtifactSize>,
     init,
     layerOnlyRequireMs: median(layerOnly),
+    floor: { ...sizeOf(FLOOR_BUNDLE), requireMs: median(floor) },
+    getWithSecretsManagerMs: median(withSecrets),
+    secretsManager: sizeOf(SECRETS_MANAGER_ENTRY),
+    sdksAtImport,
     runs,
     networkEvents,
     openTcpHandles,

@@ -7,7 +7,8 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { Client } from 'pg';
 import type { Redis } from 'ioredis';
-import { createConversation, insertMessage, runMigrations, updateConversationCurrentNodeById } from '@chatbot/shared';
+import { runMigrations } from '@chatbot/shared';
+import { createConversation, insertMessage, updateConversationCurrentNodeById } from '../test/support/conversation-seeding';
 import { ADMIN_DATABASE_URL, DATABASE_NAME, DATABASE_URL, KEY_PREFIX, REPO_ROOT } from './env';
 
 export async function createBenchDatabase(): Promise<void> {
@@ -57,11 +58,51 @@ export async function serverVersions(redis: Redis): Promise<{ redis: string; pos
   }
 }
 
-// Short turns, so a 20-message body is ~12 KB and a 1,000-message one ~600 KB (the sizes of the
-// floor measured beforehand); each node's ids and metadata are ~450 bytes of that.
+// Short turns, so a 20-message body is ~14 KB and a 1,000-message one ~650 KB; each node's ids
+// and metadata are ~450 bytes of that. The text of every message is different (words drawn
+// from a vocabulary with a seeded generator): repeating one sentence would make the bodies
+// compress far better than real conversations do, and the compression figures would lie.
 const USER_TEXT = 'How does a fill lease keep a cache-aside read from going stale?';
 const ASSISTANT_TEXT =
   'The reader puts a placeholder in the key before it reads Postgres and fills only while the placeholder is still there, so a DEL by a writer in between turns the late fill into a no-op.';
+const VOCABULARY = (
+  'the of and to a in is that for it as was with be by on not he this are or his from at which but have an they you were ' +
+  'her she there been one all we their has would when if so no will can more out up other into do time only new some could ' +
+  'these two may first then any like my now over such our man me even most made after also did many before must through ' +
+  'back years where much your way well down should because each just those people how too little state good very make world ' +
+  'still own see men work long get here between both life being under never day same another know while last might us great ' +
+  'old year off come since against go came right used take three cache reader writer lease Postgres Redis value key commit ' +
+  'branch context window token model stream reply latency memory bytes owner prefix query index table lambda layer request ' +
+  'response timeout retry error connection cluster shard node replica region deploy stack function handler schema migration'
+).split(' ');
+
+/** Text of about `length` characters, different on every call (seeded, so every run seeds the same). */
+function sentenceOf(random: () => number, length: number): string {
+  const words: string[] = [];
+  let size = 0;
+  while (size < length) {
+    // Zipf-like: frequent words come up often, as in English.
+    const word = VOCABULARY[Math.floor(VOCABULARY.length * random() ** 2.2)];
+    words.push(word);
+    size += word.length + 1;
+  }
+  const text = words.join(' ');
+  return `${text[0].toUpperCase()}${text.slice(1)}${random() < 0.3 ? '?' : '.'}`;
+}
+
+/** A seeded PRNG (mulberry32), so the text of every run is the same. */
+function textRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+let conversationsSeeded = 0;
 
 /** A seeded conversation: its id, owner and the id of its last message (the branch leaf). */
 export interface SeededConversation {
@@ -75,22 +116,24 @@ export interface SeededConversation {
 export async function seedConversation(userId: string, messages: number): Promise<SeededConversation> {
   const id = randomUUID();
   const systemNodeId = randomUUID();
+  const random = textRandom((conversationsSeeded += 1));
   await createConversation({ id, userId, rootNodeId: randomUUID(), systemNodeId, defaultModelSlug: 'local' });
   let parentId: string = systemNodeId;
   for (let i = 0; i < messages; i += 1) {
     const role = i % 2 === 0 ? 'user' : 'assistant';
-    const row = await insertMessage({
+    const messageId = randomUUID();
+    await insertMessage({
       conversationId: id,
       message: {
-        id: randomUUID(),
+        id: messageId,
         parentId,
         role,
-        parts: [role === 'user' ? USER_TEXT : ASSISTANT_TEXT],
+        parts: [sentenceOf(random, role === 'user' ? USER_TEXT.length : ASSISTANT_TEXT.length)],
         endTurn: role === 'assistant' ? true : null,
         metadata: role === 'assistant' ? { model_slug: 'local', finish_details: { type: 'stop' }, parent_id: parentId } : {},
       },
     });
-    parentId = row.id;
+    parentId = messageId;
   }
   await updateConversationCurrentNodeById({ id, currentNodeId: parentId });
   return { id, userId, leafId: parentId, messages };

@@ -6,6 +6,8 @@
  */
 import './env';
 import { writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import * as zlib from 'node:zlib';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
@@ -19,6 +21,8 @@ import {
   getBranchMessagesByLeafId,
   getCacheService,
   getConfig,
+  conversationDetailHead,
+  conversationDetailPrefix,
   getConversationDetail,
   resetCacheService,
   resetConfig,
@@ -28,7 +32,7 @@ import { buildRestApiEvent, invokeHandler, type InvokeResult } from '../local/la
 import { generateTitle, patchAllConversations, patchConversation, sendMessage } from '../test/support/handlers';
 import { handler as getConversationHandler } from '../lambdas/get-conversation';
 import { handler as listConversationsHandler } from '../lambdas/list-conversations';
-import { HANDLERS, measureColdStart, removeArtifacts, type ColdStartResult } from './cold-start';
+import { buildArtifacts, HANDLERS, LAYER_ENTRY, measureColdStart, removeArtifacts, type ColdStartResult } from './cold-start';
 import { KEY_PREFIX, REDIS_URL, REPO_ROOT, RUN_ID } from './env';
 import {
   contextEntry,
@@ -128,6 +132,9 @@ function setCache(mode: 'on' | 'off'): void {
 interface DetailResult {
   readonly messages: number;
   readonly bodyBytes: number;
+  /** What Redis holds: zstd behind the owner head above the threshold. */
+  readonly storedBytes: number;
+  readonly body: string;
   readonly summaries: Record<string, Summary>;
   /** Hit and floor measured on their own. */
   readonly alone: Record<string, Summary>;
@@ -142,9 +149,12 @@ async function measureDetail(raw: Redis, conversation: SeededConversation): Prom
 
   setCache('on');
   await raw.del(key);
-  await getConversationDetail({ conversationId: conversation.id, userId: conversation.userId });
-  const body = await raw.get(key);
+  const { body: plain } = await getConversationDetail({ conversationId: conversation.id, userId: conversation.userId });
+  const body = await raw.getBuffer(key);
   if (!body) throw new Error(`${label}: the miss did not fill ${key}`);
+  // The same body stored uncompressed, as before issue 13: the floor of serving it without zstd.
+  const plainKey = `${key}:uncompressed`;
+  await raw.set(plainKey, plain, 'EX', 600);
 
   const summaries = await interleaved(
     [
@@ -152,13 +162,20 @@ async function measureDetail(raw: Redis, conversation: SeededConversation): Prom
         name: 'raw GET',
         before: () => setCache('on'),
         run: async () => {
-          if ((await raw.get(key))?.length !== body.length) throw new Error(`${label}: raw GET lost the body`);
+          if ((await raw.getBuffer(key))?.length !== body.length) throw new Error(`${label}: raw GET lost the body`);
+        },
+      },
+      {
+        name: 'raw GET (uncompressed body)',
+        before: () => setCache('on'),
+        run: async () => {
+          if ((await raw.get(plainKey))?.length !== plain.length) throw new Error(`${label}: raw GET lost the body`);
         },
       },
       {
         name: 'raw GET + parse + stringify',
         before: () => setCache('on'),
-        run: async () => JSON.stringify(JSON.parse((await raw.get(key)) as string)),
+        run: async () => JSON.stringify(JSON.parse((await raw.get(plainKey)) as string)),
       },
       {
         name: 'service hit',
@@ -180,14 +197,15 @@ async function measureDetail(raw: Redis, conversation: SeededConversation): Prom
       {
         name: 'raw GET',
         run: async () => {
-          if ((await raw.get(key))?.length !== body.length) throw new Error(`${label}: raw GET lost the body`);
+          if ((await raw.getBuffer(key))?.length !== body.length) throw new Error(`${label}: raw GET lost the body`);
         },
       },
       { name: 'handler hit', before: hit.prepare, run: hit.run },
     ],
     DETAIL_ROUNDS[conversation.messages as (typeof SIZES)[number]],
   );
-  return { messages: conversation.messages, bodyBytes: Buffer.byteLength(body), summaries, alone };
+  await raw.del(plainKey);
+  return { messages: conversation.messages, bodyBytes: Buffer.byteLength(plain), storedBytes: body.length, body: plain, summaries, alone };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -554,6 +572,146 @@ async function measureRoundTrips(raw: Redis, conversation: SeededConversation, l
 }
 
 // ---------------------------------------------------------------------------------------------
+// 10. Thundering herd: 40 concurrent reads after an invalidation, across isolated layer copies
+
+type Shared = typeof import('@chatbot/shared');
+
+interface HerdVariantResult {
+  readonly name: string;
+  readonly loadsPerWave: number[];
+  readonly commandsPerWave: number[];
+  readonly waveMs: number[];
+  readonly statuses: Record<string, number>;
+  readonly notFound: number;
+}
+
+const HERD_READERS = 40;
+const HERD_COPIES = 4;
+const HERD_WAVES = 12;
+
+/**
+ * Four copies of the layer as shipped (each `require` of the built entry gets its own config,
+ * ioredis connection, pg pool and counters, as four Lambda containers would), each with 10 of
+ * the 40 readers. Before every wave the key is deleted (a writer's invalidation); the wave is
+ * the 40 reads issued at once. Variants differ only in the fill-lease tunables.
+ */
+async function measureHerd(raw: Redis, conversation: SeededConversation): Promise<HerdVariantResult[]> {
+  buildArtifacts();
+  const load = createRequire(__filename);
+  const copies: Shared[] = Array.from({ length: HERD_COPIES }, () => {
+    delete load.cache[LAYER_ENTRY];
+    return load(LAYER_ENTRY) as Shared;
+  });
+  const key = cacheKeys.conversationHistory(conversation.id);
+  const expectPrefix = conversationDetailPrefix(conversation.id, conversation.userId);
+  const variants = [
+    { name: 'single flight (default: wait ≤ 250 ms, poll every 2 → 16 ms)', lease: {} },
+    { name: 'single flight, poll every 1 ms', lease: { firstPollMs: 1, maxPollMs: 1 } },
+    { name: 'no waiting: a live lease sends the reader to Postgres, unfilled', lease: { waitMs: 0 } },
+  ];
+  const services = variants.map((variant) =>
+    copies.map((copy) => new copy.CacheService({ enabled: true, keyPrefix: KEY_PREFIX, ttlSeconds: 600, lease: variant.lease })),
+  );
+  const results: HerdVariantResult[] = variants.map((variant) => ({ name: variant.name, loadsPerWave: [], commandsPerWave: [], waveMs: [], statuses: {}, notFound: 0 }));
+  const sum = (pick: (copy: Shared) => number) => copies.reduce((total, copy) => total + pick(copy), 0);
+  try {
+    for (let wave = 0; wave < HERD_WAVES + 1; wave += 1) {
+      for (let k = 0; k < variants.length; k += 1) {
+        const v = (wave + k) % variants.length;
+        await raw.del(KEY_PREFIX + key);
+        const queries = sum((copy) => copy.databaseStats.queries);
+        const commands = sum((copy) => copy.cacheStats.commands);
+        const started = performance.now();
+        const answers = await Promise.all(
+          Array.from({ length: HERD_READERS }, (_, i) => {
+            const copy = copies[i % HERD_COPIES];
+            return services[v][i % HERD_COPIES].readThrough({
+              key,
+              expectPrefix,
+              plainHead: conversationDetailHead,
+              load: async () => {
+                const found = await copy.getConversationWithMessagesById({ id: conversation.id });
+                return found && copy.serializeConversationDetail(found.conversation, found.messages);
+              },
+            });
+          }),
+        );
+        const elapsed = performance.now() - started;
+        if (wave === 0) continue; // warm-up: connections, script loads
+        const result = results[v];
+        result.loadsPerWave.push(sum((copy) => copy.databaseStats.queries) - queries);
+        result.commandsPerWave.push(sum((copy) => copy.cacheStats.commands) - commands);
+        result.waveMs.push(elapsed);
+        for (const answer of answers) {
+          result.statuses[answer.status] = (result.statuses[answer.status] ?? 0) + 1;
+          if (answer.value === null) (result as { notFound: number }).notFound += 1;
+        }
+      }
+    }
+  } finally {
+    await Promise.all(copies.map(async (copy) => Promise.all([copy.closeRedis(), copy.closeDatabase()])));
+  }
+  return results;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 11. Compression: which codec, from what size, and whether to pass compressed bytes to clients
+
+interface CodecResult {
+  readonly messages: number;
+  readonly bodyBytes: number;
+  readonly codecs: Record<string, { bytes: number; compressMs: number; decompressMs: number }>;
+  /** Serving a stored zstd body: base64 of the compressed bytes (pass-through) vs decompress + UTF-8 decode. */
+  readonly passThroughMs: number;
+  readonly decompressToStringMs: number;
+}
+
+const CODECS: Record<string, { compress: (input: Buffer) => Buffer; decompress: (input: Buffer) => Buffer }> = {
+  'gzip -6': { compress: (input) => zlib.gzipSync(input), decompress: (input) => zlib.gunzipSync(input) },
+  'gzip -1': { compress: (input) => zlib.gzipSync(input, { level: 1 }), decompress: (input) => zlib.gunzipSync(input) },
+  'brotli q4': {
+    compress: (input) => zlib.brotliCompressSync(input, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 4, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: input.length } }),
+    decompress: (input) => zlib.brotliDecompressSync(input),
+  },
+  'brotli q11': { compress: (input) => zlib.brotliCompressSync(input), decompress: (input) => zlib.brotliDecompressSync(input) },
+  'zstd 3 (chosen)': { compress: (input) => zlib.zstdCompressSync(input), decompress: (input) => zlib.zstdDecompressSync(input) },
+};
+
+async function measureCompression(bodies: readonly { messages: number; body: string }[]): Promise<CodecResult[]> {
+  const results: CodecResult[] = [];
+  for (const { messages, body } of bodies) {
+    const input = Buffer.from(body, 'utf8');
+    const rounds = input.length > 200_000 ? { iterations: 30, warmup: 3 } : { iterations: 200, warmup: 10 };
+    const compressed = Object.fromEntries(Object.entries(CODECS).map(([name, codec]) => [name, codec.compress(input)]));
+    const variants: Variant[] = [];
+    for (const [name, codec] of Object.entries(CODECS)) {
+      // brotli q11 takes ~1 s on a 600 KB body: timed on fewer rounds, through the same harness.
+      if (name === 'brotli q11' && input.length > 200_000) continue;
+      variants.push({ name: `${name}|c`, run: async () => codec.compress(input) }, { name: `${name}|d`, run: async () => codec.decompress(compressed[name]) });
+    }
+    const zstd = compressed['zstd 3 (chosen)'];
+    variants.push({ name: 'pass|through', run: async () => zstd.toString('base64') }, { name: 'pass|decode', run: async () => zlib.zstdDecompressSync(zstd).toString('utf8') });
+    const timed = await interleaved(variants, rounds);
+    const codecs: CodecResult['codecs'] = {};
+    for (const name of Object.keys(CODECS)) {
+      const slow = name === 'brotli q11' && input.length > 200_000;
+      const once = (work: () => unknown) => {
+        const started = performance.now();
+        work();
+        return performance.now() - started;
+      };
+      codecs[name] = {
+        bytes: compressed[name].length,
+        compressMs: slow ? once(() => CODECS[name].compress(input)) : timed[`${name}|c`].p50,
+        decompressMs: slow ? once(() => CODECS[name].decompress(compressed[name])) : timed[`${name}|d`].p50,
+      };
+    }
+    results.push({ messages, bodyBytes: input.length, codecs, passThroughMs: timed['pass|through'].p50, decompressToStringMs: timed['pass|decode'].p50 });
+  }
+  return results;
+}
+
+// ---------------------------------------------------------------------------------------------
 // 9. Turn limit
 
 /** USER_TURN_LIMIT for the next calls (0 = off), with the config re-read as on a fresh container. */
@@ -639,6 +797,8 @@ async function main(): Promise<void> {
     for (const size of SIZES) conversations.push(await seedConversation(owner, size));
     const listUser = `bench-list-${RUN_ID}`;
     for (let i = 0; i < 20; i += 1) await seedConversation(listUser, 4);
+    // Small ones, for where compression starts to pay (§11).
+    const small = [await seedConversation(owner, 2), await seedConversation(owner, 6)];
 
     // 1. Detail
     const details: DetailResult[] = [];
@@ -646,22 +806,22 @@ async function main(): Promise<void> {
       log(`detail: ${conversation.messages} messages`);
       details.push(await measureDetail(raw, conversation));
     }
-    const detailRows = [['messages', 'body', 'variant', 'p50 ms', 'p99 ms', 'p50 vs raw GET']];
+    const detailRows = [['messages', 'body (stored)', 'variant', 'p50 ms', 'p99 ms', 'p50 vs raw GET']];
     for (const detail of details) {
       const floor = detail.summaries['raw GET'].p50;
       for (const [name, summary] of Object.entries(detail.summaries)) {
-        detailRows.push([String(detail.messages), bytes(detail.bodyBytes), name, ms(summary.p50), ms(summary.p99), ratio(summary.p50 / floor)]);
+        detailRows.push([String(detail.messages), `${bytes(detail.bodyBytes)} (${bytes(detail.storedBytes)})`, name, ms(summary.p50), ms(summary.p99), ratio(summary.p50 / floor)]);
       }
       const aloneFloor = detail.alone['raw GET'].p50;
       for (const [name, summary] of Object.entries(detail.alone)) {
-        detailRows.push([String(detail.messages), bytes(detail.bodyBytes), `${name} (hit + floor only)`, ms(summary.p50), ms(summary.p99), ratio(summary.p50 / aloneFloor)]);
+        detailRows.push([String(detail.messages), `${bytes(detail.bodyBytes)} (${bytes(detail.storedBytes)})`, `${name} (hit + floor only)`, ms(summary.p50), ms(summary.p99), ratio(summary.p50 / aloneFloor)]);
       }
       const hit = detail.summaries['handler hit'];
       const hitAlone = detail.alone['handler hit'];
       targets.push({
         name: `detail hit p50 vs raw GET (${detail.messages} msgs)`,
         target: '≤ 1.5×',
-        measured: `${ratio(hit.p50 / floor)} (${ms(hit.p50)} vs ${ms(floor)} ms; pair alone ${ratio(hitAlone.p50 / aloneFloor)})`,
+        measured: `${ratio(hit.p50 / floor)} (${ms(hit.p50)} vs ${ms(floor)} ms; vs the uncompressed body's GET ${ratio(hit.p50 / detail.summaries['raw GET (uncompressed body)'].p50)}; pair alone ${ratio(hitAlone.p50 / aloneFloor)})`,
         met: hit.p50 <= 1.5 * floor,
       });
       targets.push({
@@ -674,7 +834,7 @@ async function main(): Promise<void> {
     const d20 = details[0].summaries;
     notes.push(
       `Detail hit vs database path: the hit is at its floor (service hit ${ms(d20['service hit'].p50)} ms vs raw GET ${ms(d20['raw GET'].p50)} ms; the handler adds ${ms(Math.max(0, d20['handler hit'].p50 - d20['service hit'].p50))} ms of middy, Powertools and emulator work), so the ratio is set by how cheap the database path is here: one loopback query (the conversation with its nodes aggregated as JSON) on an idle local Postgres, plus serialising (${ms(d20['handler cache off'].p50)} ms in all). On AWS the database path adds RDS Proxy and a database round trip, which moves the ratio further from the floor. The only removable cost on the hit path is that fixed wrapper time (it is why the hit-and-floor pair alone, with a faster floor, shows a larger ratio than the full run).`,
-      `Detail hit p99 at 1,000 messages: the raw GET of the same ${bytes(details[2].bodyBytes)} has a p99 of ${ms(details[2].summaries['raw GET'].p99)} ms on this machine (building a ${bytes(details[2].bodyBytes)} string, GC); the hit adds nothing measurable to it. Only a smaller value would move it (e.g. a paged mapping for very long conversations, or a compressed value served with Content-Encoding).`,
+      `Detail hit at 1,000 messages: Redis now holds ${bytes(details[2].storedBytes)} (zstd) instead of ${bytes(details[2].bodyBytes)}; its raw GET has a p99 of ${ms(details[2].summaries['raw GET'].p99)} ms against ${ms(details[2].summaries['raw GET (uncompressed body)'].p99)} ms for the uncompressed body. What the hit adds to that GET is decompressing and building the ${bytes(details[2].bodyBytes)} string the handler returns (${ms(details[2].summaries['handler hit'].p50 - details[2].summaries['raw GET'].p50)} ms at p50); the remaining floor is that string itself, which API Gateway needs as the response body.`,
     );
     targets.push({
       name: 'detail hit vs DB path p50 (20 msgs)',
@@ -685,7 +845,7 @@ async function main(): Promise<void> {
     section(
       1,
       '## 1. Conversation detail (GET /backend-api/conversation/{id})',
-      'The get-conversation handler invoked in-process through the Lambda emulator (event in, response out; building the event is API Gateway\'s work and is not timed), interleaved with a raw ioredis GET of the same key (the floor), the same GET followed by JSON.parse + JSON.stringify (what a hit would cost if the body were re-serialised), the conversation service alone (`getConversationDetail`, no middy/emulator), the miss path (key deleted before each call: GET, fill lease, 1 query, serialise, fill), and the handler with `CACHE_ENABLED=false` (the database path). The "(hit + floor only)" rows repeat the hit and its floor interleaved with each other alone: the other variants\' garbage (a parsed body, a miss\'s rows) causes GC pauses that land on whichever call runs next, which a container serving only hits would not see. Targets are judged on the full interleaved run; the pair is shown beside it.',
+      'The get-conversation handler invoked in-process through the Lambda emulator (event in, response out; building the event is API Gateway\'s work and is not timed), interleaved with a raw ioredis GET of the same key (the floor: the stored bytes, zstd-compressed from 16 KiB), a raw GET of the same body stored uncompressed (what Redis returned before compression), that GET followed by JSON.parse + JSON.stringify (what a hit would cost if the body were re-serialised), the conversation service alone (`getConversationDetail`, no middy/emulator), the miss path (key deleted before each call: GET, fill lease, 1 query, serialise, fill), and the handler with `CACHE_ENABLED=false` (the database path). The "(hit + floor only)" rows repeat the hit and its floor interleaved with each other alone: the other variants\' garbage (a parsed body, a miss\'s rows) causes GC pauses that land on whichever call runs next, which a container serving only hits would not see. Targets are judged on the full interleaved run; the pair is shown beside it.',
       markdownTable(detailRows),
     );
 
@@ -759,21 +919,36 @@ async function main(): Promise<void> {
 
     // 7. Memory
     log('memory');
-    const memoryRows = [['key', 'messages', 'body / value bytes', 'MEMORY USAGE']];
+    const memoryRows = [['key', 'messages', 'body bytes', 'stored bytes', 'MEMORY USAGE', 'MEMORY USAGE uncompressed (before)', 'before / now']];
     const perConversation: Record<number, number> = {};
+    const memoryRatio: Record<number, number> = {};
     for (const [index, detail] of details.entries()) {
       const conversation = conversations[index];
       const key = KEY_PREFIX + cacheKeys.conversationHistory(conversation.id);
       // Refilled first: the last interleaved call may have been the miss variant's DEL.
       await getConversationDetail({ conversationId: conversation.id, userId: conversation.userId });
       const usage = Number(await raw.memory('USAGE', key, 'SAMPLES', 0));
+      // The same body as it was stored before compression, measured side by side.
+      const plainKey = `${key}:uncompressed`;
+      await raw.set(plainKey, detail.body, 'EX', 60);
+      const plainUsage = Number(await raw.memory('USAGE', plainKey, 'SAMPLES', 0));
+      await raw.del(plainKey);
       perConversation[detail.messages] = usage;
-      memoryRows.push(['conv:{id}:history', String(detail.messages), count(detail.bodyBytes), count(usage)]);
+      memoryRatio[detail.messages] = plainUsage / usage;
+      memoryRows.push(['conv:{id}:history', String(detail.messages), count(detail.bodyBytes), count(detail.storedBytes), count(usage), count(plainUsage), ratio(plainUsage / usage)]);
+    }
+    for (const size of [100, 1000]) {
+      targets.push({
+        name: `memory per cached conversation (${size} msgs)`,
+        target: '≥ 3× smaller than uncompressed',
+        measured: `${ratio(memoryRatio[size])} (${bytes(perConversation[size])} vs ${bytes(perConversation[size] * memoryRatio[size])})`,
+        met: memoryRatio[size] >= 3,
+      });
     }
     const contextUsage = Number(await raw.memory('USAGE', KEY_PREFIX + cacheKeys.chatContext(conversations[0].id), 'SAMPLES', 0));
-    memoryRows.push(['chat:{id}:context', '20 entries', '—', count(contextUsage)]);
+    memoryRows.push(['chat:{id}:context', '20 entries', '—', '—', count(contextUsage), '', '']);
     const listUsage = Number(await raw.memory('USAGE', KEY_PREFIX + cacheKeys.conversationList(listUser), 'SAMPLES', 0));
-    memoryRows.push(['user:{id}:conversation_list', '1 page of 20', '—', count(listUsage)]);
+    memoryRows.push(['user:{id}:conversation_list', '1 page of 20', '—', '—', count(listUsage), '', '']);
     const readsPer10Min = [10_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_000_000];
     const sizingRows = [['conversations read per 10 min', ...SIZES.map((size) => `${size} msgs each`)]];
     for (const reads of readsPer10Min) {
@@ -783,7 +958,7 @@ async function main(): Promise<void> {
       7,
       '## 7. Memory per cached conversation and node sizing',
       markdownTable(memoryRows),
-      `A \`conv:{id}:history\` key lives 600 s after the read that filled it, so the cache holds about one body per distinct conversation read in the last 10 minutes. The table picks the smallest node whose \`maxmemory\` (ElastiCache "Redis OSS node-type specific parameters": t4g.small 1.37 GiB, t4g.medium 3.09, r7g.large 13.07, r7g.xlarge 26.32, r7g.2xlarge 52.82) holds them with 25 % kept free (the default \`reserved-memory-percent\`), using the measured MEMORY USAGE. Add ${bytes(listUsage)} per active user for list pages and ${bytes(contextUsage)} per conversation written to in the last 24 h for context windows (86,400 s TTL).`,
+      `A \`conv:{id}:history\` key lives 600 s after the read that filled it, so the cache holds about one body per distinct conversation read in the last 10 minutes. The table picks the smallest node whose \`maxmemory\` (ElastiCache "Redis OSS node-type specific parameters": t4g.small 1.37 GiB, t4g.medium 3.09, r7g.large 13.07, r7g.xlarge 26.32, r7g.2xlarge 52.82) holds them with 25 % kept free (the default \`reserved-memory-percent\`), using the measured MEMORY USAGE of the zstd-compressed bodies (bodies of 16 KiB and more are stored compressed; see "Compression"). Add ${bytes(listUsage)} per active user for list pages (at most 32 pages per user are cached) and ${bytes(contextUsage)} per conversation written to in the last 24 h for context windows (86,400 s TTL).`,
       markdownTable(sizingRows),
     );
 
@@ -830,6 +1005,68 @@ async function main(): Promise<void> {
       ]),
       `Added per POST: ${ms(added)} ms at p50 (${ratio(limit['POST, limit on'].p50 / limit['POST, limit off'].p50)} of the POST); the limiter alone takes ${ms(limit['enforceTurnLimit alone'].p50)} ms.`,
     );
+
+    // 11. Compression
+    log('compression codecs');
+    const codecResults = await measureCompression([
+      ...(await Promise.all(small.map(async (c) => ({ messages: c.messages, body: (await getConversationDetail({ conversationId: c.id, userId: c.userId })).body })))),
+      ...details.map((d) => ({ messages: d.messages, body: d.body })),
+    ]);
+    const codecNames = Object.keys(CODECS);
+    const codecRows = [['messages', 'body', ...codecNames.map((name) => `${name}: bytes (ratio) / compress / decompress ms`)]];
+    for (const result of codecResults) {
+      codecRows.push([
+        String(result.messages),
+        bytes(result.bodyBytes),
+        ...codecNames.map((name) => {
+          const c = result.codecs[name];
+          return `${bytes(c.bytes)} (${ratio(result.bodyBytes / c.bytes)}) / ${ms(c.compressMs)} / ${ms(c.decompressMs)}`;
+        }),
+      ]);
+    }
+    const passRows = [['messages', 'zstd bytes', 'pass-through: base64 of the zstd bytes, ms', 'serve decoded: zstd decompress + UTF-8 string, ms', 'saved per hit, ms']];
+    for (const result of codecResults) {
+      passRows.push([String(result.messages), bytes(result.codecs['zstd 3 (chosen)'].bytes), ms(result.passThroughMs), ms(result.decompressToStringMs), ms(result.decompressToStringMs - result.passThroughMs)]);
+    }
+    section(
+      11,
+      '## 11. Compression: codec, threshold, and what goes on the wire',
+      `The detail bodies of this run (every message's text is different; §1's conversations plus two of 2 and 6 messages), compressed with node:zlib in this process, p50 of interleaved rounds (brotli q11 on the 1,000-message body: one round, it takes about a second). zstd level 3 gives the best ratio of the fast codecs and the fastest decompression on large bodies, and decompression is what every hit pays; brotli q11 compresses better but costs 100–1,000× more per fill. Below ~16 KiB (a conversation of about 20 messages) the saving is a few KB per key while the decode still costs ~0.05 ms, which makes a short conversation's hit 2–3× a plain GET; so values from 16 KiB up are stored compressed (\`CACHE_COMPRESS_MIN_BYTES\`), behind their uncompressed owner prefix so a foreign read is rejected without decompressing.`,
+      markdownTable(codecRows),
+      'Passing the stored bytes to clients (Content-Encoding: zstd) would save the decompression and the string, per hit:',
+      markdownTable(passRows),
+      'Decision: the handler returns the decoded JSON. The saving is real only for long conversations, and costs more than it saves: zstd is not accepted by every client (Safari, most native HTTP stacks send gzip/deflate only), so a decoded path stays; API Gateway REST would have to treat application/json as a binary media type, which also turns every JSON request body (the POST) into base64 for the functions; and a body API Gateway receives compressed cannot be re-encoded for a gzip-only client. On the wire, API Gateway\'s own `minimumCompressionSize` compresses responses with gzip or deflate for any client that asks, at no cost to the function (the Lambda response limit, 6 MB, applies to the uncompressed body either way).',
+    );
+
+    // 10. Herd
+    log('herd: 40 concurrent reads after an invalidation, 4 layer copies');
+    const herd = await measureHerd(raw, conversations[1]);
+    const herdRows = [['variant', 'Postgres loads per wave (max / mean)', 'reads HIT / MISS', 'Redis commands per wave (mean)', 'wave p50 / max ms', 'not found']];
+    const mean = (values: readonly number[]) => values.reduce((a, b) => a + b, 0) / Math.max(1, values.length);
+    for (const variant of herd) {
+      herdRows.push([
+        variant.name,
+        `${Math.max(...variant.loadsPerWave)} / ${mean(variant.loadsPerWave).toFixed(2)}`,
+        `${variant.statuses.HIT ?? 0} / ${variant.statuses.MISS ?? 0}`,
+        mean(variant.commandsPerWave).toFixed(1),
+        `${ms(median(variant.waveMs))} / ${ms(Math.max(...variant.waveMs))}`,
+        String(variant.notFound),
+      ]);
+    }
+    section(
+      10,
+      '## 10. Thundering herd: 40 concurrent reads after an invalidation',
+      `The 100-message conversation. ${HERD_COPIES} copies of the layer as shipped (the built \`dist/index.js\` required ${HERD_COPIES} times: each has its own config, ioredis connection, pg pool and counters, like ${HERD_COPIES} Lambda containers), ${HERD_READERS / HERD_COPIES} readers each. Each wave deletes the key (a writer's invalidation), then issues the ${HERD_READERS} reads at once; ${HERD_WAVES} waves per variant after one warm-up wave, variants interleaved. "Postgres loads" is the sum of the copies' query counters. Before issue 13 every reader overwrote the previous reader's lease, so up to all 40 loaded and none could fill; "no waiting" is the closest variant still in the code (readers that find a live lease load without filling).`,
+      markdownTable(herdRows),
+      `Why polling and not a blocking primitive: a waiter could block on a notification (BLPOP on a per-key list the filler pushes to, or a pub/sub message), but a blocking command occupies its connection, and the layer has one auto-pipelined connection per container that every other command shares (SPEC §8 gives followers a connection of their own for that reason); a connection per waiting request would add a connect (plus TLS and AUTH on ElastiCache) to exactly the requests that are already waiting. A wave resolves within the load time plus one poll interval; the table shows what polling costs: ${(mean(herd[0].commandsPerWave) / HERD_READERS).toFixed(1)} Redis commands per read with the default back-off, ${(mean(herd[1].commandsPerWave) / HERD_READERS).toFixed(1)} when polling every 1 ms (wave p50 ${ms(median(herd[0].waveMs))} vs ${ms(median(herd[1].waveMs))} ms), against ${(mean(herd[2].commandsPerWave) / HERD_READERS).toFixed(1)} and ${HERD_READERS} Postgres loads without waiting.`,
+    );
+    const singleFlight = herd[0];
+    targets.push({
+      name: `herd: ${HERD_READERS} reads after an invalidation, ${HERD_COPIES} layer copies`,
+      target: '≤ 1 Postgres load per wave',
+      measured: `max ${Math.max(...singleFlight.loadsPerWave)} over ${singleFlight.loadsPerWave.length} waves (no waiting: max ${Math.max(...herd[2].loadsPerWave)})`,
+      met: Math.max(...singleFlight.loadsPerWave) <= 1,
+    });
 
     // 3. Database load (last of the latency-free sections: it writes)
     const load = await measureLoad();
@@ -880,9 +1117,10 @@ async function main(): Promise<void> {
     section(
       6,
       '## 6. Cold start: artifact sizes and module init',
-      `The layer built by \`${coldStart.layer.builtWith}\` (what the stack ships) and each handler bundled like \`lib/functions.ts\` does (esbuild, minified, CJS, node24, \`@chatbot/shared\` external). Init = time for a fresh Node ${process.version} process to \`require\` the layer and then the handler (resolved through NODE_PATH, as on Lambda), median of ${coldStart.runs} processes per handler; "since process start" includes Node's own boot. Network activity during and 50 ms after the import: ${coldStart.networkEvents} socket connects / DNS lookups, ${coldStart.openTcpHandles} open TCP handles (summed over all ${coldStart.runs * 4 + 4} processes; a control process that opens one connection after the import shows ${coldStart.control.networkEvents} / ${coldStart.control.openTcpHandles}, so the detector sees a connection when there is one).`,
+      `The layer built by \`${coldStart.layer.builtWith}\` (what the stack ships) and each handler bundled like \`lib/functions.ts\` does (esbuild, minified, CJS, node24, \`@chatbot/shared\` external). Init = time for a fresh Node ${process.version} process to \`require\` the layer and then the handler (resolved through NODE_PATH, as on Lambda), median of ${coldStart.runs} processes per handler; "since process start" includes Node's own boot. Network activity during and 50 ms after the import: ${coldStart.networkEvents} socket connects / DNS lookups, ${coldStart.openTcpHandles} open TCP handles (summed over all ${(coldStart.runs + 1) * 6 + 1} processes; a control process that opens one connection after the import shows ${coldStart.control.networkEvents} / ${coldStart.control.openTcpHandles}, so the detector sees a connection when there is one).`,
       markdownTable([
         ['artifact', 'size', 'gzip', 'require ms (layer + handler)', 'since process start ms'],
+        ['floor: ioredis + pg alone, bundled the same way', bytes(coldStart.floor.bytes), bytes(coldStart.floor.gzipBytes), ms(coldStart.floor.requireMs), '—'],
         ['layer (`@chatbot/shared`, dist/index.js)', bytes(coldStart.layer.bytes), bytes(coldStart.layer.gzipBytes), ms(coldStart.layerOnlyRequireMs), '—'],
         ...HANDLERS.map((name) => [
           name,
@@ -891,8 +1129,23 @@ async function main(): Promise<void> {
           `${ms(coldStart?.init[name].totalRequireMs ?? 0)} (${ms(coldStart?.init[name].layerRequireMs ?? 0)} + ${ms(coldStart?.init[name].handlerRequireMs ?? 0)})`,
           ms(coldStart?.init[name].sinceProcessStartMs ?? 0),
         ]),
+        [
+          'get-conversation + the Secrets Manager client (a deployed first request)',
+          `+ ${bytes(coldStart.secretsManager.bytes)}`,
+          `+ ${bytes(coldStart.secretsManager.gzipBytes)}`,
+          ms(coldStart.getWithSecretsManagerMs),
+          '—',
+        ],
       ]),
+      `The model SDKs and the Secrets Manager client are separate files inside the layer (\`@chatbot/shared/node_modules/<sdk>/index.js\`), required on first use: SDK files in the module cache right after each handler's import: ${HANDLERS.map((name) => `${name} ${coldStart?.sdksAtImport[name].length ? coldStart.sdksAtImport[name].join(', ') : 'none'}`).join('; ')}. A deployed function reads its database and Redis secrets once per container, so it requires the Secrets Manager client during its first request: the last row. The AWS Parameters and Secrets Lambda Extension would replace that require with an HTTP call to localhost:2773, but it runs as a separate process started with the function (its own init time, billed) and caches with a TTL, which loses the refresh-on-auth-failure that rotation relies on here; \`@aws-lambda-powertools/parameters\` wraps the same SDK client, so it would not load less.`,
     );
+    const coldRatio = coldStart.init['get-conversation'].totalRequireMs / coldStart.floor.requireMs;
+    targets.push({
+      name: 'get-conversation cold require vs ioredis + pg floor',
+      target: '≤ 1.5×',
+      measured: `${ratio(coldRatio)} (${ms(coldStart.init['get-conversation'].totalRequireMs)} vs ${ms(coldStart.floor.requireMs)} ms)`,
+      met: coldRatio <= 1.5,
+    });
     const detectorWorks = coldStart.control.networkEvents > 0 && coldStart.control.openTcpHandles > 0;
     targets.push({
       name: 'no network I/O at import',

@@ -1,4 +1,4 @@
-import { buildMapping, conversationDetailPrefix, serializeConversationDetail, serializeConversationList, toIsoTime, type ConversationRow, type MessageRow } from '@chatbot/shared';
+import { buildMapping, conversationDetailHead, conversationDetailPrefix, serializeConversationDetail, serializeConversationList, toIsoTime, type ConversationRow, type MessageRow } from '@chatbot/shared';
 
 const row = (id: string, parentId: string | null, role: MessageRow['role']): MessageRow => ({
   id, parentId, role, contentType: 'text', parts: [id], status: 'finished_successfully', endTurn: null, weight: 1, metadata: {}, recipient: 'all', createTime: 1.5,
@@ -22,6 +22,15 @@ describe('ChatGPT wire shapes', () => {
     expect(body.startsWith(conversationDetailPrefix('c1', 'u"1'))).toBe(true);
     expect(body.startsWith(conversationDetailPrefix('c1', 'u'))).toBe(false);
     expect(JSON.parse(body)).toMatchObject({ title: 'New chat', create_time: 1701830474.616844, current_node: 'a2', moderation_results: [], is_archived: false });
+  });
+
+  it('reads the owner prefix back off a body, whatever the ids contain, and nothing off another shape', () => {
+    for (const [id, user] of [['c1', 'u1'], ['c"2', 'u\\",\"user_id\":\"x'], ['c3', 'ü,"title":"']]) {
+      const body = serializeConversationDetail({ ...conversation, id, userId: user }, nodes);
+      expect(conversationDetailHead(body)).toBe(conversationDetailPrefix(id, user));
+    }
+    expect(conversationDetailHead('{"items":[]}')).toBe('');
+    expect(conversationDetailHead('{"conversation_id":"unterminated')).toBe('');
   });
 
   it('reports list times as ISO-8601 UTC and keeps total, limit and offset', () => {

@@ -1,4 +1,4 @@
-import { closeDatabase, closeRedis } from '@chatbot/shared';
+import { closeDatabase, closeRedis, listConversations as listConversationsService, MAX_CACHED_LIST_PAGES } from '@chatbot/shared';
 import { listConversations, newUserId, sendMessage } from './support/handlers';
 import { rawRedis, runPrefix } from './support/redis';
 
@@ -100,5 +100,33 @@ describe('GET /backend-api/conversations', () => {
 
   it('answers 401 without an identity', async () => {
     expect((await listConversations(undefined, {})).statusCode).toBe(401);
+  });
+
+  it(`caches at most ${MAX_CACHED_LIST_PAGES} page shapes per user; the others come from Postgres, and one DEL still drops them all`, async () => {
+    const userId = newUserId();
+    const first = await sendMessage(userId, 'only one');
+    const shapes = Array.from({ length: MAX_CACHED_LIST_PAGES + 8 }, (_, i) => ({ offset: String(i), limit: '1' }));
+    for (const shape of shapes) expect((await listConversations(userId, shape)).headers['x-cache']).toBe('MISS');
+    expect(await redis.hlen(listKey(userId))).toBe(MAX_CACHED_LIST_PAGES);
+
+    const beyond = await listConversations(userId, { offset: '0', limit: '7' });
+    expect(beyond.headers['x-cache']).toBe('MISS');
+    expect(beyond.json.items.map((i: { id: string }) => i.id)).toEqual([first.conversationId]);
+    expect((await listConversations(userId, { offset: '0', limit: '7' })).headers['x-cache']).toBe('MISS');
+    expect((await listConversations(userId, { offset: '0', limit: '1' })).headers['x-cache']).toBe('HIT');
+    expect(await redis.hlen(listKey(userId))).toBe(MAX_CACHED_LIST_PAGES);
+
+    await sendMessage(userId, 'a second conversation');
+    expect(await redis.exists(listKey(userId))).toBe(0);
+    const fresh = await listConversations(userId, { offset: '0', limit: '7' });
+    expect(fresh.headers['x-cache']).toBe('MISS');
+    expect(fresh.json.total).toBe(2);
+    expect((await listConversations(userId, { offset: '0', limit: '7' })).headers['x-cache']).toBe('HIT');
+  });
+
+  it('leaves nothing in Redis when the list read fails (a sub Postgres cannot store)', async () => {
+    const userId = `eve\u0000${newUserId()}`;
+    await expect(listConversationsService({ userId, offset: 0, limit: 20 })).rejects.toThrow();
+    expect(await redis.exists(listKey(userId))).toBe(0);
   });
 });

@@ -1,5 +1,5 @@
 import { Client } from 'pg';
-import { loadMigrations, runMigrations } from '@chatbot/shared';
+import { closeDatabase, db, loadMigrations, resetConfig, runMigrations } from '@chatbot/shared';
 import { ADMIN_DATABASE_URL, databaseUrl } from './support/services';
 
 describe('migrations', () => {
@@ -52,6 +52,28 @@ describe('migrations', () => {
       await db.end();
     } finally {
       await admin.query(`DROP DATABASE IF EXISTS ${broken} WITH (FORCE)`);
+    }
+  });
+
+  it("runs on the app's database without the app pool's statement timeout", async () => {
+    const { mkdtemp, writeFile } = await import('node:fs/promises');
+    const dir = await mkdtemp('/tmp/migrations-');
+    await writeFile(`${dir}/001_slow.sql`, 'SELECT pg_sleep(0.3); CREATE TABLE slow_table (id int);');
+    const slow = `${name}_slow`;
+    await admin.query(`CREATE DATABASE ${slow}`);
+    const saved = { ...process.env };
+    try {
+      Object.assign(process.env, { DATABASE_URL: databaseUrl(slow), DATABASE_STATEMENT_TIMEOUT_MS: '100' });
+      resetConfig();
+      await closeDatabase();
+      // The app pool gives up on the same statement: the bound the migration must not inherit.
+      await expect(db.query('SELECT pg_sleep(0.3)')).rejects.toThrow();
+      expect(await runMigrations({ dir })).toEqual({ applied: ['001_slow'] });
+    } finally {
+      process.env = saved;
+      resetConfig();
+      await closeDatabase();
+      await admin.query(`DROP DATABASE IF EXISTS ${slow} WITH (FORCE)`);
     }
   });
 });

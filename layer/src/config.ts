@@ -36,6 +36,8 @@ export interface CacheConfig {
   readonly ttlSeconds: number;
   readonly contextMaxMessages: number;
   readonly contextTtlSeconds: number;
+  /** Cached values of at least this many bytes are stored zstd-compressed; 0 = never. */
+  readonly compressMinBytes: number;
 }
 
 export interface LlmConfig {
@@ -179,6 +181,7 @@ export function parseConfig(env: Env = process.env): AppConfig {
     ttlSeconds: integer('CACHE_TTL_SECONDS', 600, 1),
     contextMaxMessages: integer('CONTEXT_MAX_MESSAGES', 20, 1, 1000),
     contextTtlSeconds: integer('CONTEXT_TTL_SECONDS', 86400, 1),
+    compressMinBytes: integer('CACHE_COMPRESS_MIN_BYTES', 16384, 0),
   };
 
   const provider = read('LLM_PROVIDER') ?? 'local';

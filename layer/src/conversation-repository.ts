@@ -61,30 +61,6 @@ const MESSAGE_COLUMNS = `
   id, parent_id AS "parentId", role, content_type AS "contentType", parts, status, end_turn AS "endTurn",
   weight, metadata, recipient, extract(epoch FROM create_time)::float8 AS "createTime"`;
 
-/** Creates a conversation with its root node and the hidden system node under it. */
-export async function createConversation(args: {
-  readonly id: string;
-  readonly userId: string;
-  readonly rootNodeId: string;
-  readonly systemNodeId: string;
-  readonly defaultModelSlug?: string | null;
-  readonly db?: Queryable;
-}): Promise<ConversationRow> {
-  const db = args.db ?? pool;
-  const { rows } = await db.query<ConversationRow>(
-    `INSERT INTO conversations (id, user_id, root_node_id, current_node_id, default_model_slug)
-     VALUES ($1, $2, $3, $4, $5) RETURNING ${CONVERSATION_COLUMNS}`,
-    [args.id, args.userId, args.rootNodeId, args.systemNodeId, args.defaultModelSlug ?? null],
-  );
-  await db.query(
-    `INSERT INTO messages (conversation_id, id, parent_id, role, parts, weight, metadata)
-     VALUES ($1, $2, NULL, 'root', '[]', 0, '{}'),
-            ($1, $3, $2, 'system', '[""]', 0, '{"is_visually_hidden_from_conversation": true}')`,
-    [args.id, args.rootNodeId, args.systemNodeId],
-  );
-  return rows[0];
-}
-
 /** The conversation and every node of its tree (insertion order) in one round trip; `null` when it does not exist. */
 export async function getConversationWithMessagesById(args: {
   readonly id: string;
@@ -127,37 +103,6 @@ export async function getBranchMessagesByLeafId(args: {
     [args.conversationId, args.leafId, args.limit],
   );
   return rows;
-}
-
-/** Adds a node under `parentId` (which must exist in the same conversation). */
-export async function insertMessage(args: {
-  readonly conversationId: string;
-  readonly message: NewMessage;
-  readonly db?: Queryable;
-}): Promise<MessageRow> {
-  const { rows } = await (args.db ?? pool).query<MessageRow>(
-    `WITH counted AS (${COUNT_MESSAGE})
-     INSERT INTO messages (conversation_id, id, parent_id, role, content_type, parts, status, end_turn, weight, metadata)
-     VALUES ($1, ${INSERT_MESSAGE_VALUES(2)}) RETURNING ${MESSAGE_COLUMNS}`,
-    [args.conversationId, ...messageValues(args.message), ...messageSize(args.message)],
-  );
-  return rows[0];
-}
-
-/** Moves the conversation's `current_node` and bumps `update_time` (the sidebar order). */
-export async function updateConversationCurrentNodeById(args: {
-  readonly id: string;
-  readonly currentNodeId: string;
-  readonly defaultModelSlug?: string;
-  readonly db?: Queryable;
-}): Promise<void> {
-  await (args.db ?? pool).query(
-    `UPDATE conversations
-        SET current_node_id = $2, update_time = clock_timestamp(),
-            default_model_slug = COALESCE($3, default_model_slug)
-      WHERE id = $1`,
-    [args.id, args.currentNodeId, args.defaultModelSlug ?? null],
-  );
 }
 
 /** What a new turn needs to know about its conversation, read in one round trip. */
@@ -207,13 +152,7 @@ export async function getTurnTargetByConversationId(args: {
   };
 }
 
-/**
- * The size counters of migration 003, kept by every statement that inserts a message: $1 =
- * conversation id, $11 = 1 for a user or assistant message (else 0), $12 = its content bytes.
- */
-const COUNT_MESSAGE = `UPDATE conversations SET message_count = message_count + $11, content_bytes = content_bytes + $12 WHERE id = $1`;
-
-/** [counted, content bytes] of a message, the parameters of {@link COUNT_MESSAGE}. */
+/** [counted, content bytes] of a message: the size counters of migration 003, kept by every statement that inserts one. */
 const messageSize = (m: Pick<NewMessage, 'role' | 'parts'>): [number, number] =>
   m.role === 'user' || m.role === 'assistant' ? [1, messageContentBytes(m.parts ?? [])] : [0, 0];
 

@@ -21,6 +21,7 @@ import {
   type TurnTarget,
 } from './conversation-repository';
 import {
+  conversationDetailHead,
   conversationDetailPrefix,
   messageContentBytes,
   serializeConversationDetail,
@@ -46,13 +47,21 @@ export async function getConversationDetail(args: { readonly conversationId: str
       const found = await getConversationWithMessagesById({ id: args.conversationId });
       return found && serializeConversationDetail(found.conversation, found.messages);
     },
+    // Checked on hits too (the key is per conversation, not per user), on the plain head of a
+    // compressed body, so another user's request never pays for decompressing it.
+    expectPrefix: conversationDetailPrefix(args.conversationId, args.userId),
+    plainHead: conversationDetailHead,
   });
-  // Checked on hits too: the key is per conversation, not per user.
-  if (value === null || !value.startsWith(conversationDetailPrefix(args.conversationId, args.userId))) {
-    throw new ConversationNotFoundError();
-  }
+  if (value === null) throw new ConversationNotFoundError();
   return { body: value, cacheStatus: status };
 }
+
+/**
+ * Page shapes (`offset:limit` fields, both views together) cached per user: the sidebar asks
+ * for a handful; a client walking arbitrary offsets gets the rest from Postgres instead of
+ * growing the key.
+ */
+export const MAX_CACHED_LIST_PAGES = 32;
 
 /**
  * GET conversations: one page of the default or the archived view; every page of both views
@@ -67,6 +76,7 @@ export async function listConversations(args: {
   const { value, status } = await getCacheService().readThrough({
     key: cacheKeys.conversationList(args.userId),
     field: `${args.isArchived ? 'archived:' : ''}${args.offset}:${args.limit}`,
+    maxFields: MAX_CACHED_LIST_PAGES,
     load: async () => serializeConversationList(await listConversationsByUserId(args), args.offset, args.limit),
   });
   return { body: value as string, cacheStatus: status };

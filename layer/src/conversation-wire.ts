@@ -33,6 +33,30 @@ export function conversationDetailPrefix(conversationId: string, userId: string)
   return `{"conversation_id":${JSON.stringify(conversationId)},"user_id":${JSON.stringify(userId)},`;
 }
 
+/**
+ * The `conversationDetailPrefix` a detail body starts with, read off the body itself (the
+ * cache keeps it uncompressed in front of a compressed body); '' when the body has no such start.
+ */
+export function conversationDetailHead(body: string): string {
+  let end = 0;
+  for (const name of ['{"conversation_id":', ',"user_id":']) {
+    if (!body.startsWith(name, end)) return '';
+    end = endOfJsonString(body, end + name.length);
+    if (end < 0) return '';
+  }
+  return body[end] === ',' ? body.slice(0, end + 1) : '';
+}
+
+/** Index just past the JSON string literal starting at `start`, or -1. */
+function endOfJsonString(text: string, start: number): number {
+  if (text[start] !== '"') return -1;
+  for (let i = start + 1; i < text.length; i += 1) {
+    if (text[i] === '\\') i += 1;
+    else if (text[i] === '"') return i + 1;
+  }
+  return -1;
+}
+
 /** A message row in the wire shape. */
 export function toWireMessage(row: MessageRow): WireMessage {
   return {

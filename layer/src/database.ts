@@ -3,7 +3,7 @@
  * handler; credentials from Secrets Manager (cached, refreshed on an auth failure) or
  * `DATABASE_URL`. Driver failures that mean "the database is not there" become a 503.
  */
-import { Pool, type QueryResult, type QueryResultRow } from 'pg';
+import { Client, Pool, type ClientConfig, type QueryResult, type QueryResultRow } from 'pg';
 import { getConfig, type DatabaseConfig } from './config';
 import { DatabaseUnavailableError } from './errors';
 import { logger } from './observability';
@@ -31,35 +31,48 @@ async function readRdsSecret(secretArn: string, refresh = false): Promise<RdsSec
   return JSON.parse(await getSecretString(secretArn, { refresh })) as RdsSecret;
 }
 
+/** Where and as whom to connect: `DATABASE_URL`, or the RDS secret (+ `DATABASE_HOST`, the proxy). */
+async function connectionConfig(config: DatabaseConfig): Promise<ClientConfig> {
+  const ssl = config.ssl ? { rejectUnauthorized: true } : undefined;
+  if (config.url) return { connectionString: config.url, ssl };
+  const secretArn = config.secretArn as string;
+  const secret = await readRdsSecret(secretArn);
+  return {
+    ssl,
+    host: config.host ?? secret.host,
+    port: config.host ? config.port : (secret.port ?? config.port),
+    database: config.name ?? secret.dbname ?? 'chatbot',
+    user: secret.username,
+    // Called for every new connection, so a rotated password is picked up once the cache is refreshed.
+    password: async () => (await readRdsSecret(secretArn)).password,
+  };
+}
+
 async function createPool(config: DatabaseConfig): Promise<Pool> {
-  const common = {
+  const pool = new Pool({
+    ...(await connectionConfig(config)),
     max: config.poolMax,
     connectionTimeoutMillis: config.connectTimeoutMs,
     // Server-side bound plus a client-side one, so a hung connection cannot hold the Lambda.
     statement_timeout: config.statementTimeoutMs,
     query_timeout: config.statementTimeoutMs + 1000,
     idleTimeoutMillis: 60_000,
-    ssl: config.ssl ? { rejectUnauthorized: true } : undefined,
-  };
-  let pool: Pool;
-  if (config.url) {
-    pool = new Pool({ connectionString: config.url, ...common });
-  } else {
-    const secretArn = config.secretArn as string;
-    const secret = await readRdsSecret(secretArn);
-    pool = new Pool({
-      ...common,
-      host: config.host ?? secret.host,
-      port: config.host ? config.port : (secret.port ?? config.port),
-      database: config.name ?? secret.dbname ?? 'chatbot',
-      user: secret.username,
-      // Called for every new connection, so a rotated password is picked up once the cache is refreshed.
-      password: async () => (await readRdsSecret(secretArn)).password,
-    });
-  }
+  });
   // An idle client losing its connection must not crash the container.
   pool.on('error', (error) => logger.warn('Idle Postgres client failed', { error }));
   return pool;
+}
+
+/**
+ * A connection of its own to the app's database with no statement or query timeout, for
+ * work that may rightly outlast a request — a migration building an index on a big table.
+ * Only the connect timeout applies. The caller ends it.
+ */
+export async function connectWithoutTimeouts(): Promise<Client> {
+  const config = getConfig().database;
+  const client = new Client({ ...(await connectionConfig(config)), connectionTimeoutMillis: config.connectTimeoutMs });
+  await client.connect().catch(translateDatabaseError);
+  return client;
 }
 
 /** The container's pool. */

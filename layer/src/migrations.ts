@@ -7,7 +7,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Client, type ClientConfig } from 'pg';
-import { getPool } from './database';
+import { connectWithoutTimeouts } from './database';
 
 export interface Migration {
   readonly version: string;
@@ -33,15 +33,19 @@ export async function loadMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]>
 }
 
 /**
- * Applies the pending migrations. Uses a dedicated connection (from `connection`, or one
- * taken from the app's pool) because the lock and the DDL must share a session.
+ * Applies the pending migrations on a dedicated connection (from `connection`, or to the
+ * app's database), because the lock and the DDL must share a session. Not a pooled one: the
+ * app pool's statement timeout (5 s) is for requests, and a migration may rightly take longer.
  */
 export async function runMigrations(options: { connection?: ClientConfig; dir?: string } = {}): Promise<{ applied: string[] }> {
   const migrations = await loadMigrations(options.dir);
-  const dedicated = options.connection ? new Client(options.connection) : undefined;
-  if (dedicated) await dedicated.connect();
-  const pooled = dedicated ? undefined : await (await getPool()).connect();
-  const client = (dedicated ?? pooled) as Client;
+  let client: Client;
+  if (options.connection) {
+    client = new Client(options.connection);
+    await client.connect();
+  } else {
+    client = await connectWithoutTimeouts();
+  }
   const applied: string[] = [];
   try {
     for (const migration of migrations) {
@@ -64,8 +68,7 @@ export async function runMigrations(options: { connection?: ClientConfig; dir?: 
       }
     }
   } finally {
-    if (dedicated) await dedicated.end();
-    pooled?.release();
+    await client.end();
   }
   return { applied };
 }

@@ -24,6 +24,12 @@ export type MetricName =
   | 'CacheBypass'
   | 'CacheError'
   | 'CacheInvalidationFailed'
+  /** A reader found another reader's fill lease and was then served its fill. */
+  | 'CacheLeaseWait'
+  /** A reader waited for another reader's fill in vain and loaded without filling. */
+  | 'CacheLeaseWaitExpired'
+  /** A hash key already held its maximum of fields; the read was served from Postgres, uncached. */
+  | 'CacheFieldLimit'
   | 'ContextRebuilt'
   | 'ModelError'
   | 'ClientDisconnected'

@@ -40,6 +40,31 @@ Promise.resolve(handler(JSON.parse(eventJson), context)).then(
 );
 `;
 
+// Loads the layer and a handler bundle as Lambda does, optionally streams one reply from the
+// configured model (its endpoint is a closed port, so it fails right after loading its SDK),
+// and reports which of the lazily loaded SDKs ended up in the module cache.
+const MODULE_PROBE = `
+globalThis.awslambda = { streamifyResponse: (handler) => handler, HttpResponseStream: { from: (stream) => stream } };
+const [bundle, stream] = process.argv.slice(2);
+require(bundle);
+const sdks = () => Object.keys(require.cache).filter((file) => /openai|client-bedrock-runtime|client-secrets-manager/.test(file))
+  .map((file) => /(openai|client-bedrock-runtime|client-secrets-manager)/.exec(file)[1]);
+(async () => {
+  const atImport = sdks();
+  let failure;
+  if (stream) {
+    const model = await require('@chatbot/shared').getChatModel();
+    try {
+      for await (const _ of model.stream({ messages: [{ role: 'user', content: 'hi' }], maxTokens: 5 })) {}
+    } catch (error) {
+      failure = { code: error.code, cause: String(error.cause && (error.cause.code || error.cause.name + ': ' + error.cause.message)) };
+    }
+  }
+  process.stdout.write('\\n@@RESULT@@' + JSON.stringify({ atImport, afterStream: sdks(), failure }) + '\\n');
+  process.exit(0);
+})();
+`;
+
 /** Node 24: the `node` devDependency (npm scripts put it first on PATH; a bare shell may not). */
 const node24 = (): string => {
   const local = path.join(REPO_ROOT, 'node_modules', '.bin', 'node');
@@ -47,7 +72,11 @@ const node24 = (): string => {
 };
 
 function invoke(bundle: string, event: unknown): { node: string; result: any } {
-  const child = spawnSync(node24(), [path.join(workDir, 'runner.cjs'), bundle, JSON.stringify(event)], {
+  return runInLambdaLayout('runner.cjs', [bundle, JSON.stringify(event)]);
+}
+
+function runInLambdaLayout(script: string, args: readonly string[], env: Readonly<Record<string, string>> = {}): any {
+  const child = spawnSync(node24(), [path.join(workDir, script), ...args], {
     cwd: workDir,
     encoding: 'utf8',
     timeout: 60_000,
@@ -65,6 +94,7 @@ function invoke(bundle: string, event: unknown): { node: string; result: any } {
       POWERTOOLS_METRICS_NAMESPACE: 'ChatbotApi',
       POWERTOOLS_METRICS_DISABLED: 'true',
       POWERTOOLS_LOG_LEVEL: 'SILENT',
+      ...env,
     },
   });
   const line = child.stdout.split('\n').find((l) => l.startsWith('@@RESULT@@'));
@@ -82,6 +112,7 @@ beforeAll(() => {
   fs.cpSync(assetDir(layer.Properties!.Content.S3Key), path.join(workDir, 'opt'), { recursive: true });
   optNodeModules = path.join(workDir, 'opt', 'nodejs', 'node_modules');
   fs.writeFileSync(path.join(workDir, 'runner.cjs'), RUNNER);
+  fs.writeFileSync(path.join(workDir, 'probe.cjs'), MODULE_PROBE);
 }, 180_000);
 
 afterAll(() => {
@@ -156,3 +187,39 @@ it('the deployed get-conversation bundle answers an API Gateway event with a JSO
   expect(String(contentType)).toMatch(/application\/json/);
   expect(JSON.parse(result.body)).toEqual({ detail: expect.objectContaining({ code: 'conversation_not_found' }) });
 }, 60_000);
+
+describe('each function loads only the SDKs it uses', () => {
+  const closedEndpoint = 'http://127.0.0.1:9';
+
+  it('get-conversation and list-conversations load no model provider SDK and no Secrets Manager client', () => {
+    for (const name of ['GetConversation', 'ListConversations']) {
+      expect(runInLambdaLayout('probe.cjs', [functionBundle(name)])).toEqual({ atImport: [], afterStream: [] });
+    }
+  });
+
+  it('post-conversation on Bedrock loads the Bedrock client when it streams, never the OpenAI SDK', () => {
+    const result = runInLambdaLayout('probe.cjs', [functionBundle('PostConversation'), 'stream'], {
+      LLM_PROVIDER: 'bedrock',
+      AWS_ENDPOINT_URL_BEDROCK_RUNTIME: closedEndpoint,
+      AWS_ACCESS_KEY_ID: 'AKIDPACKAGINGTEST',
+      AWS_SECRET_ACCESS_KEY: 'packaging-test',
+    });
+    expect(result.atImport).toEqual([]);
+    expect(result.afterStream).toContain('client-bedrock-runtime');
+    expect(result.afterStream).not.toContain('openai');
+    // It got as far as the network: the SDK's exports resolved through the vendor bundle.
+    expect(result.failure).toMatchObject({ code: 'model_error', cause: expect.stringMatching(/ECONNREFUSED|ERR_HTTP2|socket/i) });
+  }, 60_000);
+
+  it('post-conversation on an OpenAI-compatible endpoint loads the OpenAI SDK, never the Bedrock client', () => {
+    const result = runInLambdaLayout('probe.cjs', [functionBundle('PostConversation'), 'stream'], {
+      LLM_PROVIDER: 'openai',
+      OPENAI_BASE_URL: closedEndpoint,
+      OPENAI_API_KEY: 'packaging-test',
+    });
+    expect(result.atImport).toEqual([]);
+    expect(result.afterStream).toContain('openai');
+    expect(result.afterStream).not.toContain('client-bedrock-runtime');
+    expect(result.failure).toMatchObject({ code: 'model_error', cause: expect.stringMatching(/Connection error|ECONNREFUSED/i) });
+  }, 60_000);
+});

@@ -4,6 +4,8 @@
  * list read afterwards shows the conversation's old `update_time`. Several isolated copies
  * of the layer stand in for containers; one reaches Postgres through a slow link, so its
  * cache fills often land after a writer's DEL (the stale-fill race the fill leases close).
+ * The last case is the thundering herd: 40 concurrent GETs right after a POST's
+ * invalidation cause at most one Postgres load per wave, and none of them is stale.
  */
 import { newUserId } from '../support/handlers';
 import { AssertionDatabase } from './support/database';
@@ -242,4 +244,44 @@ it(`no GET or list after an acknowledged rename serves an older title: ${RENAME_
   expect(checkedGets + checkedLists).toBeGreaterThanOrEqual(RENAME_TARGET_READS / 2);
   expect(renames).toBeGreaterThanOrEqual(30);
   expect(cacheStatuses).toContain('HIT');
+}, 60_000);
+
+const HERD_SIZE = 40;
+const HERD_WAVES = 5;
+
+it(`a wave of ${HERD_SIZE} GETs after an invalidation, across 4 containers, loads Postgres at most once and serves no stale body`, async () => {
+  const ledger = new AckLedger();
+  const userId = newUserId();
+  const [conversation] = await seedConversations(containers[0], ledger, userId, 1);
+  const queries = () => containers.reduce((sum, c) => sum + c.shared.databaseStats.queries, 0);
+
+  const loadsPerWave: number[] = [];
+  const statuses: string[] = [];
+  const stale: string[] = [];
+  for (let wave = 0; wave < HERD_WAVES; wave += 1) {
+    const outcome = await ledger.post(containers[wave % containers.length], userId, `herd ${wave}`, {
+      conversationId: conversation.id,
+      parentMessageId: conversation.lastAssistantId,
+    });
+    expect(outcome.statusCode).toBe(200);
+    conversation.acked.push(outcome.turn!.userMessageId, outcome.turn!.assistantMessageId!);
+    conversation.lastAssistantId = outcome.turn!.assistantMessageId!;
+    const expected = [...conversation.acked];
+    const before = queries();
+    const responses = await Promise.all(
+      Array.from({ length: HERD_SIZE }, (_, i) => containers[i % containers.length].api.getConversation(conversation.id, userId)),
+    );
+    loadsPerWave.push(queries() - before);
+    for (const response of responses) {
+      statuses.push(`${response.statusCode} ${response.headers['x-cache']}`);
+      const missing = missingFrom(response.body, expected);
+      if (missing.length > 0) stale.push(`wave ${wave}: ${response.headers['x-cache']} missing ${missing.join(', ')}`);
+    }
+  }
+
+  console.log(`[reliability] herd: ${HERD_WAVES} waves of ${HERD_SIZE} GETs over 4 containers; Postgres loads per wave ${JSON.stringify(loadsPerWave)}; ${JSON.stringify(countBy(statuses, (s) => s))}; stale: ${stale.length}`);
+  expect(stale).toEqual([]);
+  expect(statuses.every((s) => s.startsWith('200 '))).toBe(true);
+  expect(Math.max(...loadsPerWave)).toBeLessThanOrEqual(1);
+  expect(loadsPerWave.reduce((a, b) => a + b, 0)).toBe(HERD_WAVES);
 }, 60_000);

@@ -76,10 +76,15 @@ async function runFlows(layer: LayerInstance, client: Client): Promise<unknown[]
   // The cache service itself: multi-key delete across slots, hash fields, list append.
   const cache = layer.shared.getCacheService();
   const keys = Array.from({ length: 6 }, () => `reliability:${randomUUID()}`);
-  for (const key of keys) await cache.set(key, key);
-  note('set/get', await Promise.all(keys.map(async (key) => (await cache.get(key)) === key)));
+  for (const key of keys) await cache.readThrough({ key, load: async () => key });
+  note('fill/hit', await Promise.all(keys.map(async (key) => (await cache.readThrough({ key, load: async () => 'reloaded' })).status)));
   note('multi-key delete', await cache.delete(...keys));
-  note('deleted', await Promise.all(keys.map((key) => cache.get(key))));
+  note('deleted', await Promise.all(keys.map(async (key) => (await cache.readThrough({ key, load: async () => null })).status)));
+  // A compressed value (above the 4 KiB threshold) round-trips through the cluster as bytes.
+  const big = `{"n":"${'x'.repeat(10_000)}"}`;
+  const bigKey = `reliability:${randomUUID()}`;
+  await cache.readThrough({ key: bigKey, load: async () => big });
+  note('compressed hit', (await cache.readThrough({ key: bigKey, load: async () => null })).value === big);
   const hashKey = `reliability:${randomUUID()}`;
   const loads: string[] = [];
   for (const field of ['0:20', '20:20', '0:20']) {
@@ -88,7 +93,7 @@ async function runFlows(layer: LayerInstance, client: Client): Promise<unknown[]
   }
   note('loads', loads);
   const listKey = `reliability:${randomUUID()}`;
-  note('append', await cache.appendToList(listKey, ['a', 'b', 'c'], { maxLength: 2, ttlSeconds: 60 }));
+  note('append', await cache.appendToList(listKey, ['a', 'b', 'c'], { maxLength: 2, ttlSeconds: 60, replace: true }));
   note('append if-tail', await cache.appendToList(listKey, ['d'], { maxLength: 2, ttlSeconds: 60, ifTailStartsWith: 'c' }));
   note('append tail mismatch', await cache.appendToList(listKey, ['e'], { maxLength: 2, ttlSeconds: 60, ifTailStartsWith: 'zzz' }));
 
