@@ -118,6 +118,26 @@ describe('web client: chatting in a real browser', () => {
     expect(await page.textContent('#messages .message.assistant .branch')).toBe('2/2');
   });
 
+  it('Stop ends the reply early; what was said so far is kept', async () => {
+    // Prepare
+    const { page } = web;
+    await web.signIn(`web-${randomUUID()}`);
+    await sendMessage(page, 'Tell me a long story [[local-model:slow]]');
+    await page.waitForFunction(() => (document.querySelector('.message.assistant.streaming .text')?.textContent ?? '').split(' ').filter(Boolean).length >= 4);
+
+    // Act
+    await page.click('#stop');
+    await waitForIdle(page);
+    await page.waitForFunction(() => document.querySelector('#messages .message.assistant .status')?.textContent === 'Stopped before the end.', undefined, { timeout: 5000 });
+    const shown = await transcript(page);
+
+    // Assess
+    expect(shown[0]).toBe('user: Tell me a long story [[local-model:slow]]');
+    expect(shown[1]).toMatch(/^assistant: You said: "Tell/);
+    expect(shown[1]).not.toContain('not an LLM.)');
+    expect(await page.isVisible('#notice')).toBe(false);
+  });
+
   it('an expired session says to sign in again and leads back to the sign-in form', async () => {
     // Prepare
     const { page } = web;

@@ -19,6 +19,8 @@ import { ReplyReader, SseParser, type StreamDocument } from './stream';
 const PAGE_SIZE = 20;
 /** Attempts to get a dropped reply back before giving up (about half a minute in total). */
 const RESUME_ATTEMPTS = 12;
+/** Looks, 300 ms apart, for a stopped reply to be stored. */
+const STOPPED_REPLY_CHECKS = 10;
 
 type Child = Node | string | false | null | undefined;
 
@@ -524,11 +526,22 @@ async function stream(body: Record<string, unknown>, before: readonly Shown[]): 
   }
   if (conversationId) {
     await openConversation(conversationId);
+    // A stopped reply is stored by the server a moment after the connection closes: look again briefly.
+    for (let attempt = 0; controller.signal.aborted && attempt < STOPPED_REPLY_CHECKS && !replyStored(); attempt += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await openConversation(conversationId);
+    }
     void loadList(true);
   } else if (!accepted) {
     renderMessages(before.slice(0, -1));
   }
   return accepted;
+}
+
+/** Whether the conversation on screen ends in a stored (not in-progress) assistant message. */
+function replyStored(): boolean {
+  const message = state.conversation ? state.conversation.mapping[state.conversation.current_node]?.message : undefined;
+  return message?.author.role === 'assistant' && message.status !== 'in_progress';
 }
 
 /** Gets a dropped reply back: resume from `frames()` while it streams, else it is stored already. */
