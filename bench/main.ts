@@ -765,11 +765,15 @@ const NODE_TYPES: readonly { name: string; maxmemory: number }[] = [
 const USABLE_FRACTION = 0.75;
 const GIB = 1024 ** 3;
 
+/**
+ * The `cdk deploy` flags of the smallest shape that holds `bytesNeeded`: one node type, or
+ * shards of the largest (`cacheShards`, a cluster-mode-enabled group; hash slots spread the keys).
+ */
 function nodeFor(bytesNeeded: number): string {
   const node = NODE_TYPES.find((type) => bytesNeeded <= type.maxmemory * USABLE_FRACTION);
-  if (node) return node.name;
+  if (node) return `\`-c cacheNodeType=${node.name}\``;
   const largest = NODE_TYPES[NODE_TYPES.length - 1];
-  return `${Math.ceil(bytesNeeded / (largest.maxmemory * USABLE_FRACTION))} shards of ${largest.name}`;
+  return `\`-c cacheNodeType=${largest.name} -c cacheShards=${Math.ceil(bytesNeeded / (largest.maxmemory * USABLE_FRACTION))}\``;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -25,6 +25,8 @@ export interface ApiProps {
   readonly allowedOrigins?: readonly string[];
   /** Existing Cognito user pool id; when absent a pool and a web app client are created. @default - a new pool */
   readonly userPoolId?: string;
+  /** Let anyone sign up to the created pool; off, an administrator creates each user. @default false */
+  readonly selfSignUp?: boolean;
   /** Steady-state requests per second of the stage. @default 50 */
   readonly throttleRateLimit?: number;
   /** Burst capacity of the stage. @default 100 */
@@ -37,8 +39,21 @@ export interface ApiProps {
   readonly removalPolicy?: RemovalPolicy;
 }
 
+/** The resource server of the API in the user pool, and its one scope. */
+export const API_RESOURCE_SERVER = 'chatbot-api';
+export const API_SCOPE = 'conversations';
+
 /**
- * The REST API `/backend-api/...`: Cognito user-pool authorizer on every
+ * The scopes a method accepts; an access token with any one of them is authorized. The
+ * resource server's scope is what OAuth clients request; `aws.cognito.signin.user.admin` is
+ * the scope Cognito puts in every access token from its own sign-in APIs (SRP in the
+ * browser, `admin-initiate-auth` from the CLI), which cannot carry custom scopes. ID tokens
+ * are refused: with scopes set, the authorizer accepts access tokens only.
+ */
+export const AUTHORIZATION_SCOPES: readonly string[] = [`${API_RESOURCE_SERVER}/${API_SCOPE}`, 'aws.cognito.signin.user.admin'];
+
+/**
+ * The REST API `/backend-api/...`: Cognito user-pool authorizer (access tokens) on every
  * method, CORS, stage throttling, JSON access logs, request validation, JSON
  * gateway errors, and response streaming for post-conversation.
  */
@@ -65,7 +80,8 @@ export class Api extends Construct {
       this.userPool = cognito.UserPool.fromUserPoolId(this, 'UserPool', props.userPoolId);
     } else {
       const userPool = new cognito.UserPool(this, 'UserPool', {
-        selfSignUpEnabled: true,
+        // A paid model sits behind this API: nobody signs up unless the deployer opens it (-c selfSignUp=true).
+        selfSignUpEnabled: props.selfSignUp ?? false,
         signInAliases: { email: true },
         autoVerify: { email: true },
         accountRecovery: cognito.AccountRecovery.EMAIL_ONLY,
@@ -92,10 +108,22 @@ export class Api extends Construct {
           reason: 'The Plus plan (threat protection) is billed per active user; Essentials keeps sign-in free of that cost. Opt in per deployment.',
         },
       );
+      const apiScope = new cognito.ResourceServerScope({ scopeName: API_SCOPE, scopeDescription: "Read and write the user's own conversations" });
+      const resourceServer = userPool.addResourceServer('ResourceServer', { identifier: API_RESOURCE_SERVER, scopes: [apiScope] });
       this.userPoolClient = userPool.addClient('WebClient', {
         // A browser app cannot keep a client secret.
         generateSecret: false,
-        authFlows: { userSrp: true },
+        // SRP for browsers; admin password auth only for callers with IAM rights to AdminInitiateAuth
+        // (the deployer getting a token from the CLI, docs/deploy.md) — never reachable with just the client id.
+        authFlows: { userSrp: true, adminUserPassword: true },
+        oAuth: {
+          flows: { authorizationCodeGrant: true },
+          scopes: [
+            cognito.OAuthScope.OPENID,
+            cognito.OAuthScope.EMAIL,
+            cognito.OAuthScope.resourceServer(resourceServer, apiScope),
+          ],
+        },
         preventUserExistenceErrors: true,
         idTokenValidity: Duration.hours(1),
         accessTokenValidity: Duration.hours(1),
@@ -119,8 +147,11 @@ export class Api extends Construct {
     this.restApi = new apigw.RestApi(this, 'RestApi', {
       description: 'ChatGPT-style chat backend (/backend-api)',
       endpointConfiguration: { types: [apigw.EndpointType.REGIONAL] },
+      // Execution logs need the account-wide AWS::ApiGateway::Account pointing at a role. Deleting that resource
+      // does not reset the account setting, so a destroyed dev stack would leave every API in the account and
+      // region pointing at a deleted role: the role and the setting are kept on delete, whatever the stage.
       cloudWatchRole: true,
-      cloudWatchRoleRemovalPolicy: removalPolicy,
+      cloudWatchRoleRemovalPolicy: RemovalPolicy.RETAIN,
       deployOptions: {
         stageName: props.stageName ?? 'v1',
         throttlingRateLimit: props.throttleRateLimit ?? 50,
@@ -246,6 +277,8 @@ function methodOptions(route: ApiRoute, validator: apigw.IRequestValidator, json
   for (const name of route.query ?? []) parameters[`method.request.querystring.${name}`] = false;
   if (route.jsonBody) parameters['method.request.header.Content-Type'] = true;
   return {
+    // Per method, not in defaultMethodOptions: the CORS preflight methods (no authorizer) must not carry scopes.
+    authorizationScopes: [...AUTHORIZATION_SCOPES],
     requestValidator: validator,
     requestParameters: parameters,
     ...(route.jsonBody ? { requestModels: { 'application/json': jsonBodyModel } } : {}),

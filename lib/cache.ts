@@ -19,25 +19,37 @@ export interface CacheProps {
   readonly engine?: CacheEngine;
   /** Node type of the replication group. @default 'cache.t4g.small' */
   readonly nodeType?: string;
-  /** Read replicas; more than 0 turns on Multi-AZ with automatic failover. @default 1 */
+  /** Read replicas per shard; more than 0 turns on Multi-AZ with automatic failover. @default 1 */
   readonly replicas?: number;
+  /** Shards of the replication group (1–500); more than 1 deploys it with cluster mode enabled. @default 1 */
+  readonly shards?: number;
   /** TCP port of the replication group (serverless always listens on 6379). @default 6390 */
   readonly port?: number;
   /** Data storage cap of the serverless cache, in GB. @default 5 */
   readonly serverlessMaxStorageGb?: number;
-  /** What happens to the cache and its secret when the stack is deleted. @default RemovalPolicy.DESTROY */
+  /**
+   * What happens to the cache when the stack is deleted. SNAPSHOT deletes a node-based cache
+   * after a final snapshot and keeps a serverless one (CloudFormation's `Snapshot` policy does
+   * not cover serverless caches); anything but DESTROY also keeps the AUTH token secret.
+   * @default RemovalPolicy.DESTROY
+   */
   readonly removalPolicy?: RemovalPolicy;
 }
 
 const ENGINE_VERSIONS: Record<CacheEngine, string> = { valkey: '8.0', redis: '7.1' };
 const SERVERLESS_MAJOR_VERSIONS: Record<CacheEngine, string> = { valkey: '8', redis: '7' };
+/** Parameter groups with `cluster-enabled yes`, required by a group with more than one shard. */
+const CLUSTER_PARAMETER_GROUPS: Record<CacheEngine, string> = { valkey: 'default.valkey8.cluster.on', redis: 'default.redis7.cluster.on' };
 const SERVERLESS_PORT = 6379;
+/** A CloudWatch alarm's metric math may combine at most 10 metrics. */
+const MAX_ALARM_METRICS = 10;
 
 /**
  * ElastiCache (Valkey or Redis OSS) with TLS in transit, encryption at rest and
- * an AUTH token generated into Secrets Manager: either a cluster-mode-disabled
- * replication group sized by node type and replica count, or a serverless cache
- * (cluster mode, which the functions are told through {@link clusterMode}).
+ * an AUTH token generated into Secrets Manager: either a replication group sized by
+ * node type, shards and replicas per shard (cluster mode enabled when there is more
+ * than one shard), or a serverless cache. Clients learn whether to speak the cluster
+ * protocol from {@link clusterMode}.
  */
 export class Cache extends Construct {
   /** Host the functions connect to (primary or serverless endpoint). */
@@ -48,10 +60,14 @@ export class Cache extends Construct {
   public readonly authSecret: secretsmanager.ISecret;
   /** Network access to the cache port. */
   public readonly connections: ec2.Connections;
-  /** True when clients must speak the cluster protocol (serverless). */
+  /** True when clients must speak the cluster protocol (serverless, or more than one shard). */
   public readonly clusterMode: boolean;
   /** How the cache is provisioned. */
   public readonly mode: CacheMode;
+  /** Shards of the replication group (1 for serverless, which shards itself). */
+  public readonly shards: number;
+  /** Member nodes whose metrics the alarms combine (at most 10, the alarm metric-math limit). */
+  public readonly watchedNodeCount: number;
 
   private readonly nodeIds: readonly string[];
   private readonly serverlessName?: string;
@@ -62,16 +78,21 @@ export class Cache extends Construct {
     this.mode = props.mode ?? 'replication-group';
     const engine = props.engine ?? 'valkey';
     const replicas = props.replicas ?? 1;
+    this.shards = this.mode === 'serverless' ? 1 : (props.shards ?? 1);
+    if (!Number.isInteger(this.shards) || this.shards < 1 || this.shards > 500) {
+      throw new Error(`Cache: shards must be an integer from 1 to 500; got ${this.shards}`);
+    }
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.DESTROY;
     this.serverlessMaxStorageGb = props.serverlessMaxStorageGb ?? 5;
-    this.clusterMode = this.mode === 'serverless';
-    this.endpointPort = this.clusterMode ? SERVERLESS_PORT : (props.port ?? 6390);
+    this.clusterMode = this.mode === 'serverless' || this.shards > 1;
+    this.endpointPort = this.mode === 'serverless' ? SERVERLESS_PORT : (props.port ?? 6390);
 
     this.authSecret = new secretsmanager.Secret(this, 'AuthToken', {
       description: 'ElastiCache AUTH token of the chatbot cache',
       // AUTH tokens allow 16-128 printable characters but not '@', '"' or '/'; letters and digits are always safe.
       generateSecretString: { passwordLength: 64, excludePunctuation: true },
-      removalPolicy,
+      // A snapshot restored later still needs the token it was taken with.
+      removalPolicy: removalPolicy === RemovalPolicy.DESTROY ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
     });
     Validations.of(this.authSecret).acknowledge({
       id: 'AwsSolutions-SMG4',
@@ -117,9 +138,11 @@ export class Cache extends Construct {
         userGroupId: userGroup.ref,
         cacheUsageLimits: { dataStorage: { maximum: this.serverlessMaxStorageGb, unit: 'GB' } },
       });
-      cache.applyRemovalPolicy(removalPolicy);
+      // CloudFormation's Snapshot deletion policy does not cover serverless caches; keep the cache itself.
+      cache.applyRemovalPolicy(removalPolicy === RemovalPolicy.SNAPSHOT ? RemovalPolicy.RETAIN : removalPolicy);
       this.endpointHost = cache.attrEndpointAddress;
       this.nodeIds = [];
+      this.watchedNodeCount = 0;
       return;
     }
 
@@ -132,8 +155,17 @@ export class Cache extends Construct {
       engine,
       engineVersion: ENGINE_VERSIONS[engine],
       cacheNodeType: props.nodeType ?? 'cache.t4g.small',
-      numCacheClusters: 1 + replicas,
-      automaticFailoverEnabled: replicas > 0,
+      ...(this.clusterMode
+        ? {
+            // Cluster mode enabled: hash slots spread over the shards, each with its replicas.
+            clusterMode: 'enabled',
+            numNodeGroups: this.shards,
+            replicasPerNodeGroup: replicas,
+            cacheParameterGroupName: CLUSTER_PARAMETER_GROUPS[engine],
+          }
+        : { numCacheClusters: 1 + replicas }),
+      // A cluster-mode-enabled group needs automatic failover whatever the replica count.
+      automaticFailoverEnabled: replicas > 0 || this.clusterMode,
       multiAzEnabled: replicas > 0,
       port: this.endpointPort,
       cacheSubnetGroupName: subnetGroup.ref,
@@ -153,9 +185,25 @@ export class Cache extends Construct {
         reason: 'cacheReplicas=0 was chosen explicitly: a single-node cache is a cost trade-off, and a cache outage only slows requests (they fall back to Postgres).',
       });
     }
-    this.endpointHost = replicationGroup.attrPrimaryEndPointAddress;
-    // Members of a cluster-mode-disabled group are named <group id>-001, -002, ...; metrics are per member.
-    this.nodeIds = Array.from({ length: 1 + replicas }, (_, i) => `${replicationGroup.ref}-${String(i + 1).padStart(3, '0')}`);
+    if (this.clusterMode) {
+      // Clients discover the shards from the configuration endpoint (CLUSTER SLOTS).
+      this.endpointHost = replicationGroup.attrConfigurationEndPointAddress;
+      // Members of a cluster-mode-enabled group are <group id>-<shard 0001…>-<node 001…>. Alarm metric math takes
+      // at most 10 metrics: the first node of as many shards as fit, then their replicas (a replica holds the
+      // same keys as its primary, so memory and evictions track the shard whichever node is primary).
+      const ids: string[] = [];
+      for (let node = 1; node <= 1 + replicas; node++) {
+        for (let shard = 1; shard <= this.shards; shard++) {
+          ids.push(`${replicationGroup.ref}-${String(shard).padStart(4, '0')}-${String(node).padStart(3, '0')}`);
+        }
+      }
+      this.nodeIds = ids.slice(0, MAX_ALARM_METRICS);
+    } else {
+      this.endpointHost = replicationGroup.attrPrimaryEndPointAddress;
+      // Members of a cluster-mode-disabled group are named <group id>-001, -002, ...; metrics are per member.
+      this.nodeIds = Array.from({ length: 1 + replicas }, (_, i) => `${replicationGroup.ref}-${String(i + 1).padStart(3, '0')}`);
+    }
+    this.watchedNodeCount = this.nodeIds.length;
   }
 
   /** Lets `grantee` read the AUTH token. */

@@ -4,7 +4,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { Api } from './api';
 import { Cache } from './cache';
-import { Database, PROXY_PORT } from './database';
+import { Database } from './database';
 import { API_FUNCTIONS, type ApiFunctionName } from '../layer/src/route-table';
 import { bedrockModelArns, Functions, logicalIdOf } from './functions';
 import { Network } from './network';
@@ -19,8 +19,9 @@ export interface ChatbotApiStackProps extends StackProps {
 }
 
 /**
- * The whole backend: VPC, ElastiCache, RDS PostgreSQL behind RDS Proxy, the
- * shared layer with the three handlers, the REST API and the dashboard/alarms.
+ * The whole backend: VPC, ElastiCache (one shard, several, or serverless), RDS PostgreSQL
+ * behind RDS Proxy or Aurora Serverless v2, the shared layer with the handlers, the REST API
+ * and the dashboard/alarms.
  */
 export class ChatbotApiStack extends Stack {
   public readonly config: StackConfig;
@@ -58,14 +59,20 @@ export class ChatbotApiStack extends Stack {
       engine: config.cacheEngine,
       nodeType: config.cacheNodeType,
       replicas: config.cacheReplicas,
+      shards: config.cacheShards,
       serverlessMaxStorageGb: config.serverlessMaxStorageGb,
+      removalPolicy: config.isProd ? RemovalPolicy.SNAPSHOT : RemovalPolicy.DESTROY,
     });
 
     this.database = new Database(this, 'Database', {
       vpc,
       subnets: this.network.dataSubnets,
+      mode: config.databaseMode,
       instanceType: config.dbInstanceType,
       allocatedStorageGb: config.dbAllocatedStorageGb,
+      minCapacityAcu: config.auroraMinAcu,
+      maxCapacityAcu: config.auroraMaxAcu,
+      readers: config.auroraReaders,
       multiAz: config.isProd,
       deletionProtection: config.isProd,
       removalPolicy: config.isProd ? RemovalPolicy.SNAPSHOT : RemovalPolicy.DESTROY,
@@ -84,22 +91,25 @@ export class ChatbotApiStack extends Stack {
       subnets: this.network.functionSubnets,
       internetEgress: this.network.hasInternetEgress,
       removalPolicy,
-      secrets: [this.database.secret, this.cache.authSecret],
       environment: {
         POWERTOOLS_SERVICE_NAME: 'chatbot-api',
         POWERTOOLS_METRICS_NAMESPACE: 'ChatbotApi',
-        DATABASE_SECRET_ARN: this.database.secret.secretArn,
-        DATABASE_HOST: this.database.proxy.endpoint,
-        DATABASE_PORT: String(PROXY_PORT),
+        // DATABASE_SECRET_ARN and REDIS_AUTH_SECRET_ARN are set per function below, with the grant to read them.
+        DATABASE_HOST: this.database.endpointHost,
+        DATABASE_PORT: String(this.database.endpointPort),
         DATABASE_NAME: this.database.databaseName,
         DATABASE_SSL: 'true',
         REDIS_HOST: this.cache.endpointHost,
         REDIS_PORT: String(this.cache.endpointPort),
         REDIS_TLS: 'true',
-        REDIS_AUTH_SECRET_ARN: this.cache.authSecret.secretArn,
         REDIS_CLUSTER_MODE: String(this.cache.clusterMode),
         ALLOWED_ORIGINS: allowedOrigins.join(','),
         ...(config.cacheKeyPrefix ? { CACHE_KEY_PREFIX: config.cacheKeyPrefix } : {}),
+        USER_TURN_LIMIT: String(config.userTurnLimit),
+        USER_TURN_WINDOW_SECONDS: String(config.userTurnWindowSeconds),
+        MAX_CONVERSATION_MESSAGES: String(config.maxConversationMessages),
+        // Aurora presents a certificate from the RDS CA, which the Lambda Node.js runtime ships but does not load by default.
+        ...(this.database.presentsRdsCertificate ? { NODE_EXTRA_CA_CERTS: '/var/runtime/ca-cert.pem' } : {}),
       },
       postConversationEnvironment: {
         LLM_PROVIDER: config.llmProvider,
@@ -114,20 +124,38 @@ export class ChatbotApiStack extends Stack {
         config.llmProvider === 'bedrock' ? bedrockModelArns(config.bedrockModelId, this.partition, this.region, this.account) : [],
     });
 
+    // Each function is told about, and may read, only the secrets it uses: the API handlers the app role's
+    // and the cache token; the purge job the app role's (it touches no cache key); migrate the master
+    // credentials, and the app role's to give that role its first login.
+    for (const fn of [...this.functions.apiHandlers, this.functions.purgeDeleted]) {
+      this.database.grantConnect(fn);
+      fn.addEnvironment('DATABASE_SECRET_ARN', this.database.appSecret.secretArn);
+    }
+    for (const handler of this.functions.apiHandlers) {
+      this.cache.grantReadAuthToken(handler);
+      handler.addEnvironment('REDIS_AUTH_SECRET_ARN', this.cache.authSecret.secretArn);
+    }
+    this.database.grantMigrate(this.functions.migrate);
+    this.functions.migrate.addEnvironment('DATABASE_SECRET_ARN', this.database.masterSecret.secretArn);
+    this.functions.migrate.addEnvironment('APP_DATABASE_SECRET_ARN', this.database.appSecret.secretArn);
+
     // The functions' security group starts with no egress; open exactly what they use.
     this.functions.connections.allowTo(this.cache, ec2.Port.tcp(this.cache.endpointPort), 'Functions to the cache');
-    this.functions.connections.allowTo(this.database, ec2.Port.tcp(PROXY_PORT), 'Functions to RDS Proxy');
+    this.functions.connections.allowTo(this.database, ec2.Port.tcp(this.database.endpointPort), 'Functions to the database (RDS Proxy or Aurora)');
     for (const endpoint of this.network.endpoints) {
       this.functions.connections.allowTo(endpoint, ec2.Port.tcp(443), 'Functions to a VPC endpoint');
     }
-    // Migrations need the proxy, its secret, the endpoint and the rules above in place.
-    this.functions.migrationTrigger.executeAfter(this.network, this.database, this.functions.securityGroup);
+    // Migrations need the proxy, its secrets, the endpoint and the rules above in place; the app secret's
+    // first rotation test logs in as the role the migration gives a login, so it waits for the migration.
+    this.functions.migrationTrigger.executeAfter(this.network, ...this.database.clientDependencies, this.functions.securityGroup);
+    this.database.rotateAppSecretAfter(this.functions.migrationTrigger);
 
     this.api = new Api(this, 'Api', {
       functions: this.functions.apiFunctions,
       stageName: config.stage,
       allowedOrigins,
       userPoolId: config.userPoolId,
+      selfSignUp: config.selfSignUp,
       throttleRateLimit: config.throttleRateLimit,
       throttleBurstLimit: config.throttleBurstLimit,
       removalPolicy,

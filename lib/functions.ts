@@ -25,8 +25,6 @@ export interface FunctionsProps {
   readonly environment: Readonly<Record<string, string>>;
   /** Extra environment of post-conversation (model provider settings). @default {} */
   readonly postConversationEnvironment?: Readonly<Record<string, string>>;
-  /** Secrets every function reads (database credentials, cache AUTH token). */
-  readonly secrets: readonly secretsmanager.ISecret[];
   /** Secrets only post-conversation reads (e.g. an OpenAI-compatible API key). @default [] */
   readonly postConversationSecrets?: readonly secretsmanager.ISecret[];
   /** Bedrock model / inference-profile ARNs post-conversation may stream from. @default [] (no Bedrock access) */
@@ -172,7 +170,6 @@ export class Functions extends Construct {
         systemLogLevelV2: lambda.SystemLogLevel.WARN,
         logGroup,
       });
-      for (const secret of props.secrets) secret.grantRead(fn);
       Validations.of(fn).acknowledge(
         {
           id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',

@@ -1,4 +1,4 @@
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
@@ -79,12 +79,18 @@ export class Network extends Construct {
     if (props.bedrockEndpoint ?? true) {
       endpointServices.push(['BedrockRuntime', ec2.InterfaceVpcEndpointAwsService.BEDROCK_RUNTIME]);
     }
+    // An interface endpoint fails to create in an AZ whose endpoint service is absent (Bedrock Runtime is not
+    // in every AZ). With a concrete account and region (what `cdk deploy` synthesizes) CDK looks the AZs up
+    // and places the endpoint only there; an environment-agnostic template cannot know them.
+    const { account, region } = Stack.of(this);
+    const lookupSupportedAzs = !Token.isUnresolved(account) && !Token.isUnresolved(region);
     this.endpoints = endpointServices.map(([name, service]) => {
       const endpoint = this.vpc.addInterfaceEndpoint(name, {
         service,
         subnets: this.functionSubnets,
         privateDnsEnabled: true,
         open: false,
+        lookupSupportedAzs,
       });
       // HTTPS from inside the VPC only: the secret-rotation function (its own security group) needs it too.
       endpoint.connections.allowFrom(ec2.Peer.ipv4(VPC_CIDR), ec2.Port.tcp(443), 'HTTPS from inside the VPC');

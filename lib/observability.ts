@@ -35,6 +35,10 @@ export interface ObservabilityProps {
   readonly alarmEmail?: string;
   /** Alarm when the cache hit rate stays below this percentage. @default 50 */
   readonly minCacheHitRatePercent?: number;
+  /** Alarm when database connections exceed this share of the engine's default max_connections. @default 0.7 */
+  readonly databaseConnectionsAlarmRatio?: number;
+  /** Alarm when a function is throttled more than this many times in each of two 5-minute periods out of three. @default 5 */
+  readonly throttlesThreshold?: number;
 }
 
 /**
@@ -55,6 +59,7 @@ export class Observability extends Construct {
     const namespace = props.metricsNamespace ?? 'ChatbotApi';
     const service = props.serviceName ?? 'chatbot-api';
     const { cache, database } = props;
+    const throttlesThreshold = props.throttlesThreshold ?? 5;
     const period = Duration.minutes(5);
     const alarms: cloudwatch.Alarm[] = [];
 
@@ -139,10 +144,12 @@ export class Observability extends Construct {
         evaluationPeriods: 1,
         description: `${name} failed invocations (errors the handler did not turn into HTTP responses).`,
       });
+      // One throttle is a blip the client retries; sustained throttling across periods is what needs a person.
       alarm(`${name}ThrottlesAlarm`, fn.metricThrottles({ period, statistic: 'Sum' }), {
-        threshold: 1,
-        evaluationPeriods: 1,
-        description: `${name} throttled: account or reserved concurrency exhausted.`,
+        threshold: throttlesThreshold,
+        evaluationPeriods: 3,
+        datapointsToAlarm: 2,
+        description: `${name} throttled more than ${throttlesThreshold} times in 2 of the last 3 five-minute periods: account or reserved concurrency exhausted.`,
       });
       alarm(`${name}DurationAlarm`, fn.metricDuration({ period, statistic: 'p99' }), {
         threshold: p99DurationThreshold.toMilliseconds(),
@@ -157,11 +164,34 @@ export class Observability extends Construct {
       evaluationPeriods: 3,
       description: 'RDS CPU above 80%: raise dbInstanceType or look for a missing index.',
     });
-    alarm('DatabaseConnectionsAlarm', database.metricDatabaseConnections({ statistic: 'Maximum' }), {
-      threshold: 80,
+    const connectionsThreshold = Math.floor(database.maxConnections * (props.databaseConnectionsAlarmRatio ?? 0.7));
+    alarm('DatabaseConnectionsAlarm', database.metricDatabaseConnections(), {
+      threshold: connectionsThreshold,
       evaluationPeriods: 2,
-      description: 'Many backend connections on the instance; RDS Proxy should keep this low.',
+      description:
+        `Database connections above ${connectionsThreshold}, near max_connections (at most ${database.maxConnections} for this ` +
+        (database.mode === 'instance' ? 'instance class; RDS Proxy pools up to it).' : 'maximum ACU setting).') +
+        ' New connections will be refused: raise dbInstanceType / auroraMaxAcu or find what holds connections.',
     });
+    const freeStorage = database.metricFreeStorageSpace();
+    if (freeStorage && database.allocatedStorageBytes) {
+      // Storage autoscaling adds space below 10% free; still below it 15 minutes on means it cannot (maxAllocatedStorage reached).
+      const minFreeBytes = Math.floor(database.allocatedStorageBytes * 0.1);
+      alarm('DatabaseFreeStorageAlarm', freeStorage, {
+        threshold: minFreeBytes,
+        comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+        evaluationPeriods: 3,
+        description: `Database free storage below ${(minFreeBytes / 1024 ** 3).toFixed(1)} GiB for 15 minutes: storage autoscaling is at its cap. Raise dbAllocatedStorageGb.`,
+      });
+    }
+    const acuUtilization = database.metricAcuUtilization();
+    if (acuUtilization) {
+      alarm('DatabaseCapacityAlarm', acuUtilization, {
+        threshold: 90,
+        evaluationPeriods: 3,
+        description: 'Aurora Serverless v2 at over 90% of its maximum ACUs for 15 minutes: raise auroraMaxAcu.',
+      });
+    }
 
     // API
     alarm('Api5xxAlarm', props.restApi.metricServerError({ period, statistic: 'Sum' }), {
@@ -181,7 +211,8 @@ export class Observability extends Construct {
           new cloudwatch.TextWidget({
             markdown:
               '# Chatbot API\nCache hit rate comes from the functions\' EMF metrics; memory %, evictions and CPU from ElastiCache. ' +
-              'Tune the cache with `cdk deploy -c cacheNodeType=…` (see docs/deploy.md).',
+              'Tune the cache with `cdk deploy -c cacheNodeType=… -c cacheShards=…` (see docs/deploy.md).' +
+              (cache.shards > 1 ? ` Cache alarms and graphs combine ${cache.watchedNodeCount} of the ${cache.shards}-shard group's nodes (the alarm metric-math limit).` : ''),
             width: 24,
             height: 2,
           }),
@@ -219,8 +250,18 @@ export class Observability extends Construct {
             ],
             width: 8,
           }),
-          new cloudwatch.GraphWidget({ title: 'RDS CPU %', left: [database.metricCpuUtilization()], width: 8 }),
-          new cloudwatch.GraphWidget({ title: 'RDS connections', left: [database.metricDatabaseConnections()], width: 8 }),
+          new cloudwatch.GraphWidget({
+            title: database.mode === 'instance' ? 'RDS CPU % / free storage' : 'Aurora CPU % / ACU %',
+            left: [database.metricCpuUtilization(), ...(acuUtilization ? [acuUtilization] : [])],
+            right: freeStorage ? [freeStorage] : [],
+            width: 8,
+          }),
+          new cloudwatch.GraphWidget({
+            title: `Database connections (max_connections ≤ ${database.maxConnections})`,
+            left: [database.metricDatabaseConnections()],
+            leftAnnotations: [{ value: connectionsThreshold, label: 'alarm' }],
+            width: 8,
+          }),
         ],
         [new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms, width: 24 })],
       ],

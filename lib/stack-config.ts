@@ -4,6 +4,8 @@ import type { Node } from 'constructs';
 export type CacheMode = 'replication-group' | 'serverless';
 /** The ElastiCache engine; both speak the Redis protocol. */
 export type CacheEngine = 'valkey' | 'redis';
+/** Where the conversations live: one RDS PostgreSQL instance, or Aurora PostgreSQL Serverless v2. */
+export type DatabaseMode = 'instance' | 'aurora-serverless';
 /** Which model provider post-conversation calls. */
 export type LlmProvider = 'bedrock' | 'openai' | 'local';
 
@@ -21,8 +23,18 @@ export interface StackConfig {
   readonly cacheNodeType: string;
   /** Read replicas per shard (0 = a single node, no failover). */
   readonly cacheReplicas: number;
+  /** Shards of the replication group; above 1 the group runs in cluster mode. */
+  readonly cacheShards: number;
   /** Data storage cap of the serverless cache, in GB (also the base of its memory %). */
   readonly serverlessMaxStorageGb: number;
+  /** One RDS instance behind RDS Proxy, or an Aurora Serverless v2 cluster. */
+  readonly databaseMode: DatabaseMode;
+  /** Aurora Serverless v2 minimum capacity in ACUs (0 = pause when idle). */
+  readonly auroraMinAcu: number;
+  /** Aurora Serverless v2 maximum capacity in ACUs. */
+  readonly auroraMaxAcu: number;
+  /** Aurora Serverless v2 readers besides the writer. */
+  readonly auroraReaders: number;
   /** RDS instance class without the `db.` prefix, e.g. `t4g.micro`. */
   readonly dbInstanceType: string;
   /** Allocated RDS storage in GB. */
@@ -43,6 +55,14 @@ export interface StackConfig {
   readonly openaiApiKeySecretArn?: string;
   /** Existing Cognito user pool id; when absent the stack creates a pool and an app client. */
   readonly userPoolId?: string;
+  /** Whether anyone may sign up to the created user pool (off: an admin creates users). */
+  readonly selfSignUp: boolean;
+  /** Turns a user may post per window (0 = no limit). */
+  readonly userTurnLimit: number;
+  /** Length of the rolling turn-limit window, in seconds. */
+  readonly userTurnWindowSeconds: number;
+  /** Messages a conversation may hold before new turns are refused. */
+  readonly maxConversationMessages: number;
   /** Steady-state requests per second per stage. */
   readonly throttleRateLimit: number;
   /** Burst capacity of the stage throttle. */
@@ -64,17 +84,26 @@ export const DEFAULT_CONTEXT = {
   cacheEngine: 'valkey',
   cacheNodeType: 'cache.t4g.small',
   cacheReplicas: 1,
+  cacheShards: 1,
   serverlessMaxStorageGb: 5,
+  databaseMode: 'instance',
+  auroraMinAcu: 0,
+  auroraMaxAcu: 4,
+  auroraReaders: 0,
   dbInstanceType: 't4g.micro',
   dbAllocatedStorageGb: 20,
   natGateways: 0,
   allowedOrigins: '*',
   llmProvider: 'bedrock',
-  bedrockModelId: 'us.anthropic.claude-3-5-haiku-20241022-v1:0',
+  bedrockModelId: 'us.anthropic.claude-haiku-4-5-20251001-v1:0',
   openaiBaseUrl: '',
   openaiModel: '',
   openaiApiKeySecretArn: '',
   userPoolId: '',
+  selfSignUp: false,
+  userTurnLimit: 60,
+  userTurnWindowSeconds: 3600,
+  maxConversationMessages: 1000,
   throttleRateLimit: 50,
   throttleBurstLimit: 100,
   alarmEmail: '',
@@ -96,6 +125,10 @@ export class StackConfigError extends Error {
 const CACHE_MODES: readonly CacheMode[] = ['replication-group', 'serverless'];
 const CACHE_ENGINES: readonly CacheEngine[] = ['valkey', 'redis'];
 const LLM_PROVIDERS: readonly LlmProvider[] = ['bedrock', 'openai', 'local'];
+const DATABASE_MODES: readonly DatabaseMode[] = ['instance', 'aurora-serverless'];
+
+/** ElastiCache's limit on the nodes of one cluster-mode-enabled replication group (shards × (1 + replicas)). */
+export const MAX_CACHE_NODES = 500;
 
 /**
  * Reads every knob from CDK context (`cdk.json` or `-c key=value`), applies the
@@ -111,6 +144,17 @@ export function loadStackConfig(node: Pick<Node, 'tryGetContext'>): StackConfig 
     const value = raw(key);
     return typeof value === 'number' ? value : /^-?\d+$/.test(String(value).trim()) ? Number(value) : Number.NaN;
   };
+  // ACUs come in half steps (0, 0.5, 1, 1.5 …); anything else is NaN and fails its rule.
+  const decimal = (key: ContextKey): number => {
+    const value = raw(key);
+    return typeof value === 'number' ? value : /^\d+(\.\d+)?$/.test(String(value).trim()) ? Number(value) : Number.NaN;
+  };
+  const bool = (key: ContextKey): boolean | undefined => {
+    const value = raw(key);
+    if (typeof value === 'boolean') return value;
+    const text = String(value).trim().toLowerCase();
+    return text === 'true' ? true : text === 'false' ? false : undefined;
+  };
   const list = (key: ContextKey): string[] => {
     const value = raw(key);
     const items = Array.isArray(value) ? value.map(String) : String(value).split(',');
@@ -125,7 +169,12 @@ export function loadStackConfig(node: Pick<Node, 'tryGetContext'>): StackConfig 
     cacheEngine: str('cacheEngine') as CacheEngine,
     cacheNodeType: str('cacheNodeType'),
     cacheReplicas: int('cacheReplicas'),
+    cacheShards: int('cacheShards'),
     serverlessMaxStorageGb: int('serverlessMaxStorageGb'),
+    databaseMode: str('databaseMode') as DatabaseMode,
+    auroraMinAcu: decimal('auroraMinAcu'),
+    auroraMaxAcu: decimal('auroraMaxAcu'),
+    auroraReaders: int('auroraReaders'),
     dbInstanceType: str('dbInstanceType').replace(/^db\./, ''),
     dbAllocatedStorageGb: int('dbAllocatedStorageGb'),
     natGateways: int('natGateways'),
@@ -136,6 +185,10 @@ export function loadStackConfig(node: Pick<Node, 'tryGetContext'>): StackConfig 
     openaiModel: optional('openaiModel'),
     openaiApiKeySecretArn: optional('openaiApiKeySecretArn'),
     userPoolId: optional('userPoolId'),
+    selfSignUp: bool('selfSignUp') ?? false,
+    userTurnLimit: int('userTurnLimit'),
+    userTurnWindowSeconds: int('userTurnWindowSeconds'),
+    maxConversationMessages: int('maxConversationMessages'),
     throttleRateLimit: int('throttleRateLimit'),
     throttleBurstLimit: int('throttleBurstLimit'),
     alarmEmail: optional('alarmEmail'),
@@ -147,6 +200,8 @@ export function loadStackConfig(node: Pick<Node, 'tryGetContext'>): StackConfig 
   const shown = (key: ContextKey): string => JSON.stringify(raw(key));
   const between = (value: number, min: number, max: number): boolean =>
     Number.isInteger(value) && value >= min && value <= max;
+  const halfSteps = (value: number, min: number, max: number): boolean =>
+    Number.isInteger(value * 2) && value >= min && value <= max;
   const rules: ReadonlyArray<{ readonly condition: boolean; readonly message: string }> = [
     {
       condition: !/^[a-z][a-z0-9-]{0,15}$/.test(config.stage),
@@ -167,6 +222,34 @@ export function loadStackConfig(node: Pick<Node, 'tryGetContext'>): StackConfig 
     {
       condition: !between(config.cacheReplicas, 0, 5),
       message: `"cacheReplicas" must be an integer from 0 to 5; got ${shown('cacheReplicas')}`,
+    },
+    {
+      condition: !between(config.cacheShards, 1, 500),
+      message: `"cacheShards" must be an integer from 1 to 500; got ${shown('cacheShards')}`,
+    },
+    {
+      condition: config.cacheShards > 1 && config.cacheMode === 'serverless',
+      message: `"cacheShards" applies to cacheMode=replication-group (a serverless cache shards itself); got ${shown('cacheShards')} with cacheMode=serverless`,
+    },
+    {
+      condition: config.cacheShards * (1 + config.cacheReplicas) > MAX_CACHE_NODES,
+      message: `"cacheShards" × (1 + cacheReplicas) must be at most ${MAX_CACHE_NODES} nodes; got ${shown('cacheShards')} shards with ${shown('cacheReplicas')} replicas`,
+    },
+    {
+      condition: !DATABASE_MODES.includes(config.databaseMode),
+      message: `"databaseMode" must be one of ${DATABASE_MODES.join(', ')}; got ${shown('databaseMode')}`,
+    },
+    {
+      condition: !halfSteps(config.auroraMinAcu, 0, 256),
+      message: `"auroraMinAcu" must be 0 to 256 in steps of 0.5; got ${shown('auroraMinAcu')}`,
+    },
+    {
+      condition: !halfSteps(config.auroraMaxAcu, 1, 256) || config.auroraMaxAcu < config.auroraMinAcu,
+      message: `"auroraMaxAcu" must be 1 to 256 in steps of 0.5 and at least auroraMinAcu; got ${shown('auroraMaxAcu')}`,
+    },
+    {
+      condition: !between(config.auroraReaders, 0, 15),
+      message: `"auroraReaders" must be an integer from 0 to 15; got ${shown('auroraReaders')}`,
     },
     {
       condition: !between(config.serverlessMaxStorageGb, 1, 5000),
@@ -219,6 +302,22 @@ export function loadStackConfig(node: Pick<Node, 'tryGetContext'>): StackConfig 
     {
       condition: config.userPoolId !== undefined && !/^[\w-]+_[0-9a-zA-Z]+$/.test(config.userPoolId),
       message: `"userPoolId" must look like us-east-1_AbCdEf123; got ${shown('userPoolId')}`,
+    },
+    {
+      condition: bool('selfSignUp') === undefined,
+      message: `"selfSignUp" must be true or false; got ${shown('selfSignUp')}`,
+    },
+    {
+      condition: !between(config.userTurnLimit, 0, 1_000_000),
+      message: `"userTurnLimit" must be an integer from 0 (no limit) to 1000000 turns per window; got ${shown('userTurnLimit')}`,
+    },
+    {
+      condition: !between(config.userTurnWindowSeconds, 1, 604_800),
+      message: `"userTurnWindowSeconds" must be an integer from 1 to 604800 (a week); got ${shown('userTurnWindowSeconds')}`,
+    },
+    {
+      condition: !between(config.maxConversationMessages, 2, 1_000_000),
+      message: `"maxConversationMessages" must be an integer from 2 to 1000000; got ${shown('maxConversationMessages')}`,
     },
     {
       condition: !between(config.throttleRateLimit, 1, 1_000_000),

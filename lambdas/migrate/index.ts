@@ -1,12 +1,10 @@
-import { runMigrations } from '@chatbot/shared';
+import { migrateDatabase } from '@chatbot/shared';
 
 /**
  * Deploy-time migration runner, invoked by the stack's Trigger after the
- * database and its proxy exist. Throwing fails (and rolls back) the deployment,
+ * database (and its proxy) exist. Throwing fails (and rolls back) the deployment,
  * so a broken migration never leaves the handlers running against an old schema.
  */
-export async function handler(): Promise<{ applied: string[] }> {
-  const { applied } = await runMigrations();
-  console.log(JSON.stringify({ level: 'INFO', message: 'migrations applied', applied }));
-  return { applied };
+export async function handler(): Promise<{ applied: string[]; appRoleLoginCreated: boolean }> {
+  return migrateDatabase();
 }

@@ -52,13 +52,13 @@ function sseBody(reply: OpenedReply, encoder: SseEncoder, controller: AbortContr
         if (frame !== '' && !body.destroyed) body.push(frame);
       }
       if (!body.destroyed) body.push(encoder.done());
-      if (!body.destroyed) body.push(null);
     } catch (error) {
       logger.error('Reply stream failed', { error, conversationId: reply.turn.conversationId });
-      if (!body.destroyed) body.push(null);
     } finally {
       // The middlewares flushed when the handler returned; this covers what the stream counted since.
+      // It runs before the stream ends: on Node 24 Lambda stops waiting for pending work once it has.
       publishMetricsIfAny();
+      if (!body.destroyed) body.push(null);
     }
   })();
   return body;

@@ -9,6 +9,8 @@ export interface DatabaseConfig {
   readonly url?: string;
   /** RDS-generated secret `{username,password,host,port,dbname}` (deployed). */
   readonly secretArn?: string;
+  /** Secret of the application role, read only by the migrate function to give that role its first login. */
+  readonly appRoleSecretArn?: string;
   readonly host?: string;
   readonly port: number;
   readonly name?: string;
@@ -151,6 +153,7 @@ export function parseConfig(env: Env = process.env): AppConfig {
   const database: DatabaseConfig = {
     url: url('DATABASE_URL', ['postgres:', 'postgresql:']),
     secretArn: read('DATABASE_SECRET_ARN'),
+    appRoleSecretArn: read('APP_DATABASE_SECRET_ARN'),
     host: read('DATABASE_HOST'),
     port: integer('DATABASE_PORT', 5432, 1, 65535),
     name: read('DATABASE_NAME'),
@@ -190,7 +193,7 @@ export function parseConfig(env: Env = process.env): AppConfig {
   }
   const llm: LlmConfig = {
     provider,
-    bedrockModelId: read('BEDROCK_MODEL_ID') ?? 'us.anthropic.claude-3-5-haiku-20241022-v1:0',
+    bedrockModelId: read('BEDROCK_MODEL_ID') ?? 'us.anthropic.claude-haiku-4-5-20251001-v1:0',
     openaiBaseUrl: url('OPENAI_BASE_URL', ['http:', 'https:']),
     openaiModel: read('OPENAI_MODEL') ?? 'gpt-4o-mini',
     openaiApiKey: read('OPENAI_API_KEY'),

@@ -70,9 +70,21 @@ async function createPool(config: DatabaseConfig): Promise<Pool> {
  */
 export async function connectWithoutTimeouts(): Promise<Client> {
   const config = getConfig().database;
-  const client = new Client({ ...(await connectionConfig(config)), connectionTimeoutMillis: config.connectTimeoutMs });
-  await client.connect().catch(translateDatabaseError);
-  return client;
+  const connect = async (): Promise<Client> => {
+    const client = new Client({ ...(await connectionConfig(config)), connectionTimeoutMillis: config.connectTimeoutMs });
+    await client.connect();
+    return client;
+  };
+  try {
+    return await connect();
+  } catch (error) {
+    // Refused: the secret rotated since this container read it, or a rotation is between its
+    // setSecret and finishSecret steps. Read it afresh (user and password) and try once more.
+    if (!isAuthFailure(error) || !config.secretArn) return translateDatabaseError(error);
+    logger.warn('Postgres refused the credentials; retrying once with a freshly read secret', { code: (error as { code?: string }).code });
+    await readRdsSecret(config.secretArn, true);
+    return connect().catch(translateDatabaseError);
+  }
 }
 
 /** The container's pool. */
@@ -98,8 +110,10 @@ function isUnavailable(error: unknown): boolean {
   return typeof message === 'string' && /timeout|terminated|Connection ended|not queryable/i.test(message);
 }
 
+/** 28P01 wrong password; 28000 the login itself refused (e.g. a user name the server does not know). */
 function isAuthFailure(error: unknown): boolean {
-  return (error as { code?: string } | undefined)?.code === '28P01';
+  const code = (error as { code?: string } | undefined)?.code;
+  return code === '28P01' || code === '28000';
 }
 
 /** Turns driver failures into a 503; anything else (a bug, a constraint) propagates as is. */

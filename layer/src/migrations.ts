@@ -6,8 +6,11 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Client, type ClientConfig } from 'pg';
+import { Client, escapeIdentifier, escapeLiteral, type ClientConfig } from 'pg';
+import { getConfig } from './config';
 import { connectWithoutTimeouts } from './database';
+import { logger } from './observability';
+import { getSecretString } from './secrets';
 
 export interface Migration {
   readonly version: string;
@@ -71,4 +74,44 @@ export async function runMigrations(options: { connection?: ClientConfig; dir?: 
     await client.end();
   }
   return { applied };
+}
+
+/**
+ * Gives the application role (created NOLOGIN by migration 004) a login with the password
+ * in its own secret (`{username, password}`). Only while the role cannot log in: afterwards
+ * the secret's rotation owns the password, and setting it here again could undo a rotation
+ * that is between its setSecret and finishSecret steps. Returns whether it changed anything.
+ */
+export async function ensureAppRoleLogin(options: { secretArn: string; connection?: ClientConfig }): Promise<boolean> {
+  const { username, password } = JSON.parse(await getSecretString(options.secretArn)) as { username: string; password: string };
+  let client: Client;
+  if (options.connection) {
+    client = new Client(options.connection);
+    await client.connect();
+  } else {
+    // Retries once with a freshly read secret if the login is refused (a rotation raced the deploy).
+    client = await connectWithoutTimeouts();
+  }
+  try {
+    const { rows } = await client.query<{ rolcanlogin: boolean }>('SELECT rolcanlogin FROM pg_roles WHERE rolname = $1', [username]);
+    if (rows.length === 0) throw new Error(`Role ${username} does not exist; migration 004_app_role creates it`);
+    if (rows[0].rolcanlogin) return false;
+    // Utility statements take no bind parameters: the name and the password are escaped instead.
+    await client.query(`ALTER ROLE ${escapeIdentifier(username)} WITH LOGIN PASSWORD ${escapeLiteral(password)}`);
+    return true;
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * What the deploy-time migrate function does: applies the pending migrations, then (when
+ * `APP_DATABASE_SECRET_ARN` is set) gives the application role its first login.
+ */
+export async function migrateDatabase(): Promise<{ applied: string[]; appRoleLoginCreated: boolean }> {
+  const { applied } = await runMigrations();
+  const appSecretArn = getConfig().database.appRoleSecretArn;
+  const appRoleLoginCreated = appSecretArn ? await ensureAppRoleLogin({ secretArn: appSecretArn }) : false;
+  logger.info('Migrations applied', { applied, appRoleLoginCreated });
+  return { applied, appRoleLoginCreated };
 }

@@ -143,7 +143,7 @@ it('the deployed migrate handler finds the migrations inside the layer', () => {
   const { node, result } = invoke(functionBundle('Migrate'), {});
   expect(node).toMatch(/^v24\./);
   // Global setup already migrated this database: nothing pending, and no error finding the files.
-  expect(result).toEqual({ applied: [] });
+  expect(result).toEqual({ applied: [], appRoleLoginCreated: false });
 }, 60_000);
 
 it('the deployed get-conversation bundle answers an API Gateway event with a JSON 404', () => {

@@ -39,6 +39,46 @@ describe('loadStackConfig', () => {
     expect(() => loadStackConfig(contextOf({ throttleBurstLimit: '0' }))).toThrow(/"throttleBurstLimit"/);
   });
 
+  it('defaults the scale, cost and limit knobs', () => {
+    expect(loadStackConfig(contextOf({}))).toMatchObject({
+      cacheShards: 1,
+      databaseMode: 'instance',
+      auroraMinAcu: 0,
+      auroraMaxAcu: 4,
+      auroraReaders: 0,
+      selfSignUp: false,
+      userTurnLimit: 60,
+      userTurnWindowSeconds: 3600,
+      maxConversationMessages: 1000,
+      bedrockModelId: 'us.anthropic.claude-haiku-4-5-20251001-v1:0',
+    });
+  });
+
+  it('parses half-step ACUs and booleans from -c strings', () => {
+    const config = loadStackConfig(contextOf({ databaseMode: 'aurora-serverless', auroraMinAcu: '0.5', auroraMaxAcu: '16', auroraReaders: '2', selfSignUp: 'true', userTurnLimit: '0' }));
+    expect(config).toMatchObject({ databaseMode: 'aurora-serverless', auroraMinAcu: 0.5, auroraMaxAcu: 16, auroraReaders: 2, selfSignUp: true, userTurnLimit: 0 });
+    expect(loadStackConfig(contextOf({ selfSignUp: false })).selfSignUp).toBe(false);
+  });
+
+  it.each([
+    [{ cacheShards: '0' }, /"cacheShards" must be an integer from 1 to 500; got "0"/],
+    [{ cacheShards: 501 }, /"cacheShards" must be an integer from 1 to 500; got 501/],
+    [{ cacheShards: 'three' }, /"cacheShards" must be an integer from 1 to 500; got "three"/],
+    [{ cacheShards: '2', cacheMode: 'serverless' }, /"cacheShards" applies to cacheMode=replication-group/],
+    [{ cacheShards: '200', cacheReplicas: '2' }, /"cacheShards" × \(1 \+ cacheReplicas\) must be at most 500 nodes/],
+    [{ databaseMode: 'serverless' }, /"databaseMode" must be one of instance, aurora-serverless; got "serverless"/],
+    [{ auroraMinAcu: '0.25' }, /"auroraMinAcu" must be 0 to 256 in steps of 0.5; got "0.25"/],
+    [{ auroraMaxAcu: '0.5' }, /"auroraMaxAcu" must be 1 to 256/],
+    [{ auroraMinAcu: 8, auroraMaxAcu: 4 }, /"auroraMaxAcu" .*at least auroraMinAcu; got 4/],
+    [{ auroraReaders: '16' }, /"auroraReaders" must be an integer from 0 to 15/],
+    [{ selfSignUp: 'yes please' }, /"selfSignUp" must be true or false; got "yes please"/],
+    [{ userTurnLimit: '-1' }, /"userTurnLimit" must be an integer from 0 \(no limit\)/],
+    [{ userTurnWindowSeconds: '0' }, /"userTurnWindowSeconds" must be an integer from 1 to 604800/],
+    [{ maxConversationMessages: '1' }, /"maxConversationMessages" must be an integer from 2/],
+  ])('rejects %j naming the key', (context, message) => {
+    expect(() => loadStackConfig(contextOf(context))).toThrow(message);
+  });
+
   it('marks stage=prod as production', () => {
     expect(loadStackConfig(contextOf({ stage: 'prod' })).isProd).toBe(true);
   });

@@ -97,7 +97,7 @@ describe('functions', () => {
       const env = fn(base, id).Properties!.Environment.Variables;
       expect(env.DATABASE_HOST).toEqual({ 'Fn::GetAtt': [proxyId, 'Endpoint'] });
       expect(env).toMatchObject({ DATABASE_PORT: '5432', DATABASE_SSL: 'true', REDIS_TLS: 'true', REDIS_CLUSTER_MODE: 'false' });
-      expect(env.DATABASE_SECRET_ARN).toEqual({ Ref: expect.stringMatching(/^DatabaseInstanceSecretAttachment/) });
+      expect(env.DATABASE_SECRET_ARN).toEqual({ Ref: expect.stringMatching(/^DatabaseAppSecretAttachment/) });
       expect(env.REDIS_AUTH_SECRET_ARN).toEqual({ Ref: expect.stringMatching(/^CacheAuthToken/) });
       expect(env.POWERTOOLS_METRICS_NAMESPACE).toBe('ChatbotApi');
     }
@@ -111,7 +111,7 @@ describe('functions', () => {
     const withBedrock = policies.filter(([, p]) => JSON.stringify(p.Properties!.PolicyDocument).includes('bedrock:')).map(([id]) => id);
     expect(withBedrock.map((id) => id.replace(/ServiceRole.*$/, '')).sort()).toEqual(['FunctionsPostConversation', 'FunctionsUpdateConversation']);
     expect(bedrock[0].Action).toBe('bedrock:InvokeModelWithResponseStream');
-    expect(JSON.stringify(bedrock[0].Resource)).toContain('inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0');
+    expect(JSON.stringify(bedrock[0].Resource)).toContain('inference-profile/us.anthropic.claude-haiku-4-5-20251001-v1:0');
     const postPolicy = resourcesOfType(base.json, 'AWS::IAM::Policy').find(([id]) => id.startsWith('FunctionsPostConversation'))!;
     expect(JSON.stringify(postPolicy[1].Properties!.PolicyDocument)).toContain('bedrock:');
   });

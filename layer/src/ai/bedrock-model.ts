@@ -14,7 +14,7 @@ type BedrockModule = typeof import('@aws-sdk/client-bedrock-runtime');
 
 /** Props of `BedrockChatModel`. */
 export interface BedrockChatModelProps {
-  /** A model id or inference profile id/ARN, e.g. `anthropic.claude-3-5-haiku-20241022-v1:0`; also the `model_slug`. */
+  /** A model id or inference profile id/ARN, e.g. `anthropic.claude-haiku-4-5-20251001-v1:0`; also the `model_slug`. */
   readonly modelId: string;
   /** Region of the client created on first use. @default the SDK's (AWS_REGION in Lambda) */
   readonly region?: string;

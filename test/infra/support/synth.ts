@@ -27,6 +27,8 @@ export interface CfnResource {
   readonly Type: string;
   readonly Properties?: Record<string, any>;
   readonly DependsOn?: string[];
+  readonly DeletionPolicy?: string;
+  readonly UpdateReplacePolicy?: string;
 }
 
 // One outdir per test file: the asset cache is keyed by it, so each later synth reuses the bundles.

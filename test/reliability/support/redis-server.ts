@@ -123,7 +123,7 @@ export class RedisServer {
 
   /** Runs `redis-cli` against this server and returns its stdout. */
   cli(...args: string[]): string {
-    const result = spawnSync(REDIS_CLI, ['-p', String(this.port), ...args], { encoding: 'utf8', timeout: 10_000 });
+    const result = spawnSync(REDIS_CLI, ['-p', String(this.port), ...args], { encoding: 'utf8', timeout: 30_000 });
     if (result.status !== 0) throw new Error(`redis-cli ${args.join(' ')} failed: ${result.stderr}`);
     return result.stdout;
   }

@@ -1,0 +1,70 @@
+/**
+ * cfn-lint (the CloudFormation linter, `pip install cfn-lint`) must report no errors on the
+ * templates of the default, `cacheMode=serverless` and `stage=prod` synths, and of the
+ * documented profiles (cache shards, Aurora Serverless v2), and no warning but W3005 (the
+ * redundant DependsOn CDK writes).
+ *
+ * Where cfn-lint is not on PATH the same synths run, and the test checks only what CDK
+ * itself guarantees (a template of known resource types) and says that cfn-lint was not run.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { removeSynthOutputs, synthesize } from './support/synth';
+import { DEV_LOW_COST_PROFILE, SCALE_PROFILE } from './support/profiles';
+
+const COMBINATIONS: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  default: {},
+  'cacheMode-serverless': { cacheMode: 'serverless' },
+  'stage-prod': { stage: 'prod' },
+  'dev-low-cost': DEV_LOW_COST_PROFILE,
+  'prod-scale': SCALE_PROFILE,
+};
+
+const cfnLint = (() => {
+  try {
+    return execFileSync('cfn-lint', ['--version'], { encoding: 'utf8' }).trim();
+  } catch {
+    return undefined;
+  }
+})();
+
+let dir: string;
+const templates: Record<string, string> = {};
+
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chatbot-cfn-lint-'));
+  for (const [name, context] of Object.entries(COMBINATIONS)) {
+    // Each synth overwrites the shared cloud assembly: keep a copy of every template.
+    templates[name] = path.join(dir, `${name}.template.json`);
+    fs.writeFileSync(templates[name], JSON.stringify(synthesize({ ...context }).json, null, 1));
+  }
+}, 240_000);
+
+afterAll(() => {
+  removeSynthOutputs(dir);
+});
+
+it(`templates of every documented combination have no cfn-lint errors (${cfnLint ?? 'cfn-lint not installed: CDK checks only'})`, () => {
+  if (!cfnLint) {
+    console.warn('cfn-lint is not on PATH (pip install cfn-lint): only checking that the templates name known resource types.');
+    for (const file of Object.values(templates)) {
+      const { Resources } = JSON.parse(fs.readFileSync(file, 'utf8')) as { Resources: Record<string, { Type: string }> };
+      for (const { Type } of Object.values(Resources)) expect(Type).toMatch(/^(AWS::\w+::\w+|Custom::\w+)$/);
+    }
+    return;
+  }
+  // One process for all templates: cfn-lint's start-up is a large part of its cost.
+  const result = spawnSync('cfn-lint', ['--format', 'parseable', '--', ...Object.values(templates)], { encoding: 'utf8', timeout: 180_000 });
+  const findings = result.stdout.split('\n').filter(Boolean);
+  const errors = findings.filter((line) => /:E\d{4}:/.test(line));
+  const warnings = findings.filter((line) => /:W\d{4}:/.test(line));
+  if (warnings.length > 0) console.log(`[cfn-lint] ${warnings.length} warnings, e.g.\n${[...new Set(warnings.map((w) => w.replace(/^[^:]+:\d+:\d+:\d+:\d+:/, '')))].slice(0, 5).join('\n')}`);
+  expect(result.error).toBeUndefined();
+  expect(errors).toEqual([]);
+  // The one accepted warning: W3005, a DependsOn CDK adds where a GetAtt already orders the resources.
+  expect(warnings.filter((line) => !/:W3005:/.test(line))).toEqual([]);
+  // Exit code bit 2 means errors; 4 and 8 are warnings and informational findings only.
+  expect((result.status ?? 0) & 2).toBe(0);
+}, 200_000);
