@@ -194,7 +194,7 @@ export function loadStackConfig(node: Pick<Node, 'tryGetContext'>): StackConfig 
     alarmEmail: optional('alarmEmail'),
     cacheKeyPrefix: str('cacheKeyPrefix'),
     deletedRetentionDays: int('deletedRetentionDays'),
-    webClient: /^(true|1|yes)$/i.test(str('webClient')),
+    webClient: bool('webClient') ?? false,
   };
 
   const shown = (key: ContextKey): string => JSON.stringify(raw(key));
@@ -340,7 +340,7 @@ export function loadStackConfig(node: Pick<Node, 'tryGetContext'>): StackConfig 
       message: `"deletedRetentionDays" must be an integer from 0 to 3650 (days); got ${shown('deletedRetentionDays')}`,
     },
     {
-      condition: !/^(true|false|1|0|yes|no)$/i.test(str('webClient')),
+      condition: bool('webClient') === undefined,
       message: `"webClient" must be true or false; got ${shown('webClient')}`,
     },
   ];

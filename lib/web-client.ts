@@ -6,6 +6,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3deploy from 'aws-cdk-lib/aws-s3-deployment';
 import { Construct } from 'constructs';
 import { buildWebClientSync } from '../web/build';
+import { API_SCOPE } from './api';
 
 /** Props for {@link WebClient}. */
 export interface WebClientProps {
@@ -21,6 +22,11 @@ export interface WebClientApi {
   readonly url: string;
   /** The pool whose tokens the API's authorizer accepts. */
   readonly userPool: cognito.IUserPool;
+  /**
+   * The scope the page asks for, one the API's methods accept in an access token.
+   * @default - the API's resource-server scope when the pool has it (a pool the stack created), else `aws.cognito.signin.user.admin`
+   */
+  readonly apiScope?: cognito.OAuthScope;
 }
 
 /**
@@ -101,6 +107,8 @@ export class WebClient extends Construct {
       managedLoginVersion: cognito.ManagedLoginVersion.NEWER_MANAGED_LOGIN,
     });
     const pageUrl = `${this.origin}/`;
+    // The API takes access tokens carrying its scope; the page asks for exactly what the client allows.
+    const scopes = [cognito.OAuthScope.OPENID, cognito.OAuthScope.EMAIL, api.apiScope ?? defaultApiScope(api.userPool)];
     this.userPoolClient = new cognito.UserPoolClient(this, 'LoginClient', {
       userPool: api.userPool,
       // A browser app cannot keep a secret: PKCE protects the code instead.
@@ -108,7 +116,7 @@ export class WebClient extends Construct {
       authFlows: {},
       oAuth: {
         flows: { authorizationCodeGrant: true },
-        scopes: [cognito.OAuthScope.OPENID, cognito.OAuthScope.EMAIL],
+        scopes,
         callbackUrls: [pageUrl],
         logoutUrls: [pageUrl],
       },
@@ -140,6 +148,7 @@ export class WebClient extends Construct {
           auth: 'cognito',
           cognitoDomain,
           clientId: this.userPoolClient.userPoolClientId,
+          scope: scopes.map((scope) => scope.scopeName).join(' '),
         }),
       ],
     });
@@ -179,4 +188,12 @@ function assetBucketObjects(stack: Stack): string {
   }
   const partition = Token.isUnresolved(stack.partition) ? '<AWS::Partition>' : stack.partition;
   return `arn:${partition}:s3:::cdk-${qualifier}-assets-${stack.account}-${stack.region}/*`;
+}
+
+/** The API's resource-server scope when the pool has it (Api adds it to a pool it creates), else the Cognito one. */
+function defaultApiScope(userPool: cognito.IUserPool): cognito.OAuthScope {
+  const resourceServer = userPool.node.tryFindChild('ResourceServer');
+  if (!(resourceServer instanceof cognito.UserPoolResourceServer)) return cognito.OAuthScope.COGNITO_ADMIN;
+  // A reference to the resource server: CloudFormation creates it before the client that allows its scope.
+  return cognito.OAuthScope.resourceServer(resourceServer, new cognito.ResourceServerScope({ scopeName: API_SCOPE, scopeDescription: API_SCOPE }));
 }

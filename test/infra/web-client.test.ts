@@ -65,7 +65,9 @@ describe('webClient=true', () => {
     expect(login!.AllowedOAuthFlows).toEqual(['code']);
     expect(login!.AllowedOAuthFlowsUserPoolClient).toBe(true);
     expect(login!.GenerateSecret).toBe(false);
-    expect(login!.AllowedOAuthScopes).toEqual(expect.arrayContaining(['openid', 'email']));
+    // The API's resource-server scope, by reference (so the server exists before the client).
+    const [[resourceServerId]] = resourcesOfType(hosted.json, 'AWS::Cognito::UserPoolResourceServer');
+    expect(login!.AllowedOAuthScopes).toEqual(['openid', 'email', { 'Fn::Join': ['', [{ Ref: resourceServerId }, '/conversations']] }]);
     const [[distributionId]] = resourcesOfType(hosted.json, 'AWS::CloudFront::Distribution');
     for (const urls of [login!.CallbackURLs, login!.LogoutURLs]) {
       expect(JSON.stringify(urls)).toContain(`"Fn::GetAtt":["${distributionId}","DomainName"]`);
@@ -84,6 +86,7 @@ describe('webClient=true', () => {
     expect(markers).toMatch(/RestApi/);
     expect(markers).toMatch(/LoginClient/);
     expect(markers).toMatch(/LoginDomain/);
+    expect(markers).toMatch(/ResourceServer/);
   });
 
   it('adds the distribution origin to the API CORS origins, next to the configured ones', () => {

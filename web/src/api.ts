@@ -11,6 +11,8 @@ export interface ClientConfig {
   readonly auth: 'local' | 'cognito';
   readonly cognitoDomain?: string;
   readonly clientId?: string;
+  /** OAuth scopes to ask for, space-separated: the API checks its scope in the access token. */
+  readonly scope?: string;
 }
 
 /** A failed call, with a message for the person in front of the page. */

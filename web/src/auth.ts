@@ -1,30 +1,38 @@
 /**
  * Signing in. Locally: the emulator's `POST /local/sign-in` (no copy-paste) or a token in the
  * URL fragment (`#token=<jwt>`). Deployed: Cognito managed login, authorization code + PKCE;
- * the API's Cognito authorizer takes the ID token.
+ * the API's Cognito authorizer takes the access token (with the API's scope), not the ID token.
  */
 import type { ClientConfig } from './api';
 
 const TOKEN_KEY = 'chatbot.token';
 const PKCE_KEY = 'chatbot.pkce';
+const USER_KEY = 'chatbot.user';
 
 export function storedToken(): string | undefined {
   return localStorage.getItem(TOKEN_KEY) ?? undefined;
 }
 
 export function storeToken(token: string): void {
+  localStorage.removeItem(USER_KEY);
   localStorage.setItem(TOKEN_KEY, token);
 }
 
 export function forgetToken(): void {
   localStorage.removeItem(TOKEN_KEY);
+  localStorage.removeItem(USER_KEY);
+}
+
+/** Who is signed in, for the header. */
+export function signedInUser(): string {
+  return localStorage.getItem(USER_KEY) ?? tokenUser(storedToken() ?? '');
 }
 
 /** The user a token names (for the header), without verifying it: the API does that. */
 export function tokenUser(token: string): string {
   try {
     const payload = JSON.parse(atob(token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/'))) as Record<string, unknown>;
-    return String(payload.email ?? payload['cognito:username'] ?? payload.sub ?? '');
+    return String(payload.email ?? payload['cognito:username'] ?? payload.username ?? payload.sub ?? '');
   } catch {
     return '';
   }
@@ -76,7 +84,7 @@ export async function startCognitoSignIn(config: ClientConfig): Promise<void> {
     response_type: 'code',
     client_id: config.clientId ?? '',
     redirect_uri: redirectUri(),
-    scope: 'openid email',
+    scope: config.scope ?? 'openid email aws.cognito.signin.user.admin',
     state,
     code_challenge_method: 'S256',
     code_challenge: challenge,
@@ -105,9 +113,11 @@ export async function completeCognitoSignIn(config: ClientConfig): Promise<boole
     }),
   });
   if (!res.ok) throw new Error(`Sign-in failed (HTTP ${res.status}); sign in again.`);
-  const tokens = (await res.json()) as { id_token?: string };
-  if (!tokens.id_token) throw new Error('Sign-in returned no ID token.');
-  storeToken(tokens.id_token);
+  const tokens = (await res.json()) as { access_token?: string; id_token?: string };
+  if (!tokens.access_token) throw new Error('Sign-in returned no access token.');
+  storeToken(tokens.access_token);
+  // The access token names the user only by id; the ID token has the e-mail the header shows.
+  if (tokens.id_token) localStorage.setItem(USER_KEY, tokenUser(tokens.id_token));
   return true;
 }
 

@@ -10,9 +10,9 @@ import {
   forgetToken,
   signInLocally,
   startCognitoSignIn,
+  signedInUser,
   storedToken,
   takeFragmentToken,
-  tokenUser,
 } from './auth';
 import { ReplyReader, SseParser, type StreamDocument } from './stream';
 
@@ -125,7 +125,7 @@ function signOut(): void {
 function showApp(): void {
   $('signin').hidden = true;
   $('app').hidden = false;
-  $('user').textContent = tokenUser(storedToken() ?? '');
+  $('user').textContent = signedInUser();
   void loadList(true);
   const id = routeConversationId();
   if (id) void openConversation(id);
