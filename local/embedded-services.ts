@@ -82,7 +82,7 @@ async function takeDataDirLock(lockFile: string, dataDir: string): Promise<void>
   if (holder && holder.pid !== process.pid && isAlive(holder.pid)) {
     const via = holder.apiUrl ? `use that server (npm run seed -- --url ${holder.apiUrl})` : 'use that server (npm run seed -- --url http://127.0.0.1:<its PORT>)';
     throw new LocalStartError(
-      `The embedded database ${dataDir} is already open in process ${holder.pid} (a running npm start?): ${via}, stop it first, or give this one its own PGLITE_DATA_DIR.`,
+      `The embedded database ${dataDir} is already open in process ${holder.pid} (a running npm start?): ${via}, stop it first, or give this one its own PGLITE_DATA_DIR (if process ${holder.pid} is something else, delete ${lockFile}).`,
     );
   }
   // Absent, unreadable or left by a process that is gone: ours now.

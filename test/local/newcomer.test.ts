@@ -218,7 +218,7 @@ describe('npm run seed', () => {
     // Assess
     expect(result.code).toBe(1);
     expect(result.stderr.trim()).toBe(
-      `Seed failed: The embedded database ${dataDir} is already open in process ${process.pid} (a running npm start?): use that server (npm run seed -- --url http://127.0.0.1:3999), stop it first, or give this one its own PGLITE_DATA_DIR.`,
+      `Seed failed: The embedded database ${dataDir} is already open in process ${process.pid} (a running npm start?): use that server (npm run seed -- --url http://127.0.0.1:3999), stop it first, or give this one its own PGLITE_DATA_DIR (if process ${process.pid} is something else, delete ${dataDir}.lock).`,
     );
   });
 });
