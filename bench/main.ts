@@ -33,6 +33,7 @@ import { generateTitle, patchAllConversations, patchConversation, sendMessage } 
 import { handler as getConversationHandler } from '../lambdas/get-conversation';
 import { handler as listConversationsHandler } from '../lambdas/list-conversations';
 import { buildArtifacts, HANDLERS, LAYER_ENTRY, measureColdStart, removeArtifacts, type ColdStartResult } from './cold-start';
+import { measureResumable, resumableMemoryRow, resumableSection } from './resumable';
 import { KEY_PREFIX, REDIS_URL, REPO_ROOT, RUN_ID } from './env';
 import {
   contextEntry,
@@ -900,7 +901,7 @@ async function main(): Promise<void> {
     section(
       5,
       '## 5. Round trips per request',
-      'Averages over 5 requests each. `Redis commands` is the layer\'s own count (`cacheStats.commands`); `seen by Redis` counts, independently, the top-level commands Redis received from the layer\'s connection (MONITOR; commands run inside a Lua script are not round trips and are excluded). The two invalidation DELs of a POST are sent together by ioredis auto-pipelining, so they cost one network round trip.',
+      'Averages over 5 requests each. `Redis commands` is the layer\'s own count (`cacheStats.commands`); `seen by Redis` counts, independently, the top-level commands Redis received from the layer\'s connection (MONITOR; commands run inside a Lua script are not round trips and are excluded). The two invalidation DELs of a POST are sent together by ioredis auto-pipelining, so they cost one network round trip. A POST also records that its reply runs (SPEC §8): one script call when it starts and one when it ends; a v1 reply adds one per batch of frames (at most one per 20 ms, never awaited per token; these rows post in the legacy format).',
       markdownTable([
         ['request', 'Redis commands', 'seen by Redis', 'Postgres queries'],
         ...trips.map((t) => [t.endpoint, String(t.redisCommands), String(t.redisSeenByServer), String(t.postgresQueries)]),
@@ -920,6 +921,10 @@ async function main(): Promise<void> {
       measured: `${hitTrips.redisCommands} Redis, ${hitTrips.postgresQueries} Postgres`,
       met: hitTrips.redisCommands === 1 && hitTrips.postgresQueries === 0,
     });
+
+    // 12. Resumable replies (measured before the memory table, which gets its stream row)
+    const resumable = await measureResumable(raw, log);
+    section(12, ...resumableSection(resumable));
 
     // 7. Memory
     log('memory');
@@ -953,6 +958,7 @@ async function main(): Promise<void> {
     memoryRows.push(['chat:{id}:context', '20 entries', '—', '—', count(contextUsage), '', '']);
     const listUsage = Number(await raw.memory('USAGE', KEY_PREFIX + cacheKeys.conversationList(listUser), 'SAMPLES', 0));
     memoryRows.push(['user:{id}:conversation_list', '1 page of 20', '—', '—', count(listUsage), '', '']);
+    memoryRows.push(resumableMemoryRow(resumable));
     const readsPer10Min = [10_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_000_000];
     const sizingRows = [['conversations read per 10 min', ...SIZES.map((size) => `${size} msgs each`)]];
     for (const reads of readsPer10Min) {

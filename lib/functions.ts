@@ -33,7 +33,7 @@ export interface FunctionsProps {
   readonly internetEgress?: boolean;
   /** Memory of each function in MB (CPU scales with it). @default 1024 */
   readonly memorySize?: number;
-  /** Timeout of post-conversation, which streams the model's reply. @default the route table's (5 minutes) */
+  /** Timeout of the streaming functions: post-conversation, which streams the model's reply, and resume-conversation, which follows it. @default the route table's (5 minutes) */
   readonly postConversationTimeout?: Duration;
   /** How long a deleted conversation's rows are kept before the purge job removes them. @default 30 */
   readonly deletedRetentionDays?: number;
@@ -191,7 +191,8 @@ export class Functions extends Construct {
     for (const [name, spec] of Object.entries(API_FUNCTIONS) as [ApiFunctionName, (typeof API_FUNCTIONS)[ApiFunctionName]][]) {
       const callsModel = name === 'post-conversation' || name === 'update-conversation';
       apiFunctions[name] = make(name, logicalIdOf(name), {
-        timeout: name === 'post-conversation' && props.postConversationTimeout ? props.postConversationTimeout : Duration.seconds(spec.timeoutSeconds),
+        // A follower must be able to last as long as the reply it follows.
+        timeout: spec.streaming && props.postConversationTimeout ? props.postConversationTimeout : Duration.seconds(spec.timeoutSeconds),
         // gen_title (update-conversation) calls the same model as the reply.
         environment: callsModel ? props.postConversationEnvironment : undefined,
         description: spec.description,

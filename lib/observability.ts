@@ -263,6 +263,15 @@ export class Observability extends Construct {
             width: 8,
           }),
         ],
+        [
+          new cloudwatch.GraphWidget({
+            title: 'Replies ended early / model errors',
+            left: [appMetric('ClientDisconnected'), appMetric('ReplyStopped'), appMetric('ReplyDeadline'), appMetric('ModelError')],
+            width: 12,
+          }),
+          // Recording failures make replies unresumable, never lost: a graph, not an alarm.
+          new cloudwatch.GraphWidget({ title: 'Reply stream (resume) errors', left: [appMetric('ReplyStreamError')], width: 12 }),
+        ],
         [new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms, width: 24 })],
       ],
     });

@@ -112,6 +112,8 @@ const HANDLER_MODULES: Readonly<Record<ApiFunctionName, () => Promise<{ handler:
   'list-conversations': () => import('../lambdas/list-conversations/index'),
   'post-conversation': () => import('../lambdas/post-conversation/index'),
   'update-conversation': () => import('../lambdas/update-conversation/index'),
+  'resume-conversation': () => import('../lambdas/resume-conversation/index'),
+  'reply-control': () => import('../lambdas/reply-control/index'),
 };
 
 /** Starts the local API Gateway emulator. */

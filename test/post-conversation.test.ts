@@ -75,8 +75,11 @@ describe('POST /backend-api/f/conversation', () => {
     expect(doc.message.metadata).toMatchObject({ is_complete: true, finish_details: { type: 'stop' } });
     expect((await storedMessage(assistantMessageId)).parts).toEqual(doc.message.content.parts);
     const types = events.filter((e) => e.json?.type).map((e) => e.json.type);
-    expect(types).toEqual(['message_stream_complete', 'title_generation']);
+    expect(types).toEqual(['resume_conversation_token', 'message_stream_complete', 'title_generation']);
     expect(events.at(-1)?.data).toBe('[DONE]');
+    // The time the stream showed is the time stored.
+    const detail = (await getConversation(conversationId, userId)).json;
+    expect(detail.mapping[assistantMessageId].message.create_time).toBe(doc.message.create_time);
   });
 
   it('streams the reply in several chunks as it is generated', async () => {
@@ -90,6 +93,21 @@ describe('POST /backend-api/f/conversation', () => {
       delete process.env.LOCAL_MODEL_TOKEN_DELAY_MS;
       resetConfig();
       setChatModel(undefined);
+    }
+  });
+
+  it('clears the heartbeat timer of every token: a long reply leaves no 15 s timers behind', async () => {
+    const set = jest.spyOn(global, 'setTimeout');
+    const clear = jest.spyOn(global, 'clearTimeout');
+    try {
+      await sendMessage(newUserId(), 'count my timers: one two three four five six seven eight nine ten');
+      const heartbeatTimers = set.mock.results.filter((_, i) => set.mock.calls[i][1] === 15000).map((result) => result.value);
+      expect(heartbeatTimers.length).toBeGreaterThan(10);
+      const cleared = new Set(clear.mock.calls.map((call) => call[0]));
+      expect(heartbeatTimers.filter((timer) => !cleared.has(timer))).toEqual([]);
+    } finally {
+      set.mockRestore();
+      clear.mockRestore();
     }
   });
 
@@ -179,6 +197,8 @@ describe('POST /backend-api/f/conversation', () => {
     expect((await storedMessage(messageId)).role).toBe('user');
     const list = await listConversations(userId, {});
     expect(list.json.total).toBe(1);
+    // The body names the conversation the message was stored in, so a retry continues it.
+    expect(response.json.detail.conversation_id).toBe(list.json.items[0].id);
   });
 
   it('sends an SSE error and stores the partial reply as interrupted when the model fails mid-stream', async () => {

@@ -1,4 +1,4 @@
-import type { WireMessage } from '@chatbot/shared';
+import { SSE_DONE, SSE_HEARTBEAT, type WireMessage } from '@chatbot/shared';
 import { createDeltaEncoder, createLegacyEncoder } from '../lambdas/post-conversation/sse-encoder';
 import { applyV1Deltas, legacyText, parseSse } from './support/sse';
 
@@ -10,16 +10,16 @@ const message = (text: string, status = 'in_progress'): WireMessage => ({
 
 function run(encoder: ReturnType<typeof createLegacyEncoder>, withError = false) {
   const frames = [
-    encoder.encode({ type: 'start', message: message('') }),
-    encoder.encode({ type: 'text', delta: 'Hel', message: message('Hel') }),
-    encoder.encode({ type: 'heartbeat' }),
-    encoder.encode({ type: 'text', delta: 'lo', message: message('Hello') }),
-    encoder.encode({ type: 'text', delta: ' world', message: message('Hello world') }),
-    withError
+    ...encoder.encode({ type: 'start', message: message('') }),
+    ...encoder.encode({ type: 'text', delta: 'Hel', message: message('Hel') }),
+    SSE_HEARTBEAT,
+    ...encoder.encode({ type: 'text', delta: 'lo', message: message('Hello') }),
+    ...encoder.encode({ type: 'text', delta: ' world', message: message('Hello world') }),
+    ...(withError
       ? encoder.encode({ type: 'error', message: message('Hello world', 'finished_partial_completion'), error: 'boom' })
-      : encoder.encode({ type: 'complete', message: message('Hello world', 'finished_successfully') }),
-    encoder.encode({ type: 'title', title: 'Greeting' }),
-    encoder.done(),
+      : encoder.encode({ type: 'complete', message: message('Hello world', 'finished_successfully') })),
+    ...encoder.encode({ type: 'title', title: 'Greeting' }),
+    SSE_DONE,
   ];
   return frames.join('');
 }
@@ -52,6 +52,19 @@ describe('SSE encoders', () => {
     expect(doc).toMatchObject({ conversation_id: 'c1', error: null });
     expect(doc.message).toMatchObject({ content: { parts: ['Hello world'] }, status: 'finished_successfully', end_turn: true, metadata: { is_complete: true } });
     expect(events.filter((e) => e.json?.type).map((e) => e.json.type)).toEqual(['message_stream_complete', 'title_generation']);
+  });
+
+  it('v1: a recorded reply announces its resume token right after delta_encoding', () => {
+    const events = parseSse(run(createDeltaEncoder('c1', 'tok')));
+    expect(events[0]).toMatchObject({ event: 'delta_encoding', json: 'v1' });
+    expect(events[1].json).toEqual({ type: 'resume_conversation_token', conversation_id: 'c1', token: 'tok' });
+    expect(events[2].json).toMatchObject({ p: '', o: 'add', c: 0 });
+  });
+
+  it('every frame is exactly one SSE event', () => {
+    const encoder = createDeltaEncoder('c1', 'tok');
+    const frames = [...encoder.encode({ type: 'start', message: message('') }), ...encoder.encode({ type: 'complete', message: message('x', 'finished_successfully') })];
+    for (const frame of frames) expect(parseSse(frame)).toHaveLength(1);
   });
 
   it('v1: an error patches /error', () => {

@@ -2,87 +2,62 @@
  * POST /backend-api/f/conversation (and the older /backend-api/conversation): store the
  * user's message, then stream the model's reply as Server-Sent Events through Lambda
  * response streaming. Errors before the stream starts are JSON; after, SSE error events.
+ * Every frame sent is also recorded for followers (`resume`, SPEC §8).
  */
-import { Readable } from 'node:stream';
 import middy from '@middy/core';
 import { executionModeStreamifyResponse } from '@middy/core/StreamifyResponse';
 import {
-  enforceTurnLimit,
   getConfig,
   getUserId,
   httpMiddlewares,
-  logger,
-  openReply,
-  publishMetricsIfAny,
-  startTurn,
-  toWireMessage,
-  type OpenedReply,
+  SSE_DONE,
+  SSE_HEADERS,
+  SSE_HEARTBEAT,
+  sseStream,
+  startConversationReply,
+  type ConversationReply,
+  type StreamingResult,
 } from '@chatbot/shared';
-import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { parsePostConversationRequest } from './schema';
 import { createDeltaEncoder, createLegacyEncoder, type SseEncoder } from './sse-encoder';
 
-/** A streamed result: middy pipes `body` into the Lambda response stream. */
-type StreamingResult = Omit<APIGatewayProxyResult, 'body'> & { body: Readable | string };
-
-const SSE_HEADERS = {
-  'Content-Type': 'text/event-stream; charset=utf-8',
-  'Cache-Control': 'no-cache, no-transform',
-  // Stops nginx-style proxies from buffering the stream.
-  'X-Accel-Buffering': 'no',
-};
-
-/**
- * The reply as a byte stream. Destroying it (the client went away, so the runtime tears the
- * pipeline down) aborts the model; it finishes only once the partial reply is stored.
- */
-function sseBody(reply: OpenedReply, encoder: SseEncoder, controller: AbortController): Readable {
-  let pumped: Promise<void> = Promise.resolve();
-  const body = new Readable({
-    read() {},
-    destroy(error, callback) {
-      controller.abort();
-      pumped.then(() => callback(error), () => callback(error));
-    },
-  });
-  pumped = (async () => {
-    try {
-      for await (const event of reply.events(controller.signal)) {
-        const frame = encoder.encode(event);
-        if (frame !== '' && !body.destroyed) body.push(frame);
+/** Sends and records every frame of the reply, then `[DONE]` once followers have been told the reply ended. */
+async function streamReply(reply: ConversationReply, encoder: SseEncoder, send: (text: string) => void): Promise<void> {
+  try {
+    for await (const event of reply.events()) {
+      if (event.type === 'heartbeat') {
+        send(SSE_HEARTBEAT);
+        continue;
       }
-      if (!body.destroyed) body.push(encoder.done());
-    } catch (error) {
-      logger.error('Reply stream failed', { error, conversationId: reply.turn.conversationId });
-    } finally {
-      // The middlewares flushed when the handler returned; this covers what the stream counted since.
-      // It runs before the stream ends: on Node 24 Lambda stops waiting for pending work once it has.
-      publishMetricsIfAny();
-      if (!body.destroyed) body.push(null);
+      for (const frame of encoder.encode(event)) {
+        send(frame);
+        reply.recordFrame(frame);
+      }
     }
-  })();
-  return body;
+  } finally {
+    await reply.finishRecording();
+  }
+  send(SSE_DONE);
 }
 
-const postConversation = async (event: APIGatewayProxyEvent): Promise<StreamingResult> => {
-  const { http } = getConfig();
-  const request = parsePostConversationRequest(event, http);
-  const userId = getUserId(event);
-  // Per-user turn limit (SPEC §9): after validation, before anything is written or the model is called.
-  await enforceTurnLimit(userId);
-  const turn = await startTurn({
-    userId,
+const postConversation = async (event: APIGatewayProxyEvent, context: Context): Promise<StreamingResult> => {
+  const request = parsePostConversationRequest(event, getConfig().http);
+  const reply = await startConversationReply({
+    userId: getUserId(event),
     action: request.action,
     conversationId: request.conversationId,
     parentMessageId: request.parentMessageId,
     message: request.message,
+    // v1 clients can resume, so their reply outlives the connection; legacy clients cannot.
+    resumable: request.deltaEncoding,
+    deadline: Date.now() + context.getRemainingTimeInMillis(),
   });
-  const controller = new AbortController();
-  const reply = await openReply(turn, controller);
   const encoder = request.deltaEncoding
-    ? createDeltaEncoder(turn.conversationId)
-    : createLegacyEncoder(turn.conversationId, turn.userMessage && toWireMessage(turn.userMessage));
-  return { statusCode: 200, headers: SSE_HEADERS, body: sseBody(reply, encoder, controller) };
+    ? createDeltaEncoder(reply.conversationId, reply.resumeToken)
+    : createLegacyEncoder(reply.conversationId, reply.userMessage);
+  const body = sseStream((send) => streamReply(reply, encoder, send), { onClientGone: () => reply.clientGone() });
+  return { statusCode: 200, headers: SSE_HEADERS, body };
 };
 
 export const handler = middy<APIGatewayProxyEvent, StreamingResult>({ executionMode: executionModeStreamifyResponse })

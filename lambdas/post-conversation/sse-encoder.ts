@@ -3,21 +3,23 @@
  * - legacy snapshots: every `data:` carries the whole assistant message so far;
  * - v1 deltas (`supported_encodings: ["v1"]`): one `add` of the message, then JSON-Pointer
  *   `append` / `patch` operations against the document `{message, conversation_id, error}`.
- * Both end with `data: [DONE]`. Pure: no I/O.
+ * Both end with `data: [DONE]` (`SSE_DONE`). Pure: no I/O.
+ *
+ * A frame is one SSE event (a `data:` line, with its `event:` line when named): the unit a
+ * resume offset counts. Heartbeats are comments, not frames; the handler sends them.
  */
 import type { ReplyEvent, WireMessage } from '@chatbot/shared';
 
+/** Reply events other than heartbeats: the ones that become frames. */
+export type FramedReplyEvent = Exclude<ReplyEvent, { type: 'heartbeat' }>;
+
 export interface SseEncoder {
-  /** The frames for one reply event. */
-  encode(event: ReplyEvent): string;
-  /** The frame that closes the stream. */
-  done(): string;
+  /** The frames of one reply event, in order. */
+  encode(event: FramedReplyEvent): string[];
 }
 
 const data = (payload: unknown): string => `data: ${JSON.stringify(payload)}\n\n`;
 const named = (event: string, payload: unknown): string => `event: ${event}\ndata: ${JSON.stringify(payload)}\n\n`;
-/** An SSE comment: keeps proxies and clients from timing out an idle stream; clients ignore it. */
-const HEARTBEAT = ': ping\n\n';
 
 /** Legacy snapshot format. `userMessage`, when given, is echoed first, as later ChatGPT builds do. */
 export function createLegacyEncoder(conversationId: string, userMessage?: WireMessage): SseEncoder {
@@ -26,25 +28,25 @@ export function createLegacyEncoder(conversationId: string, userMessage?: WireMe
     encode(event) {
       switch (event.type) {
         case 'start':
-          return userMessage ? envelope(userMessage) : '';
+          return userMessage ? [envelope(userMessage)] : [];
         case 'text':
-          return envelope(event.message);
-        case 'heartbeat':
-          return HEARTBEAT;
+          return [envelope(event.message)];
         case 'complete':
-          return envelope(event.message) + data({ conversation_id: conversationId, message_id: event.message.id, is_completion: true });
+          return [envelope(event.message), data({ conversation_id: conversationId, message_id: event.message.id, is_completion: true })];
         case 'error':
-          return envelope(event.message, event.error);
+          return [envelope(event.message, event.error)];
         case 'title':
-          return data({ type: 'title_generation', title: event.title, conversation_id: conversationId });
+          return [data({ type: 'title_generation', title: event.title, conversation_id: conversationId })];
       }
     },
-    done: () => 'data: [DONE]\n\n',
   };
 }
 
-/** v1 delta format. */
-export function createDeltaEncoder(conversationId: string): SseEncoder {
+/**
+ * v1 delta format. With a `resumeToken` (the reply is recorded), the frame right after
+ * `delta_encoding` announces it, as ChatGPT's stream does.
+ */
+export function createDeltaEncoder(conversationId: string, resumeToken?: string): SseEncoder {
   // A frame without `p`/`o` reuses the previous ones: consecutive text appends send only `v`.
   let lastOp: 'append-text' | undefined;
   const delta = (payload: Record<string, unknown>, textAppend = false): string => {
@@ -64,22 +66,20 @@ export function createDeltaEncoder(conversationId: string): SseEncoder {
     encode(event) {
       switch (event.type) {
         case 'start':
-          return (
-            named('delta_encoding', 'v1') +
-            delta({ p: '', o: 'add', v: { message: event.message, conversation_id: conversationId, error: null }, c: 0 })
-          );
+          return [
+            named('delta_encoding', 'v1'),
+            ...(resumeToken === undefined ? [] : [data({ type: 'resume_conversation_token', conversation_id: conversationId, token: resumeToken })]),
+            delta({ p: '', o: 'add', v: { message: event.message, conversation_id: conversationId, error: null }, c: 0 }),
+          ];
         case 'text':
-          return lastOp === 'append-text' ? delta({ v: event.delta }, true) : delta({ p: '/message/content/parts/0', o: 'append', v: event.delta }, true);
-        case 'heartbeat':
-          return HEARTBEAT;
+          return [lastOp === 'append-text' ? delta({ v: event.delta }, true) : delta({ p: '/message/content/parts/0', o: 'append', v: event.delta }, true)];
         case 'complete':
-          return finalPatch(event.message) + data({ type: 'message_stream_complete', conversation_id: conversationId });
+          return [finalPatch(event.message), data({ type: 'message_stream_complete', conversation_id: conversationId })];
         case 'error':
-          return finalPatch(event.message, event.error) + data({ type: 'message_stream_complete', conversation_id: conversationId });
+          return [finalPatch(event.message, event.error), data({ type: 'message_stream_complete', conversation_id: conversationId })];
         case 'title':
-          return data({ type: 'title_generation', title: event.title, conversation_id: conversationId });
+          return [data({ type: 'title_generation', title: event.title, conversation_id: conversationId })];
       }
     },
-    done: () => 'data: [DONE]\n\n',
   };
 }

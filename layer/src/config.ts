@@ -63,6 +63,21 @@ export interface HttpConfig {
   readonly maxBodyBytes: number;
 }
 
+export interface ReplyStreamConfig {
+  /** Record replies to Redis streams so clients can resume them (SPEC §8). False when the cache is off or `REPLY_STREAM_ENABLED=false`. */
+  readonly enabled: boolean;
+  /** Seconds a finished reply's stream stays readable. */
+  readonly ttlSeconds: number;
+  /** Seconds a running reply's stream lives without a sign of its producer: an abandoned stream dies this long after its last write. */
+  readonly runningTtlSeconds: number;
+  /** `XADD MAXLEN ~` bound: a runaway reply cannot fill Redis. */
+  readonly maxFrames: number;
+  /** How often a producer that has nothing to write still asks whether it was told to stop. */
+  readonly stopPollMs: number;
+  /** The least time between two writes of one producer: frames arriving meanwhile go out together (followers lag by at most this). */
+  readonly flushIntervalMs: number;
+}
+
 /** What one user may spend (SPEC §9) and how large one conversation may grow. */
 export interface LimitsConfig {
   /** Turns (POSTs) one user may start per rolling window; 0 turns the limit off. */
@@ -92,6 +107,7 @@ export interface AppConfig {
   readonly http: HttpConfig;
   readonly lifecycle: LifecycleConfig;
   readonly limits: LimitsConfig;
+  readonly replyStream: ReplyStreamConfig;
 }
 
 export class ConfigError extends Error {
@@ -232,7 +248,16 @@ export function parseConfig(env: Env = process.env): AppConfig {
     purgeBatchSize: integer('PURGE_BATCH_SIZE', 500, 1, 10000),
   };
 
-  return { database, redis, cache, llm, http, lifecycle, limits };
+  const replyStream: ReplyStreamConfig = {
+    enabled: bool('REPLY_STREAM_ENABLED', cache.enabled) && cache.enabled,
+    ttlSeconds: integer('REPLY_STREAM_TTL_SECONDS', 300, 1, 86400),
+    runningTtlSeconds: integer('REPLY_STREAM_RUNNING_TTL_SECONDS', 60, 5, 3600),
+    maxFrames: integer('REPLY_STREAM_MAX_FRAMES', 20000, 100, 1_000_000),
+    stopPollMs: integer('REPLY_STREAM_STOP_POLL_MS', 250, 10, 10000),
+    flushIntervalMs: integer('REPLY_STREAM_FLUSH_MS', 20, 0, 1000),
+  };
+
+  return { database, redis, cache, llm, http, lifecycle, limits, replyStream };
 }
 
 let current: AppConfig | undefined;

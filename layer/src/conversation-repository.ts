@@ -45,6 +45,8 @@ export interface NewMessage {
   readonly endTurn?: boolean | null;
   readonly weight?: number;
   readonly metadata?: Record<string, unknown>;
+  /** Epoch seconds; the reply's stream showed this time before the row existed. @default the database clock */
+  readonly createTime?: number;
 }
 
 export interface ConversationListPage {
@@ -152,12 +154,16 @@ export async function getTurnTargetByConversationId(args: {
   };
 }
 
+/** The columns `INSERT_MESSAGE_VALUES` fills, in order. */
+const INSERT_MESSAGE_COLUMNS = 'id, parent_id, role, content_type, parts, status, end_turn, weight, metadata, create_time';
+
 /** [counted, content bytes] of a message: the size counters of migration 003, kept by every statement that inserts one. */
 const messageSize = (m: Pick<NewMessage, 'role' | 'parts'>): [number, number] =>
   m.role === 'user' || m.role === 'assistant' ? [1, messageContentBytes(m.parts ?? [])] : [0, 0];
 
 const INSERT_MESSAGE_VALUES = (first: number) =>
-  `$${first}, $${first + 1}, $${first + 2}, $${first + 3}, $${first + 4}::jsonb, $${first + 5}, $${first + 6}, $${first + 7}, $${first + 8}::jsonb`;
+  `$${first}, $${first + 1}, $${first + 2}, $${first + 3}, $${first + 4}::jsonb, $${first + 5}, $${first + 6}, $${first + 7}, $${first + 8}::jsonb, ` +
+  `COALESCE(to_timestamp($${first + 9}::float8), clock_timestamp())`;
 
 const messageValues = (m: NewMessage): unknown[] => [
   m.id,
@@ -169,6 +175,7 @@ const messageValues = (m: NewMessage): unknown[] => [
   m.endTurn ?? null,
   m.weight ?? 1,
   JSON.stringify(m.metadata ?? {}),
+  m.createTime ?? null,
 ];
 
 /**
@@ -188,14 +195,14 @@ export async function createConversationWithMessage(args: {
   const { rows } = await (args.db ?? pool).query<MessageRow>(
     `WITH conversation AS (
        INSERT INTO conversations (id, user_id, root_node_id, current_node_id, default_model_slug, message_count, content_bytes)
-       VALUES ($1, $2, $3, $5, $4, 1, $16) RETURNING id
+       VALUES ($1, $2, $3, $5, $4, 1, $17) RETURNING id
      ), skeleton AS (
        INSERT INTO messages (conversation_id, id, parent_id, role, parts, weight, metadata)
        SELECT id, $3, NULL, 'root', '[]'::jsonb, 0, '{}'::jsonb FROM conversation
        UNION ALL
        SELECT id, $6, $3, 'system', '[""]'::jsonb, 0, '{"is_visually_hidden_from_conversation": true}'::jsonb FROM conversation
      )
-     INSERT INTO messages (conversation_id, id, parent_id, role, content_type, parts, status, end_turn, weight, metadata)
+     INSERT INTO messages (conversation_id, ${INSERT_MESSAGE_COLUMNS})
      SELECT conversation.id, ${INSERT_MESSAGE_VALUES(7)} FROM conversation
      RETURNING ${MESSAGE_COLUMNS}`,
     [args.id, args.userId, args.rootNodeId, args.defaultModelSlug ?? null, message.id, args.systemNodeId, ...messageValues(message), messageSize(message)[1]],
@@ -219,17 +226,26 @@ export async function insertMessageAndMoveCurrentNode(args: {
     `WITH moved AS (
        UPDATE conversations
           SET current_node_id = $2, update_time = clock_timestamp(),
-              default_model_slug = COALESCE($11, default_model_slug), title = COALESCE($12, title),
+              default_model_slug = COALESCE($12, default_model_slug), title = COALESCE($13, title),
               is_archived = is_archived AND $4 <> 'user',
-              message_count = message_count + $13, content_bytes = content_bytes + $14
+              message_count = message_count + $14, content_bytes = content_bytes + $15
         WHERE id = $1
      )
-     INSERT INTO messages (conversation_id, id, parent_id, role, content_type, parts, status, end_turn, weight, metadata)
+     INSERT INTO messages (conversation_id, ${INSERT_MESSAGE_COLUMNS})
      VALUES ($1, ${INSERT_MESSAGE_VALUES(2)})
      RETURNING ${MESSAGE_COLUMNS}`,
     [args.conversationId, ...messageValues(args.message), args.defaultModelSlug ?? null, args.title ?? null, ...messageSize(args.message)],
   );
   return rows[0];
+}
+
+/** The owner of a live conversation; `null` when it does not exist or was deleted. */
+export async function getConversationUserIdById(args: { readonly id: string; readonly db?: Queryable }): Promise<string | null> {
+  const { rows } = await (args.db ?? pool).query<{ userId: string }>(
+    'SELECT user_id AS "userId" FROM conversations WHERE id = $1 AND deleted_at IS NULL',
+    [args.id],
+  );
+  return rows[0]?.userId ?? null;
 }
 
 /** One page of the user's live conversations in one view (archived or not), newest `update_time` first, and how many that view has — one round trip. */

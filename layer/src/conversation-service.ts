@@ -9,6 +9,7 @@ import { getConfig } from './config';
 import {
   createConversationWithMessage,
   getBranchMessagesByLeafId,
+  getConversationUserIdById,
   getConversationWithMessagesById,
   getTurnTargetByConversationId,
   insertMessageAndMoveCurrentNode,
@@ -30,8 +31,10 @@ import {
   type WireMessage,
 } from './conversation-wire';
 import { AppError, ConversationNotFoundError, ConversationTooLongError, ModelProviderError, ValidationError } from './errors';
-import { countMetric, logger } from './observability';
+import { countMetric, logger, type MetricName } from './observability';
+import { getReplyStreamState, openReplyFollower, requestReplyStop, startReplyRecording, type ReplyStreamEvent } from './reply-stream';
 import { getSecretString } from './secrets';
+import { enforceTurnLimit } from './turn-limiter';
 
 /** A JSON body ready to send, and how the cache answered. */
 export interface CachedBody {
@@ -339,6 +342,147 @@ export interface OpenedReply {
 
 type Step = IteratorResult<{ type: 'text'; text: string } | { type: 'finish'; reason: FinishReason }>;
 
+/** Why a reply ended before the model finished. */
+export type ReplyAbortReason = 'client_gone' | 'stopped' | 'deadline';
+
+const ABORT_METRICS: Readonly<Record<ReplyAbortReason, MetricName>> = {
+  client_gone: 'ClientDisconnected',
+  stopped: 'ReplyStopped',
+  deadline: 'ReplyDeadline',
+};
+
+/** How long before the function's deadline a reply stops, at most (a tenth of the time left, when that is less). */
+const DEADLINE_MARGIN_MS = 5000;
+
+/** A chat turn whose user side is stored and whose reply is under way: what the POST streams. */
+export interface ConversationReply {
+  readonly conversationId: string;
+  /** The user message this turn stored (legacy streams echo it first). */
+  readonly userMessage?: WireMessage;
+  /** Names the reply's recorded stream, for `resume`; absent when replies are not recorded (meaningful for a resumable reply only). */
+  readonly resumeToken?: string;
+  /** The reply's events; the reply is stored before the last one, however it ends. */
+  events(): AsyncGenerator<ReplyEvent>;
+  /** Records one SSE frame exactly as sent, for followers. Never waits for Redis. */
+  recordFrame(frame: string): void;
+  /** Marks the recorded stream ended (followers finish); one bounded Redis round trip, never throws. */
+  finishRecording(): Promise<void>;
+  /** The client went away: a resumable reply runs on to its end; any other stops and is stored as far as it got. */
+  clientGone(): void;
+}
+
+/**
+ * POST conversation, the whole use case: check the user's turn limit, store the user side, start the model (a failure
+ * before its first token is a 502 naming the stored conversation), and record the reply for
+ * followers. The reply ends early when someone stops it, when the function nears its
+ * `deadline` (epoch ms), or — unless `resumable` — when the client goes away.
+ */
+export async function startConversationReply(
+  request: TurnRequest & { readonly resumable: boolean; readonly deadline?: number },
+): Promise<ConversationReply> {
+  // Per-user turn limit (SPEC §9): after validation, before anything is written or the model is called.
+  await enforceTurnLimit(request.userId);
+  const turn = await startTurn(request);
+  const controller = new AbortController();
+  // Its one round trip overlaps the model's first-token wait.
+  const recording = startReplyRecording({
+    conversationId: turn.conversationId,
+    userId: turn.userId,
+    messageId: turn.assistantMessageId,
+    recordFrames: request.resumable,
+  });
+  let reply: OpenedReply;
+  try {
+    reply = await openReply(turn, controller);
+  } catch (error) {
+    // The 502: nothing runs any more.
+    await (await recording)?.finish('failed');
+    throw error;
+  }
+  const recorder = await recording;
+  const abort = (reason: ReplyAbortReason) => {
+    if (!controller.signal.aborted) controller.abort(reason);
+  };
+  recorder?.stopSignal.addEventListener('abort', () => abort('stopped'), { once: true });
+  let deadlineTimer: NodeJS.Timeout | undefined;
+  if (request.deadline !== undefined) {
+    const remaining = request.deadline - Date.now();
+    // Early enough to store the reply and end every stream before the function is stopped.
+    deadlineTimer = setTimeout(() => abort('deadline'), Math.max(0, remaining - Math.min(DEADLINE_MARGIN_MS, remaining / 10)));
+  }
+  return {
+    conversationId: turn.conversationId,
+    userMessage: turn.userMessage && toWireMessage(turn.userMessage),
+    resumeToken: recorder?.token,
+    async *events() {
+      try {
+        yield* reply.events(controller.signal);
+      } finally {
+        clearTimeout(deadlineTimer);
+      }
+    },
+    recordFrame: (frame) => recorder?.append(frame),
+    finishRecording: async () => recorder?.finish('done'),
+    clientGone: () => {
+      if (!request.resumable) abort('client_gone');
+      // A resumable reply runs on, so the abort that counts a disconnect never happens: count it here.
+      else countMetric('ClientDisconnected');
+    },
+  };
+}
+
+/** A 404 unless the conversation exists and is the user's (for answers Redis alone cannot give). */
+async function assertConversationOwner(conversationId: string, userId: string): Promise<void> {
+  if ((await getConversationUserIdById({ id: conversationId })) !== userId) throw new ConversationNotFoundError();
+}
+
+/** What `GET .../stream_status` answers. */
+export type StreamStatus = { readonly status: 'IS_STREAMING'; readonly message_id: string } | { readonly status: 'NOT_STREAMING' };
+
+/**
+ * stream_status: whether a reply is being generated in the conversation. Redis answers when
+ * it knows the conversation; otherwise (nothing recorded, expired, Redis down) the reply is
+ * not resumable anyway, and Postgres decides between NOT_STREAMING and 404.
+ */
+export async function getConversationStreamStatus(args: { readonly conversationId: string; readonly userId: string }): Promise<StreamStatus> {
+  const found = await getReplyStreamState(args);
+  if (found.state === 'running') return { status: 'IS_STREAMING', message_id: found.messageId };
+  if (found.state === 'foreign') throw new ConversationNotFoundError();
+  if (found.state === 'unknown') await assertConversationOwner(args.conversationId, args.userId);
+  return { status: 'NOT_STREAMING' };
+}
+
+/**
+ * stop: ends the conversation's running reply early, from any device; the partial reply is
+ * stored as interrupted and every stream of it ends. Idempotent: with nothing running it
+ * succeeds with `messageId: null`. Answers once the reply has ended (or after a few seconds).
+ */
+export async function stopConversationReply(args: { readonly conversationId: string; readonly userId: string }): Promise<{ readonly messageId: string | null }> {
+  const result = await requestReplyStop(args);
+  if (result.outcome === 'stopping') return { messageId: result.messageId };
+  if (result.outcome === 'foreign') throw new ConversationNotFoundError();
+  if (result.outcome === 'absent') await assertConversationOwner(args.conversationId, args.userId);
+  return { messageId: null };
+}
+
+/**
+ * resume: the reply's frames from `offset`, then the live reply to its end. Throws before
+ * the first frame — 404 for no such stream, 503 when Redis is unavailable — so the caller can
+ * still answer JSON.
+ */
+export async function resumeConversationReply(args: {
+  readonly conversationId: string;
+  readonly userId: string;
+  readonly offset: number;
+  readonly token?: string;
+  /** Epoch ms: the follower ends before its function does. */
+  readonly deadline: number;
+  /** Aborted when the client goes away. */
+  readonly signal: AbortSignal;
+}): Promise<AsyncGenerator<ReplyStreamEvent>> {
+  return openReplyFollower({ ...args, blockMs: getConfig().llm.heartbeatIntervalMs });
+}
+
 const CONTINUE_PROMPT = 'Continue exactly where your previous answer stopped. Do not repeat anything.';
 
 /**
@@ -357,13 +501,13 @@ export async function openReply(turn: Turn, controller: AbortController): Promis
   let pending: Promise<Step> | undefined = iterator.next();
   let first: Step | undefined;
   try {
-    first = await Promise.race([pending, delay(llm.firstTokenWaitMs).then(() => undefined)]);
+    first = await within(pending, llm.firstTokenWaitMs);
     if (first) pending = undefined;
   } catch (error) {
     countMetric('ModelError');
     logger.error('Model failed before its first token', { error, conversationId: turn.conversationId });
     controller.abort();
-    throw error instanceof ModelProviderError ? error : new ModelProviderError(undefined, error);
+    throw new ModelProviderError(error instanceof ModelProviderError ? error.message : undefined, error, turn.conversationId);
   }
 
   return {
@@ -373,7 +517,21 @@ export async function openReply(turn: Turn, controller: AbortController): Promis
   };
 }
 
-const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref?.());
+/**
+ * `promise`, or `undefined` once `ms` pass first. The timer is cleared either way: a reply of
+ * a thousand tokens must not leave a thousand pending heartbeat timers behind.
+ */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 async function* replyEvents(args: {
   readonly turn: Turn;
@@ -412,7 +570,7 @@ async function* replyEvents(args: {
     while (!signal.aborted) {
       if (!step) {
         const next = (args.pending ??= iterator.next());
-        step = await Promise.race([next, delay(llm.heartbeatIntervalMs).then(() => undefined)]);
+        step = await within(next, llm.heartbeatIntervalMs);
         if (!step) {
           yield { type: 'heartbeat' };
           continue;
@@ -435,7 +593,7 @@ async function* replyEvents(args: {
     failure = error instanceof AppError ? error.message : 'The model provider failed';
   } finally {
     // Also runs when the consumer stops early (client gone): whatever was generated is kept.
-    if (!finish && !failure && signal.aborted) countMetric('ClientDisconnected');
+    if (!finish && !failure && signal.aborted) countMetric(ABORT_METRICS[signal.reason as ReplyAbortReason] ?? 'ClientDisconnected');
     if (text !== '' || finish) {
       stored = await storeAssistantMessage(turn, {
         text,
@@ -444,6 +602,7 @@ async function* replyEvents(args: {
         metadata: { finish_details: { type: finish ?? 'interrupted' }, is_complete: finish !== undefined, model_slug: modelSlug, parent_id: turn.replyParentId },
         // generateTitle never throws and gives up promptly on an aborted signal.
         title: args.title ? await args.title : undefined,
+        createTime,
       });
     }
   }
@@ -454,7 +613,7 @@ async function* replyEvents(args: {
 
 async function storeAssistantMessage(
   turn: Turn,
-  reply: { text: string; status: string; endTurn: boolean; metadata: Record<string, unknown>; title?: string },
+  reply: { text: string; status: string; endTurn: boolean; metadata: Record<string, unknown>; title?: string; createTime: number },
 ): Promise<MessageRow> {
   const message = await insertMessageAndMoveCurrentNode({
     conversationId: turn.conversationId,
@@ -466,6 +625,8 @@ async function storeAssistantMessage(
       status: reply.status,
       endTurn: reply.endTurn,
       metadata: reply.metadata,
+      // The time the stream showed, so the stored message and the streamed one agree.
+      createTime: reply.createTime,
     },
     defaultModelSlug: reply.metadata.model_slug as string,
     title: reply.title,

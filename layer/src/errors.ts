@@ -81,9 +81,26 @@ export class DatabaseUnavailableError extends AppError {
   }
 }
 
-/** The model provider failed before the reply started streaming. */
+/**
+ * The model provider failed before the reply started streaming. The user message is stored
+ * by then, so the body names its conversation: a retry continues it instead of starting a second one.
+ */
 export class ModelProviderError extends AppError {
-  constructor(message = 'The model provider failed', cause?: unknown) {
-    super(502, 'model_error', message, undefined, { cause });
+  constructor(message = 'The model provider failed', cause?: unknown, readonly conversationId?: string) {
+    super(502, 'model_error', message, { message, code: 'model_error', ...(conversationId ? { conversation_id: conversationId } : {}) }, { cause });
+  }
+}
+
+/** A reply stream cannot be read because Redis is unavailable: the client may retry. */
+export class ReplyStreamUnavailableError extends AppError {
+  constructor(cause?: unknown) {
+    super(503, 'stream_unavailable', 'Resuming replies is unavailable right now, please retry', undefined, { cause });
+  }
+}
+
+/** No reply stream to resume: never existed, expired, foreign, or its frames were trimmed. */
+export class ReplyStreamNotFoundError extends AppError {
+  constructor(message = 'No reply stream to resume') {
+    super(404, 'stream_not_found', message);
   }
 }

@@ -35,7 +35,10 @@ export type MetricName =
   | 'ClientDisconnected'
   | 'TurnLimited'
   | 'TurnLimitBypassed'
-  | 'ConversationTooLong';
+  | 'ConversationTooLong'
+  | 'ReplyStopped'
+  | 'ReplyDeadline'
+  | 'ReplyStreamError';
 
 /** Counts one occurrence of `name`. */
 export function countMetric(name: MetricName, value = 1): void {

@@ -21,6 +21,9 @@ export const API_FUNCTIONS = {
   'post-conversation': { streaming: true, timeoutSeconds: 300, description: 'POST /backend-api/f/conversation (streams the reply)' },
   // gen_title calls the model, hence more time than the plain writes need.
   'update-conversation': { streaming: false, timeoutSeconds: 30, description: 'PATCH a conversation or all of them; gen_title' },
+  // As long as the reply it follows may run.
+  'resume-conversation': { streaming: true, timeoutSeconds: 300, description: 'POST /backend-api/f/conversation/resume (streams a reply in progress)' },
+  'reply-control': { streaming: false, timeoutSeconds: 15, description: 'GET stream_status and POST stop of a conversation\'s reply' },
 } as const satisfies Record<string, ApiFunctionSpec>;
 
 export type ApiFunctionName = keyof typeof API_FUNCTIONS;
@@ -48,6 +51,9 @@ export const API_ROUTES: readonly ApiRoute[] = [
   { method: 'PATCH', path: '/backend-api/conversation/{conversation_id}', function: 'update-conversation', jsonBody: true },
   { method: 'PATCH', path: '/backend-api/conversations', function: 'update-conversation', jsonBody: true },
   { method: 'POST', path: '/backend-api/conversation/gen_title/{conversation_id}', function: 'update-conversation', jsonBody: true },
+  { method: 'GET', path: '/backend-api/conversation/{conversation_id}/stream_status', function: 'reply-control' },
+  { method: 'POST', path: '/backend-api/conversation/{conversation_id}/stop', function: 'reply-control' },
+  { method: 'POST', path: '/backend-api/f/conversation/resume', function: 'resume-conversation', jsonBody: true },
 ];
 
 /** The key a multi-route function dispatches on: `event.httpMethod` and `event.resource`. */

@@ -15,6 +15,8 @@ const handlers = {
   list: require('../../lambdas/list-conversations').handler as unknown,
   post: require('../../lambdas/post-conversation').handler as unknown,
   update: require('../../lambdas/update-conversation').handler as unknown,
+  resume: require('../../lambdas/resume-conversation').handler as unknown,
+  control: require('../../lambdas/reply-control').handler as unknown,
 };
 
 export interface JsonResponse {
@@ -106,21 +108,52 @@ export interface PostResult extends JsonResponse {
   readonly chunks: number;
 }
 
+/** Options of a streamed request. */
+export interface StreamOptions {
+  readonly headers?: Record<string, string>;
+  /** Aborting is the client going away. */
+  readonly signal?: AbortSignal;
+  readonly onChunk?: (text: string) => void;
+  /** The function's timeout (the Lambda context's remaining time). @default 30 s */
+  readonly timeoutMs?: number;
+}
+
 /** Sends a raw POST body (string or object) and reads the whole response. */
-export async function postRaw(
-  body: unknown,
-  userId: string | undefined,
-  options: { headers?: Record<string, string>; signal?: AbortSignal; onChunk?: (text: string) => void } = {},
-): Promise<PostResult> {
+export async function postRaw(body: unknown, userId: string | undefined, options: StreamOptions = {}): Promise<PostResult> {
+  return streamRaw(handlers.post, '/backend-api/f/conversation', body, userId, options);
+}
+
+/** POST /backend-api/f/conversation/resume with a raw body; reads the whole response. */
+export async function resumeRaw(body: unknown, userId: string | undefined, options: StreamOptions = {}): Promise<PostResult> {
+  return streamRaw(handlers.resume, '/backend-api/f/conversation/resume', body, userId, options);
+}
+
+/** GET stream_status or POST stop of a conversation's reply. */
+export async function replyControl(action: 'stream_status' | 'stop', conversationId: string, userId: string | undefined): Promise<JsonResponse> {
+  const event = buildRestApiEvent({
+    method: action === 'stop' ? 'POST' : 'GET',
+    resource: `/backend-api/conversation/{conversation_id}/${action}`,
+    path: `/backend-api/conversation/${conversationId}/${action}`,
+    pathParameters: { conversation_id: conversationId },
+    headers: { Origin: 'https://chat.example.com' },
+    userId,
+  });
+  return toJsonResponse(await invokeHandler(handlers.control, event));
+}
+
+async function streamRaw(handler: unknown, path: string, body: unknown, userId: string | undefined, options: StreamOptions): Promise<PostResult> {
   const event = buildRestApiEvent({
     method: 'POST',
-    resource: '/backend-api/f/conversation',
-    path: '/backend-api/f/conversation',
+    resource: path,
+    path,
     headers: { 'Content-Type': 'application/json', Accept: 'text/event-stream', ...options.headers },
     body: typeof body === 'string' ? body : JSON.stringify(body),
     userId,
   });
-  const result = await invokeHandler(handlers.post, event, { signal: options.signal });
+  const result = await invokeHandler(handler, event, {
+    signal: options.signal,
+    ...(options.timeoutMs === undefined ? {} : { context: { timeoutMs: options.timeoutMs } }),
+  });
   if (!result.streamed) return { ...(await toJsonResponse(result)), events: [], chunks: 1 };
   let text = '';
   let chunks = 0;

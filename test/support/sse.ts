@@ -70,3 +70,8 @@ export function applyV1Deltas(events: readonly SseEvent[]): any { // eslint-disa
   }
   return doc;
 }
+
+/** The frames of an SSE text as sent, byte for byte: one per event, comments (heartbeats) dropped. */
+export function sseFrames(text: string): string[] {
+  return (text.match(/[^\n]*(?:\n(?!\n)[^\n]*)*\n\n/g) ?? []).filter((frame) => !frame.startsWith(':'));
+}
