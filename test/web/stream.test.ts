@@ -3,7 +3,7 @@
  * (lambdas/post-conversation/sse-encoder.ts): byte-split chunks, heartbeats that are not frames,
  * the v1 delta document, and a resume that continues from a frame offset.
  */
-import type { WireMessage } from '@chatbot/shared';
+import { SSE_DONE, SSE_HEARTBEAT, type WireMessage } from '@chatbot/shared';
 import { createDeltaEncoder } from '../../lambdas/post-conversation/sse-encoder';
 import { ReplyReader, SseParser, type StreamEvent } from '../../web/src/stream';
 
@@ -13,23 +13,18 @@ const message = (text: string, status = 'in_progress'): WireMessage => ({
   metadata: status === 'in_progress' ? {} : { finish_details: { type: 'stop' }, is_complete: true }, recipient: 'all',
 });
 
-/** The v1 stream of a reply "Héllo wörld 👋", with a resume token and a heartbeat, as the server writes it. */
+/** The v1 stream of a reply "Héllo wörld 👋", with its resume token and a heartbeat, as the server writes it. */
 function v1Stream(): string {
-  const encoder = createDeltaEncoder('c1');
-  const start = encoder.encode({ type: 'start', message: message('') });
-  // The resume token frame follows delta_encoding (SPEC §8).
-  const [encoding, ...rest] = start.split(/(?<=\n\n)/);
+  const encoder = createDeltaEncoder('c1', 't0k');
   return [
-    encoding,
-    'data: {"type":"resume_conversation_token","conversation_id":"c1","token":"t0k"}\n\n',
-    ...rest,
-    encoder.encode({ type: 'text', delta: 'Héllo', message: message('Héllo') }),
-    encoder.encode({ type: 'heartbeat' }),
-    encoder.encode({ type: 'text', delta: ' wörld', message: message('Héllo wörld') }),
-    encoder.encode({ type: 'text', delta: ' 👋', message: message('Héllo wörld 👋') }),
-    encoder.encode({ type: 'complete', message: message('Héllo wörld 👋', 'finished_successfully') }),
-    encoder.encode({ type: 'title', title: 'Greeting' }),
-    encoder.done(),
+    ...encoder.encode({ type: 'start', message: message('') }),
+    ...encoder.encode({ type: 'text', delta: 'Héllo', message: message('Héllo') }),
+    SSE_HEARTBEAT,
+    ...encoder.encode({ type: 'text', delta: ' wörld', message: message('Héllo wörld') }),
+    ...encoder.encode({ type: 'text', delta: ' 👋', message: message('Héllo wörld 👋') }),
+    ...encoder.encode({ type: 'complete', message: message('Héllo wörld 👋', 'finished_successfully') }),
+    ...encoder.encode({ type: 'title', title: 'Greeting' }),
+    SSE_DONE,
   ].join('');
 }
 
