@@ -10,6 +10,7 @@ import { bedrockModelArns, Functions, logicalIdOf } from './functions';
 import { Network } from './network';
 import { Observability } from './observability';
 import { loadStackConfig, type StackConfig } from './stack-config';
+import { WebClient } from './web-client';
 
 /** Props for {@link ChatbotApiStack}. */
 export interface ChatbotApiStackProps extends StackProps {
@@ -30,6 +31,8 @@ export class ChatbotApiStack extends Stack {
   public readonly functions: Functions;
   public readonly api: Api;
   public readonly observability: Observability;
+  /** The hosted web client (`-c webClient=true`). */
+  public readonly webClient?: WebClient;
 
   constructor(scope: Construct, id: string, props: ChatbotApiStackProps = {}) {
     super(scope, id, props);
@@ -75,6 +78,11 @@ export class ChatbotApiStack extends Stack {
       removalPolicy: config.isProd ? RemovalPolicy.SNAPSHOT : RemovalPolicy.DESTROY,
     });
 
+    // The page's origin must be allowed before the API exists; '*' already admits it.
+    this.webClient = config.webClient ? new WebClient(this, 'WebClient', { removalPolicy }) : undefined;
+    const allowedOrigins =
+      this.webClient && !config.allowedOrigins.includes('*') ? [...config.allowedOrigins, this.webClient.origin] : config.allowedOrigins;
+
     const openaiKey = config.openaiApiKeySecretArn
       ? secretsmanager.Secret.fromSecretCompleteArn(this, 'OpenAiApiKey', config.openaiApiKeySecretArn)
       : undefined;
@@ -95,7 +103,7 @@ export class ChatbotApiStack extends Stack {
         REDIS_PORT: String(this.cache.endpointPort),
         REDIS_TLS: 'true',
         REDIS_CLUSTER_MODE: String(this.cache.clusterMode),
-        ALLOWED_ORIGINS: config.allowedOrigins.join(','),
+        ALLOWED_ORIGINS: allowedOrigins.join(','),
         ...(config.cacheKeyPrefix ? { CACHE_KEY_PREFIX: config.cacheKeyPrefix } : {}),
         USER_TURN_LIMIT: String(config.userTurnLimit),
         USER_TURN_WINDOW_SECONDS: String(config.userTurnWindowSeconds),
@@ -145,7 +153,7 @@ export class ChatbotApiStack extends Stack {
     this.api = new Api(this, 'Api', {
       functions: this.functions.apiFunctions,
       stageName: config.stage,
-      allowedOrigins: config.allowedOrigins,
+      allowedOrigins,
       userPoolId: config.userPoolId,
       selfSignUp: config.selfSignUp,
       throttleRateLimit: config.throttleRateLimit,
@@ -170,6 +178,10 @@ export class ChatbotApiStack extends Stack {
       },
     });
 
+    if (this.webClient) {
+      this.webClient.connect({ url: this.api.restApi.url, userPool: this.api.userPool });
+      new CfnOutput(this, 'WebClientUrl', { value: `${this.webClient.origin}/`, description: 'The reference web client' });
+    }
     new CfnOutput(this, 'ApiUrl', { value: this.api.backendApiUrl, description: 'Base URL of the backend API' });
     new CfnOutput(this, 'UserPoolId', { value: this.api.userPool.userPoolId });
     if (this.api.userPoolClient) {

@@ -73,6 +73,8 @@ export interface StackConfig {
   readonly cacheKeyPrefix: string;
   /** Days a deleted conversation's rows are kept before the daily purge hard-deletes them. */
   readonly deletedRetentionDays: number;
+  /** Host the reference web client (S3 + CloudFront, Cognito managed login). */
+  readonly webClient: boolean;
 }
 
 /** The defaults, the same values `cdk.json` ships, so tests and a bare `new App()` agree with a deploy. */
@@ -107,6 +109,7 @@ export const DEFAULT_CONTEXT = {
   alarmEmail: '',
   cacheKeyPrefix: '',
   deletedRetentionDays: 30,
+  webClient: false,
 } as const;
 
 export type ContextKey = keyof typeof DEFAULT_CONTEXT;
@@ -191,6 +194,7 @@ export function loadStackConfig(node: Pick<Node, 'tryGetContext'>): StackConfig 
     alarmEmail: optional('alarmEmail'),
     cacheKeyPrefix: str('cacheKeyPrefix'),
     deletedRetentionDays: int('deletedRetentionDays'),
+    webClient: bool('webClient') ?? false,
   };
 
   const shown = (key: ContextKey): string => JSON.stringify(raw(key));
@@ -334,6 +338,10 @@ export function loadStackConfig(node: Pick<Node, 'tryGetContext'>): StackConfig 
     {
       condition: !between(config.deletedRetentionDays, 0, 3650),
       message: `"deletedRetentionDays" must be an integer from 0 to 3650 (days); got ${shown('deletedRetentionDays')}`,
+    },
+    {
+      condition: bool('webClient') === undefined,
+      message: `"webClient" must be true or false; got ${shown('webClient')}`,
     },
   ];
 

@@ -5,8 +5,10 @@
 import { signLocalToken } from './auth';
 import { prepareLocalEnvironment, type LocalEnvironment } from './environment';
 import { installLambdaRuntimeGlobals } from './lambda-runtime';
+import { errorCodes, LocalStartError } from './start-error';
 
 async function main(): Promise<void> {
+  const started = Date.now();
   // Before any handler module loads: the streaming handler needs `awslambda` at import time.
   installLambdaRuntimeGlobals();
   const environment = await prepareLocalEnvironment();
@@ -27,19 +29,43 @@ async function main(): Promise<void> {
 
   try {
     const { startLocalServer } = await import('./server');
-    server = await startLocalServer();
+    server = await startLocalServer().catch((error: unknown) => {
+      throw listenError(error) ?? error;
+    });
+    await environment.announce(server.url);
   } catch (error) {
     await environment.close();
     throw error;
   }
-  console.log(banner(server.url, environment));
+  console.log(banner(server.url, environment, Date.now() - started));
 }
 
-function banner(url: string, environment: LocalEnvironment): string {
+/** PORT / HOST problems a person can fix, as one line. */
+function listenError(error: unknown): LocalStartError | undefined {
+  const port = process.env.PORT ?? '3000';
+  const host = process.env.HOST ?? '127.0.0.1';
+  const codes = errorCodes(error);
+  if (error instanceof Error && error.message.startsWith('Invalid configuration:')) {
+    return new LocalStartError(`${error.message}: fix or unset it (docs/local.md lists every variable).`, { cause: error });
+  }
+  if (codes.includes('EADDRINUSE')) {
+    const next = Number(port) > 0 && Number(port) < 65535 ? Number(port) + 1 : 3001;
+    return new LocalStartError(`PORT ${port} is already in use on ${host} (another npm start?): stop it, or pick another port: PORT=${next} npm start (PORT=0 takes any free one).`, { cause: error });
+  }
+  if (codes.includes('ERR_SOCKET_BAD_PORT')) return new LocalStartError(`PORT=${JSON.stringify(port)} is not a port number: use 1 to 65535, or 0 for any free port.`, { cause: error });
+  if (codes.includes('EADDRNOTAVAIL') || codes.includes('ENOTFOUND')) {
+    return new LocalStartError(`HOST=${JSON.stringify(host)} is not an address of this machine: unset it to listen on 127.0.0.1.`, { cause: error });
+  }
+  if (codes.includes('EACCES')) return new LocalStartError(`PORT ${port} needs privileges to listen on: use a port above 1023, e.g. PORT=3000.`, { cause: error });
+  return undefined;
+}
+
+function banner(url: string, environment: LocalEnvironment, elapsedMs: number): string {
   const token = signLocalToken('demo-user');
   const lines = [
     '',
-    `Chatbot API (local) listening on ${url}/backend-api`,
+    `Chatbot API (local) listening on ${url}/backend-api (ready in ${(elapsedMs / 1000).toFixed(1)} s)`,
+    `  web page : ${url}/  (signs in locally; or ${url}/#token=<jwt>)`,
     `  database : ${environment.database}${environment.appliedMigrations.length ? ` (applied ${environment.appliedMigrations.join(', ')})` : ''}`,
     `  cache    : ${environment.cache}`,
     `  model    : ${environment.model}`,
@@ -58,6 +84,8 @@ function banner(url: string, environment: LocalEnvironment): string {
 }
 
 main().catch((error: unknown) => {
-  console.error('Failed to start the local API:', error);
+  // A problem the person can fix is one line; anything else is a bug, with its stack.
+  if (error instanceof LocalStartError) console.error(`npm start: ${error.message}`);
+  else console.error('Failed to start the local API:', error);
   process.exit(1);
 });

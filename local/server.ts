@@ -21,6 +21,7 @@ import {
   type ApiFunctionName,
 } from '../layer/src/route-table';
 import { buildRestApiEvent, installLambdaRuntimeGlobals, invokeHandler, type InvokeResult } from './lambda-runtime';
+import { createWebAssets } from './web-assets';
 
 /** The handler of each API function, by route-table name. */
 export type LocalHandlers = Readonly<Record<ApiFunctionName, unknown>>;
@@ -81,6 +82,8 @@ export interface LocalServerOptions {
   readonly maxTokenLifetimeSeconds?: number;
   /** One line per request. @default console.log */
   readonly log?: (line: string) => void;
+  /** Serve the web client at `/` and the local sign-in (not API routes; see web-assets.ts). @default true */
+  readonly webClient?: boolean;
 }
 
 /** A running local API. */
@@ -127,6 +130,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     log: options.log ?? ((line) => console.log(line)),
   };
 
+  const webAssets = options.webClient === false ? () => false : createWebAssets({ jwtSecret: settings.jwtSecret, tokenLifetimeSeconds: settings.maxTokenLifetimeSeconds });
   const requestTimeout = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const server = createServer({
     // Node times only the receiving of a request (the timer stops once the body is in, or the
@@ -136,6 +140,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     // How often Node checks those timeouts (default 30 s, which would double a 30 s timeout).
     connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(requestTimeout / 4))),
   }, (req, res) => {
+    if (webAssets(req, res)) return;
     const started = Date.now();
     handleRequest(req, res, settings)
       .catch((error: unknown) => {

@@ -1,6 +1,6 @@
 /**
- * `npm run seed -- [user] [--url <base>] [--force]`: loads a few demo conversations for a user
- * (default `demo-user`) through the API itself, so titles, cache invalidation and the context
+ * `npm run seed -- [user] [--url <base>] [--force]`: loads the three demo conversations for a user
+ * (default `demo-user`) — those the user does not have yet, or all again with `--force` — through the API itself, so titles, cache invalidation and the context
  * list are exactly what real traffic produces. Uses the server running at `--url` (default
  * http://$HOST:$PORT, i.e. http://127.0.0.1:3000); when none answers, starts the same stack
  * in-process for the duration of the seed (embedded Postgres keeps the data for `npm start`).
@@ -70,13 +70,15 @@ async function seed(baseUrl: string, token: string, options: Options): Promise<v
   const listed = await fetch(`${baseUrl}/backend-api/conversations?limit=1`, { headers });
   if (listed.status === 401) throw new Error(`${baseUrl} rejected the token: is it running with another LOCAL_JWT_SECRET?`);
   if (!listed.ok) throw new Error(`GET /backend-api/conversations answered ${listed.status}: ${await listed.text()}`);
-  const { total } = (await listed.json()) as { total: number };
-  if (total > 0 && !options.force) {
-    console.log(`${options.user} already has ${total} conversation(s); nothing to do (--force adds the demo set again).`);
+  await listed.body?.cancel();
+  const present = options.force ? new Set<string>() : await demoOpeningsPresent(baseUrl, headers);
+  const missing = DEMO_CONVERSATIONS.filter((turns) => !present.has(turns[0]));
+  if (missing.length === 0) {
+    console.log(`${options.user} already has the ${DEMO_CONVERSATIONS.length} demo conversations; nothing to do (--force adds them again).`);
     return;
   }
 
-  for (const turns of DEMO_CONVERSATIONS) {
+  for (const turns of missing) {
     let conversationId: string | undefined;
     let parentMessageId = 'client-created-root';
     for (const text of turns) {
@@ -103,7 +105,30 @@ async function seed(baseUrl: string, token: string, options: Options): Promise<v
     }
     console.log(`  ${conversationId}  ${turns[0]}`);
   }
-  console.log(`Seeded ${DEMO_CONVERSATIONS.length} conversations for ${options.user}.`);
+  const kept = DEMO_CONVERSATIONS.length - missing.length;
+  console.log(`Seeded ${missing.length} demo conversation(s) for ${options.user}${kept ? ` (${kept} already there)` : ''}.`);
+}
+
+/** How many of the user's newest conversations are looked into for the demo ones. */
+const DEMO_LOOKUP_LIMIT = 100;
+
+/** The demo openings (first user messages) the user's newest conversations already start with. */
+async function demoOpeningsPresent(baseUrl: string, headers: Record<string, string>): Promise<Set<string>> {
+  const openings = new Set(DEMO_CONVERSATIONS.map((turns) => turns[0]));
+  const res = await fetch(`${baseUrl}/backend-api/conversations?offset=0&limit=${DEMO_LOOKUP_LIMIT}`, { headers });
+  if (!res.ok) throw new Error(`GET /backend-api/conversations answered ${res.status}: ${await res.text()}`);
+  const { items } = (await res.json()) as { items: { id: string }[] };
+  const present = new Set<string>();
+  for (const item of items) {
+    const detail = await fetch(`${baseUrl}/backend-api/conversation/${encodeURIComponent(item.id)}`, { headers });
+    if (!detail.ok) continue;
+    const { mapping } = (await detail.json()) as { mapping: Record<string, { message?: { author: { role: string }; content: { parts: unknown[] } } }> };
+    for (const node of Object.values(mapping)) {
+      const text = node.message?.author.role === 'user' ? node.message.content.parts[0] : undefined;
+      if (typeof text === 'string' && openings.has(text)) present.add(text);
+    }
+  }
+  return present;
 }
 
 async function isReachable(baseUrl: string): Promise<boolean> {

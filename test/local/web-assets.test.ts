@@ -1,0 +1,105 @@
+/**
+ * What `npm start` serves besides the API: the web page (one small bundle) and the local-only
+ * sign-in, whose tokens the local authorizer accepts.
+ */
+import { gzipSync } from 'node:zlib';
+import type { LocalServer } from '../../local/server';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createWebAssets } from '../../local/web-assets';
+import { buildWebClient } from '../../web/build';
+
+const SECRET = 'web-assets-secret';
+
+describe('the local web page and sign-in', () => {
+  let server: LocalServer;
+  const signIn = (body: string, contentType = 'application/json') =>
+    fetch(`${server.url}/local/sign-in`, { method: 'POST', headers: { 'Content-Type': contentType }, body });
+
+  beforeAll(async () => {
+    const { startLocalServer } = await import('../../local/server');
+    server = await startLocalServer({ port: 0, jwtSecret: SECRET, log: () => undefined });
+  });
+
+  afterAll(async () => {
+    await server?.close();
+    const shared = await import('@chatbot/shared');
+    await Promise.all([shared.closeDatabase(), shared.closeRedis()]);
+  });
+
+  it('serves the page, its bundle, its stylesheet and a local config', async () => {
+    // Act
+    const [page, script, style, config] = await Promise.all(['/', '/app.js', '/style.css', '/config.json'].map((path) => fetch(`${server.url}${path}`)));
+
+    // Assess
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(await page.text()).toContain('<script type="module" src="app.js"></script>');
+    expect(script.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    expect(await script.text()).toContain('/backend-api');
+    expect(style.headers.get('content-type')).toBe('text/css; charset=utf-8');
+    expect(await config.json()).toEqual({ apiUrl: '', auth: 'local' });
+  });
+
+  it('signs in a user name with a token the API accepts', async () => {
+    // Act
+    const res = await signIn(JSON.stringify({ user: 'alice.example' }));
+    const body = (await res.json()) as { token: string; user: string };
+    const list = await fetch(`${server.url}/backend-api/conversations`, { headers: { Authorization: `Bearer ${body.token}` } });
+
+    // Assess
+    expect(res.status).toBe(200);
+    expect(body.user).toBe('alice.example');
+    expect(list.status).toBe(200);
+  });
+
+  it.each([
+    ['an empty name', JSON.stringify({ user: '' }), 'application/json', 422],
+    ['a name with spaces', JSON.stringify({ user: 'a b' }), 'application/json', 422],
+    ['no name', JSON.stringify({}), 'application/json', 422],
+    ['a body that is not JSON', '{user', 'application/json', 400],
+    ['a form body', 'user=alice', 'application/x-www-form-urlencoded', 415],
+  ])('refuses %s with a detail and no token', async (_case, body, contentType, status) => {
+    // Act
+    const res = await signIn(body, contentType);
+    const answer = (await res.json()) as Record<string, unknown>;
+
+    // Assess
+    expect(res.status).toBe(status);
+    expect(answer).toEqual({ detail: expect.any(String) });
+  });
+
+  it('answers only POST on the sign-in', async () => {
+    const res = await fetch(`${server.url}/local/sign-in`);
+    expect(res.status).toBe(405);
+    expect(res.headers.get('allow')).toBe('POST');
+  });
+
+  it('refuses a sign-in from another machine (HOST=0.0.0.0 must not hand out tokens)', async () => {
+    // Prepare
+    const handle = createWebAssets({ jwtSecret: SECRET });
+    const req = { url: '/local/sign-in', method: 'POST', headers: { 'content-type': 'application/json' }, socket: { remoteAddress: '192.0.2.7' } };
+    const answered = new Promise<{ status: number; body: string }>((resolve) => {
+      let status = 0;
+      const res = { writeHead: (code: number) => (status = code), end: (body: string) => resolve({ status, body }), destroy: () => resolve({ status: -1, body: '' }) };
+      handle(req as unknown as IncomingMessage, res as unknown as ServerResponse);
+    });
+
+    // Act
+    const { status, body } = await answered;
+
+    // Assess
+    expect(status).toBe(403);
+    expect(JSON.parse(body)).toEqual({ detail: 'Local sign-in only answers requests from this machine' });
+  });
+
+  it('keeps the page well under 100 KB gzipped, with no framework in it', async () => {
+    // Act
+    const files = await buildWebClient();
+    const gzipped = [...files.values()].reduce((sum, file) => sum + gzipSync(file.body).length, 0);
+    const script = files.get('/app.js')!.body.toString('utf8');
+
+    // Assess
+    expect(gzipped).toBeLessThan(20 * 1024);
+    expect(script).not.toMatch(/react|preact|vue|lit-html/i);
+  });
+});

@@ -1,0 +1,116 @@
+/**
+ * The sidebar's lifecycle actions in a real browser, against the real local server (SPEC §7):
+ * rename, archive (and the archived view), unarchive and delete, each checked on screen and
+ * against the API the page called.
+ */
+import { randomUUID } from 'node:crypto';
+import { signLocalToken } from '../../local/auth';
+import { sendMessage, sidebarTitles, startWebHarness, waitForIdle, type WebHarness } from './support/browser';
+
+process.env.LOCAL_MODEL_TOKEN_DELAY_MS = '0';
+const SECRET = 'web-sidebar-secret';
+
+declare const document: any;
+
+describe('web client: the sidebar', () => {
+  let web: WebHarness;
+  const user = `web-${randomUUID()}`;
+  const token = signLocalToken(user, { secret: SECRET });
+  const listed = async (archived = false) => {
+    const res = await fetch(`${web.server.url}/backend-api/conversations${archived ? '?is_archived=true' : ''}`, { headers: { Authorization: `Bearer ${token}` } });
+    return ((await res.json()) as { items: { title: string }[] }).items.map((item) => item.title);
+  };
+
+  beforeAll(async () => {
+    web = await startWebHarness({ jwtSecret: SECRET });
+    await web.signIn(user);
+    for (const text of ['Alpha topic here', 'Beta topic here', 'Gamma topic here']) {
+      await web.page.click('#new-chat');
+      await sendMessage(web.page, text);
+      await waitForIdle(web.page);
+    }
+  }, 40_000);
+
+  afterAll(async () => {
+    await web?.close();
+    const shared = await import('@chatbot/shared');
+    await Promise.all([shared.closeDatabase(), shared.closeRedis()]);
+  });
+
+  it('lists the conversations newest first', async () => {
+    expect(await sidebarTitles(web.page)).toEqual(['Gamma topic here', 'Beta topic here', 'Alpha topic here']);
+  });
+
+  it('renames a conversation in place; the new title survives a reload', async () => {
+    // Prepare
+    const { page } = web;
+    await page.click('#list li:has-text("Beta topic here") [data-action=rename]');
+
+    // Act
+    await page.fill('#list input.rename', 'Beta, renamed');
+    await page.press('#list input.rename', 'Enter');
+    await page.waitForSelector('#list li:has-text("Beta, renamed")');
+    await page.reload();
+    await page.waitForSelector('#list li:has-text("Beta, renamed")');
+
+    // Assess
+    expect(await sidebarTitles(page)).toContain('Beta, renamed');
+    expect(await listed()).toContain('Beta, renamed');
+  });
+
+  it('archives a conversation: it leaves the list and shows in the archived view, from where it comes back', async () => {
+    // Prepare
+    const { page } = web;
+
+    // Act
+    await page.click('#list li:has-text("Alpha topic here") [data-action=archive]');
+    await page.waitForFunction(() => !document.querySelector('#list')?.textContent?.includes('Alpha topic here'));
+    const chats = await sidebarTitles(page);
+    const apiArchived = await listed(true);
+    await page.click('#tab-archived');
+    await page.waitForSelector('#list li:has-text("Alpha topic here")');
+    const archivedView = await sidebarTitles(page);
+    await page.click('#list li:has-text("Alpha topic here") [data-action=archive]');
+    await page.waitForFunction(() => document.querySelectorAll('#list li').length === 0);
+    await page.click('#tab-chats');
+    await page.waitForSelector('#list li:has-text("Alpha topic here")');
+
+    // Assess
+    expect(chats).not.toContain('Alpha topic here');
+    expect(apiArchived).toEqual(['Alpha topic here']);
+    expect(archivedView).toEqual(['Alpha topic here']);
+    expect(await listed(true)).toEqual([]);
+    expect(await listed()).toContain('Alpha topic here');
+  });
+
+  it('deletes a conversation after confirming; the open view goes back to a new chat', async () => {
+    // Prepare
+    const { page } = web;
+    await page.click('#list li:has-text("Gamma topic here") .title');
+    await page.waitForFunction(() => document.querySelector('#conversation-title')?.textContent === 'Gamma topic here');
+    page.once('dialog', (dialog) => void dialog.accept());
+
+    // Act
+    await page.click('#list li:has-text("Gamma topic here") [data-action=delete]');
+    await page.waitForFunction(() => !document.querySelector('#list')?.textContent?.includes('Gamma topic here'));
+
+    // Assess
+    expect(await sidebarTitles(page)).not.toContain('Gamma topic here');
+    expect(await listed()).not.toContain('Gamma topic here');
+    expect(await page.textContent('#conversation-title')).toBe('New chat');
+    expect(await page.locator('#messages .message').count()).toBe(0);
+  });
+
+  it('cancelling the delete confirmation keeps the conversation', async () => {
+    // Prepare
+    const { page } = web;
+    page.once('dialog', (dialog) => void dialog.dismiss());
+
+    // Act
+    await page.click('#list li:has-text("Beta, renamed") [data-action=delete]');
+
+    // Assess
+    expect(await sidebarTitles(page)).toContain('Beta, renamed');
+    expect(await listed()).toContain('Beta, renamed');
+  });
+});
