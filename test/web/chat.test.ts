@@ -5,7 +5,7 @@
  * browser's network layer; the real 429 is in limits.test.ts).
  */
 import { randomUUID } from 'node:crypto';
-import { paints, recordPaints, sendMessage, sidebarTitles, startWebHarness, transcript, waitForIdle, type WebHarness } from './support/browser';
+import { paints, recordPaints, sendMessage, sidebarTitles, transcript, waitForIdle, useWebHarness } from './support/browser';
 
 // Read by the layer's config on first use: slow enough that a reply takes several frames to arrive.
 process.env.LOCAL_MODEL_TOKEN_DELAY_MS = '30';
@@ -14,17 +14,7 @@ const SECRET = 'web-chat-secret';
 declare const document: any;
 
 describe('web client: chatting in a real browser', () => {
-  let web: WebHarness;
-
-  beforeAll(async () => {
-    web = await startWebHarness({ jwtSecret: SECRET });
-  }, 30_000);
-
-  afterAll(async () => {
-    await web?.close();
-    const shared = await import('@chatbot/shared');
-    await Promise.all([shared.closeDatabase(), shared.closeRedis()]);
-  });
+  const web = useWebHarness({ jwtSecret: SECRET });
 
   it('streams a reply in visibly, shows the title in the sidebar, and a reload restores the conversation', async () => {
     // Prepare

@@ -8,24 +8,14 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { signLocalToken } from '../../local/auth';
-import { startWebHarness, type WebHarness } from './support/browser';
+import { useWebHarness } from './support/browser';
 
 const SECRET = 'web-cognito-secret';
 const DOMAIN = 'chatbot-test.auth.eu-west-1.amazoncognito.com';
 const CLIENT_ID = 'test-client-id';
 
 describe('web client: Cognito managed login (authorization code + PKCE)', () => {
-  let web: WebHarness;
-
-  beforeAll(async () => {
-    web = await startWebHarness({ jwtSecret: SECRET });
-  }, 30_000);
-
-  afterAll(async () => {
-    await web?.close();
-    const shared = await import('@chatbot/shared');
-    await Promise.all([shared.closeDatabase(), shared.closeRedis()]);
-  });
+  const web = useWebHarness({ jwtSecret: SECRET });
 
   it('redirects with an S256 challenge and the API scope, exchanges the code with its verifier, and calls the API with the access token', async () => {
     // Prepare

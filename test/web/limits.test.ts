@@ -3,7 +3,7 @@
  * real server, its `Retry-After` shown as "try again in N s", the draft kept.
  */
 import { randomUUID } from 'node:crypto';
-import { sendMessage, startWebHarness, waitForIdle, type WebHarness } from './support/browser';
+import { sendMessage, waitForIdle, useWebHarness } from './support/browser';
 
 // Read by the layer's config on first use: one turn per user per hour.
 process.env.USER_TURN_LIMIT = '1';
@@ -12,17 +12,7 @@ process.env.LOCAL_MODEL_TOKEN_DELAY_MS = '0';
 const SECRET = 'web-limits-secret';
 
 describe('web client: the turn limit', () => {
-  let web: WebHarness;
-
-  beforeAll(async () => {
-    web = await startWebHarness({ jwtSecret: SECRET });
-  }, 30_000);
-
-  afterAll(async () => {
-    await web?.close();
-    const shared = await import('@chatbot/shared');
-    await Promise.all([shared.closeDatabase(), shared.closeRedis()]);
-  });
+  const web = useWebHarness({ jwtSecret: SECRET });
 
   it('the turn over the limit says when to try again and keeps the draft', async () => {
     // Prepare

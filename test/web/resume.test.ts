@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { signLocalToken } from '../../local/auth';
-import { recordPaints, paints, sendMessage, startWebHarness, transcript, waitForIdle, type WebHarness } from './support/browser';
+import { recordPaints, paints, sendMessage, transcript, waitForIdle, useWebHarness } from './support/browser';
 
 // Slow enough to cut the connection in the middle of the reply (about 25 tokens).
 process.env.LOCAL_MODEL_TOKEN_DELAY_MS = '80';
@@ -14,18 +14,8 @@ const SECRET = 'web-resume-secret';
 declare const document: any;
 
 describe('web client: a dropped connection mid-reply', () => {
-  let web: WebHarness;
+  const web = useWebHarness({ jwtSecret: SECRET });
   const user = `web-${randomUUID()}`;
-
-  beforeAll(async () => {
-    web = await startWebHarness({ jwtSecret: SECRET });
-  }, 30_000);
-
-  afterAll(async () => {
-    await web?.close();
-    const shared = await import('@chatbot/shared');
-    await Promise.all([shared.closeDatabase(), shared.closeRedis()]);
-  });
 
   it('resumes from where it stopped and shows the full reply', async () => {
     // Prepare

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { signLocalToken } from '../../local/auth';
-import { sendMessage, sidebarTitles, startWebHarness, waitForIdle, type WebHarness } from './support/browser';
+import { sendMessage, sidebarTitles, waitForIdle, useWebHarness } from './support/browser';
 
 process.env.LOCAL_MODEL_TOKEN_DELAY_MS = '0';
 const SECRET = 'web-sidebar-secret';
@@ -13,7 +13,7 @@ const SECRET = 'web-sidebar-secret';
 declare const document: any;
 
 describe('web client: the sidebar', () => {
-  let web: WebHarness;
+  const web = useWebHarness({ jwtSecret: SECRET });
   const user = `web-${randomUUID()}`;
   const token = signLocalToken(user, { secret: SECRET });
   const listed = async (archived = false) => {
@@ -22,7 +22,6 @@ describe('web client: the sidebar', () => {
   };
 
   beforeAll(async () => {
-    web = await startWebHarness({ jwtSecret: SECRET });
     await web.signIn(user);
     for (const text of ['Alpha topic here', 'Beta topic here', 'Gamma topic here']) {
       await web.page.click('#new-chat');
@@ -30,12 +29,6 @@ describe('web client: the sidebar', () => {
       await waitForIdle(web.page);
     }
   }, 40_000);
-
-  afterAll(async () => {
-    await web?.close();
-    const shared = await import('@chatbot/shared');
-    await Promise.all([shared.closeDatabase(), shared.closeRedis()]);
-  });
 
   it('lists the conversations newest first', async () => {
     expect(await sidebarTitles(web.page)).toEqual(['Gamma topic here', 'Beta topic here', 'Alpha topic here']);

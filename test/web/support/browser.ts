@@ -114,6 +114,45 @@ export async function startWebHarness(options: { readonly jwtSecret: string }): 
 }
 
 /**
+ * Starts a harness before this file's tests and closes it, and the layer's pools, after
+ * them. The object returned forwards to the running harness.
+ */
+export function useWebHarness(options: { readonly jwtSecret: string }): WebHarness {
+  let current: WebHarness | undefined;
+  beforeAll(async () => {
+    current = await startWebHarness(options);
+  }, 30_000);
+  afterAll(async () => {
+    await current?.close();
+    const shared = await import('@chatbot/shared');
+    await Promise.all([shared.closeDatabase(), shared.closeRedis()]);
+  });
+  const running = (): WebHarness => {
+    if (!current) throw new Error('The web harness is not running (use it inside tests and hooks)');
+    return current;
+  };
+  return {
+    get server() {
+      return running().server;
+    },
+    get relay() {
+      return running().relay;
+    },
+    get browser() {
+      return running().browser;
+    },
+    get context() {
+      return running().context;
+    },
+    get page() {
+      return running().page;
+    },
+    signIn: (user) => running().signIn(user),
+    close: () => running().close(),
+  };
+}
+
+/**
  * Records, on every animation frame, the streaming reply's text whenever it changed: how many
  * distinct states a person saw before the reply ended.
  */
