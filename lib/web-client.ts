@@ -180,14 +180,17 @@ export class WebClient extends Construct {
   }
 }
 
-/** The CDK asset bucket's objects as cdk-nag names them (literal when the stack has an account and Region). */
+/**
+ * The CDK asset bucket's objects as cdk-nag names them: each part literal when the stack
+ * knows it (`cdk synth` with only a default Region knows the Region and the partition, not the account).
+ */
 function assetBucketObjects(stack: Stack): string {
   const qualifier = DefaultStackSynthesizer.DEFAULT_QUALIFIER;
-  if (Token.isUnresolved(stack.account) || Token.isUnresolved(stack.region)) {
-    return `arn:<AWS::Partition>:s3:::cdk-${qualifier}-assets-<AWS::AccountId>-<AWS::Region>/*`;
-  }
-  const partition = Token.isUnresolved(stack.partition) ? '<AWS::Partition>' : stack.partition;
-  return `arn:${partition}:s3:::cdk-${qualifier}-assets-${stack.account}-${stack.region}/*`;
+  const known = (value: string, placeholder: string) => (Token.isUnresolved(value) ? placeholder : value);
+  const partition = known(stack.partition, '<AWS::Partition>');
+  const account = known(stack.account, '<AWS::AccountId>');
+  const region = known(stack.region, '<AWS::Region>');
+  return `arn:${partition}:s3:::cdk-${qualifier}-assets-${account}-${region}/*`;
 }
 
 /** The API's resource-server scope when the pool has it (Api adds it to a pool it creates), else the Cognito one. */
