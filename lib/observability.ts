@@ -136,6 +136,15 @@ export class Observability extends Construct {
       description: 'Cache hit rate low for 30 minutes: check CacheError metrics, evictions and memory.',
     });
 
+    // The per-user turn limit is what keeps an open sign-up from spending the model budget;
+    // while Redis cannot count, turns are served uncounted (fail-open), so say so when it lasts.
+    alarm('TurnLimitBypassedAlarm', appMetric('TurnLimitBypassed'), {
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 3,
+      description: 'Turns served without the per-user limit for 15 minutes (Redis unreachable from post-conversation): the model budget is unprotected. Check cache connectivity.',
+    });
+
     // Functions
     const functionEntries = Object.entries(props.functions);
     for (const [name, { function: fn, p99DurationThreshold }] of functionEntries) {
@@ -271,6 +280,18 @@ export class Observability extends Construct {
           }),
           // Recording failures make replies unresumable, never lost: a graph, not an alarm.
           new cloudwatch.GraphWidget({ title: 'Reply stream (resume) errors', left: [appMetric('ReplyStreamError')], width: 12 }),
+        ],
+        [
+          new cloudwatch.GraphWidget({
+            title: 'Cache fills: waits on another reader, waits given up, page cap',
+            left: [appMetric('CacheLeaseWait'), appMetric('CacheLeaseWaitExpired'), appMetric('CacheFieldLimit')],
+            width: 12,
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'Limits: turns refused, turns uncounted (Redis down), conversations too long',
+            left: [appMetric('TurnLimited'), appMetric('TurnLimitBypassed'), appMetric('ConversationTooLong')],
+            width: 12,
+          }),
         ],
         [new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms, width: 24 })],
       ],

@@ -258,6 +258,16 @@ describe('alarms', () => {
     });
   });
 
+  it('turns served without the per-user limit for 15 minutes (Redis down) page', () => {
+    expect(alarm(base, 'TurnLimitBypassedAlarm')).toMatchObject({
+      MetricName: 'TurnLimitBypassed',
+      Namespace: 'ChatbotApi',
+      Threshold: 0,
+      EvaluationPeriods: 3,
+      ComparisonOperator: 'GreaterThanThreshold',
+    });
+  });
+
   it('a single throttle does not page: more than 5 in 2 of 3 five-minute periods does', () => {
     const throttles = Object.entries(base.json.Resources).filter(([id]) => /^Observability\w+ThrottlesAlarm/.test(id)).map(([, r]) => r.Properties!);
     expect(throttles).toHaveLength(Object.keys(API_FUNCTIONS).length + 1); // every API function and the purge job
