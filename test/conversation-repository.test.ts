@@ -30,7 +30,7 @@ async function seedConversation(userId: string, turns: number) {
   let parent = first.id;
   for (let i = 1; i < turns * 2; i++) {
     const role = i % 2 === 1 ? 'assistant' : 'user';
-    const row = await insertMessageAndMoveCurrentNode({ conversationId: id, message: { id: randomUUID(), parentId: parent, role, parts: [`${role[0]}${Math.ceil((i + 1) / 2)}`] } });
+    const row = (await insertMessageAndMoveCurrentNode({ conversationId: id, message: { id: randomUUID(), parentId: parent, role, parts: [`${role[0]}${Math.ceil((i + 1) / 2)}`] } }))!;
     ids.push(row.id);
     parent = row.id;
   }
@@ -92,7 +92,7 @@ describe('conversation repository on a real Postgres', () => {
     const fromMiddle = await getBranchMessagesByLeafId({ conversationId: id, leafId: ids[5], limit: 20 });
     expect(fromMiddle.map((m) => m.id)).toEqual(ids.slice(0, 6));
     // A sibling branch off message 3 does not include what came after 3 on the main branch.
-    const branch = await insertMessageAndMoveCurrentNode({ conversationId: id, message: { id: randomUUID(), parentId: ids[3], role: 'user', parts: ['edit'] } });
+    const branch = (await insertMessageAndMoveCurrentNode({ conversationId: id, message: { id: randomUUID(), parentId: ids[3], role: 'user', parts: ['edit'] } }))!;
     const edited = await getBranchMessagesByLeafId({ conversationId: id, leafId: branch.id, limit: 3 });
     expect(edited.map((m) => m.id)).toEqual([ids[2], ids[3], branch.id]);
   });

@@ -5,9 +5,10 @@
  * function deadline, bad input and strangers.
  */
 import { randomUUID } from 'node:crypto';
+import { Client } from 'pg';
 import { closeDatabase, closeRedis, LOCAL_MODEL_MARKERS, resetConfig, setChatModel } from '@chatbot/shared';
 import { buildRestApiEvent, createLambdaContext, LambdaResponseStream } from '../local/lambda-runtime';
-import { getConversation, newUserId, postRaw, replyControl, resumeRaw, sendMessage, type PostResult } from './support/handlers';
+import { getConversation, listConversations, newUserId, patchConversation, postRaw, replyControl, resumeRaw, sendMessage, type PostResult } from './support/handlers';
 import { rawRedis, runPrefix } from './support/redis';
 import { applyV1Deltas, parseSse, sseFrames } from './support/sse';
 
@@ -273,6 +274,77 @@ describe('stop, stream_status and the deadline', () => {
     const resumed = await resumeRaw({ conversation_id: conversationId, offset: 0 }, userId);
     expect(resumed.statusCode).toBe(404);
     expect(resumed.json.detail.code).toBe('stream_not_found');
+  });
+});
+
+describe('a recording cut short', () => {
+  it('a reply whose producer stopped recording without an end marker is replayed without [DONE], so the client knows it is incomplete', async () => {
+    // Prepare: a finished conversation, then its record as a producer that died after two frames leaves it.
+    const userId = newUserId();
+    const { conversationId } = await sendMessage(userId, 'cut short', { v1: true });
+    const token = 'A'.repeat(22);
+    const current = `${runPrefix()}stream:{${conversationId}}:current`;
+    const frames = `${runPrefix()}stream:{${conversationId}}:${token}`;
+    await redis.del(current);
+    await redis.hset(current, 'token', token, 'user', userId, 'message_id', 'm', 'status', 'done', 'stop', '0', 'frames', '1');
+    await redis.xadd(frames, '0-1', 'd', 'data: "v1"\n\n');
+    await redis.xadd(frames, '0-2', 'd', 'data: {"p": "x"}\n\n');
+    await redis.expire(current, 60);
+    await redis.expire(frames, 60);
+
+    // Act
+    const resumed = await resumeRaw({ conversation_id: conversationId, offset: 0, token }, userId);
+
+    // Assess
+    expect(resumed.statusCode).toBe(200);
+    expect(sseFrames(resumed.body)).toEqual(['data: "v1"\n\n', 'data: {"p": "x"}\n\n']);
+  });
+});
+
+describe('a conversation deleted while its reply runs', () => {
+  it('answers 404 on stream_status, resume and stop at once, stops the reply, and stores nothing into it', async () => {
+    // Prepare
+    const userId = newUserId();
+    const { kept, response } = await postUntil(userId, v1Body(`${LOCAL_MODEL_MARKERS.slow} a b c d e f g h i j k l m n o p q r s t`), (frames) => (frames.length >= 4 ? 4 : undefined));
+    const conversationId = conversationOf(kept)!;
+    const token = tokenOf(kept)!;
+    expect((await replyControl('stream_status', conversationId, userId)).json.status).toBe('IS_STREAMING');
+
+    // Act
+    const started = Date.now();
+    expect((await patchConversation(conversationId, { is_visible: false }, userId)).statusCode).toBe(200);
+
+    // Assess
+    const status = await replyControl('stream_status', conversationId, userId);
+    const resume = await resumeRaw({ conversation_id: conversationId, offset: 0, token }, userId);
+    const stop = await replyControl('stop', conversationId, userId);
+    for (const answer of [status, resume, stop]) expect(answer.statusCode).toBe(404);
+    // The producer sees the stop flag and ends long before the slow reply would have.
+    await response;
+    expect(Date.now() - started).toBeLessThan(3000);
+    const db = new Client({ connectionString: process.env.DATABASE_URL });
+    await db.connect();
+    const { rows } = await db.query('SELECT count(*)::int AS n FROM messages WHERE conversation_id = $1 AND role = $2', [conversationId, 'assistant']);
+    await db.end();
+    expect(rows[0].n).toBe(0);
+    expect((await getConversation(conversationId, userId)).statusCode).toBe(404);
+  });
+
+  it('a rename made while the first reply streams is kept, not replaced by the generated title', async () => {
+    // Prepare
+    const userId = newUserId();
+    const { kept, response } = await postUntil(userId, v1Body(`${LOCAL_MODEL_MARKERS.slow} name me`), (frames) => (frames.length >= 3 ? 3 : undefined));
+    const conversationId = conversationOf(kept)!;
+
+    // Act
+    expect((await patchConversation(conversationId, { title: 'Chosen by the user' }, userId)).statusCode).toBe(200);
+    // Stopped to keep the test short: the reply is stored (with the generated title offered) either way.
+    expect((await replyControl('stop', conversationId, userId)).json.success).toBe(true);
+    await response;
+
+    // Assess
+    expect((await getConversation(conversationId, userId)).json.title).toBe('Chosen by the user');
+    expect((await listConversations(userId)).json.items[0].title).toBe('Chosen by the user');
   });
 });
 

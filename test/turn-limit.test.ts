@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import { closeDatabase, closeRedis, enforceTurnLimit, metrics, resetCacheService, resetConfig, turnLimitKey } from '@chatbot/shared';
-import { newUserId, postRaw, sendMessage } from './support/handlers';
+import { generateTitle, newUserId, postRaw, sendMessage } from './support/handlers';
 import { rawRedis, runPrefix } from './support/redis';
 import { AssertionDatabase } from './reliability/support/database';
 
@@ -46,6 +46,23 @@ async function closedPort(): Promise<number> {
 }
 
 describe('per-user turn limit', () => {
+  it('counts gen_title, which calls the model too: over the limit it is a 429 and the title is unchanged', async () => {
+    // Prepare
+    useEnvironment({ USER_TURN_LIMIT: '1', USER_TURN_WINDOW_SECONDS: '3600' });
+    const userId = newUserId();
+    const sent = await sendMessage(userId, 'the only turn');
+    const titleBefore = await db.conversationTitle(sent.conversationId);
+
+    // Act
+    const refused = await generateTitle(sent.conversationId, { message_id: sent.assistantMessageId }, userId);
+
+    // Assess
+    expect(refused.statusCode).toBe(429);
+    expect(refused.json.detail.code).toBe('rate_limit_exceeded');
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+    expect(await db.conversationTitle(sent.conversationId)).toBe(titleBefore);
+  });
+
   it('refuses the (N+1)-th turn in the window with 429, Retry-After and a detail, writing nothing', async () => {
     // Prepare
     useEnvironment({ USER_TURN_LIMIT: '3', USER_TURN_WINDOW_SECONDS: '3600' });

@@ -212,8 +212,10 @@ export async function createConversationWithMessage(args: {
 
 /**
  * Adds a node under `parentId` and makes it the conversation's `current_node` (bumping
- * `update_time`, and setting the title when given) in one statement. A user message
- * un-archives the conversation: the user is talking in it again.
+ * `update_time`) in one statement; `null`, writing nothing, when the conversation is gone
+ * (deleted while the turn ran). A user message un-archives the conversation: the user is
+ * talking in it again. `title` names a conversation that has none yet, so a rename made
+ * while the first reply streamed is kept.
  */
 export async function insertMessageAndMoveCurrentNode(args: {
   readonly conversationId: string;
@@ -221,22 +223,23 @@ export async function insertMessageAndMoveCurrentNode(args: {
   readonly defaultModelSlug?: string;
   readonly title?: string;
   readonly db?: Queryable;
-}): Promise<MessageRow> {
+}): Promise<MessageRow | null> {
   const { rows } = await (args.db ?? pool).query<MessageRow>(
     `WITH moved AS (
        UPDATE conversations
           SET current_node_id = $2, update_time = clock_timestamp(),
-              default_model_slug = COALESCE($12, default_model_slug), title = COALESCE($13, title),
+              default_model_slug = COALESCE($12, default_model_slug), title = COALESCE(title, $13),
               is_archived = is_archived AND $4 <> 'user',
               message_count = message_count + $14, content_bytes = content_bytes + $15
-        WHERE id = $1
+        WHERE id = $1 AND deleted_at IS NULL
+        RETURNING id
      )
      INSERT INTO messages (conversation_id, ${INSERT_MESSAGE_COLUMNS})
-     VALUES ($1, ${INSERT_MESSAGE_VALUES(2)})
+     SELECT moved.id, ${INSERT_MESSAGE_VALUES(2)} FROM moved
      RETURNING ${MESSAGE_COLUMNS}`,
     [args.conversationId, ...messageValues(args.message), args.defaultModelSlug ?? null, args.title ?? null, ...messageSize(args.message)],
   );
-  return rows[0];
+  return rows[0] ?? null;
 }
 
 /** The owner of a live conversation; `null` when it does not exist or was deleted. */

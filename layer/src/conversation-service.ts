@@ -32,7 +32,7 @@ import {
 } from './conversation-wire';
 import { AppError, ConversationNotFoundError, ConversationTooLongError, ModelProviderError, ValidationError } from './errors';
 import { countMetric, logger, type MetricName } from './observability';
-import { getReplyStreamState, openReplyFollower, requestReplyStop, startReplyRecording, type ReplyStreamEvent } from './reply-stream';
+import { discardReplyStreams, getReplyStreamState, openReplyFollower, requestReplyStop, startReplyRecording, type ReplyStreamEvent } from './reply-stream';
 import { getSecretString } from './secrets';
 import { enforceTurnLimit } from './turn-limiter';
 
@@ -214,6 +214,8 @@ async function storeUserSide(request: TurnRequest): Promise<{
       conversationId,
       message: { ...request.message, role: 'user', parentId: request.parentMessageId },
     }).catch(translateWriteConflict);
+    // Deleted between the read above and this write.
+    if (!userMessage) throw new ConversationNotFoundError();
     return { conversationId, isNew: false, userMessage, replyParentId: userMessage.id, contextParentId: request.parentMessageId };
   }
   // `continue` answers under the assistant message it continues; `variant` without a message under the user message.
@@ -611,10 +613,11 @@ async function* replyEvents(args: {
   if (args.title) yield { type: 'title', title: await args.title };
 }
 
+/** Stores the reply and keeps the context window and the cache in step; `undefined` when the conversation was deleted meanwhile. */
 async function storeAssistantMessage(
   turn: Turn,
   reply: { text: string; status: string; endTurn: boolean; metadata: Record<string, unknown>; title?: string; createTime: number },
-): Promise<MessageRow> {
+): Promise<MessageRow | undefined> {
   const message = await insertMessageAndMoveCurrentNode({
     conversationId: turn.conversationId,
     message: {
@@ -631,6 +634,10 @@ async function storeAssistantMessage(
     defaultModelSlug: reply.metadata.model_slug as string,
     title: reply.title,
   });
+  if (!message) {
+    logger.info('The conversation was deleted while its reply ran; the reply is not stored', { conversationId: turn.conversationId });
+    return undefined;
+  }
   const { contextMaxMessages: maxLength, contextTtlSeconds: ttlSeconds } = getConfig().cache;
   await Promise.all([
     getCacheService().appendToList(cacheKeys.chatContext(turn.conversationId), [contextEntry(message.id, 'assistant', reply.text)], {
@@ -655,7 +662,7 @@ async function invalidateLifecycleChange(userId: string, conversationIds: readon
     keys.push(cacheKeys.conversationHistory(id));
     if (deleted) keys.push(cacheKeys.chatContext(id));
   }
-  await getCacheService().delete(...keys);
+  await Promise.all([getCacheService().delete(...keys), deleted ? discardReplyStreams({ userId, conversationIds }) : undefined]);
 }
 
 /** PATCH conversation: rename, archive / unarchive, or soft-delete one of the user's conversations. */
@@ -682,6 +689,7 @@ export async function updateAllConversations(args: {
 /**
  * gen_title: names the conversation after the branch ending at `messageId` (that message and
  * the one before it, so an assistant message brings the question it answers), and stores it.
+ * The model call counts as one of the user's turns.
  */
 export async function generateConversationTitle(args: {
   readonly userId: string;
@@ -693,6 +701,8 @@ export async function generateConversationTitle(args: {
   if (target.parentRole !== 'user' && target.parentRole !== 'assistant') {
     throw new ValidationError([{ loc: ['body', 'message_id'], msg: 'message_id is not a user or assistant message of this conversation', type: 'value_error' }]);
   }
+  // A model call: it counts against the user's turn limit like a reply does (SPEC §9).
+  await enforceTurnLimit(args.userId);
   const branch = await getBranchMessagesByLeafId({ conversationId: args.conversationId, leafId: args.messageId, limit: 2 });
   const title = await generateTitle(await getChatModel(), branch.map(messageText).join('\n\n'));
   await updateConversation({ userId: args.userId, conversationId: args.conversationId, changes: { title } });

@@ -60,12 +60,24 @@ return tonumber(redis.call('HGET', KEYS[1], 'stop'))
 
 /** KEYS = current; ARGV = user. Sets the stop flag of a running reply of this user. */
 const STOP = `
-local current = redis.call('HMGET', KEYS[1], 'user', 'status', 'message_id')
-if not current[1] then return {'absent'} end
+local current = redis.call('HMGET', KEYS[1], 'user', 'status', 'message_id', 'deleted')
+if not current[1] or current[4] == '1' then return {'absent'} end
 if current[1] ~= ARGV[1] then return {'foreign'} end
 if current[2] ~= 'running' then return {'idle'} end
 redis.call('HSET', KEYS[1], 'stop', '1')
 return {'stopping', current[3]}
+`;
+
+/**
+ * KEYS = current; ARGV = user. The conversation was deleted: its reply (if running) is told to
+ * stop, and the record answers as absent from now on, so status, stop and resume see what
+ * Postgres says (404). The record itself stays until its TTL, so the producer still reads
+ * the stop flag.
+ */
+const DISCARD = `
+if redis.call('HGET', KEYS[1], 'user') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'stop', '1', 'deleted', '1')
+return 1
 `;
 
 /** A Lua script, run by its SHA1 with the source as the fallback. */
@@ -75,7 +87,7 @@ interface LuaScript {
 }
 
 const script = (lua: string): LuaScript => ({ lua, sha: createHash('sha1').update(lua).digest('hex') });
-const SCRIPTS = { start: script(START), append: script(APPEND), stop: script(STOP) };
+const SCRIPTS = { start: script(START), append: script(APPEND), stop: script(STOP), discard: script(DISCARD) };
 
 /**
  * `EVALSHA`, then `EVAL` once when the node does not know the script (a restart, a failover).
@@ -278,10 +290,10 @@ interface CurrentReply {
 }
 
 async function readCurrent(redis: RedisConnection, conversationId: string): Promise<CurrentReply | null> {
-  const [token, user, messageId, status, frames] = await counted(
-    redis.hmget(fullKey(replyStreamKeys.current(conversationId)), 'token', 'user', 'message_id', 'status', 'frames'),
+  const [token, user, messageId, status, frames, deleted] = await counted(
+    redis.hmget(fullKey(replyStreamKeys.current(conversationId)), 'token', 'user', 'message_id', 'status', 'frames', 'deleted'),
   );
-  if (!token || !user) return null;
+  if (!token || !user || deleted === '1') return null;
   return { token, user, messageId: messageId ?? '', running: status === 'running', resumable: frames !== '0' };
 }
 
@@ -339,6 +351,24 @@ export async function requestReplyStop(args: {
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The user deleted these conversations: each running reply stops (its partial reply is not
+ * stored: the row is gone) and each record answers as absent. Fail-open like the cache: a
+ * failure is logged and counted, and the reply routes still answer 404 once the record
+ * expires, because Postgres has the deletion.
+ */
+export async function discardReplyStreams(args: { readonly userId: string; readonly conversationIds: readonly string[] }): Promise<void> {
+  if (!getConfig().replyStream.enabled || args.conversationIds.length === 0) return;
+  try {
+    const redis = await streamRedis();
+    await Promise.all(
+      args.conversationIds.map((id) => counted(runScript(redis, SCRIPTS.discard, [fullKey(replyStreamKeys.current(id))], [args.userId]))),
+    );
+  } catch (error) {
+    logFailure('discard', args.conversationIds[0], error);
+  }
+}
 
 /** What a follower receives: a recorded frame, a heartbeat while the reply is quiet, or the end. */
 export type ReplyStreamEvent = { readonly type: 'frame'; readonly frame: string } | { readonly type: 'heartbeat' } | { readonly type: 'end' };
@@ -432,9 +462,11 @@ async function* followFrames(
     }
     if (entries.length < READ_BATCH) break;
   }
-  // Ended before the offset (past-the-end), or superseded when we opened it: nothing more will come.
+  // Not running: nothing more will come. It ended before the offset (past-the-end: the end
+  // marker is the last entry), or its producer stopped recording without one (a fault, or
+  // superseded): then no end is announced, so the client knows it lacks frames.
   if (!live) {
-    yield { type: 'end' };
+    if (await endsWithMarker(redis, key)) yield { type: 'end' };
     return;
   }
   if (options.signal.aborted) return;
@@ -464,7 +496,7 @@ async function* followFrames(
           yield event;
           if (event.type === 'end') return;
         }
-        yield { type: 'end' };
+        // No end marker: the producer died or was superseded mid-reply. End without one.
         return;
       }
       yield { type: 'heartbeat' };
@@ -479,6 +511,12 @@ async function* followFrames(
  * A connection of the follower's own for `XREAD BLOCK`: a longer command timeout than the
  * shared client's, and no reconnect — a follower whose Redis went away ends instead of waiting.
  */
+/** Whether the stream's last entry is the end marker a producer writes when its reply ends. */
+async function endsWithMarker(redis: RedisConnection, key: string): Promise<boolean> {
+  const last = (await counted(redis.xrevrange(key, '+', '-', 'COUNT', 1))) as [string, string[]][];
+  return last.length > 0 && toEvent(last[0][1]).type === 'end';
+}
+
 async function connectForBlocking(redis: RedisConnection, blockMs: number): Promise<RedisConnection> {
   const overrides = { commandTimeout: blockMs + 2000, enableAutoPipelining: false, lazyConnect: true, retryStrategy: () => null };
   const follower =

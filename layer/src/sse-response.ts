@@ -29,10 +29,13 @@ export type StreamingResult = Omit<APIGatewayProxyResult, 'body'> & { body: Read
  */
 export function sseStream(produce: (send: (text: string) => void) => Promise<void>, options: { readonly onClientGone?: () => void } = {}): Readable {
   let produced: Promise<void> = Promise.resolve();
+  // A Readable destroys itself after a normal end too (autoDestroy): only a destroy before the
+  // last byte was pushed means the client went away.
+  let ended = false;
   const body = new Readable({
     read() {},
     destroy(error, callback) {
-      options.onClientGone?.();
+      if (!ended) options.onClientGone?.();
       produced.then(
         () => callback(error),
         () => callback(error),
@@ -50,6 +53,7 @@ export function sseStream(produce: (send: (text: string) => void) => Promise<voi
     } finally {
       // The middlewares flushed when the handler returned; this covers what the stream counted since.
       publishMetricsIfAny();
+      ended = true;
       if (!body.destroyed) body.push(null);
     }
   })();
