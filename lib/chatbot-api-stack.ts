@@ -108,6 +108,7 @@ export class ChatbotApiStack extends Stack {
         USER_TURN_LIMIT: String(config.userTurnLimit),
         USER_TURN_WINDOW_SECONDS: String(config.userTurnWindowSeconds),
         MAX_CONVERSATION_MESSAGES: String(config.maxConversationMessages),
+        MAX_CONVERSATION_BYTES: String(config.maxConversationBytes),
         // Aurora presents a certificate from the RDS CA, which the Lambda Node.js runtime ships but does not load by default.
         ...(this.database.presentsRdsCertificate ? { NODE_EXTRA_CA_CERTS: '/var/runtime/ca-cert.pem' } : {}),
       },

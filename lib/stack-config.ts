@@ -63,6 +63,8 @@ export interface StackConfig {
   readonly userTurnWindowSeconds: number;
   /** Messages a conversation may hold before new turns are refused. */
   readonly maxConversationMessages: number;
+  /** Content bytes a conversation may hold before new turns are refused (keeps a detail body under Lambda's 6 MB response). */
+  readonly maxConversationBytes: number;
   /** Steady-state requests per second per stage. */
   readonly throttleRateLimit: number;
   /** Burst capacity of the stage throttle. */
@@ -104,6 +106,7 @@ export const DEFAULT_CONTEXT = {
   userTurnLimit: 60,
   userTurnWindowSeconds: 3600,
   maxConversationMessages: 1000,
+  maxConversationBytes: 3145728,
   throttleRateLimit: 50,
   throttleBurstLimit: 100,
   alarmEmail: '',
@@ -189,6 +192,7 @@ export function loadStackConfig(node: Pick<Node, 'tryGetContext'>): StackConfig 
     userTurnLimit: int('userTurnLimit'),
     userTurnWindowSeconds: int('userTurnWindowSeconds'),
     maxConversationMessages: int('maxConversationMessages'),
+    maxConversationBytes: int('maxConversationBytes'),
     throttleRateLimit: int('throttleRateLimit'),
     throttleBurstLimit: int('throttleBurstLimit'),
     alarmEmail: optional('alarmEmail'),
@@ -318,6 +322,11 @@ export function loadStackConfig(node: Pick<Node, 'tryGetContext'>): StackConfig 
     {
       condition: !between(config.maxConversationMessages, 2, 1_000_000),
       message: `"maxConversationMessages" must be an integer from 2 to 1000000; got ${shown('maxConversationMessages')}`,
+    },
+    {
+      // Above 4 MiB a detail body, with its per-message JSON, nears the 6 MB buffered Lambda response limit.
+      condition: !between(config.maxConversationBytes, 1024, 4 * 1024 * 1024),
+      message: `"maxConversationBytes" must be an integer from 1024 to 4194304 (4 MiB); got ${shown('maxConversationBytes')}`,
     },
     {
       condition: !between(config.throttleRateLimit, 1, 1_000_000),

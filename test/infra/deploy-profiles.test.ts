@@ -231,11 +231,11 @@ describe('functions', () => {
 
   it('get the per-user turn limit and the conversation size cap from context', () => {
     for (const fn of apiFunctions(base)) {
-      expect(fn.Properties!.Environment.Variables).toMatchObject({ USER_TURN_LIMIT: '60', USER_TURN_WINDOW_SECONDS: '3600', MAX_CONVERSATION_MESSAGES: '1000' });
+      expect(fn.Properties!.Environment.Variables).toMatchObject({ USER_TURN_LIMIT: '60', USER_TURN_WINDOW_SECONDS: '3600', MAX_CONVERSATION_MESSAGES: '1000', MAX_CONVERSATION_BYTES: '3145728' });
     }
-    const tuned = synthesize({ userTurnLimit: '0', userTurnWindowSeconds: '60', maxConversationMessages: '50' });
+    const tuned = synthesize({ userTurnLimit: '0', userTurnWindowSeconds: '60', maxConversationMessages: '50', maxConversationBytes: '65536' });
     for (const fn of apiFunctions(tuned)) {
-      expect(fn.Properties!.Environment.Variables).toMatchObject({ USER_TURN_LIMIT: '0', USER_TURN_WINDOW_SECONDS: '60', MAX_CONVERSATION_MESSAGES: '50' });
+      expect(fn.Properties!.Environment.Variables).toMatchObject({ USER_TURN_LIMIT: '0', USER_TURN_WINDOW_SECONDS: '60', MAX_CONVERSATION_MESSAGES: '50', MAX_CONVERSATION_BYTES: '65536' });
     }
   });
 });

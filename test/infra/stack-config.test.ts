@@ -50,6 +50,7 @@ describe('loadStackConfig', () => {
       userTurnLimit: 60,
       userTurnWindowSeconds: 3600,
       maxConversationMessages: 1000,
+      maxConversationBytes: 3145728,
       bedrockModelId: 'us.anthropic.claude-haiku-4-5-20251001-v1:0',
     });
   });
@@ -75,6 +76,7 @@ describe('loadStackConfig', () => {
     [{ userTurnLimit: '-1' }, /"userTurnLimit" must be an integer from 0 \(no limit\)/],
     [{ userTurnWindowSeconds: '0' }, /"userTurnWindowSeconds" must be an integer from 1 to 604800/],
     [{ maxConversationMessages: '1' }, /"maxConversationMessages" must be an integer from 2/],
+    [{ maxConversationBytes: '5000000' }, /"maxConversationBytes" must be an integer from 1024 to 4194304/],
   ])('rejects %j naming the key', (context, message) => {
     expect(() => loadStackConfig(contextOf(context))).toThrow(message);
   });
