@@ -5,14 +5,12 @@
  * caller's is a 404 on both. Each route: parse → one service call → respond.
  */
 import middy from '@middy/core';
-import { getConversationStreamStatus, getUserId, httpMiddlewares, jsonResponse, routeKey, stopConversationReply } from '@chatbot/shared';
+import { dispatchRoutes, getConversationStreamStatus, getUserId, httpMiddlewares, jsonResponse, routeKey, stopConversationReply, type RouteHandler } from '@chatbot/shared';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { parseConversationPath } from './schema';
 
-type Route = (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>;
-
 /** Keyed like the route table (`layer/src/route-table.ts`), which sends these two here. */
-const routes: Readonly<Record<string, Route>> = {
+const routes: Readonly<Record<string, RouteHandler>> = {
   [routeKey('GET', '/backend-api/conversation/{conversation_id}/stream_status')]: async (event) => {
     const { conversationId } = parseConversationPath(event);
     const status = await getConversationStreamStatus({ userId: getUserId(event), conversationId });
@@ -25,10 +23,4 @@ const routes: Readonly<Record<string, Route>> = {
   },
 };
 
-const replyControl: Route = async (event) => {
-  const route = routes[routeKey(event.httpMethod, event.resource)];
-  if (!route) return jsonResponse(404, JSON.stringify({ detail: { message: 'Not Found', code: 'not_found' } }));
-  return route(event);
-};
-
-export const handler = middy<APIGatewayProxyEvent, APIGatewayProxyResult>(replyControl).use(httpMiddlewares());
+export const handler = middy<APIGatewayProxyEvent, APIGatewayProxyResult>(dispatchRoutes(routes)).use(httpMiddlewares());

@@ -5,6 +5,7 @@
  */
 import middy from '@middy/core';
 import {
+  dispatchRoutes,
   generateConversationTitle,
   getConfig,
   getUserId,
@@ -13,16 +14,15 @@ import {
   routeKey,
   updateAllConversations,
   updateConversation,
+  type RouteHandler,
 } from '@chatbot/shared';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { parseGenerateTitleRequest, parseUpdateAllConversationsRequest, parseUpdateConversationRequest } from './schema';
 
-type Route = (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>;
-
 const SUCCESS = JSON.stringify({ success: true });
 
 /** Keyed like the route table (`layer/src/route-table.ts`), which sends these three here. */
-const routes: Readonly<Record<string, Route>> = {
+const routes: Readonly<Record<string, RouteHandler>> = {
   [routeKey('PATCH', '/backend-api/conversation/{conversation_id}')]: async (event) => {
     const { conversationId, changes } = parseUpdateConversationRequest(event, getConfig().http);
     await updateConversation({ userId: getUserId(event), conversationId, changes });
@@ -40,10 +40,4 @@ const routes: Readonly<Record<string, Route>> = {
   },
 };
 
-const updateConversationHandler: Route = async (event) => {
-  const route = routes[routeKey(event.httpMethod, event.resource)];
-  if (!route) return jsonResponse(404, JSON.stringify({ detail: { message: 'Not Found', code: 'not_found' } }));
-  return route(event);
-};
-
-export const handler = middy<APIGatewayProxyEvent, APIGatewayProxyResult>(updateConversationHandler).use(httpMiddlewares());
+export const handler = middy<APIGatewayProxyEvent, APIGatewayProxyResult>(dispatchRoutes(routes)).use(httpMiddlewares());

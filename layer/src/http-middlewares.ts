@@ -9,7 +9,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { getConfig } from './config';
 import { AppError, UnauthorizedError } from './errors';
 import { isStorableText } from './request-validation';
-import { CORS } from './route-table';
+import { CORS, gatewayError, gatewayErrorBody, routeKey } from './route-table';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logger, publishMetricsIfAny } from './observability';
 
@@ -86,4 +86,20 @@ export function httpMiddlewares<TResult = APIGatewayProxyResult>(): MiddlewareOb
   ];
   // A streamed result only differs in its body, which none of these touch.
   return middlewares as unknown as MiddlewareObj<APIGatewayProxyEvent, TResult>[];
+}
+
+/** One route of a function that serves several: parse → one service call → respond. */
+export type RouteHandler = (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>;
+
+/**
+ * The handler of a function that serves several routes of the route table, keyed by
+ * `routeKey(method, resource)`. API Gateway sends only the table's routes here; anything else
+ * (a misconfigured integration) is the gateway's own 404.
+ */
+export function dispatchRoutes(routes: Readonly<Record<string, RouteHandler>>): RouteHandler {
+  return async (event) => {
+    const route = routes[routeKey(event.httpMethod, event.resource)];
+    if (!route) return jsonResponse(404, gatewayErrorBody(gatewayError('MISSING_AUTHENTICATION_TOKEN')));
+    return route(event);
+  };
 }
