@@ -363,7 +363,7 @@ export async function discardReplyStreams(args: { readonly userId: string; reado
   try {
     const redis = await streamRedis();
     await Promise.all(
-      args.conversationIds.map((id) => counted(runScript(redis, SCRIPTS.discard, [fullKey(replyStreamKeys.current(id))], [args.userId]))),
+      args.conversationIds.map((id) => runScript(redis, SCRIPTS.discard, [fullKey(replyStreamKeys.current(id))], [args.userId])),
     );
   } catch (error) {
     logFailure('discard', args.conversationIds[0], error);
