@@ -36,19 +36,25 @@ export async function loadMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]>
 }
 
 /**
+ * A session of its own for migration work: the given connection (tests), or the configured
+ * database without the app pool's timeouts, retrying once with a freshly read secret if the
+ * login is refused (a rotation raced the deploy).
+ */
+async function connectForMigrations(connection?: ClientConfig): Promise<Client> {
+  if (!connection) return connectWithoutTimeouts();
+  const client = new Client(connection);
+  await client.connect();
+  return client;
+}
+
+/**
  * Applies the pending migrations on a dedicated connection (from `connection`, or to the
  * app's database), because the lock and the DDL must share a session. Not a pooled one: the
  * app pool's statement timeout (5 s) is for requests, and a migration may rightly take longer.
  */
 export async function runMigrations(options: { connection?: ClientConfig; dir?: string } = {}): Promise<{ applied: string[] }> {
   const migrations = await loadMigrations(options.dir);
-  let client: Client;
-  if (options.connection) {
-    client = new Client(options.connection);
-    await client.connect();
-  } else {
-    client = await connectWithoutTimeouts();
-  }
+  const client = await connectForMigrations(options.connection);
   const applied: string[] = [];
   try {
     for (const migration of migrations) {
@@ -84,14 +90,7 @@ export async function runMigrations(options: { connection?: ClientConfig; dir?: 
  */
 export async function ensureAppRoleLogin(options: { secretArn: string; connection?: ClientConfig }): Promise<boolean> {
   const { username, password } = JSON.parse(await getSecretString(options.secretArn)) as { username: string; password: string };
-  let client: Client;
-  if (options.connection) {
-    client = new Client(options.connection);
-    await client.connect();
-  } else {
-    // Retries once with a freshly read secret if the login is refused (a rotation raced the deploy).
-    client = await connectWithoutTimeouts();
-  }
+  const client = await connectForMigrations(options.connection);
   try {
     const { rows } = await client.query<{ rolcanlogin: boolean }>('SELECT rolcanlogin FROM pg_roles WHERE rolname = $1', [username]);
     if (rows.length === 0) throw new Error(`Role ${username} does not exist; migration 004_app_role creates it`);
