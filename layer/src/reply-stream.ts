@@ -441,6 +441,32 @@ async function* endQuietly(events: AsyncGenerator<ReplyStreamEvent>, options: Fo
   }
 }
 
+type StreamEntries = [string, [string, string[]][]][] | null;
+
+/** The events of XREAD entries, through an end marker; returns the last frame's sequence number, or 'end'. */
+function* eventsOf(read: StreamEntries, lastSeq: number): Generator<ReplyStreamEvent, number | 'end'> {
+  for (const [id, fields] of read?.[0]?.[1] ?? []) {
+    const event = toEvent(fields);
+    yield event;
+    if (event.type === 'end') return 'end';
+    lastSeq = seqOf(id);
+  }
+  return lastSeq;
+}
+
+/**
+ * What the stream holds after `lastSeq` now, batch by batch, on the shared connection (no
+ * blocking read); returns the last frame's sequence number, or 'end' after the end marker.
+ */
+async function* replayFrom(redis: StreamRedis, key: string, lastSeq: number): AsyncGenerator<ReplyStreamEvent, number | 'end'> {
+  for (;;) {
+    const read = (await counted(redis.xread('COUNT', READ_BATCH, 'STREAMS', key, `0-${lastSeq}`))) as StreamEntries;
+    const next = yield* eventsOf(read, lastSeq);
+    if (next === 'end' || (read?.[0]?.[1].length ?? 0) < READ_BATCH) return next;
+    lastSeq = next;
+  }
+}
+
 async function* followFrames(
   redis: StreamRedis,
   key: string,
@@ -448,20 +474,10 @@ async function* followFrames(
   live: boolean,
   options: FollowReplyOptions,
 ): AsyncGenerator<ReplyStreamEvent> {
-  let lastSeq = options.offset;
-  type Entries = [string, [string, string[]][]][] | null;
-  // Replay what is there on the shared connection (no blocking read): a finished reply needs no connection of its own.
-  for (;;) {
-    const read = (await counted(redis.xread('COUNT', READ_BATCH, 'STREAMS', key, `0-${lastSeq}`))) as Entries;
-    const entries = read?.[0]?.[1] ?? [];
-    for (const [id, fields] of entries) {
-      const event = toEvent(fields);
-      yield event;
-      if (event.type === 'end') return;
-      lastSeq = seqOf(id);
-    }
-    if (entries.length < READ_BATCH) break;
-  }
+  // A finished reply needs no connection of its own.
+  const replayed = yield* replayFrom(redis, key, options.offset);
+  if (replayed === 'end') return;
+  let lastSeq = replayed;
   // Not running: nothing more will come. It ended before the offset (past-the-end: the end
   // marker is the last entry), or its producer stopped recording without one (a fault, or
   // superseded): then no end is announced, so the client knows it lacks frames.
@@ -478,25 +494,18 @@ async function* followFrames(
   try {
     while (!options.signal.aborted && Date.now() < options.deadline) {
       const blockMs = Math.max(1, Math.min(options.blockMs, options.deadline - Date.now()));
-      const read = (await follower.xread('COUNT', READ_BATCH, 'BLOCK', blockMs, 'STREAMS', key, `0-${lastSeq}`)) as Entries;
-      const entries = read?.[0]?.[1] ?? [];
-      for (const [id, fields] of entries) {
-        const event = toEvent(fields);
-        yield event;
-        if (event.type === 'end') return;
-        lastSeq = seqOf(id);
+      const read = (await follower.xread('COUNT', READ_BATCH, 'BLOCK', blockMs, 'STREAMS', key, `0-${lastSeq}`)) as StreamEntries;
+      const next = yield* eventsOf(read, lastSeq);
+      if (next === 'end') return;
+      if (next !== lastSeq) {
+        lastSeq = next;
+        continue;
       }
-      if (entries.length > 0) continue;
       // Quiet: is anyone still writing? A producer that died, or was superseded, never writes the end marker.
       const current = await readCurrent(redis, options.conversationId);
       if (!current || current.token !== token || !current.running) {
-        const rest = (await counted(redis.xread('COUNT', READ_BATCH, 'STREAMS', key, `0-${lastSeq}`))) as Entries;
-        for (const [, fields] of rest?.[0]?.[1] ?? []) {
-          const event = toEvent(fields);
-          yield event;
-          if (event.type === 'end') return;
-        }
-        // No end marker: the producer died or was superseded mid-reply. End without one.
+        // Whatever it wrote last, through its end marker if it wrote one; without one, end without announcing it.
+        yield* replayFrom(redis, key, lastSeq);
         return;
       }
       yield { type: 'heartbeat' };
