@@ -1,16 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
 import { CacheService, closeDatabase, closeRedis, resetCacheService, resetConfig } from '@chatbot/shared';
 import { getConversation, listConversations, newUserId, sendMessage } from './support/handlers';
-
-/** A port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+import { freePort } from './reliability/support/redis-server';
 
 const saved = { ...process.env };
 async function useEnvironment(overrides: Record<string, string>) {
@@ -28,7 +19,7 @@ afterEach(async () => {
 
 describe('when Redis is not there', () => {
   it('the cache service answers misses within the connect timeout and never throws', async () => {
-    await useEnvironment({ REDIS_URL: `redis://127.0.0.1:${await closedPort()}`, REDIS_CONNECT_TIMEOUT_MS: '300' });
+    await useEnvironment({ REDIS_URL: `redis://127.0.0.1:${await freePort()}`, REDIS_CONNECT_TIMEOUT_MS: '300' });
     const cache = new CacheService({ enabled: true, keyPrefix: 'x:', ttlSeconds: 600 });
     const started = Date.now();
     expect(await cache.getList('l')).toBeNull();
@@ -41,7 +32,7 @@ describe('when Redis is not there', () => {
   it('the handlers serve from Postgres (X-Cache: BYPASS) and posts still complete', async () => {
     const userId = newUserId();
     const { conversationId } = await sendMessage(userId, 'before the outage');
-    await useEnvironment({ REDIS_URL: `redis://127.0.0.1:${await closedPort()}`, REDIS_CONNECT_TIMEOUT_MS: '300' });
+    await useEnvironment({ REDIS_URL: `redis://127.0.0.1:${await freePort()}`, REDIS_CONNECT_TIMEOUT_MS: '300' });
     const started = Date.now();
     const detail = await getConversation(conversationId, userId);
     expect(detail.statusCode).toBe(200);
@@ -59,7 +50,7 @@ describe('when Redis is not there', () => {
 
 describe('when Postgres is not there', () => {
   it('answers 503 with a JSON detail, promptly', async () => {
-    await useEnvironment({ DATABASE_URL: `postgres://postgres@127.0.0.1:${await closedPort()}/test`, DATABASE_CONNECT_TIMEOUT_MS: '500' });
+    await useEnvironment({ DATABASE_URL: `postgres://postgres@127.0.0.1:${await freePort()}/test`, DATABASE_CONNECT_TIMEOUT_MS: '500' });
     const userId = newUserId();
     const started = Date.now();
     const detail = await getConversation(randomUUID(), userId);

@@ -4,11 +4,11 @@
  * window rolls; Redis down → served and the bypass counted.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
 import { closeDatabase, closeRedis, enforceTurnLimit, metrics, resetCacheService, resetConfig, turnLimitKey } from '@chatbot/shared';
 import { generateTitle, newUserId, postRaw, sendMessage } from './support/handlers';
 import { rawRedis, runPrefix } from './support/redis';
 import { AssertionDatabase } from './reliability/support/database';
+import { freePort } from './reliability/support/redis-server';
 
 const db = new AssertionDatabase();
 const redis = rawRedis();
@@ -36,14 +36,6 @@ const newTurn = (text = 'hello') => ({
   messages: [{ id: randomUUID(), author: { role: 'user' }, content: { content_type: 'text', parts: [text] } }],
   parent_message_id: randomUUID(),
 });
-
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe('per-user turn limit', () => {
   it('counts gen_title, which calls the model too: over the limit it is a 429 and the title is unchanged', async () => {
@@ -132,7 +124,7 @@ describe('per-user turn limit', () => {
   });
 
   it('fails open when Redis is down: the turn is served and the bypass counted', async () => {
-    useEnvironment({ USER_TURN_LIMIT: '1', REDIS_URL: `redis://127.0.0.1:${await closedPort()}`, REDIS_CONNECT_TIMEOUT_MS: '300' });
+    useEnvironment({ USER_TURN_LIMIT: '1', REDIS_URL: `redis://127.0.0.1:${await freePort()}`, REDIS_CONNECT_TIMEOUT_MS: '300' });
     const userId = newUserId();
     const started = Date.now();
     const first = await sendMessage(userId, 'Redis is gone');
