@@ -13,7 +13,7 @@ import {
   gatewayErrorBody,
   type ApiFunctionName,
   type ApiRoute,
-} from '../layer/src/route-table';
+} from '../layer/src/contracts/route-table';
 
 /** Props for {@link Api}. */
 export interface ApiProps {

@@ -5,7 +5,8 @@ import type { Construct } from 'constructs';
 import { Api } from './api';
 import { Cache } from './cache';
 import { Database } from './database';
-import { API_FUNCTIONS, type ApiFunctionName } from '../layer/src/route-table';
+import { METRICS_NAMESPACE, SERVICE_NAME } from '../layer/src/contracts/metrics';
+import { API_FUNCTIONS, type ApiFunctionName } from '../layer/src/contracts/route-table';
 import { bedrockModelArns, Functions, logicalIdOf } from './functions';
 import { Network } from './network';
 import { Observability } from './observability';
@@ -92,8 +93,8 @@ export class ChatbotApiStack extends Stack {
       internetEgress: this.network.hasInternetEgress,
       removalPolicy,
       environment: {
-        POWERTOOLS_SERVICE_NAME: 'chatbot-api',
-        POWERTOOLS_METRICS_NAMESPACE: 'ChatbotApi',
+        POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
         // DATABASE_SECRET_ARN and REDIS_AUTH_SECRET_ARN are set per function below, with the grant to read them.
         DATABASE_HOST: this.database.endpointHost,
         DATABASE_PORT: String(this.database.endpointPort),
@@ -112,14 +113,14 @@ export class ChatbotApiStack extends Stack {
         // Aurora presents a certificate from the RDS CA, which the Lambda Node.js runtime ships but does not load by default.
         ...(this.database.presentsRdsCertificate ? { NODE_EXTRA_CA_CERTS: '/var/runtime/ca-cert.pem' } : {}),
       },
-      postConversationEnvironment: {
+      modelEnvironment: {
         LLM_PROVIDER: config.llmProvider,
         ...(config.llmProvider === 'bedrock' ? { BEDROCK_MODEL_ID: config.bedrockModelId } : {}),
         ...(config.openaiBaseUrl ? { OPENAI_BASE_URL: config.openaiBaseUrl } : {}),
         ...(config.openaiModel ? { OPENAI_MODEL: config.openaiModel } : {}),
         ...(openaiKey ? { OPENAI_API_KEY_SECRET_ARN: openaiKey.secretArn } : {}),
       },
-      postConversationSecrets: openaiKey ? [openaiKey] : [],
+      modelSecrets: openaiKey ? [openaiKey] : [],
       deletedRetentionDays: config.deletedRetentionDays,
       bedrockModelArns:
         config.llmProvider === 'bedrock' ? bedrockModelArns(config.bedrockModelId, this.partition, this.region, this.account) : [],

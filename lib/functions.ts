@@ -12,7 +12,8 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as triggers from 'aws-cdk-lib/triggers';
 import { Construct } from 'constructs';
-import { API_FUNCTIONS, type ApiFunctionName } from '../layer/src/route-table';
+import type { FunctionEnvironment } from '../layer/src/contracts/environment';
+import { API_FUNCTIONS, type ApiFunctionName, type ApiFunctionSpec } from '../layer/src/contracts/route-table';
 import { buildLayer, listMigrationFiles, MIGRATIONS_DIR, REPO_ROOT } from '../scripts/build-layer';
 
 /** Props for {@link Functions}. */
@@ -22,12 +23,12 @@ export interface FunctionsProps {
   /** Subnets for the functions' network interfaces. */
   readonly subnets: ec2.SubnetSelection;
   /** Environment shared by every function (database, cache, CORS, observability). */
-  readonly environment: Readonly<Record<string, string>>;
-  /** Extra environment of post-conversation (model provider settings). @default {} */
-  readonly postConversationEnvironment?: Readonly<Record<string, string>>;
-  /** Secrets only post-conversation reads (e.g. an OpenAI-compatible API key). @default [] */
-  readonly postConversationSecrets?: readonly secretsmanager.ISecret[];
-  /** Bedrock model / inference-profile ARNs post-conversation may stream from. @default [] (no Bedrock access) */
+  readonly environment: FunctionEnvironment;
+  /** Extra environment of the functions that call the model (the route table's `callsModel`): the provider settings. @default {} */
+  readonly modelEnvironment?: FunctionEnvironment;
+  /** Secrets only the functions that call the model read (e.g. an OpenAI-compatible API key). @default [] */
+  readonly modelSecrets?: readonly secretsmanager.ISecret[];
+  /** Bedrock model / inference-profile ARNs the functions that call the model may stream from. @default [] (no Bedrock access) */
   readonly bedrockModelArns?: readonly string[];
   /** Whether the function subnets route to the internet; if so the functions may call out on 443. @default false */
   readonly internetEgress?: boolean;
@@ -71,6 +72,8 @@ export function hashMigrations(): string {
   }
   return hash.digest('hex');
 }
+
+const callsModel = (spec: ApiFunctionSpec): boolean => spec.callsModel === true;
 
 /** CloudFormation logical id of a function: `get-conversation` → `GetConversation`. */
 export const logicalIdOf = (name: HandlerName): string => name.replace(/(^|-)([a-z])/g, (_, __, letter: string) => letter.toUpperCase());
@@ -142,7 +145,7 @@ export class Functions extends Construct {
     const make = (
       name: HandlerName,
       logicalId: string,
-      options: { timeout: Duration; environment?: Readonly<Record<string, string>>; description: string },
+      options: { timeout: Duration; environment?: FunctionEnvironment; description: string },
     ): nodejs.NodejsFunction => {
       const logGroup = new logs.LogGroup(this, `${logicalId}Logs`, {
         retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
@@ -189,12 +192,10 @@ export class Functions extends Construct {
 
     const apiFunctions = {} as Record<ApiFunctionName, nodejs.NodejsFunction>;
     for (const [name, spec] of Object.entries(API_FUNCTIONS) as [ApiFunctionName, (typeof API_FUNCTIONS)[ApiFunctionName]][]) {
-      const callsModel = name === 'post-conversation' || name === 'update-conversation';
       apiFunctions[name] = make(name, logicalIdOf(name), {
         // A follower must be able to last as long as the reply it follows.
         timeout: spec.streaming && props.postConversationTimeout ? props.postConversationTimeout : Duration.seconds(spec.timeoutSeconds),
-        // gen_title (update-conversation) calls the same model as the reply.
-        environment: callsModel ? props.postConversationEnvironment : undefined,
+        environment: callsModel(spec) ? props.modelEnvironment : undefined,
         description: spec.description,
       });
     }
@@ -218,8 +219,8 @@ export class Functions extends Construct {
     });
     this.apiHandlers = Object.values(apiFunctions);
 
-    const modelCallers = [this.postConversation, apiFunctions['update-conversation']];
-    for (const secret of props.postConversationSecrets ?? []) for (const fn of modelCallers) secret.grantRead(fn);
+    const modelCallers = (Object.keys(API_FUNCTIONS) as ApiFunctionName[]).filter((name) => callsModel(API_FUNCTIONS[name])).map((name) => apiFunctions[name]);
+    for (const secret of props.modelSecrets ?? []) for (const fn of modelCallers) secret.grantRead(fn);
     if (props.bedrockModelArns?.length) {
       for (const fn of modelCallers) {
         fn.addToRolePolicy(

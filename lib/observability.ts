@@ -8,6 +8,7 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import type { Cache } from './cache';
 import type { Database } from './database';
+import { METRICS_NAMESPACE, SERVICE_NAME, type MetricName } from '../layer/src/contracts/metrics';
 
 /** A function and its latency budget. */
 export interface WatchedFunction {
@@ -27,9 +28,9 @@ export interface ObservabilityProps {
   readonly functions: Readonly<Record<string, WatchedFunction>>;
   /** The REST API. */
   readonly restApi: apigw.RestApi;
-  /** EMF namespace of the functions' metrics. @default 'ChatbotApi' */
+  /** EMF namespace of the functions' metrics. @default METRICS_NAMESPACE ('ChatbotApi') */
   readonly metricsNamespace?: string;
-  /** Value of the `service` dimension of the functions' metrics. @default 'chatbot-api' */
+  /** Value of the `service` dimension of the functions' metrics. @default SERVICE_NAME ('chatbot-api') */
   readonly serviceName?: string;
   /** E-mail subscribed to the alarm topic. @default - no subscription (subscribe to the topic later) */
   readonly alarmEmail?: string;
@@ -56,8 +57,8 @@ export class Observability extends Construct {
 
   constructor(scope: Construct, id: string, props: ObservabilityProps) {
     super(scope, id);
-    const namespace = props.metricsNamespace ?? 'ChatbotApi';
-    const service = props.serviceName ?? 'chatbot-api';
+    const namespace = props.metricsNamespace ?? METRICS_NAMESPACE;
+    const service = props.serviceName ?? SERVICE_NAME;
     const { cache, database } = props;
     const throttlesThreshold = props.throttlesThreshold ?? 5;
     const period = Duration.minutes(5);
@@ -85,7 +86,7 @@ export class Observability extends Construct {
       return created;
     };
 
-    const appMetric = (metricName: string): cloudwatch.Metric =>
+    const appMetric = (metricName: MetricName): cloudwatch.Metric =>
       new cloudwatch.Metric({ namespace, metricName, dimensionsMap: { service }, statistic: 'Sum', period });
     const cacheHitRate = new cloudwatch.MathExpression({
       expression: '100 * hit / (hit + miss)',

@@ -1,4 +1,5 @@
 import type { Node } from 'constructs';
+import { envDefault, LLM_PROVIDERS, type LlmProvider } from '../layer/src/contracts/environment';
 
 /** How the cache is provisioned. */
 export type CacheMode = 'replication-group' | 'serverless';
@@ -6,8 +7,7 @@ export type CacheMode = 'replication-group' | 'serverless';
 export type CacheEngine = 'valkey' | 'redis';
 /** Where the conversations live: one RDS PostgreSQL instance, or Aurora PostgreSQL Serverless v2. */
 export type DatabaseMode = 'instance' | 'aurora-serverless';
-/** Which model provider post-conversation calls. */
-export type LlmProvider = 'bedrock' | 'openai' | 'local';
+export type { LlmProvider };
 
 /** Every tunable of the stack, parsed and validated once from CDK context. */
 export interface StackConfig {
@@ -97,21 +97,21 @@ export const DEFAULT_CONTEXT = {
   natGateways: 0,
   allowedOrigins: '*',
   llmProvider: 'bedrock',
-  bedrockModelId: 'us.anthropic.claude-haiku-4-5-20251001-v1:0',
+  bedrockModelId: envDefault('BEDROCK_MODEL_ID'),
   openaiBaseUrl: '',
   openaiModel: '',
   openaiApiKeySecretArn: '',
   userPoolId: '',
   selfSignUp: false,
-  userTurnLimit: 60,
-  userTurnWindowSeconds: 3600,
-  maxConversationMessages: 1000,
-  maxConversationBytes: 3145728,
+  userTurnLimit: envDefault('USER_TURN_LIMIT'),
+  userTurnWindowSeconds: envDefault('USER_TURN_WINDOW_SECONDS'),
+  maxConversationMessages: envDefault('MAX_CONVERSATION_MESSAGES'),
+  maxConversationBytes: envDefault('MAX_CONVERSATION_BYTES'),
   throttleRateLimit: 50,
   throttleBurstLimit: 100,
   alarmEmail: '',
-  cacheKeyPrefix: '',
-  deletedRetentionDays: 30,
+  cacheKeyPrefix: envDefault('CACHE_KEY_PREFIX'),
+  deletedRetentionDays: envDefault('DELETED_RETENTION_DAYS'),
   webClient: false,
 } as const;
 
@@ -127,7 +127,6 @@ export class StackConfigError extends Error {
 
 const CACHE_MODES: readonly CacheMode[] = ['replication-group', 'serverless'];
 const CACHE_ENGINES: readonly CacheEngine[] = ['valkey', 'redis'];
-const LLM_PROVIDERS: readonly LlmProvider[] = ['bedrock', 'openai', 'local'];
 const DATABASE_MODES: readonly DatabaseMode[] = ['instance', 'aurora-serverless'];
 
 /** ElastiCache's limit on the nodes of one cluster-mode-enabled replication group (shards × (1 + replicas)). */

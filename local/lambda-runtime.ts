@@ -15,6 +15,7 @@ import { Readable, Writable } from 'node:stream';
 // Brings in @types/aws-lambda's `declare global { namespace awslambda { ... } }`, the type of
 // the globals installed below, so handler code type-checks against the real declarations.
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
+import { gatewayError, gatewayErrorBody } from '../layer/src/contracts/route-table';
 
 /** Content type that tells API Gateway a JSON prelude precedes the body (runtime constant). */
 export const METADATA_PRELUDE_CONTENT_TYPE = 'application/vnd.awslambda.http-integration-response';
@@ -24,8 +25,8 @@ const DEFAULT_STREAM_CONTENT_TYPE = 'application/octet-stream';
 const HANDLER_STREAMING = Symbol.for('aws.lambda.runtime.handler.streaming');
 const HANDLER_HIGHWATERMARK = Symbol.for('aws.lambda.runtime.handler.streaming.highWaterMark');
 const STREAM_RESPONSE = 'response';
-/** What API Gateway answers when the integration fails or returns a malformed response. */
-const INTERNAL_SERVER_ERROR_BODY = JSON.stringify({ message: 'Internal server error' });
+/** What API Gateway answers (502, its DEFAULT_5XX gateway response) when the integration fails or returns a malformed response. */
+const INTERNAL_SERVER_ERROR_BODY = gatewayErrorBody(gatewayError('DEFAULT_5XX'));
 
 type WriteHook = (write: (chunk: string | Uint8Array) => void) => void;
 
@@ -280,7 +281,7 @@ type AnyHandler = (...args: any[]) => unknown;
  * Invokes a handler the way API Gateway's Lambda proxy integration does and resolves with the
  * response API Gateway would produce: buffered handlers resolve once they return; streaming
  * handlers resolve as soon as the prelude (status, headers) is known, while the body keeps
- * streaming. A handler that fails before responding yields 502 `{"message":"Internal server error"}`.
+ * streaming. A handler that fails before responding yields 502 with the gateway's DEFAULT_5XX body.
  */
 export async function invokeHandler(handler: unknown, event: unknown, options: InvokeOptions = {}): Promise<InvokeResult> {
   if (typeof handler !== 'function') throw new TypeError('handler is not a function');

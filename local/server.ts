@@ -19,7 +19,7 @@ import {
   gatewayErrorBody,
   pathParameterNames,
   type ApiFunctionName,
-} from '../layer/src/route-table';
+} from '../layer/src/contracts/route-table';
 import { buildRestApiEvent, installLambdaRuntimeGlobals, invokeHandler, type InvokeResult } from './lambda-runtime';
 import { createWebAssets } from './web-assets';
 
@@ -145,7 +145,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     handleRequest(req, res, settings)
       .catch((error: unknown) => {
         console.error('[local-api] request failed:', error);
-        if (!res.headersSent) sendJson(res, 502, { message: 'Internal server error' }, corsHeaders(req, settings));
+        if (!res.headersSent) sendJson(res, 502, JSON.parse(gatewayErrorBody(gatewayError('DEFAULT_5XX'))), corsHeaders(req, settings));
         else res.destroy();
       })
       .finally(() => {

@@ -1,8 +1,10 @@
 /**
  * Every setting the layer reads, parsed from the environment once per container and
  * validated: a bad or missing value fails the cold start with a message naming the variable.
+ * The names and defaults are the contract in `contracts/environment.ts`.
  */
-export type LlmProvider = 'bedrock' | 'openai' | 'local';
+import { envDefault, LLM_PROVIDERS, type EnvName, type LlmProvider } from './contracts/environment';
+export type { LlmProvider };
 
 export interface DatabaseConfig {
   /** Full connection string (local and dev). */
@@ -124,36 +126,34 @@ export class ConfigError extends Error {
  * leaves ~2 MB for the one reply that may take a conversation past the limit, and for turns
  * that race past the check together.
  */
-export const DEFAULT_MAX_CONVERSATION_BYTES = 3 * 1024 * 1024;
+export const DEFAULT_MAX_CONVERSATION_BYTES = envDefault('MAX_CONVERSATION_BYTES');
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-const DEFAULT_SYSTEM_PROMPT =
-  'You are a helpful assistant. Answer clearly and concisely. Use Markdown when it helps readability.';
-
 /** Parses and validates the whole configuration. Pure: tests pass their own `env`. */
 export function parseConfig(env: Env = process.env): AppConfig {
-  const read = (name: string): string | undefined => {
+  const read = (name: EnvName): string | undefined => {
     const value = env[name]?.trim();
     return value === '' ? undefined : value;
   };
-  const integer = (name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number => {
+  const text = (name: EnvName): string | undefined => read(name) ?? (envDefault(name) as string | undefined);
+  const integer = (name: EnvName, min: number, max = Number.MAX_SAFE_INTEGER): number => {
     const raw = read(name);
-    if (raw === undefined) return fallback;
+    if (raw === undefined) return envDefault(name) as number;
     const value = Number(raw);
     if (!/^-?\d+$/.test(raw) || value < min || value > max) {
       throw new ConfigError(name, raw, `an integer from ${min} to ${max}`);
     }
     return value;
   };
-  const bool = (name: string, fallback: boolean): boolean => {
+  const bool = (name: EnvName, fallback = envDefault(name) as boolean): boolean => {
     const raw = read(name);
     if (raw === undefined) return fallback;
     if (/^(true|1|yes)$/i.test(raw)) return true;
     if (/^(false|0|no)$/i.test(raw)) return false;
     throw new ConfigError(name, raw, 'true or false');
   };
-  const url = (name: string, protocols: readonly string[]): string | undefined => {
+  const url = (name: EnvName, protocols: readonly string[]): string | undefined => {
     const raw = read(name);
     if (raw === undefined) return undefined;
     let parsed: URL;
@@ -171,12 +171,12 @@ export function parseConfig(env: Env = process.env): AppConfig {
     secretArn: read('DATABASE_SECRET_ARN'),
     appRoleSecretArn: read('APP_DATABASE_SECRET_ARN'),
     host: read('DATABASE_HOST'),
-    port: integer('DATABASE_PORT', 5432, 1, 65535),
+    port: integer('DATABASE_PORT', 1, 65535),
     name: read('DATABASE_NAME'),
-    ssl: bool('DATABASE_SSL', false),
-    poolMax: integer('DATABASE_POOL_MAX', 2, 1, 100),
-    statementTimeoutMs: integer('DATABASE_STATEMENT_TIMEOUT_MS', 5000, 100),
-    connectTimeoutMs: integer('DATABASE_CONNECT_TIMEOUT_MS', 3000, 100),
+    ssl: bool('DATABASE_SSL'),
+    poolMax: integer('DATABASE_POOL_MAX', 1, 100),
+    statementTimeoutMs: integer('DATABASE_STATEMENT_TIMEOUT_MS', 100),
+    connectTimeoutMs: integer('DATABASE_CONNECT_TIMEOUT_MS', 100),
   };
   if (!database.url && !database.secretArn) {
     throw new ConfigError('DATABASE_URL', undefined, 'a postgres:// URL, or DATABASE_SECRET_ARN');
@@ -185,76 +185,75 @@ export function parseConfig(env: Env = process.env): AppConfig {
   const redis: RedisConfig = {
     url: url('REDIS_URL', ['redis:', 'rediss:']),
     host: read('REDIS_HOST'),
-    port: integer('REDIS_PORT', 6379, 1, 65535),
-    tls: bool('REDIS_TLS', false),
+    port: integer('REDIS_PORT', 1, 65535),
+    tls: bool('REDIS_TLS'),
     authSecretArn: read('REDIS_AUTH_SECRET_ARN'),
-    clusterMode: bool('REDIS_CLUSTER_MODE', false),
-    connectTimeoutMs: integer('REDIS_CONNECT_TIMEOUT_MS', 1000, 10),
-    commandTimeoutMs: integer('REDIS_COMMAND_TIMEOUT_MS', 200, 10),
+    clusterMode: bool('REDIS_CLUSTER_MODE'),
+    connectTimeoutMs: integer('REDIS_CONNECT_TIMEOUT_MS', 10),
+    commandTimeoutMs: integer('REDIS_COMMAND_TIMEOUT_MS', 10),
   };
   const redisConfigured = Boolean(redis.url || redis.host);
 
   const cache: CacheConfig = {
     enabled: bool('CACHE_ENABLED', redisConfigured) && redisConfigured,
-    keyPrefix: env.CACHE_KEY_PREFIX ?? '',
-    ttlSeconds: integer('CACHE_TTL_SECONDS', 600, 1),
-    contextMaxMessages: integer('CONTEXT_MAX_MESSAGES', 20, 1, 1000),
-    contextTtlSeconds: integer('CONTEXT_TTL_SECONDS', 86400, 1),
-    compressMinBytes: integer('CACHE_COMPRESS_MIN_BYTES', 16384, 0),
+    // Not trimmed: the prefix is used exactly as given.
+    keyPrefix: env.CACHE_KEY_PREFIX ?? envDefault('CACHE_KEY_PREFIX'),
+    ttlSeconds: integer('CACHE_TTL_SECONDS', 1),
+    contextMaxMessages: integer('CONTEXT_MAX_MESSAGES', 1, 1000),
+    contextTtlSeconds: integer('CONTEXT_TTL_SECONDS', 1),
+    compressMinBytes: integer('CACHE_COMPRESS_MIN_BYTES', 0),
   };
 
-  const provider = read('LLM_PROVIDER') ?? 'local';
-  if (provider !== 'bedrock' && provider !== 'openai' && provider !== 'local') {
-    throw new ConfigError('LLM_PROVIDER', provider, 'bedrock, openai or local');
-  }
+  const provider = text('LLM_PROVIDER');
+  if (!LLM_PROVIDERS.includes(provider as LlmProvider)) throw new ConfigError('LLM_PROVIDER', provider, LLM_PROVIDERS.join(', '));
   const llm: LlmConfig = {
-    provider,
-    bedrockModelId: read('BEDROCK_MODEL_ID') ?? 'us.anthropic.claude-haiku-4-5-20251001-v1:0',
+    provider: provider as LlmProvider,
+    bedrockModelId: text('BEDROCK_MODEL_ID') as string,
     openaiBaseUrl: url('OPENAI_BASE_URL', ['http:', 'https:']),
-    openaiModel: read('OPENAI_MODEL') ?? 'gpt-4o-mini',
+    openaiModel: text('OPENAI_MODEL') as string,
     openaiApiKey: read('OPENAI_API_KEY'),
     openaiApiKeySecretArn: read('OPENAI_API_KEY_SECRET_ARN'),
-    systemPrompt: read('SYSTEM_PROMPT') ?? DEFAULT_SYSTEM_PROMPT,
-    maxTokens: integer('LLM_MAX_TOKENS', 1024, 1, 200000),
-    localTokenDelayMs: integer('LOCAL_MODEL_TOKEN_DELAY_MS', 0, 0, 10000),
-    firstTokenWaitMs: integer('LLM_FIRST_TOKEN_WAIT_MS', 10000, 0),
-    heartbeatIntervalMs: integer('SSE_HEARTBEAT_INTERVAL_MS', 15000, 100),
+    systemPrompt: text('SYSTEM_PROMPT') as string,
+    maxTokens: integer('LLM_MAX_TOKENS', 1, 200000),
+    localTokenDelayMs: integer('LOCAL_MODEL_TOKEN_DELAY_MS', 0, 10000),
+    firstTokenWaitMs: integer('LLM_FIRST_TOKEN_WAIT_MS', 0),
+    heartbeatIntervalMs: integer('SSE_HEARTBEAT_INTERVAL_MS', 100),
   };
   if (provider === 'openai' && !llm.openaiApiKey && !llm.openaiApiKeySecretArn && !llm.openaiBaseUrl) {
     throw new ConfigError('OPENAI_API_KEY', undefined, 'a key, OPENAI_API_KEY_SECRET_ARN, or an OPENAI_BASE_URL that needs none');
   }
 
-  const allowedOrigins = (read('ALLOWED_ORIGINS') ?? '*')
+  const allowedOrigins = (text('ALLOWED_ORIGINS') as string)
     .split(',')
     .map((origin) => origin.trim())
     .filter(Boolean);
   const http: HttpConfig = {
     allowedOrigins,
-    maxMessageChars: integer('MAX_MESSAGE_CHARS', 32000, 1),
-    maxBodyBytes: integer('MAX_BODY_BYTES', 256 * 1024, 1024),
+    maxMessageChars: integer('MAX_MESSAGE_CHARS', 1),
+    maxBodyBytes: integer('MAX_BODY_BYTES', 1024),
   };
 
   const limits: LimitsConfig = {
-    userTurnLimit: integer('USER_TURN_LIMIT', 60, 0, 1_000_000),
-    userTurnWindowSeconds: integer('USER_TURN_WINDOW_SECONDS', 3600, 1, 30 * 24 * 3600),
+    userTurnLimit: integer('USER_TURN_LIMIT', 0, 1_000_000),
+    userTurnWindowSeconds: integer('USER_TURN_WINDOW_SECONDS', 1, 30 * 24 * 3600),
     // A turn adds a user message and a reply, so fewer than 2 would refuse every turn.
-    maxConversationMessages: integer('MAX_CONVERSATION_MESSAGES', 1000, 2, 1_000_000),
+    maxConversationMessages: integer('MAX_CONVERSATION_MESSAGES', 2, 1_000_000),
     // Above 4 MiB the fixed JSON of 1,000 messages and one long reply could reach the 6 MB limit.
-    maxConversationBytes: integer('MAX_CONVERSATION_BYTES', DEFAULT_MAX_CONVERSATION_BYTES, 1024, 4 * 1024 * 1024),
+    maxConversationBytes: integer('MAX_CONVERSATION_BYTES', 1024, 4 * 1024 * 1024),
   };
 
   const lifecycle: LifecycleConfig = {
-    deletedRetentionDays: integer('DELETED_RETENTION_DAYS', 30, 0, 3650),
-    purgeBatchSize: integer('PURGE_BATCH_SIZE', 500, 1, 10000),
+    deletedRetentionDays: integer('DELETED_RETENTION_DAYS', 0, 3650),
+    purgeBatchSize: integer('PURGE_BATCH_SIZE', 1, 10000),
   };
 
   const replyStream: ReplyStreamConfig = {
     enabled: bool('REPLY_STREAM_ENABLED', cache.enabled) && cache.enabled,
-    ttlSeconds: integer('REPLY_STREAM_TTL_SECONDS', 300, 1, 86400),
-    runningTtlSeconds: integer('REPLY_STREAM_RUNNING_TTL_SECONDS', 60, 5, 3600),
-    maxFrames: integer('REPLY_STREAM_MAX_FRAMES', 20000, 100, 1_000_000),
-    stopPollMs: integer('REPLY_STREAM_STOP_POLL_MS', 250, 10, 10000),
-    flushIntervalMs: integer('REPLY_STREAM_FLUSH_MS', 20, 0, 1000),
+    ttlSeconds: integer('REPLY_STREAM_TTL_SECONDS', 1, 86400),
+    runningTtlSeconds: integer('REPLY_STREAM_RUNNING_TTL_SECONDS', 5, 3600),
+    maxFrames: integer('REPLY_STREAM_MAX_FRAMES', 100, 1_000_000),
+    stopPollMs: integer('REPLY_STREAM_STOP_POLL_MS', 10, 10000),
+    flushIntervalMs: integer('REPLY_STREAM_FLUSH_MS', 0, 1000),
   };
 
   return { database, redis, cache, llm, http, lifecycle, limits, replyStream };

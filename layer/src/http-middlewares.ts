@@ -9,7 +9,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { getConfig } from './config';
 import { AppError, UnauthorizedError } from './errors';
 import { isStorableText } from './request-validation';
-import { CORS, gatewayError, gatewayErrorBody, routeKey } from './route-table';
+import { CORS, gatewayError, gatewayErrorBody, routeIdOf, type ApiFunctionName, type RouteIdOf } from './contracts/route-table';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logger, publishMetricsIfAny } from './observability';
 
@@ -92,13 +92,15 @@ export function httpMiddlewares<TResult = APIGatewayProxyResult>(): MiddlewareOb
 export type RouteHandler = (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>;
 
 /**
- * The handler of a function that serves several routes of the route table, keyed by
- * `routeKey(method, resource)`. API Gateway sends only the table's routes here; anything else
- * (a misconfigured integration) is the gateway's own 404.
+ * The handler of function `F`, which serves several routes of the route table: one handler per
+ * route id of `F` (the type requires every one). API Gateway sends only the table's routes
+ * here; anything else (a misconfigured integration) is the gateway's own 404.
  */
-export function dispatchRoutes(routes: Readonly<Record<string, RouteHandler>>): RouteHandler {
+export function dispatchRoutes<F extends ApiFunctionName>(routes: Readonly<Record<RouteIdOf<F>, RouteHandler>>): RouteHandler {
+  const byId: Readonly<Record<string, RouteHandler>> = routes;
   return async (event) => {
-    const route = routes[routeKey(event.httpMethod, event.resource)];
+    const id = routeIdOf(event.httpMethod, event.resource);
+    const route = id === undefined ? undefined : byId[id];
     if (!route) return jsonResponse(404, gatewayErrorBody(gatewayError('MISSING_AUTHENTICATION_TOKEN')));
     return route(event);
   };

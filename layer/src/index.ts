@@ -18,5 +18,5 @@ export * from './reply-stream';
 export * from './secrets';
 export * from './sse-response';
 export * from './request-validation';
-export * from './route-table';
+export * from './contracts/route-table';
 export * from './turn-limiter';

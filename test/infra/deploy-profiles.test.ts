@@ -4,7 +4,7 @@
  * cdk-nag (an unacknowledged finding throws), and cfn-lint-clean templates are the job of
  * cfn-lint.test.ts.
  */
-import { API_FUNCTIONS } from '../../layer/src/route-table';
+import { API_FUNCTIONS } from '../../layer/src/contracts/route-table';
 import { DEFAULT_CONTEXT } from '../../lib/stack-config';
 import { App, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';

@@ -15,7 +15,7 @@ import {
   gatewayError,
   gatewayErrorBody,
   type ApiFunctionName,
-} from '../../layer/src/route-table';
+} from '../../layer/src/contracts/route-table';
 import { removeSynthOutputs, resourcesOfType, synthesize, type CfnResource, type Synthesized } from './support/synth';
 
 let synthesized: Synthesized;

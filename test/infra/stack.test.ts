@@ -3,7 +3,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { ChatbotApiStack } from '../../lib/chatbot-api-stack';
 import { hashMigrations, logicalIdOf } from '../../lib/functions';
-import { API_FUNCTIONS, API_ROUTES, type ApiFunctionName } from '../../layer/src/route-table';
+import { API_FUNCTIONS, API_ROUTES, type ApiFunctionName } from '../../layer/src/contracts/route-table';
 import {
   cdkJsonContext,
   normaliseTemplate,

@@ -4,7 +4,7 @@
  * API's CORS origins; the default synth has none of it, and no synthesized template ever has
  * the local sign-in.
  */
-import { API_ROUTES } from '../../layer/src/route-table';
+import { API_ROUTES } from '../../layer/src/contracts/route-table';
 import { DEFAULT_CONTEXT, loadStackConfig } from '../../lib/stack-config';
 import { removeSynthOutputs, resourcesOfType, synthesize, type Synthesized } from './support/synth';
 

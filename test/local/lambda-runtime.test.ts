@@ -103,7 +103,7 @@ describe('invokeHandler', () => {
     spy.mockRestore();
 
     // Assess
-    expect(thrown).toEqual({ statusCode: 502, headers: { 'content-type': 'application/json' }, body: '{"message":"Internal server error"}' });
+    expect(thrown).toEqual({ statusCode: 502, headers: { 'content-type': 'application/json' }, body: '{"detail":{"message":"Internal server error","code":"internal_error"}}' });
     expect(malformed.statusCode).toBe(502);
   });
 
@@ -192,7 +192,7 @@ describe('invokeHandler', () => {
     spy.mockRestore();
 
     // Assess
-    expect(earlyResult).toMatchObject({ statusCode: 502, body: '{"message":"Internal server error"}' });
+    expect(earlyResult).toMatchObject({ statusCode: 502, body: '{"detail":{"message":"Internal server error","code":"internal_error"}}' });
     expect(lateResult.statusCode).toBe(200);
     expect(lateError).toBeInstanceOf(Error);
     expect((lateError as Error).message).toBe('mid-stream');

@@ -8,7 +8,7 @@ import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { signLocalToken } from '../../local/auth';
 import { installLambdaRuntimeGlobals } from '../../local/lambda-runtime';
 import { startLocalServer, type LocalServer } from '../../local/server';
-import { CORS, CORS_ALLOW_METHODS } from '../../layer/src/route-table';
+import { CORS, CORS_ALLOW_METHODS } from '../../layer/src/contracts/route-table';
 
 installLambdaRuntimeGlobals();
 const awslambda = (globalThis as unknown as {

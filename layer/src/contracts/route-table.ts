@@ -3,7 +3,9 @@
  * the CORS rules and the bodies of the errors the gateway itself answers. The deployed REST
  * API (`lib/api.ts`, `lib/functions.ts`), the local emulator (`local/server.ts`) and the
  * functions' own CORS middleware are all built from this one module, so the edges cannot
- * drift. Pure data: no imports, safe to load from CDK code, the emulator and the layer.
+ * drift; a function serving several routes keys its handlers by route id. Pure data: no
+ * imports, safe to load from CDK code, the emulator and the layer. The contract behind each
+ * route: docs/api.md.
  */
 
 /** One Lambda function behind the API, a folder `lambdas/<name>/index.ts`; all load the one layer. */
@@ -12,15 +14,17 @@ export interface ApiFunctionSpec {
   readonly streaming: boolean;
   /** Function timeout in seconds; a streamed reply may run as long as this. */
   readonly timeoutSeconds: number;
+  /** Calls the model: gets the provider settings, its secret and the model permission. @default false */
+  readonly callsModel?: boolean;
   readonly description: string;
 }
 
 export const API_FUNCTIONS = {
   'get-conversation': { streaming: false, timeoutSeconds: 15, description: 'GET /backend-api/conversation/{conversation_id}' },
   'list-conversations': { streaming: false, timeoutSeconds: 15, description: 'GET /backend-api/conversations' },
-  'post-conversation': { streaming: true, timeoutSeconds: 300, description: 'POST /backend-api/f/conversation (streams the reply)' },
+  'post-conversation': { streaming: true, timeoutSeconds: 300, callsModel: true, description: 'POST /backend-api/f/conversation (streams the reply)' },
   // gen_title calls the model, hence more time than the plain writes need.
-  'update-conversation': { streaming: false, timeoutSeconds: 30, description: 'PATCH a conversation or all of them; gen_title' },
+  'update-conversation': { streaming: false, timeoutSeconds: 30, callsModel: true, description: 'PATCH a conversation or all of them; gen_title' },
   // As long as the reply it follows may run.
   'resume-conversation': { streaming: true, timeoutSeconds: 300, description: 'POST /backend-api/f/conversation/resume (streams a reply in progress)' },
   'reply-control': { streaming: false, timeoutSeconds: 15, description: 'GET stream_status and POST stop of a conversation\'s reply' },
@@ -32,6 +36,8 @@ export type HttpMethod = 'GET' | 'POST' | 'PATCH';
 
 /** One method on one resource. */
 export interface ApiRoute {
+  /** Names the route in code: a function serving several routes keys its handlers by it. */
+  readonly id: string;
   readonly method: HttpMethod;
   /** The API Gateway resource path, as `event.resource` carries it (`{name}` = a path parameter). */
   readonly path: string;
@@ -42,22 +48,29 @@ export interface ApiRoute {
   readonly jsonBody?: boolean;
 }
 
-export const API_ROUTES: readonly ApiRoute[] = [
-  { method: 'GET', path: '/backend-api/conversation/{conversation_id}', function: 'get-conversation' },
-  { method: 'GET', path: '/backend-api/conversations', function: 'list-conversations', query: ['offset', 'limit', 'order', 'is_archived'] },
-  { method: 'POST', path: '/backend-api/f/conversation', function: 'post-conversation', jsonBody: true },
+export const API_ROUTES = [
+  { id: 'getConversation', method: 'GET', path: '/backend-api/conversation/{conversation_id}', function: 'get-conversation' },
+  { id: 'listConversations', method: 'GET', path: '/backend-api/conversations', function: 'list-conversations', query: ['offset', 'limit', 'order', 'is_archived'] },
+  { id: 'postConversation', method: 'POST', path: '/backend-api/f/conversation', function: 'post-conversation', jsonBody: true },
   // The path older ChatGPT clients post to.
-  { method: 'POST', path: '/backend-api/conversation', function: 'post-conversation', jsonBody: true },
-  { method: 'PATCH', path: '/backend-api/conversation/{conversation_id}', function: 'update-conversation', jsonBody: true },
-  { method: 'PATCH', path: '/backend-api/conversations', function: 'update-conversation', jsonBody: true },
-  { method: 'POST', path: '/backend-api/conversation/gen_title/{conversation_id}', function: 'update-conversation', jsonBody: true },
-  { method: 'GET', path: '/backend-api/conversation/{conversation_id}/stream_status', function: 'reply-control' },
-  { method: 'POST', path: '/backend-api/conversation/{conversation_id}/stop', function: 'reply-control' },
-  { method: 'POST', path: '/backend-api/f/conversation/resume', function: 'resume-conversation', jsonBody: true },
-];
+  { id: 'postConversationLegacyPath', method: 'POST', path: '/backend-api/conversation', function: 'post-conversation', jsonBody: true },
+  { id: 'updateConversation', method: 'PATCH', path: '/backend-api/conversation/{conversation_id}', function: 'update-conversation', jsonBody: true },
+  { id: 'updateAllConversations', method: 'PATCH', path: '/backend-api/conversations', function: 'update-conversation', jsonBody: true },
+  { id: 'generateTitle', method: 'POST', path: '/backend-api/conversation/gen_title/{conversation_id}', function: 'update-conversation', jsonBody: true },
+  { id: 'getStreamStatus', method: 'GET', path: '/backend-api/conversation/{conversation_id}/stream_status', function: 'reply-control' },
+  { id: 'stopReply', method: 'POST', path: '/backend-api/conversation/{conversation_id}/stop', function: 'reply-control' },
+  { id: 'resumeReply', method: 'POST', path: '/backend-api/f/conversation/resume', function: 'resume-conversation', jsonBody: true },
+] as const satisfies readonly ApiRoute[];
 
-/** The key a multi-route function dispatches on: `event.httpMethod` and `event.resource`. */
-export const routeKey = (method: string, path: string): string => `${method.toUpperCase()} ${path}`;
+export type RouteId = (typeof API_ROUTES)[number]['id'];
+
+/** The routes a function serves, by id. */
+export type RouteIdOf<F extends ApiFunctionName> = Extract<(typeof API_ROUTES)[number], { function: F }>['id'];
+
+const ROUTE_IDS: ReadonlyMap<string, RouteId> = new Map(API_ROUTES.map((route) => [`${route.method} ${route.path}`, route.id]));
+
+/** The route an event reached (`event.httpMethod`, `event.resource`), or `undefined`. */
+export const routeIdOf = (method: string, resource: string): RouteId | undefined => ROUTE_IDS.get(`${method.toUpperCase()} ${resource}`);
 
 /** The path parameter names of a resource path, in order. */
 export const pathParameterNames = (path: string): string[] => [...path.matchAll(/\{([^}]+)\}/g)].map((match) => match[1]);

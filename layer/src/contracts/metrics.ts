@@ -1,0 +1,35 @@
+/**
+ * The metrics the functions emit (CloudWatch EMF through Powertools), by name: the layer counts
+ * them, the stack's dashboard and alarms read them. Pure data.
+ */
+import { ENVIRONMENT } from './environment';
+
+export const METRIC_NAMES = [
+  'CacheHit',
+  'CacheMiss',
+  'CacheBypass',
+  'CacheError',
+  /** An invalidating DEL failed: the one cache failure that can leave stale data (it is retried). */
+  'CacheInvalidationFailed',
+  /** A reader found another reader's fill lease and was then served its fill. */
+  'CacheLeaseWait',
+  /** A reader waited for another reader's fill in vain and loaded without filling. */
+  'CacheLeaseWaitExpired',
+  /** A hash key already held its maximum of fields; the read was served from Postgres, uncached. */
+  'CacheFieldLimit',
+  'ContextRebuilt',
+  'ModelError',
+  'ClientDisconnected',
+  'TurnLimited',
+  'TurnLimitBypassed',
+  'ConversationTooLong',
+  'ReplyStopped',
+  'ReplyDeadline',
+  'ReplyStreamError',
+] as const;
+
+export type MetricName = (typeof METRIC_NAMES)[number];
+
+/** The CloudWatch namespace and `service` dimension the functions publish under. */
+export const METRICS_NAMESPACE = ENVIRONMENT.POWERTOOLS_METRICS_NAMESPACE.default;
+export const SERVICE_NAME = ENVIRONMENT.POWERTOOLS_SERVICE_NAME.default;
