@@ -82,7 +82,7 @@ export function buildArtifacts(): string {
       format: 'cjs',
       target: 'node24',
       minify: true,
-      external: ['@chatbot/shared'],
+      external: ['@chatbot/shared/testing'],
       absWorkingDir: REPO_ROOT,
       logLevel: 'warning',
     });

@@ -7,8 +7,7 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { Client } from 'pg';
 import type { Redis } from 'ioredis';
-import { runMigrations } from '@chatbot/shared';
-import { createConversation, insertMessage, updateConversationCurrentNodeById } from '../test/support/conversation-seeding';
+import { createConversationWithMessage, insertMessageAndMoveCurrentNode, runMigrations } from '@chatbot/shared/testing';
 import { ADMIN_DATABASE_URL, DATABASE_NAME, DATABASE_URL, KEY_PREFIX, REPO_ROOT } from './env';
 
 export async function createBenchDatabase(): Promise<void> {
@@ -112,34 +111,40 @@ export interface SeededConversation {
   readonly messages: number;
 }
 
-/** A linear conversation of `messages` user/assistant messages (alternating), owned by `userId`. */
+/**
+ * A linear conversation of `messages` (at least 1) user/assistant messages, alternating from a
+ * user message, owned by `userId` — written through the repository's own statements, one per
+ * message, as the app writes them (no model turns: a 1,000-message conversation takes seconds).
+ */
 export async function seedConversation(userId: string, messages: number): Promise<SeededConversation> {
   const id = randomUUID();
-  const systemNodeId = randomUUID();
   const random = textRandom((conversationsSeeded += 1));
-  await createConversation({ id, userId, rootNodeId: randomUUID(), systemNodeId, defaultModelSlug: 'local' });
-  let parentId: string = systemNodeId;
-  for (let i = 0; i < messages; i += 1) {
+  const text = (role: 'user' | 'assistant') => sentenceOf(random, role === 'user' ? USER_TEXT.length : ASSISTANT_TEXT.length);
+  const first = await createConversationWithMessage({
+    id,
+    userId,
+    rootNodeId: randomUUID(),
+    systemNodeId: randomUUID(),
+    message: { id: randomUUID(), parts: [text('user')] },
+    defaultModelSlug: 'local',
+  });
+  let parentId = first.id;
+  for (let i = 1; i < messages; i += 1) {
     const role = i % 2 === 0 ? 'user' : 'assistant';
-    const messageId = randomUUID();
-    await insertMessage({
+    const stored = await insertMessageAndMoveCurrentNode({
       conversationId: id,
       message: {
-        id: messageId,
+        id: randomUUID(),
         parentId,
         role,
-        parts: [sentenceOf(random, role === 'user' ? USER_TEXT.length : ASSISTANT_TEXT.length)],
+        parts: [text(role)],
         endTurn: role === 'assistant' ? true : null,
         metadata: role === 'assistant' ? { model_slug: 'local', finish_details: { type: 'stop' }, parent_id: parentId } : {},
       },
     });
-    parentId = messageId;
+    parentId = stored!.id;
   }
-  await updateConversationCurrentNodeById({ id, currentNodeId: parentId });
   return { id, userId, leafId: parentId, messages };
 }
 
-/** A context entry as the conversation service stores it (`{id, role, content}`, id first). */
-export const contextEntry = (id: string, role: 'user' | 'assistant', content: string): string => JSON.stringify({ id, role, content });
-export const contextTailPrefix = (id: string): string => `{"id":${JSON.stringify(id)},`;
 export const sampleText = { user: USER_TEXT, assistant: ASSISTANT_TEXT };

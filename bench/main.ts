@@ -12,12 +12,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import {
-  cacheKeys,
-  cacheStats,
+  redisKeys,
+  redisStats,
   closeDatabase,
   closeRedis,
   databaseStats,
-  enforceTurnLimit,
+  recordTurn,
+  contextEntry,
+  contextTailPrefix,
+  appendToList,
+  readList,
   getBranchMessagesByLeafId,
   getCacheService,
   getConfig,
@@ -27,7 +31,7 @@ import {
   resetCacheService,
   resetConfig,
   type CacheStatus,
-} from '@chatbot/shared';
+} from '@chatbot/shared/testing';
 import { buildRestApiEvent, invokeHandler, type InvokeResult } from '../local/lambda-runtime';
 import { generateTitle, patchAllConversations, patchConversation, sendMessage } from '../test/support/handlers';
 import { handler as getConversationHandler } from '../lambdas/get-conversation';
@@ -36,8 +40,6 @@ import { buildArtifacts, HANDLERS, LAYER_ENTRY, measureColdStart, removeArtifact
 import { measureResumable, resumableMemoryRow, resumableSection } from './resumable';
 import { KEY_PREFIX, REDIS_URL, REPO_ROOT, RUN_ID } from './env';
 import {
-  contextEntry,
-  contextTailPrefix,
   createBenchDatabase,
   deleteBenchKeys,
   dropBenchDatabase,
@@ -142,7 +144,7 @@ interface DetailResult {
 }
 
 async function measureDetail(raw: Redis, conversation: SeededConversation): Promise<DetailResult> {
-  const key = KEY_PREFIX + cacheKeys.conversationHistory(conversation.id);
+  const key = redisKeys.conversationHistory(conversation.id);
   const label = `detail ${conversation.messages}`;
   const hit = handlerCall(`${label} hit`, getConversationHandler, () => detailEvent(conversation), 'HIT');
   const miss = handlerCall(`${label} miss`, getConversationHandler, () => detailEvent(conversation), 'MISS');
@@ -213,7 +215,7 @@ async function measureDetail(raw: Redis, conversation: SeededConversation): Prom
 // 2. List
 
 async function measureList(raw: Redis, userId: string): Promise<Record<string, Summary>> {
-  const key = KEY_PREFIX + cacheKeys.conversationList(userId);
+  const key = redisKeys.conversationList(userId);
   const hit = handlerCall('list hit', listConversationsHandler, () => listEvent(userId), 'HIT');
   const miss = handlerCall('list miss', listConversationsHandler, () => listEvent(userId), 'MISS');
   const off = handlerCall('list cache off', listConversationsHandler, () => listEvent(userId), 'BYPASS');
@@ -293,7 +295,7 @@ async function measureLoad(): Promise<LoadResult> {
     let readQueries = 0;
     let postQueries = 0;
     const queriesBefore = databaseStats.queries;
-    const commandsBefore = cacheStats.commands;
+    const commandsBefore = redisStats.commands;
     const start = process.hrtime.bigint();
     for (let i = 0; i < REQUESTS; i += 1) {
       const user = users[Math.floor(random() * users.length)];
@@ -333,7 +335,7 @@ async function measureLoad(): Promise<LoadResult> {
       queries: databaseStats.queries - queriesBefore,
       readQueries,
       postQueries,
-      redisCommands: cacheStats.commands - commandsBefore,
+      redisCommands: redisStats.commands - commandsBefore,
       seconds,
       statuses,
       mix,
@@ -353,15 +355,14 @@ async function measureLoad(): Promise<LoadResult> {
 // 4. Context window
 
 async function measureContext(conversations: readonly SeededConversation[]): Promise<Record<number, Record<string, Summary>>> {
-  const cache = getCacheService();
   const { contextMaxMessages: maxLength, contextTtlSeconds: ttlSeconds } = getConfig().cache;
   const variants = [];
   for (const conversation of conversations) {
-    const key = cacheKeys.chatContext(conversation.id);
+    const key = redisKeys.contextWindow(conversation.id);
     // Built the way the service rebuilds an expired context: the branch's last 20, replacing the list.
     const branch = await getBranchMessagesByLeafId({ conversationId: conversation.id, leafId: conversation.leafId, limit: maxLength });
     const entries = branch.map((row) => contextEntry(row.id, row.role as 'user' | 'assistant', (row.parts as string[]).join('\n')));
-    await cache.appendToList(key, entries, { maxLength, ttlSeconds, replace: true });
+    await appendToList(key, entries, { maxLength, ttlSeconds, replace: true });
     let tailId = branch[branch.length - 1].id;
     let turn = 0;
     const n = conversation.messages;
@@ -369,7 +370,7 @@ async function measureContext(conversations: readonly SeededConversation[]): Pro
       {
         name: `${n}|redis read`,
         run: async () => {
-          const list = await cache.getList(key);
+          const list = await readList(key);
           if (list?.length !== maxLength) throw new Error(`context ${n}: read ${list?.length} entries`);
         },
       },
@@ -379,7 +380,7 @@ async function measureContext(conversations: readonly SeededConversation[]): Pro
           turn += 1;
           const id = `bench-${turn}-${n}`;
           const role = turn % 2 === 0 ? 'user' : 'assistant';
-          const list = await cache.appendToList(key, [contextEntry(id, role, role === 'user' ? sampleText.user : sampleText.assistant)], {
+          const list = await appendToList(key, [contextEntry(id, role, role === 'user' ? sampleText.user : sampleText.assistant)], {
             maxLength,
             ttlSeconds,
             ifTailStartsWith: contextTailPrefix(tailId),
@@ -418,7 +419,7 @@ interface RoundTrips {
 }
 
 /**
- * Counts per request what the layer counts (cacheStats, databaseStats) and, independently,
+ * Counts per request what the layer counts (redisStats, databaseStats) and, independently,
  * what Redis itself received from the layer's connection (MONITOR, top-level commands only:
  * the commands a script runs inside Redis are not round trips).
  */
@@ -435,8 +436,8 @@ async function measureRoundTrips(raw: Redis, conversation: SeededConversation, l
 
   const REPEAT = 5;
   const scenarios: { endpoint: string; prepare: () => Promise<void>; act: () => Promise<void> }[] = [];
-  const historyKey = KEY_PREFIX + cacheKeys.conversationHistory(conversation.id);
-  const listKey = KEY_PREFIX + cacheKeys.conversationList(listUserId);
+  const historyKey = redisKeys.conversationHistory(conversation.id);
+  const listKey = redisKeys.conversationList(listUserId);
   const detailHit = handlerCall('round trips GET hit', getConversationHandler, () => detailEvent(conversation), 'HIT');
   const detailMiss = handlerCall('round trips GET miss', getConversationHandler, () => detailEvent(conversation), 'MISS');
   const listHit = handlerCall('round trips list hit', listConversationsHandler, () => listEvent(listUserId), 'HIT');
@@ -494,12 +495,12 @@ async function measureRoundTrips(raw: Redis, conversation: SeededConversation, l
     {
       endpoint: 'POST, follow-up after context expiry',
       prepare: async () => {
-        await raw.del(KEY_PREFIX + cacheKeys.chatContext(thread?.conversationId as string));
+        await raw.del(redisKeys.contextWindow(thread?.conversationId as string));
       },
       act: follow,
     },
   );
-  // The lifecycle (SPEC §7): each acts on a conversation of its own, made in `prepare`.
+  // The lifecycle (docs/api.md#conversation-lifecycle): each acts on a conversation of its own, made in `prepare`.
   const lifecycleUser = `bench-lifecycle-${RUN_ID}`;
   let target: { conversationId: string; assistantMessageId: string } | undefined;
   const freshTarget = async () => {
@@ -550,10 +551,10 @@ async function measureRoundTrips(raw: Redis, conversation: SeededConversation, l
         const start = `bench-marker-${(markers += 1)}`;
         const end = `bench-marker-${(markers += 1)}`;
         await raw.echo(start);
-        const commandsBefore = cacheStats.commands;
+        const commandsBefore = redisStats.commands;
         const queriesBefore = databaseStats.queries;
         await scenario.act();
-        commands += cacheStats.commands - commandsBefore;
+        commands += redisStats.commands - commandsBefore;
         queries += databaseStats.queries - queriesBefore;
         await raw.echo(end);
         await waitFor(end);
@@ -575,7 +576,7 @@ async function measureRoundTrips(raw: Redis, conversation: SeededConversation, l
 // ---------------------------------------------------------------------------------------------
 // 10. Thundering herd: 40 concurrent reads after an invalidation, across isolated layer copies
 
-type Shared = typeof import('@chatbot/shared');
+type Shared = typeof import('@chatbot/shared/testing');
 
 interface HerdVariantResult {
   readonly name: string;
@@ -603,7 +604,7 @@ async function measureHerd(raw: Redis, conversation: SeededConversation): Promis
     delete load.cache[LAYER_ENTRY];
     return load(LAYER_ENTRY) as Shared;
   });
-  const key = cacheKeys.conversationHistory(conversation.id);
+  const key = redisKeys.conversationHistory(conversation.id);
   const expectPrefix = conversationDetailPrefix(conversation.id, conversation.userId);
   const variants = [
     { name: 'single flight (default: wait ≤ 250 ms, poll every 2 → 16 ms)', lease: {} },
@@ -611,7 +612,7 @@ async function measureHerd(raw: Redis, conversation: SeededConversation): Promis
     { name: 'no waiting: a live lease sends the reader to Postgres, unfilled', lease: { waitMs: 0 } },
   ];
   const services = variants.map((variant) =>
-    copies.map((copy) => new copy.CacheService({ enabled: true, keyPrefix: KEY_PREFIX, ttlSeconds: 600, lease: variant.lease })),
+    copies.map((copy) => new copy.CacheService({ enabled: true, ttlSeconds: 600, lease: variant.lease })),
   );
   const results: HerdVariantResult[] = variants.map((variant) => ({ name: variant.name, loadsPerWave: [], commandsPerWave: [], waveMs: [], statuses: {}, notFound: 0 }));
   const sum = (pick: (copy: Shared) => number) => copies.reduce((total, copy) => total + pick(copy), 0);
@@ -619,9 +620,9 @@ async function measureHerd(raw: Redis, conversation: SeededConversation): Promis
     for (let wave = 0; wave < HERD_WAVES + 1; wave += 1) {
       for (let k = 0; k < variants.length; k += 1) {
         const v = (wave + k) % variants.length;
-        await raw.del(KEY_PREFIX + key);
+        await raw.del(key);
         const queries = sum((copy) => copy.databaseStats.queries);
-        const commands = sum((copy) => copy.cacheStats.commands);
+        const commands = sum((copy) => copy.redisStats.commands);
         const started = performance.now();
         const answers = await Promise.all(
           Array.from({ length: HERD_READERS }, (_, i) => {
@@ -641,7 +642,7 @@ async function measureHerd(raw: Redis, conversation: SeededConversation): Promis
         if (wave === 0) continue; // warm-up: connections, script loads
         const result = results[v];
         result.loadsPerWave.push(sum((copy) => copy.databaseStats.queries) - queries);
-        result.commandsPerWave.push(sum((copy) => copy.cacheStats.commands) - commands);
+        result.commandsPerWave.push(sum((copy) => copy.redisStats.commands) - commands);
         result.waveMs.push(elapsed);
         for (const answer of answers) {
           result.statuses[answer.status] = (result.statuses[answer.status] ?? 0) + 1;
@@ -737,10 +738,10 @@ async function measureTurnLimit(): Promise<Record<string, Summary>> {
         { name: 'POST, limit on', before: () => setTurnLimit('1000000'), run: () => sendMessage(on, sampleText.user) },
         { name: 'POST, limit off', before: () => setTurnLimit('0'), run: () => sendMessage(off, sampleText.user) },
         {
-          name: 'enforceTurnLimit alone',
+          name: 'the turn log alone',
           before: () => setTurnLimit('1000000'),
           run: async () => {
-            if ((await enforceTurnLimit(alone)) !== 'ALLOWED') throw new Error('turn limit: not counted in Redis');
+            if ((await recordTurn(alone, 1_000_000, 3_600_000)).allowed !== true) throw new Error('turn limit: not counted in Redis');
           },
         },
       ],
@@ -891,7 +892,7 @@ async function main(): Promise<void> {
     section(
       4,
       '## 4. Context window (`chat:{id}:context`)',
-      '`redis read` is `CacheService.getList` (LRANGE of the 20 entries: what a regenerate/continue reads); `redis append` is `CacheService.appendToList` with `ifTailStartsWith` — the one round trip a POST makes per message on a warm context (RPUSH + LTRIM + EXPIRE + LRANGE in one script); `postgres last 20` is `getBranchMessagesByLeafId` (the rebuild after expiry). Entries are ~0.2–0.6 KB.',
+      '`redis read` is `readList` (LRANGE of the 20 entries: what a regenerate/continue reads); `redis append` is `appendToList` with `ifTailStartsWith` — the one round trip a POST makes per message on a warm context (RPUSH + LTRIM + EXPIRE + LRANGE in one script); `postgres last 20` is `getBranchMessagesByLeafId` (the rebuild after expiry). Entries are ~0.2–0.6 KB.',
       markdownTable(contextRows),
     );
 
@@ -901,7 +902,7 @@ async function main(): Promise<void> {
     section(
       5,
       '## 5. Round trips per request',
-      'Averages over 5 requests each. `Redis commands` is the layer\'s own count (`cacheStats.commands`); `seen by Redis` counts, independently, the top-level commands Redis received from the layer\'s connection (MONITOR; commands run inside a Lua script are not round trips and are excluded). The two invalidation DELs of a POST are sent together by ioredis auto-pipelining, so they cost one network round trip. A POST also records that its reply runs (SPEC §8): one script call when it starts and one when it ends; a v1 reply adds one per batch of frames (at most one per 20 ms, never awaited per token; these rows post in the legacy format).',
+      'Averages over 5 requests each. `Redis commands` is the layer\'s own count (`redisStats.commands`); `seen by Redis` counts, independently, the top-level commands Redis received from the layer\'s connection (MONITOR; commands run inside a Lua script are not round trips and are excluded). The two invalidation DELs of a POST are sent together by ioredis auto-pipelining, so they cost one network round trip. A POST also records that its reply runs (docs/api.md#resumable-replies): one script call when it starts and one when it ends; a v1 reply adds one per batch of frames (at most one per 20 ms, never awaited per token; these rows post in the legacy format).',
       markdownTable([
         ['request', 'Redis commands', 'seen by Redis', 'Postgres queries'],
         ...trips.map((t) => [t.endpoint, String(t.redisCommands), String(t.redisSeenByServer), String(t.postgresQueries)]),
@@ -933,7 +934,7 @@ async function main(): Promise<void> {
     const memoryRatio: Record<number, number> = {};
     for (const [index, detail] of details.entries()) {
       const conversation = conversations[index];
-      const key = KEY_PREFIX + cacheKeys.conversationHistory(conversation.id);
+      const key = redisKeys.conversationHistory(conversation.id);
       // Refilled first: the last interleaved call may have been the miss variant's DEL.
       await getConversationDetail({ conversationId: conversation.id, userId: conversation.userId });
       const usage = Number(await raw.memory('USAGE', key, 'SAMPLES', 0));
@@ -954,9 +955,9 @@ async function main(): Promise<void> {
         met: memoryRatio[size] >= 3,
       });
     }
-    const contextUsage = Number(await raw.memory('USAGE', KEY_PREFIX + cacheKeys.chatContext(conversations[0].id), 'SAMPLES', 0));
+    const contextUsage = Number(await raw.memory('USAGE', redisKeys.contextWindow(conversations[0].id), 'SAMPLES', 0));
     memoryRows.push(['chat:{id}:context', '20 entries', '—', '—', count(contextUsage), '', '']);
-    const listUsage = Number(await raw.memory('USAGE', KEY_PREFIX + cacheKeys.conversationList(listUser), 'SAMPLES', 0));
+    const listUsage = Number(await raw.memory('USAGE', redisKeys.conversationList(listUser), 'SAMPLES', 0));
     memoryRows.push(['user:{id}:conversation_list', '1 page of 20', '—', '—', count(listUsage), '', '']);
     memoryRows.push(resumableMemoryRow(resumable));
     const readsPer10Min = [10_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_000_000];
@@ -975,7 +976,7 @@ async function main(): Promise<void> {
     // 8. Concurrency
     log('concurrency');
     const concurrent = conversations[0];
-    const concurrentKey = KEY_PREFIX + cacheKeys.conversationHistory(concurrent.id);
+    const concurrentKey = redisKeys.conversationHistory(concurrent.id);
     const handlerRates: number[] = [];
     const serviceRates: number[] = [];
     const rawRates: number[] = [];
@@ -1008,12 +1009,12 @@ async function main(): Promise<void> {
     section(
       9,
       '## 9. Per-user turn limit: added cost per POST',
-      'The same POST (a new conversation, local model) with `USER_TURN_LIMIT` on and off, 200 rounds interleaved, and `enforceTurnLimit` alone (one Lua script on `user:{id}:turns`: trim the window, count, add — one round trip).',
+      'The same POST (a new conversation, local model) with `USER_TURN_LIMIT` on and off, 200 rounds interleaved, and the turn log alone (`recordTurn`: one Lua script on `user:{id}:turns`: trim the window, count, add — one round trip).',
       markdownTable([
         ['variant', 'p50 ms', 'p99 ms'],
         ...Object.entries(limit).map(([name, summary]) => [name, ms(summary.p50), ms(summary.p99)]),
       ]),
-      `Added per POST: ${ms(added)} ms at p50 (${ratio(limit['POST, limit on'].p50 / limit['POST, limit off'].p50)} of the POST); the limiter alone takes ${ms(limit['enforceTurnLimit alone'].p50)} ms.`,
+      `Added per POST: ${ms(added)} ms at p50 (${ratio(limit['POST, limit on'].p50 / limit['POST, limit off'].p50)} of the POST); the limiter alone takes ${ms(limit['the turn log alone'].p50)} ms.`,
     );
 
     // 11. Compression
@@ -1068,7 +1069,7 @@ async function main(): Promise<void> {
       '## 10. Thundering herd: 40 concurrent reads after an invalidation',
       `The 100-message conversation. ${HERD_COPIES} copies of the layer as shipped (the built \`dist/index.js\` required ${HERD_COPIES} times: each has its own config, ioredis connection, pg pool and counters, like ${HERD_COPIES} Lambda containers), ${HERD_READERS / HERD_COPIES} readers each. Each wave deletes the key (a writer's invalidation), then issues the ${HERD_READERS} reads at once; ${HERD_WAVES} waves per variant after one warm-up wave, variants interleaved. "Postgres loads" is the sum of the copies' query counters. Before issue 13 every reader overwrote the previous reader's lease, so up to all 40 loaded and none could fill; "no waiting" is the closest variant still in the code (readers that find a live lease load without filling).`,
       markdownTable(herdRows),
-      `Why polling and not a blocking primitive: a waiter could block on a notification (BLPOP on a per-key list the filler pushes to, or a pub/sub message), but a blocking command occupies its connection, and the layer has one auto-pipelined connection per container that every other command shares (SPEC §8 gives followers a connection of their own for that reason); a connection per waiting request would add a connect (plus TLS and AUTH on ElastiCache) to exactly the requests that are already waiting. A wave resolves within the load time plus one poll interval; the table shows what polling costs: ${(mean(herd[0].commandsPerWave) / HERD_READERS).toFixed(1)} Redis commands per read with the default back-off, ${(mean(herd[1].commandsPerWave) / HERD_READERS).toFixed(1)} when polling every 1 ms (wave p50 ${ms(median(herd[0].waveMs))} vs ${ms(median(herd[1].waveMs))} ms), against ${(mean(herd[2].commandsPerWave) / HERD_READERS).toFixed(1)} and ${HERD_READERS} Postgres loads without waiting.`,
+      `Why polling and not a blocking primitive: a waiter could block on a notification (BLPOP on a per-key list the filler pushes to, or a pub/sub message), but a blocking command occupies its connection, and the layer has one auto-pipelined connection per container that every other command shares (followers get a connection of their own for that reason: docs/api.md#resumable-replies); a connection per waiting request would add a connect (plus TLS and AUTH on ElastiCache) to exactly the requests that are already waiting. A wave resolves within the load time plus one poll interval; the table shows what polling costs: ${(mean(herd[0].commandsPerWave) / HERD_READERS).toFixed(1)} Redis commands per read with the default back-off, ${(mean(herd[1].commandsPerWave) / HERD_READERS).toFixed(1)} when polling every 1 ms (wave p50 ${ms(median(herd[0].waveMs))} vs ${ms(median(herd[1].waveMs))} ms), against ${(mean(herd[2].commandsPerWave) / HERD_READERS).toFixed(1)} and ${HERD_READERS} Postgres loads without waiting.`,
     );
     const singleFlight = herd[0];
     targets.push({
@@ -1168,7 +1169,7 @@ async function main(): Promise<void> {
     const loadAfter = os.loadavg();
     const cpus = os.cpus();
     const anomalies = [...unexpected].map(([what, times]) => `- ${what}: ${times}×`);
-    if (cacheStats.errors > 0) anomalies.push(`- ${cacheStats.errors} Redis operations failed open (command timeout ${getConfig().redis.commandTimeoutMs} ms)`);
+    if (redisStats.errors > 0) anomalies.push(`- ${redisStats.errors} Redis operations failed open (command timeout ${getConfig().redis.commandTimeoutMs} ms)`);
     const table = targetRows(targets);
     const machine = [
       `- Date: ${startedAt.toISOString()}`,

@@ -5,11 +5,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { closeRedis, createChatModel, replyStreamKeys, resetCacheService, resetConfig, setChatModel } from '@chatbot/shared';
+import { closeRedis, createChatModel, redisKeys, resetCacheService, resetConfig, setChatModel } from '@chatbot/shared/testing';
 import { postRaw, resumeRaw } from '../test/support/handlers';
 import { freePort } from '../test/reliability/support/redis-server';
 import { TcpProxy } from '../test/reliability/support/tcp-proxy';
-import { KEY_PREFIX, REDIS_URL } from './env';
+import { REDIS_URL } from './env';
 import { bytes, count, markdownTable, ms, ratio } from './report';
 import { interleaved, summarize, type Summary } from './stats';
 
@@ -153,8 +153,8 @@ export async function measureResumable(raw: Redis, log: (message: string) => voi
   );
   const firstFrame = Object.fromEntries(Object.entries(firstFrameSamples).map(([name, samples]) => [name, summarize(samples.slice(-200))]));
 
-  const streamKey = KEY_PREFIX + replyStreamKeys.frames(finished.conversationId, finished.token);
-  const currentKey = KEY_PREFIX + replyStreamKeys.current(finished.conversationId);
+  const streamKey = redisKeys.replyFrames(finished.conversationId, finished.token);
+  const currentKey = redisKeys.replyCurrent(finished.conversationId);
   const streamBytes = Number(await raw.call('MEMORY', 'USAGE', streamKey, 'SAMPLES', '0'));
   const currentBytes = Number(await raw.call('MEMORY', 'USAGE', currentKey, 'SAMPLES', '0'));
   const entries = (await raw.xrange(streamKey, '-', '+')) as [string, string[]][];
@@ -168,7 +168,7 @@ export function resumableSection(result: ResumableResult): string[] {
   const cpuOff = result.cpuPerFrame['recording off'];
   const perFrameBytes = result.streamBytes / result.frames;
   return [
-    '## 12. Resumable replies (SPEC §8)',
+    '## 12. Resumable replies (docs/api.md#resumable-replies)',
     `The post-conversation handler streaming a v1 reply of ${result.frames} frames (${result.textFrames} before the final patch) from the offline model with tokens 1 ms apart, as a fast model streams them. Recording is never awaited on the token path: frames queue, and one script call (\`XADD\` per frame, \`EXPIRE\`, the stop flag read) writes what queued, at most one in flight and one per \`REPLY_STREAM_FLUSH_MS\` (20 ms). 60 replies per variant, interleaved: recording off, on, and on with every Redis reply delayed 5 ms by a TCP proxy (a slow Redis). "ms / frame" is the time between frames as the client receives them, from the first frame to the final patch (the token path; the reply's storage at the end is excluded); "CPU µs / frame" is this process's CPU time for the whole request over its frames. The slow-Redis row's extra CPU (and part of its extra wall time on 2 shared cores) is the proxy's own work: it runs in this process.`,
     markdownTable([
       ['variant', 'p50 ms / frame', 'p99 ms / frame', 'p50 vs off', 'CPU µs / frame p50', 'CPU vs off'],

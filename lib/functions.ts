@@ -62,6 +62,8 @@ export const HANDLER_BUNDLING: nodejs.BundlingOptions = {
   target: 'node24',
   externalModules: ['@chatbot/shared'],
   forceDockerBundling: false,
+  // esbuild's per-bundle size report adds nothing to a synth; its warnings and errors still show.
+  logLevel: nodejs.LogLevel.WARNING,
 };
 
 /** SHA-256 of the migration files: part of the migrate function's config, so a new migration re-runs the trigger. */

@@ -1,6 +1,6 @@
 /**
  * `npm start`: the whole API on a laptop. Embedded Postgres and Redis unless DATABASE_URL /
- * REDIS_URL say otherwise, migrations, the three handlers behind the API Gateway emulator.
+ * REDIS_URL say otherwise, migrations, every API function of the route table behind the API Gateway emulator.
  */
 import { signLocalToken } from './auth';
 import { prepareLocalEnvironment, type LocalEnvironment } from './environment';

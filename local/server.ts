@@ -1,6 +1,6 @@
 /**
  * The local API Gateway: a `node:http` server that does what the deployed REST API does in
- * front of the three Lambda functions — route matching, CORS preflight, the authorizer,
+ * front of the API's Lambda functions (one per entry of the route table) — route matching, CORS preflight, the authorizer,
  * the payload limit — then turns each request into a REST proxy event, invokes the handler
  * through the Lambda runtime emulation and writes its response, streaming chunk by chunk
  * for `post-conversation`.
@@ -64,7 +64,7 @@ export interface LocalServerOptions {
   readonly port?: number;
   /** Interface to listen on. @default HOST or '127.0.0.1' */
   readonly host?: string;
-  /** The handlers to route to. @default the three handler modules (see loadHandlers) */
+  /** The handlers to route to. @default every function of the route table (see loadHandlers) */
   readonly handlers?: LocalHandlers;
   /** HMAC secret of the local authorizer. @default LOCAL_JWT_SECRET or its documented default */
   readonly jwtSecret?: string;

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
-import { closeDatabase, closeRedis, messageContentBytes, resetCacheService, resetConfig } from '@chatbot/shared';
+import { closeDatabase, closeRedis, messageContentBytes, resetCacheService, resetConfig } from '@chatbot/shared/testing';
 import { newUserId, postRaw, sendMessage } from './support/handlers';
 
 const saved = { ...process.env };

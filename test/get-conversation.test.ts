@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { closeDatabase, closeRedis } from '@chatbot/shared';
+import { closeDatabase, closeRedis } from '@chatbot/shared/testing';
 import { getConversation, newUserId, sendMessage } from './support/handlers';
 import { rawRedis, runPrefix } from './support/redis';
 

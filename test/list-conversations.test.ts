@@ -1,4 +1,4 @@
-import { closeDatabase, closeRedis, listConversations as listConversationsService, MAX_CACHED_LIST_PAGES } from '@chatbot/shared';
+import { closeDatabase, closeRedis, listConversations as listConversationsService, MAX_CACHED_LIST_PAGES } from '@chatbot/shared/testing';
 import { listConversations, newUserId, sendMessage } from './support/handlers';
 import { rawRedis, runPrefix } from './support/redis';
 

@@ -8,7 +8,7 @@ import {
   databaseStats,
   resetConfig,
   setChatModel,
-} from '@chatbot/shared';
+} from '@chatbot/shared/testing';
 import { startFakeOpenAiServer } from './support/fake-openai-server';
 import { getConversation, listConversations, newUserId, postRaw, sendMessage } from './support/handlers';
 import { rawRedis, runPrefix } from './support/redis';

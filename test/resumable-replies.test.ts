@@ -1,12 +1,12 @@
 /**
- * Resumable replies (SPEC §8) through the real handlers, against the real Redis and Postgres:
+ * Resumable replies (docs/api.md#resumable-replies) through the real handlers, against the real Redis and Postgres:
  * a client that drops mid-reply picks it up with `resume`, and what it ends up with equals
  * the uninterrupted stream and the stored message; followers, stop, stream_status, the
  * function deadline, bad input and strangers.
  */
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
-import { closeDatabase, closeRedis, LOCAL_MODEL_MARKERS, resetConfig, setChatModel } from '@chatbot/shared';
+import { closeDatabase, closeRedis, LOCAL_MODEL_MARKERS, resetConfig, setChatModel } from '@chatbot/shared/testing';
 import { buildRestApiEvent, createLambdaContext, LambdaResponseStream } from '../local/lambda-runtime';
 import { getConversation, listConversations, newUserId, patchConversation, postRaw, replyControl, resumeRaw, sendMessage, type PostResult } from './support/handlers';
 import { rawRedis, runPrefix } from './support/redis';

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { CacheService, closeDatabase, closeRedis, resetCacheService, resetConfig } from '@chatbot/shared';
+import { appendToList, CacheService, closeDatabase, closeRedis, readList, resetCacheService, resetConfig } from '@chatbot/shared/testing';
 import { getConversation, listConversations, newUserId, sendMessage } from './support/handlers';
 import { freePort } from './reliability/support/redis-server';
 
@@ -20,12 +20,12 @@ afterEach(async () => {
 describe('when Redis is not there', () => {
   it('the cache service answers misses within the connect timeout and never throws', async () => {
     await useEnvironment({ REDIS_URL: `redis://127.0.0.1:${await freePort()}`, REDIS_CONNECT_TIMEOUT_MS: '300' });
-    const cache = new CacheService({ enabled: true, keyPrefix: 'x:', ttlSeconds: 600 });
+    const cache = new CacheService({ enabled: true, ttlSeconds: 600 });
     const started = Date.now();
-    expect(await cache.getList('l')).toBeNull();
-    expect(await cache.delete('k')).toBe(false);
-    expect(await cache.appendToList('l', ['a'], { maxLength: 20, ttlSeconds: 60, replace: true })).toBeNull();
-    expect(await cache.readThrough({ key: 'k', load: async () => 'from db' })).toEqual({ value: 'from db', status: 'BYPASS' });
+    expect(await readList('x:l')).toBeNull();
+    expect(await cache.delete('x:k')).toBe(false);
+    expect(await appendToList('x:l', ['a'], { maxLength: 20, ttlSeconds: 60, replace: true })).toBeNull();
+    expect(await cache.readThrough({ key: 'x:k', load: async () => 'from db' })).toEqual({ value: 'from db', status: 'BYPASS' });
     expect(Date.now() - started).toBeLessThan(2000);
   });
 

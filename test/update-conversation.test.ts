@@ -1,11 +1,11 @@
 /**
- * The conversation lifecycle (SPEC §7) through the real update-conversation handler, against
+ * The conversation lifecycle (docs/api.md#conversation-lifecycle) through the real update-conversation handler, against
  * the real Postgres and Redis: rename, archive, delete (one and all), gen_title, and the
  * cache invalidation each one owes the readers.
  */
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
-import { closeDatabase, closeRedis, purgeDeletedConversations, resetConfig } from '@chatbot/shared';
+import { closeDatabase, closeRedis, purgeDeletedConversations, resetConfig } from '@chatbot/shared/testing';
 import {
   generateTitle,
   getConversation,

@@ -4,7 +4,7 @@
  * `conversation_id: null`, extra fields ignored), strict about what it uses. Everything is
  * checked before anything is written.
  */
-import { IssueCollector, PayloadTooLargeError, isStorableText, isUuid, readJsonObjectBody, type IncomingUserMessage, type TurnAction } from '@chatbot/shared';
+import { assertMessageLength, IssueCollector, isStorableText, isUuid, readJsonObjectBody, type IncomingUserMessage, type ReplyEncoding, type TurnAction } from '@chatbot/shared';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 
 export interface PostConversationRequest {
@@ -12,9 +12,8 @@ export interface PostConversationRequest {
   readonly conversationId?: string;
   readonly parentMessageId: string;
   readonly message?: IncomingUserMessage;
-  readonly model?: string;
-  /** The client asked for the v1 delta stream. */
-  readonly deltaEncoding: boolean;
+  /** `v1` when the client lists it in `supported_encodings` (delta frames, resumable), else the legacy snapshots. */
+  readonly encoding: ReplyEncoding;
 }
 
 export interface PostConversationLimits {
@@ -60,9 +59,7 @@ function readUserMessage(issues: IssueCollector, value: unknown, index: number, 
   const text = strings.join('\n');
   if (!strings.every(isStorableText)) issues.add([...loc, 'content', 'parts'], 'must be valid Unicode without NUL characters', 'string_unicode');
   else if (text.trim() === '') issues.add([...loc, 'content', 'parts'], 'the message is empty', 'string_too_short');
-  if (text.length > limits.maxMessageChars) {
-    throw new PayloadTooLargeError('message_length_exceeds_limit', `The message is longer than ${limits.maxMessageChars} characters`);
-  }
+  assertMessageLength(text, limits.maxMessageChars);
   // Client metadata is not stored: it is unbounded and nothing reads it back.
   return { id: value.id as string, contentType: contentType as string, parts: strings, text };
 }
@@ -107,9 +104,9 @@ export function parsePostConversationRequest(
   }
   if (action === 'continue' && message) issues.add(['body', 'messages'], 'must be empty for action "continue"', 'value_error');
 
-  const model = typeof request.model === 'string' && request.model.length <= 200 ? request.model : undefined;
+  // `model` is accepted and ignored: one model per deployment.
   const encodings = request.supported_encodings;
-  const deltaEncoding = Array.isArray(encodings) && encodings.includes('v1');
+  const encoding: ReplyEncoding = Array.isArray(encodings) && encodings.includes('v1') ? 'v1' : 'legacy';
   issues.throwIfAny();
 
   return {
@@ -117,7 +114,6 @@ export function parsePostConversationRequest(
     conversationId: conversationId === undefined ? undefined : (conversationId as string).toLowerCase(),
     parentMessageId: parentMessageId as string,
     message,
-    model,
-    deltaEncoding,
+    encoding,
   };
 }

@@ -1,5 +1,5 @@
 /**
- * The reply in progress, seen from any device (SPEC §8), one function for two routes:
+ * The reply in progress, seen from any device (docs/api.md#resumable-replies), one function for two routes:
  * GET stream_status (`IS_STREAMING` with the message id, or `NOT_STREAMING`) and POST stop
  * (ends the running reply early; the partial reply is stored). A conversation that is not the
  * caller's is a 404 on both. Each route: parse → one service call → respond.

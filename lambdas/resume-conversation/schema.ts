@@ -1,4 +1,4 @@
-/** The resume request (SPEC §8): `{"conversation_id", "offset", "token"?}`. */
+/** The resume request (docs/api.md#resumable-replies): `{"conversation_id", "offset", "token"?}`. */
 import { IssueCollector, isUuid, readJsonObjectBody } from '@chatbot/shared';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 

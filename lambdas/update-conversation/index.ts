@@ -1,5 +1,5 @@
 /**
- * The conversation lifecycle a ChatGPT-style sidebar calls (SPEC §7), one function for its
+ * The conversation lifecycle a ChatGPT-style sidebar calls (docs/api.md#conversation-lifecycle), one function for its
  * three routes: PATCH one conversation (rename, archive, delete), PATCH all of them
  * (archive all, delete all), and POST gen_title. Each route: parse → one service call → respond.
  */

@@ -1,5 +1,5 @@
 /**
- * The lifecycle requests a ChatGPT-style sidebar sends (SPEC §7). Strict: a body with no
+ * The lifecycle requests a ChatGPT-style sidebar sends (docs/api.md#conversation-lifecycle). Strict: a body with no
  * known field, a wrong type, an empty or over-long title, or `is_visible: true` is a 422
  * listing the offending fields, and nothing changes.
  */

@@ -1,5 +1,5 @@
 /**
- * The one application error type. The HTTP edge (`http-middlewares.ts`) renders it as
+ * The one application error type. The HTTP edge (`http/middlewares.ts`) renders it as
  * `{"detail": ...}`, the shape ChatGPT clients parse; `cause` is logged, never returned.
  */
 export type ErrorDetail = string | { message: string; code: string; [field: string]: unknown } | ValidationIssue[];
@@ -55,7 +55,7 @@ export class PayloadTooLargeError extends AppError {
 }
 
 /**
- * The user started too many turns in the rolling window (SPEC §9): 429 with `Retry-After`
+ * The user started too many turns in the rolling window (docs/api.md#limits): 429 with `Retry-After`
  * and the same number of seconds in `detail.retry_after`.
  */
 export class TurnLimitExceededError extends AppError {

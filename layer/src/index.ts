@@ -1,22 +1,43 @@
 /**
- * `@chatbot/shared`: the one Lambda layer the three handlers share. Imported by name; the
+ * `@chatbot/shared`: the one Lambda layer every function loads, and what its handlers use —
+ * each handler parses its request, makes one use-case call from here, and responds. The
  * stack publishes it as one LayerVersion at /opt/nodejs/node_modules/@chatbot/shared.
+ *
+ * The parts (folders of `src/`): `contracts/` (routes, environment, metrics: plain data the
+ * stack and the emulator share), `http/` (the edge), `conversations/` (use cases, repository,
+ * wire shapes, limits), `replies/` (generating, streaming, resuming and stopping a reply),
+ * `redis/` (the cache, the context window, reply streams, the turn log — all fail-open),
+ * `ai/` (model providers), `platform/` (config, database, secrets, migrations, observability).
+ * Test hooks are in `@chatbot/shared/testing`, which no handler imports.
  */
-export * from './ai-service';
-export * from './cache-service';
-export * from './config';
-export * from './conversation-repository';
-export * from './conversation-service';
-export * from './conversation-wire';
-export * from './database';
 export * from './errors';
-export * from './http-middlewares';
-export * from './migrations';
-export * from './observability';
-export * from './redis-client';
-export * from './reply-stream';
-export * from './secrets';
-export * from './sse-response';
-export * from './request-validation';
-export * from './contracts/route-table';
-export * from './turn-limiter';
+
+// The HTTP edge
+export { dispatchRoutes, getUserId, httpMiddlewares, jsonResponse, type RouteHandler } from './http/middlewares';
+export { sseResponse, type StreamingResult } from './http/sse';
+export { IssueCollector, isStorableText, isUuid, readIntegerParam, readJsonObjectBody } from './http/validation';
+
+// Conversations
+export { getConversationDetail, listConversations, type CachedBody } from './conversations/reads';
+export { updateAllConversations, updateConversation } from './conversations/lifecycle';
+export { generateConversationTitle } from './conversations/titles';
+export { purgeDeletedConversations } from './conversations/purge';
+export { assertMessageLength } from './conversations/limits';
+export type { ConversationChanges } from './conversations/repository';
+export type { IncomingUserMessage, TurnAction } from './conversations/turns';
+
+// Replies
+export { startConversationReply, type ConversationReply } from './replies/start-reply';
+export { followConversationReply } from './replies/follow-reply';
+export { getConversationStreamStatus, stopConversationReply, type StreamStatus } from './replies/reply-control';
+export type { FrameStream, ReplyEncoding } from './replies/frames';
+
+// Models
+export { getChatModel } from './ai/models';
+
+// Platform
+export { getConfig, ConfigError, type AppConfig } from './platform/config';
+export { closeDatabase } from './platform/database';
+export { closeRedis } from './redis/client';
+export { migrateDatabase, runMigrations } from './platform/migrations';
+export { logger } from './platform/observability';

@@ -6,8 +6,8 @@ import {
   type ConverseStreamOutput,
 } from '@aws-sdk/client-bedrock-runtime';
 import { mockClient } from 'aws-sdk-client-mock';
-import { BedrockChatModel, createChatModel, type ChatMessage } from '../../layer/src/ai-service';
-import { ModelProviderError } from '../../layer/src/errors';
+import { BedrockChatModel, createChatModel, type ChatMessage } from '@chatbot/shared/testing';
+import { ModelProviderError } from '@chatbot/shared/testing';
 import { collect, collectAbortingAfter } from './collect';
 
 const MODEL_ID = 'anthropic.claude-3-5-haiku-20241022-v1:0';

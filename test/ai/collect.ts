@@ -1,4 +1,4 @@
-import type { ModelStreamEvent } from '../../layer/src/ai-service';
+import type { ModelStreamEvent } from '@chatbot/shared/testing';
 
 /** Everything a stream produced: its events, the assembled text, its finish reason and the error that ended it. */
 export interface Collected {

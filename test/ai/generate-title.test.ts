@@ -8,8 +8,8 @@ import {
   type ChatModel,
   type ModelStreamEvent,
   type ModelStreamRequest,
-} from '../../layer/src/ai-service';
-import { ModelProviderError } from '../../layer/src/errors';
+} from '@chatbot/shared/testing';
+import { ModelProviderError } from '@chatbot/shared/testing';
 import { startFakeOpenAiServer } from '../support/fake-openai-server';
 
 const FIRST_MESSAGE = 'How do I   bake sourdough bread at home without a proofing basket?';

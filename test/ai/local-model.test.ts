@@ -1,5 +1,5 @@
-import { LOCAL_MODEL_MARKERS, LOCAL_MODEL_SLUG, TITLE_SYSTEM_PROMPT, createChatModel, type ChatMessage } from '../../layer/src/ai-service';
-import { ModelProviderError } from '../../layer/src/errors';
+import { LOCAL_MODEL_MARKERS, LOCAL_MODEL_SLUG, TITLE_SYSTEM_PROMPT, createChatModel, type ChatMessage } from '@chatbot/shared/testing';
+import { ModelProviderError } from '@chatbot/shared/testing';
 import { collect, collectAbortingAfter } from './collect';
 
 const SYSTEM: ChatMessage = { role: 'system', content: 'You are a helpful assistant.' };

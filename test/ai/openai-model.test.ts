@@ -1,6 +1,6 @@
 import { APIError } from 'openai';
-import { OpenAiChatModel, createChatModel, type ChatMessage } from '../../layer/src/ai-service';
-import { ModelProviderError } from '../../layer/src/errors';
+import { OpenAiChatModel, createChatModel, type ChatMessage } from '@chatbot/shared/testing';
+import { ModelProviderError } from '@chatbot/shared/testing';
 import { DEFAULT_FAKE_REPLY, startFakeOpenAiServer, type FakeOpenAiServer } from '../support/fake-openai-server';
 import { collect, collectAbortingAfter } from './collect';
 

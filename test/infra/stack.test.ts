@@ -71,7 +71,7 @@ describe('template', () => {
 });
 
 describe('functions', () => {
-  it('the three handlers share ONE layer', () => {
+  it('every function shares ONE layer', () => {
     const layers = resourcesOfType(base.json, 'AWS::Lambda::LayerVersion');
     expect(layers).toHaveLength(1);
     for (const id of apiFunctionIds(base)) {

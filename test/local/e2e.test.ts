@@ -72,7 +72,7 @@ describe('local API end to end (real Postgres and Redis)', () => {
 
   afterAll(async () => {
     await server?.close();
-    const shared = await import('@chatbot/shared');
+    const shared = await import('@chatbot/shared/testing');
     await Promise.all([shared.closeDatabase(), shared.closeRedis()]);
   });
 
@@ -198,7 +198,7 @@ describe('local API end to end (real Postgres and Redis)', () => {
 
   it('passes the per-user turn limit through: 429 with Retry-After, readable cross-origin', async () => {
     // Prepare: the emulator runs the same handlers, so it honours the same env.
-    const shared = await import('@chatbot/shared');
+    const shared = await import('@chatbot/shared/testing');
     const saved = { limit: process.env.USER_TURN_LIMIT, window: process.env.USER_TURN_WINDOW_SECONDS };
     Object.assign(process.env, { USER_TURN_LIMIT: '1', USER_TURN_WINDOW_SECONDS: '600' });
     shared.resetConfig();

@@ -175,7 +175,7 @@ describe('npm run seed', () => {
 
   afterAll(async () => {
     await server?.close();
-    const shared = await import('@chatbot/shared');
+    const shared = await import('@chatbot/shared/testing');
     await Promise.all([shared.closeDatabase(), shared.closeRedis()]);
   });
 

@@ -29,7 +29,7 @@ describe('resumable replies through the local emulator', () => {
     await server?.close();
     delete process.env.SSE_HEARTBEAT_INTERVAL_MS;
     delete process.env.LOCAL_MODEL_TOKEN_DELAY_MS;
-    const shared = await import('@chatbot/shared');
+    const shared = await import('@chatbot/shared/testing');
     await Promise.all([shared.closeDatabase(), shared.closeRedis()]);
   });
 

@@ -22,7 +22,7 @@ describe('the local web page and sign-in', () => {
 
   afterAll(async () => {
     await server?.close();
-    const shared = await import('@chatbot/shared');
+    const shared = await import('@chatbot/shared/testing');
     await Promise.all([shared.closeDatabase(), shared.closeRedis()]);
   });
 

@@ -1,5 +1,5 @@
 /**
- * SPEC §3 rule 2 and §2: another user can neither read (from the cache or not), list, nor
+ * docs/api.md#cache-contract rule 2 and docs/api.md#endpoints: another user can neither read (from the cache or not), list, nor
  * post into a conversation; the user id only ever comes from the authorizer's `sub`. Two
  * isolated layer copies stand in for two containers sharing one Redis. Token checks belong
  * to the local authorizer (`local/auth.ts`) and are exercised against its verify function.

@@ -1,12 +1,12 @@
 /**
- * A corpus of malformed requests against the three handlers: each must be a 4xx with a JSON
+ * A corpus of malformed requests against the API functions: each must be a 4xx with a JSON
  * `detail` (never a 5xx), create no rows and no Redis keys, and leave the handlers healthy.
  */
 import { randomUUID } from 'node:crypto';
 import { buildRestApiEvent, invokeHandler } from '../../local/lambda-runtime';
 import { generateTitle, getConversation, listConversations, newUserId, patchAllConversations, patchConversation, postRaw, sendMessage, type JsonResponse } from '../support/handlers';
 import { rawRedis, runPrefix } from '../support/redis';
-import { closeDatabase, closeRedis } from '@chatbot/shared';
+import { closeDatabase, closeRedis } from '@chatbot/shared/testing';
 import { AssertionDatabase } from './support/database';
 
 const db = new AssertionDatabase();
@@ -114,7 +114,7 @@ const withClaims = (event: ReturnType<typeof buildRestApiEvent>, claims: Record<
   ...event,
   requestContext: { ...event.requestContext, authorizer: { claims } },
 });
-/** The three handlers, each called by a caller whose `sub` is `sub`. */
+/** The get, list and post handlers, each called by a caller whose `sub` is `sub`. */
 const asSub = (label: string, sub: unknown): BadRequest[] => [
   raw(`POST as ${label}`, '../../lambdas/post-conversation', () => withClaims(buildRestApiEvent({ method: 'POST', resource: '/backend-api/f/conversation', path: '/backend-api/f/conversation', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(validBody()) }), { sub }), 401),
   raw(`GET as ${label}`, '../../lambdas/get-conversation', () => withClaims(buildRestApiEvent({ method: 'GET', resource: '/backend-api/conversation/{conversation_id}', path: `/backend-api/conversation/${uuid}`, pathParameters: { conversation_id: uuid } }), { sub }), 401),

@@ -1,5 +1,5 @@
 /**
- * SPEC §3 rule 4, second half: Postgres down → 503 with a JSON `detail`, promptly, and
+ * docs/api.md#errors: Postgres down → 503 with a JSON `detail`, promptly, and
  * recovery without a restart. The layer reaches Postgres through an in-process TCP proxy the
  * test breaks: `refuse` (server down), `blackhole` (accepts, never answers), frozen live
  * connections (a partition in the middle of a session).
@@ -41,8 +41,8 @@ async function requestsNeedingPostgres(): Promise<Outcome[]> {
   };
   const [, uncached] = conversations;
   // Earlier steps may have cached them; these requests must reach Postgres.
-  const { cacheKeys, getCacheService } = layer.shared;
-  await getCacheService().delete(cacheKeys.conversationHistory(uncached.id), cacheKeys.conversationList(userId));
+  const { redisKeys, getCacheService } = layer.shared;
+  await getCacheService().delete(redisKeys.conversationHistory(uncached.id), redisKeys.conversationList(userId));
   return [
     await timed('get', () => layer.api.getConversation(uncached.id, userId)),
     await timed('list', () => layer.api.listConversations(userId, { offset: '0', limit: '7' })),

@@ -1,5 +1,5 @@
 /**
- * SPEC §3 rule 3 under concurrency: once a POST has returned (stream read to the end), no GET
+ * docs/api.md#cache-contract rule 3 under concurrency: once a POST has returned (stream read to the end), no GET
  * issued afterwards — on any Lambda container — serves a body without that message, and no
  * list read afterwards shows the conversation's old `update_time`. Several isolated copies
  * of the layer stand in for containers; one reaches Postgres through a slow link, so its

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import * as tls from 'node:tls';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
-import { cacheStats, closeDatabase, closeRedis, resetCacheService, resetConfig } from '@chatbot/shared';
+import { redisStats, closeDatabase, closeRedis, resetCacheService, resetConfig } from '@chatbot/shared/testing';
 import { removeSynthOutputs, synthesize } from '../infra/support/synth';
 import { getConversation, newUserId, sendMessage } from '../support/handlers';
 import { freePort, startRedisServer, stopAllRedisServers, type RedisServer } from './support/redis-server';
@@ -125,7 +125,7 @@ describe('the layer with the cacheShards=3 client configuration', () => {
     resetConfig();
     resetCacheService();
     await closeRedis();
-    const errorsBefore = cacheStats.errors;
+    const errorsBefore = redisStats.errors;
 
     const userId = newUserId();
     const conversations: string[] = [];
@@ -136,7 +136,7 @@ describe('the layer with the cacheShards=3 client configuration', () => {
       expect((await getConversation(conversationId, userId)).headers['x-cache']).toBe('HIT');
     }
 
-    expect(cacheStats.errors - errorsBefore).toBe(0);
+    expect(redisStats.errors - errorsBefore).toBe(0);
     const keysPerNode = nodes.map((node) => Number(node.cli('-a', AUTH_TOKEN, '--no-auth-warning', 'dbsize').trim()));
     expect(keysPerNode.filter((count) => count > 0).length).toBeGreaterThanOrEqual(2);
     expect(secrets.commandCalls(GetSecretValueCommand, { SecretId: secretArn })).toHaveLength(1);

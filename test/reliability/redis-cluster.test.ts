@@ -1,5 +1,5 @@
 /**
- * SPEC §3 rule 7: the cache works unchanged on cluster-mode Redis (ElastiCache Serverless is
+ * docs/api.md#cache-contract rule 6: the cache works unchanged on cluster-mode Redis (ElastiCache Serverless is
  * cluster mode). A local 3-primary cluster; the same flows run against it and against the
  * standalone test Redis must give the same results, with no cache error (a CROSSSLOT reply
  * would be one) and keys spread over the nodes.
@@ -93,9 +93,10 @@ async function runFlows(layer: LayerInstance, client: Client): Promise<unknown[]
   }
   note('loads', loads);
   const listKey = `reliability:${randomUUID()}`;
-  note('append', await cache.appendToList(listKey, ['a', 'b', 'c'], { maxLength: 2, ttlSeconds: 60, replace: true }));
-  note('append if-tail', await cache.appendToList(listKey, ['d'], { maxLength: 2, ttlSeconds: 60, ifTailStartsWith: 'c' }));
-  note('append tail mismatch', await cache.appendToList(listKey, ['e'], { maxLength: 2, ttlSeconds: 60, ifTailStartsWith: 'zzz' }));
+  const { appendToList } = layer.shared;
+  note('append', await appendToList(listKey, ['a', 'b', 'c'], { maxLength: 2, ttlSeconds: 60, replace: true }));
+  note('append if-tail', await appendToList(listKey, ['d'], { maxLength: 2, ttlSeconds: 60, ifTailStartsWith: 'c' }));
+  note('append tail mismatch', await appendToList(listKey, ['e'], { maxLength: 2, ttlSeconds: 60, ifTailStartsWith: 'zzz' }));
 
   note('nothing lost', await ledger.lost(db));
   return transcript;
@@ -109,8 +110,8 @@ describe('Redis Cluster mode', () => {
     const expected = await runFlows(standalone, standaloneClient);
     const actual = await runFlows(clustered, clusterClient);
 
-    expect(clustered.shared.cacheStats.errors).toBe(0);
-    expect(clustered.shared.cacheStats.commands).toBeGreaterThan(20);
+    expect(clustered.shared.redisStats.errors).toBe(0);
+    expect(clustered.shared.redisStats.commands).toBeGreaterThan(20);
     expect(actual).toEqual(expected);
     // Spot-check the standalone transcript is the behaviour we mean, not a shared failure.
     expect(expected).toContainEqual(['detail', [200, 'MISS', 'HIT', true]]);
@@ -125,9 +126,9 @@ describe('Redis Cluster mode', () => {
       const { turn } = await ledger.post(clustered, userId, `spread ${i}`);
       expect((await clustered.api.getConversation(turn!.conversationId, userId)).headers['x-cache']).toBe('MISS');
     }
-    expect(clustered.shared.cacheStats.errors).toBe(0);
+    expect(clustered.shared.redisStats.errors).toBe(0);
     const keysPerNode = cluster.nodes.map((node) => node.cli('--scan', '--pattern', `${runPrefix()}*`).split('\n').filter(Boolean).length);
-    console.log(`[reliability] redis cluster: ${clustered.shared.cacheStats.commands} commands, 0 errors; keys per node ${JSON.stringify(keysPerNode)}`);
+    console.log(`[reliability] redis cluster: ${clustered.shared.redisStats.commands} commands, 0 errors; keys per node ${JSON.stringify(keysPerNode)}`);
     expect(keysPerNode.filter((count) => count > 0).length).toBeGreaterThanOrEqual(2);
   });
 });

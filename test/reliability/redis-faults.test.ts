@@ -1,5 +1,5 @@
 /**
- * SPEC §3 rule 4 under real faults: Redis is an optimisation, never a dependency. Each test
+ * docs/api.md#cache-contract rule 4 under real faults: Redis is an optimisation, never a dependency. Each test
  * owns a redis-server process it kills, pauses or fills while traffic runs through the real
  * handlers, and ends by checking that every acknowledged message is in Postgres.
  */
@@ -48,7 +48,7 @@ describe('Redis faults (fail-open cache)', () => {
 
     const traffic = new Traffic(layer, ledger, conversations, { readers: 3, writers: 2 });
     await sleep(400);
-    const errorsBefore = layer.shared.cacheStats.errors;
+    const errorsBefore = layer.shared.redisStats.errors;
     await server.kill();
     const killedAt = performance.now();
     await sleep(1500);
@@ -67,14 +67,14 @@ describe('Redis faults (fail-open cache)', () => {
     const downPosts = down.filter((r) => r.kind === 'post');
     console.log(
       `[reliability] redis killed: ${records.length} requests (${JSON.stringify(countBy(records, (r) => `${r.kind}:${r.statusCode}:${r.cache ?? '-'}`))}); ` +
-        `while down: ${downReads.length} reads, ${downPosts.length} posts; first HIT ${firstHitAfterMs?.toFixed(0)} ms after restart; cache errors counted: ${layer.shared.cacheStats.errors - errorsBefore}`,
+        `while down: ${downReads.length} reads, ${downPosts.length} posts; first HIT ${firstHitAfterMs?.toFixed(0)} ms after restart; cache errors counted: ${layer.shared.redisStats.errors - errorsBefore}`,
     );
     expect(records.filter((r) => r.statusCode !== 200)).toEqual([]);
     expect(records.filter((r) => r.missing && r.missing.length > 0)).toEqual([]);
     expect(downReads.length).toBeGreaterThanOrEqual(20);
     expect(downPosts.length).toBeGreaterThanOrEqual(1);
     expect(downReads.filter((r) => r.cache !== 'BYPASS')).toEqual([]);
-    expect(layer.shared.cacheStats.errors).toBeGreaterThan(errorsBefore);
+    expect(layer.shared.redisStats.errors).toBeGreaterThan(errorsBefore);
     expect(firstHitAfterMs).toBeDefined();
     expect(firstHitAfterMs).toBeLessThan(5000);
     expect(await ledger.lost(db)).toEqual([]);
@@ -154,7 +154,7 @@ describe('Redis faults (fail-open cache)', () => {
       await filler.config('SET', 'maxmemory', '1mb');
       await expect(filler.set('probe', 'value')).rejects.toThrow(/OOM/);
 
-      const errorsBefore = layer.shared.cacheStats.errors;
+      const errorsBefore = layer.shared.redisStats.errors;
       const records = [];
       for (let i = 0; i < 4; i += 1) {
         const post = await postInto(layer, ledger, i % 2 ? other : warm, `while full ${i}`);
@@ -166,11 +166,11 @@ describe('Redis faults (fail-open cache)', () => {
       }
       console.log(
         `[reliability] redis full: ${records.length} reads ${JSON.stringify(countBy(records, (r) => `${r.statusCode}:${r.cache}`))}, ` +
-          `4 posts, cache errors counted: ${layer.shared.cacheStats.errors - errorsBefore}`,
+          `4 posts, cache errors counted: ${layer.shared.redisStats.errors - errorsBefore}`,
       );
       expect(records.filter((r) => r.statusCode !== 200 || (r.missing ?? []).length > 0)).toEqual([]);
       expect(records.some((r) => r.cache === 'BYPASS')).toBe(true);
-      expect(layer.shared.cacheStats.errors).toBeGreaterThan(errorsBefore);
+      expect(layer.shared.redisStats.errors).toBeGreaterThan(errorsBefore);
       expect(await filler.exists('probe')).toBe(0);
 
       // Room again: the cache fills and hits without a restart.
@@ -235,7 +235,7 @@ describe('Redis faults (fail-open cache)', () => {
       await getChecked(layer, conversation);
       expect((await getChecked(layer, conversation)).cache).toBe('HIT');
     }
-    const failedBefore = layer.shared.cacheStats.errors;
+    const failedBefore = layer.shared.redisStats.errors;
 
     // Act
     await proxy.setMode('blackhole');
@@ -262,7 +262,7 @@ describe('Redis faults (fail-open cache)', () => {
     expect(remove.statusCode).toBe(200);
     expect(duringRename.json.title).toBe('renamed in a partition');
     expect(duringDelete.statusCode).toBe(404);
-    expect(layer.shared.cacheStats.errors).toBeGreaterThan(failedBefore);
+    expect(layer.shared.redisStats.errors).toBeGreaterThan(failedBefore);
     expect(renamedRead.headers['x-cache']).not.toBe('BYPASS');
     expect(renamedRead.json.title).toBe('renamed in a partition');
     expect(deletedRead.statusCode).toBe(404);

@@ -1,11 +1,11 @@
 /**
- * SPEC §8 under real Redis faults: the reply a client is reading never depends on the
+ * docs/api.md#resumable-replies under real Redis faults: the reply a client is reading never depends on the
  * recording. Each test owns a redis-server it kills or pauses mid-reply; the reply still
  * completes and is stored whole, followers end instead of hanging, and resume answers a JSON
  * 503 promptly while Redis is gone.
  */
 import { randomUUID } from 'node:crypto';
-import { closeDatabase, closeRedis, createChatModel, resetCacheService, resetConfig, setChatModel } from '@chatbot/shared';
+import { closeDatabase, closeRedis, createChatModel, resetCacheService, resetConfig, setChatModel } from '@chatbot/shared/testing';
 import { getConversation, newUserId, postRaw, replyControl, resumeRaw } from '../support/handlers';
 import { applyV1Deltas, parseSse, sseFrames } from '../support/sse';
 import { startRedisServer, stopAllRedisServers, type RedisServer } from './support/redis-server';

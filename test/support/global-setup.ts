@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import { Redis } from 'ioredis';
 // Not the package index: global setup runs outside Jest's module system, which resolves middy's ESM-only exports.
-import { runMigrations } from '../../layer/src/migrations';
+import { runMigrations } from '../../layer/src/platform/migrations';
 import { ADMIN_DATABASE_URL, TEST_REDIS_URL, databaseUrl } from './services';
 
 export default async function globalSetup(): Promise<void> {

@@ -1,5 +1,5 @@
 /**
- * A dropped connection mid-reply in a real browser (SPEC §8): the relay between the page and the
+ * A dropped connection mid-reply in a real browser (docs/api.md#resumable-replies): the relay between the page and the
  * server resets every open connection while the reply streams; the page asks `stream_status`,
  * resumes from the frames it has and ends with the whole reply, the same text the server stored.
  */

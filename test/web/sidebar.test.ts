@@ -1,5 +1,5 @@
 /**
- * The sidebar's lifecycle actions in a real browser, against the real local server (SPEC §7):
+ * The sidebar's lifecycle actions in a real browser, against the real local server (docs/api.md#conversation-lifecycle):
  * rename, archive (and the archived view), unarchive and delete, each checked on screen and
  * against the API the page called.
  */

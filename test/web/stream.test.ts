@@ -3,8 +3,8 @@
  * (lambdas/post-conversation/sse-encoder.ts): byte-split chunks, heartbeats that are not frames,
  * the v1 delta document, and a resume that continues from a frame offset.
  */
-import { SSE_DONE, SSE_HEARTBEAT, type WireMessage } from '@chatbot/shared';
-import { createDeltaEncoder } from '../../lambdas/post-conversation/sse-encoder';
+import { createDeltaEncoder, SSE_DONE, SSE_HEARTBEAT, type WireMessage } from '@chatbot/shared/testing';
+
 import { ReplyReader, SseParser, type StreamEvent } from '../../web/src/stream';
 
 const message = (text: string, status = 'in_progress'): WireMessage => ({

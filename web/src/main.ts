@@ -1,7 +1,7 @@
 /**
  * The reference chat page: sidebar (paged list, rename, archive, delete, archived view),
  * the current branch of a conversation, edit-and-resend and regenerate, streaming in the v1
- * delta encoding with resume after a dropped connection (SPEC §8), and errors a person can act on.
+ * delta encoding with resume after a dropped connection (docs/api.md#resumable-replies), and errors a person can act on.
  */
 import { Api, ApiError, NETWORK_ERROR_MESSAGE, type ClientConfig, type ConversationDetail, type ListItem, type WireNode } from './api';
 import {
@@ -443,7 +443,7 @@ function wireUser(id: string, text: string) {
 
 /**
  * POSTs a turn and shows the reply as it streams. When the connection drops mid-reply it asks
- * `stream_status` and resumes from the frames it has (SPEC §8); a reply that already ended is
+ * `stream_status` and resumes from the frames it has (docs/api.md#resumable-replies); a reply that already ended is
  * read back from the conversation instead. Returns whether the turn was accepted.
  */
 async function stream(body: Record<string, unknown>, before: readonly Shown[]): Promise<boolean> {

@@ -1,5 +1,5 @@
 import { ModelProviderError } from '../errors';
-import { sleep } from './stream-control';
+import { sleep } from '../platform/timers';
 import { TITLE_SYSTEM_PROMPT, fallbackTitle } from './title';
 import type { ChatModel, FinishReason, ModelStreamEvent, ModelStreamRequest } from './types';
 

@@ -1,11 +1,11 @@
 /**
- * A separate copy of the three handlers and the layer, as a separate Lambda container
+ * A separate copy of the handlers and the layer, as a separate Lambda container
  * would have: its own config, pg pool, ioredis client and counters. Built with
  * `jest.isolateModules`; the configuration is parsed while `env` overrides process.env and
  * stays cached in that copy, so instances pointed at different Redis servers coexist.
  */
 import type * as Handlers from '../../support/handlers';
-import type * as Shared from '@chatbot/shared';
+import type * as Shared from '@chatbot/shared/testing';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -14,7 +14,7 @@ export interface LayerInstance {
   readonly api: typeof Handlers;
   /** This copy's raw handler functions, for events built by hand. */
   readonly handlers: { readonly get: unknown; readonly list: unknown; readonly post: unknown };
-  /** The layer of this copy (its `cacheStats`, `databaseStats`, `getCacheService`, ...). */
+  /** The layer of this copy (its `redisStats`, `databaseStats`, `getCacheService`, ...). */
   readonly shared: typeof Shared;
   /** Closes this copy's Redis client and pg pool. */
   close(): Promise<void>;
@@ -36,7 +36,7 @@ export function loadLayerInstance(env: Env = {}): LayerInstance {
     let shared: typeof Shared | undefined;
     let handlers: LayerInstance['handlers'] | undefined;
     jest.isolateModules(() => {
-      shared = require('@chatbot/shared') as typeof Shared;
+      shared = require('@chatbot/shared/testing') as typeof Shared;
       api = require('../../support/handlers') as typeof Handlers;
       handlers = {
         get: require('../../../lambdas/get-conversation').handler,

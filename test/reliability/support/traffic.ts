@@ -2,7 +2,7 @@
  * Background traffic for the fault tests: readers GET the conversations in a loop and
  * writers post into them, until stopped. Every response is recorded with when it was issued,
  * so a test can look at what happened inside a fault window, and every GET body is checked
- * against the messages acknowledged before the GET was issued (SPEC §3 rule 3).
+ * against the messages acknowledged before the GET was issued (docs/api.md#cache-contract rule 3).
  */
 import type { LayerInstance } from './layer-instance';
 import type { AckLedger } from './ledger';

@@ -124,7 +124,7 @@ export function useWebHarness(options: { readonly jwtSecret: string }): WebHarne
   }, 30_000);
   afterAll(async () => {
     await current?.close();
-    const shared = await import('@chatbot/shared');
+    const shared = await import('@chatbot/shared/testing');
     await Promise.all([shared.closeDatabase(), shared.closeRedis()]);
   });
   const running = (): WebHarness => {

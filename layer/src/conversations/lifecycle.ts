@@ -1,0 +1,38 @@
+/**
+ * The conversation lifecycle a sidebar calls (docs/api.md#conversation-lifecycle): rename,
+ * archive / unarchive and soft-delete one conversation or all of them. Every change takes the
+ * turn's race-free path: Postgres first, then the invalidation; a deletion also drops the
+ * context windows and stops any running reply at once.
+ */
+import { ConversationNotFoundError } from '../errors';
+import { discardReplyStreams } from '../redis/reply-state';
+import { invalidateConversationReads } from './reads';
+import { updateConversationByIdAndUserId, updateConversationsByUserId, type ConversationChanges } from './repository';
+
+async function invalidateLifecycleChange(userId: string, conversationIds: readonly string[], deleted: boolean): Promise<void> {
+  await Promise.all([
+    invalidateConversationReads(userId, conversationIds, { contextWindows: deleted }),
+    deleted ? discardReplyStreams({ userId, conversationIds }) : undefined,
+  ]);
+}
+
+/** PATCH conversation: rename, archive / unarchive, or soft-delete one of the user's conversations. */
+export async function updateConversation(args: {
+  readonly userId: string;
+  readonly conversationId: string;
+  readonly changes: ConversationChanges;
+}): Promise<void> {
+  const updated = await updateConversationByIdAndUserId({ id: args.conversationId, userId: args.userId, changes: args.changes });
+  if (!updated) throw new ConversationNotFoundError();
+  await invalidateLifecycleChange(args.userId, [args.conversationId], args.changes.deleted === true);
+}
+
+/** PATCH conversations: archive or soft-delete all of the user's conversations; returns how many changed. */
+export async function updateAllConversations(args: {
+  readonly userId: string;
+  readonly changes: Pick<ConversationChanges, 'isArchived' | 'deleted'>;
+}): Promise<number> {
+  const ids = await updateConversationsByUserId({ userId: args.userId, changes: args.changes });
+  await invalidateLifecycleChange(args.userId, ids, args.changes.deleted === true);
+  return ids.length;
+}

@@ -1,0 +1,145 @@
+/**
+ * The user side of a chat turn (docs/api.md#posting-a-turn): check the conversation, the
+ * parent and the size limits, store the user's message, invalidate the cached reads, and
+ * prepare the context window. Nothing is written when the request is invalid.
+ */
+import { randomUUID } from 'node:crypto';
+import type { ChatMessage } from '../ai/types';
+import { AppError, ConversationNotFoundError, ValidationError } from '../errors';
+import { prepareContextWindow } from './context-window';
+import { assertRoomForTurn } from './limits';
+import { invalidateConversationReads } from './reads';
+import type { MessageRow } from './records';
+import { createConversationWithMessage, getTurnTargetByConversationId, insertMessageAndMoveCurrentNode, MessageConflictError } from './repository';
+
+export type TurnAction = 'next' | 'variant' | 'continue';
+
+/** The user's message as the client sent it, already validated. */
+export interface IncomingUserMessage {
+  readonly id: string;
+  readonly contentType: string;
+  readonly parts: unknown[];
+  /** The text the model sees (the string parts joined). */
+  readonly text: string;
+}
+
+export interface TurnRequest {
+  readonly userId: string;
+  readonly action: TurnAction;
+  /** Absent: a new conversation. */
+  readonly conversationId?: string;
+  readonly parentMessageId: string;
+  readonly message?: IncomingUserMessage;
+}
+
+/** A turn whose user side is stored and whose context is ready: what the reply needs. */
+export interface Turn {
+  readonly conversationId: string;
+  readonly userId: string;
+  readonly isNew: boolean;
+  readonly action: TurnAction;
+  /** The stored user message (absent for `continue` and for a `variant` of an existing message). */
+  readonly userMessage?: MessageRow;
+  /** The node the assistant reply goes under. */
+  readonly replyParentId: string;
+  readonly assistantMessageId: string;
+  /** The context window sent to the model, oldest first, without the system prompt. */
+  readonly context: readonly ChatMessage[];
+  /** The first user text, for the title of a new conversation. */
+  readonly titleSource?: string;
+}
+
+function invalidParent(detail: string): ValidationError {
+  return new ValidationError([{ loc: ['body', 'parent_message_id'], msg: detail, type: 'value_error' }]);
+}
+
+/** A message id reused (409), or a parent that vanished (422). */
+function rejectConflict(error: unknown): never {
+  if (error instanceof MessageConflictError) {
+    if (error.reason === 'id_taken') throw new AppError(409, 'message_exists', 'A message with this id already exists');
+    throw invalidParent('parent_message_id is not a message of this conversation');
+  }
+  throw error;
+}
+
+/**
+ * Writes the user's message (or finds the one being regenerated): one round trip to check
+ * ownership and the parent, one statement to insert and move `current_node`.
+ */
+async function storeUserSide(request: TurnRequest): Promise<{
+  conversationId: string;
+  isNew: boolean;
+  userMessage?: MessageRow;
+  replyParentId: string;
+  contextParentId?: string;
+}> {
+  if (request.conversationId === undefined) {
+    assertRoomForTurn({ messageCount: 0, contentBytes: 0 }, request.message);
+    const conversationId = randomUUID();
+    const userMessage = await createConversationWithMessage({
+      id: conversationId,
+      userId: request.userId,
+      rootNodeId: request.parentMessageId,
+      systemNodeId: randomUUID(),
+      message: request.message as IncomingUserMessage,
+    }).catch(rejectConflict);
+    return { conversationId, isNew: true, userMessage, replyParentId: userMessage.id, contextParentId: userMessage.parentId ?? undefined };
+  }
+
+  const conversationId = request.conversationId;
+  const target = await getTurnTargetByConversationId({ conversationId, parentId: request.parentMessageId, messageId: request.message?.id });
+  if (!target || target.userId !== request.userId) throw new ConversationNotFoundError();
+  // A regenerate (the message exists) adds only the reply.
+  assertRoomForTurn(target, target.existing ? undefined : request.message);
+
+  const existing = target.existing;
+  // Regenerate (or a retried `next`): the user message is already there; answer under it again.
+  if (existing && request.message && (request.action !== 'next' || existing.parentId === request.parentMessageId)) {
+    if (existing.role !== 'user') throw invalidParent('the message to regenerate is not a user message');
+    return { conversationId, isNew: false, replyParentId: request.message.id };
+  }
+  if (existing) throw new AppError(409, 'message_exists', 'A message with this id already exists under another parent');
+  if (!target.parentRole) throw invalidParent('parent_message_id is not a message of this conversation');
+
+  if (request.message) {
+    if (target.parentRole === 'user') throw invalidParent('a user message cannot follow a user message');
+    const userMessage = await insertMessageAndMoveCurrentNode({
+      conversationId,
+      message: { ...request.message, role: 'user', parentId: request.parentMessageId },
+    }).catch(rejectConflict);
+    // Deleted between the read above and this write.
+    if (!userMessage) throw new ConversationNotFoundError();
+    return { conversationId, isNew: false, userMessage, replyParentId: userMessage.id, contextParentId: request.parentMessageId };
+  }
+  // `continue` answers under the assistant message it continues; `variant` without a message under the user message.
+  const expectedRole = request.action === 'continue' ? 'assistant' : 'user';
+  if (target.parentRole !== expectedRole) throw invalidParent(`parent_message_id must be a ${expectedRole} message for action "${request.action}"`);
+  return { conversationId, isNew: false, replyParentId: request.parentMessageId };
+}
+
+/** Stores the user side of a turn, invalidates the cached reads, and prepares the context window. */
+export async function startTurn(request: TurnRequest): Promise<Turn> {
+  const stored = await storeUserSide(request);
+  // Independent keys: both go out in the same pipelined write.
+  const [, context] = await Promise.all([
+    invalidateConversationReads(request.userId, [stored.conversationId]),
+    prepareContextWindow({
+      conversationId: stored.conversationId,
+      isNew: stored.isNew,
+      leafId: stored.replyParentId,
+      appended: stored.userMessage,
+      appendedAfter: stored.contextParentId,
+    }),
+  ]);
+  return {
+    conversationId: stored.conversationId,
+    userId: request.userId,
+    isNew: stored.isNew,
+    action: request.action,
+    userMessage: stored.userMessage,
+    replyParentId: stored.replyParentId,
+    assistantMessageId: randomUUID(),
+    context,
+    titleSource: stored.isNew ? request.message?.text : undefined,
+  };
+}

@@ -1,0 +1,108 @@
+/**
+ * The HTTP edge every API function shares: cross-cutting concerns as middy middlewares (the
+ * error shape ChatGPT clients parse, `{"detail": ...}`; CORS; logging context; metrics), the
+ * caller's identity from the authorizer, JSON responses, and route dispatch by route id for a
+ * function that serves several routes.
+ */
+import type { MiddlewareObj } from '@middy/core';
+import httpCors from '@middy/http-cors';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { CORS, gatewayError, gatewayErrorBody, routeIdOf, type ApiFunctionName, type RouteIdOf } from '../contracts/route-table';
+import { AppError, UnauthorizedError } from '../errors';
+import { getConfig } from '../platform/config';
+import { logger, publishMetricsIfAny } from '../platform/observability';
+import { isStorableText } from './validation';
+
+type HttpMiddleware = MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult>;
+
+export const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
+
+/** A JSON response with the headers every endpoint sends. */
+export function jsonResponse(statusCode: number, body: string, headers: Record<string, string> = {}): APIGatewayProxyResult {
+  return { statusCode, headers: { 'Content-Type': JSON_CONTENT_TYPE, 'Cache-Control': 'no-store', ...headers }, body };
+}
+
+/**
+ * Renders errors as `{"detail": ...}` with the right status. Known application errors keep
+ * their message; anything else is logged with its cause and answered with a generic 500.
+ */
+export function httpErrorResponse(): HttpMiddleware {
+  return {
+    onError: async (request) => {
+      const error = request.error;
+      if (error instanceof AppError) {
+        const log = error.status >= 500 ? logger.error.bind(logger) : logger.info.bind(logger);
+        log('Request failed', { status: error.status, code: error.code, error: error.message, cause: error.cause });
+        request.response = jsonResponse(error.status, JSON.stringify({ detail: error.detail }), { ...error.headers });
+        return;
+      }
+      logger.error('Unhandled error', { error });
+      request.response = jsonResponse(500, JSON.stringify({ detail: { message: 'Internal server error', code: 'internal_error' } }));
+    },
+  };
+}
+
+/** CORS for the configured origins (`ALLOWED_ORIGINS`), on successes and errors alike. */
+export function corsHeaders(): HttpMiddleware {
+  return httpCors({
+    origins: [...getConfig().http.allowedOrigins],
+    exposeHeaders: CORS.exposeHeaders.join(', '),
+  }) as HttpMiddleware;
+}
+
+/**
+ * The caller's user id: the authorizer's `sub` claim, never anything the client sent. A `sub`
+ * that cannot be stored as itself (NUL, a lone surrogate: `eve\ud800` would become `eve\ufffd`
+ * in Postgres and Redis, another user's id) is a 401, whatever authorizer let it through.
+ */
+export function getUserId(event: Pick<APIGatewayProxyEvent, 'requestContext'>): string {
+  const claims = event.requestContext?.authorizer?.claims as Record<string, unknown> | undefined;
+  const sub = claims && Object.hasOwn(claims, 'sub') ? claims.sub : undefined;
+  if (typeof sub !== 'string' || sub === '' || !isStorableText(sub)) throw new UnauthorizedError();
+  return sub;
+}
+
+/**
+ * Publishes the invocation's metrics as EMF, like Powertools' `logMetrics`, but only when
+ * there are some: a request that counted nothing (a 422, a warm POST) logs no warning.
+ */
+export function flushMetrics(): HttpMiddleware {
+  const flush = async () => publishMetricsIfAny();
+  return { after: flush, onError: flush };
+}
+
+/**
+ * The middlewares every HTTP handler uses, in order: Lambda context in every log line,
+ * metrics flushed per invocation, CORS, and the error renderer — last, so its `onError`
+ * runs first and CORS then decorates the error response too.
+ */
+export function httpMiddlewares<TResult = APIGatewayProxyResult>(): MiddlewareObj<APIGatewayProxyEvent, TResult>[] {
+  const middlewares: HttpMiddleware[] = [
+    // resetKeys: a warm container must not carry one request's log keys into the next.
+    injectLambdaContext(logger, { resetKeys: true }) as HttpMiddleware,
+    flushMetrics(),
+    corsHeaders(),
+    httpErrorResponse(),
+  ];
+  // A streamed result only differs in its body, which none of these touch.
+  return middlewares as unknown as MiddlewareObj<APIGatewayProxyEvent, TResult>[];
+}
+
+/** One route of a function that serves several: parse → one service call → respond. */
+export type RouteHandler = (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>;
+
+/**
+ * The handler of function `F`, which serves several routes of the route table: one handler per
+ * route id of `F` (the type requires every one). API Gateway sends only the table's routes
+ * here; anything else (a misconfigured integration) is the gateway's own 404.
+ */
+export function dispatchRoutes<F extends ApiFunctionName>(routes: Readonly<Record<RouteIdOf<F>, RouteHandler>>): RouteHandler {
+  const byId: Readonly<Record<string, RouteHandler>> = routes;
+  return async (event) => {
+    const id = routeIdOf(event.httpMethod, event.resource);
+    const route = id === undefined ? undefined : byId[id];
+    if (!route) return jsonResponse(404, gatewayErrorBody(gatewayError('MISSING_AUTHENTICATION_TOKEN')));
+    return route(event);
+  };
+}

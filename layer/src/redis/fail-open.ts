@@ -1,0 +1,66 @@
+/**
+ * Redis is an optimisation, never a dependency (docs/api.md#cache-contract): every Redis
+ * feature — the cache, the context window, reply streams, the turn limiter — runs its commands
+ * through {@link failOpen}, which answers a fallback when Redis is off, down, slow or failing,
+ * after logging the failure and counting it under the feature's metric. Features that must
+ * tell the client instead (a resume with Redis down is a 503) report with {@link reportRedisFailure}.
+ */
+import type { MetricName } from '../contracts/metrics';
+import { getConfig } from '../platform/config';
+import { countMetric, logger } from '../platform/observability';
+import { getRedis, type RedisConnection } from './client';
+
+/** Which feature a Redis command serves: names its failure metric. */
+export type RedisFeature = 'cache' | 'context' | 'replyStream' | 'turnLimit';
+
+const FAILURE_METRICS: Readonly<Record<RedisFeature, MetricName>> = {
+  cache: 'CacheError',
+  context: 'CacheError',
+  replyStream: 'ReplyStreamError',
+  turnLimit: 'TurnLimitBypassed',
+};
+
+/** Redis commands sent and failed operations since start: the bench compares them with what Redis saw. */
+export const redisStats = { commands: 0, errors: 0 };
+
+/** Counts one command sent to Redis. */
+export function counted<T>(command: Promise<T>): Promise<T> {
+  redisStats.commands += 1;
+  return command;
+}
+
+/** Whether Redis is configured and enabled (`CACHE_ENABLED`); off, every feature answers its fallback. */
+export const redisEnabled = (): boolean => getConfig().cache.enabled;
+
+/** Logs and counts a failed Redis operation of `feature`. */
+export function reportRedisFailure(feature: RedisFeature, operation: string, error: unknown, context: Readonly<Record<string, unknown>> = {}): void {
+  redisStats.errors += 1;
+  countMetric(FAILURE_METRICS[feature]);
+  logger.warn('Redis operation failed; continuing without it', {
+    feature,
+    operation,
+    ...context,
+    error: error instanceof Error ? error.message : String(error),
+  });
+}
+
+/**
+ * Runs `work` on the container's Redis client and returns its result; returns `fallback`
+ * when Redis is disabled, and — after reporting — when connecting or any command fails
+ * (each bounded by the client's connect and command timeouts, so this never hangs).
+ */
+export async function failOpen<T>(
+  feature: RedisFeature,
+  operation: string,
+  fallback: T,
+  work: (redis: RedisConnection) => Promise<T>,
+  context?: Readonly<Record<string, unknown>>,
+): Promise<T> {
+  if (!redisEnabled()) return fallback;
+  try {
+    return await work(await getRedis());
+  } catch (error) {
+    reportRedisFailure(feature, operation, error, context);
+    return fallback;
+  }
+}

@@ -1,0 +1,26 @@
+/**
+ * Every Redis key the layer uses, named for what it holds, with the configured prefix
+ * (`CACHE_KEY_PREFIX`, default none) applied here and nowhere else. The key table and the
+ * rules behind it: docs/api.md#cache-contract.
+ */
+import { getConfig } from '../platform/config';
+
+const prefixed = (name: string): string => getConfig().cache.keyPrefix + name;
+
+export const redisKeys = {
+  /** String: the GET conversation body (cache-aside). */
+  conversationHistory: (conversationId: string) => prefixed(`conv:${conversationId}:history`),
+  /** Hash of list pages, one field per view and page shape (cache-aside; one DEL drops them all). */
+  conversationList: (userId: string) => prefixed(`user:${userId}:conversation_list`),
+  /** List: the last messages of the branch being continued, sent to the model (not a cache of a read). */
+  contextWindow: (conversationId: string) => prefixed(`chat:${conversationId}:context`),
+  /** Sorted set: the user's turn start times in the rolling window. */
+  turnLog: (userId: string) => prefixed(`user:${userId}:turns`),
+  /**
+   * Hash: the conversation's latest reply (token, owner, message id, status, stop flag). The
+   * braces are literal, a Redis Cluster hash tag: both reply keys of a conversation share one slot.
+   */
+  replyCurrent: (conversationId: string) => prefixed(`stream:{${conversationId}}:current`),
+  /** Stream: one reply's SSE frames, frame n under the explicit id `0-(n+1)`. */
+  replyFrames: (conversationId: string, token: string) => prefixed(`stream:{${conversationId}}:${token}`),
+};

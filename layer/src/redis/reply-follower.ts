@@ -1,0 +1,186 @@
+/**
+ * Following a reply (docs/api.md#resumable-replies): a resume replays the recorded frames from
+ * an offset, then follows the live reply with `XREAD BLOCK` on a connection of its own (a
+ * blocking read holds its connection; the shared auto-pipelined one must never stall). Where a
+ * resume lives, with `replies/follow-reply.ts`.
+ */
+import { Cluster } from 'ioredis';
+import { ReplyStreamNotFoundError, ReplyStreamUnavailableError } from '../errors';
+import { getConfig } from '../platform/config';
+import { logger } from '../platform/observability';
+import { getRedis, type RedisConnection } from './client';
+import { counted, redisEnabled, reportRedisFailure } from './fail-open';
+import { redisKeys } from './keys';
+import { readCurrentReply, type CurrentReply } from './reply-state';
+
+/** What a follower receives: a recorded frame, a heartbeat while the reply is quiet, or the end. */
+export type ReplyStreamEvent = { readonly type: 'frame'; readonly frame: string } | { readonly type: 'heartbeat' } | { readonly type: 'end' };
+
+/** Follower options. */
+export interface FollowReplyOptions {
+  readonly conversationId: string;
+  readonly userId: string;
+  /** First frame to send, counted from 0 as the original stream sent them. */
+  readonly offset: number;
+  /** The `resume_conversation_token` of the reply; @default the conversation's latest reply */
+  readonly token?: string;
+  /** How long one blocking read waits; a heartbeat goes out after each empty one. */
+  readonly blockMs: number;
+  /** Epoch ms after which the follower gives up (its function's deadline); it then ends without the end event. */
+  readonly deadline: number;
+  /** Aborted when the client goes away: closes the follower's connection at once. */
+  readonly signal: AbortSignal;
+}
+
+const READ_BATCH = 500;
+const seqOf = (id: string): number => Number(id.slice(id.indexOf('-') + 1));
+
+/** Fields of one stream entry (`[field, value, ...]`) as an event; the end marker as `end`. */
+function toEvent(fields: string[]): ReplyStreamEvent {
+  return fields[0] === 'd' ? { type: 'frame', frame: fields[1] } : { type: 'end' };
+}
+
+/**
+ * Opens a reply stream for a follower. Checks everything before the first frame, so the
+ * caller can still answer JSON: 404 for no such stream (never existed, expired, foreign, or
+ * the offset's frames were trimmed), 503 when Redis is unavailable. The returned events
+ * replay the frames from `offset`, follow the live reply, and end with `end` when the
+ * reply ended; the generator closes its own connection when done.
+ */
+export async function openReplyFollower(options: FollowReplyOptions): Promise<AsyncGenerator<ReplyStreamEvent>> {
+  if (!getConfig().replyStream.enabled || !redisEnabled()) throw new ReplyStreamNotFoundError();
+  let redis: RedisConnection;
+  let current: CurrentReply | null;
+  try {
+    redis = await getRedis();
+    current = await readCurrentReply(redis, options.conversationId);
+  } catch (error) {
+    reportRedisFailure('replyStream', 'resume', error, { conversationId: options.conversationId });
+    throw new ReplyStreamUnavailableError(error);
+  }
+  if (!current || current.user !== options.userId) throw new ReplyStreamNotFoundError();
+  const token = options.token ?? current.token;
+  if (token === current.token && !current.resumable) throw new ReplyStreamNotFoundError('This reply was not recorded: only replies in the v1 encoding can be resumed');
+  const key = redisKeys.replyFrames(options.conversationId, token);
+  let first: [string, string[]][];
+  try {
+    first = (await counted(redis.xrange(key, '-', '+', 'COUNT', 1))) as [string, string[]][];
+  } catch (error) {
+    reportRedisFailure('replyStream', 'resume', error, { conversationId: options.conversationId });
+    throw new ReplyStreamUnavailableError(error);
+  }
+  const live = token === current.token && current.running;
+  if (first.length === 0 && !live) throw new ReplyStreamNotFoundError();
+  if (first.length > 0 && seqOf(first[0][0]) > options.offset + 1) throw new ReplyStreamNotFoundError('The frames before this offset are no longer available');
+  return endQuietly(followFrames(redis, key, token, live, options), options);
+}
+
+/** A follower cut off (its client left, or Redis failed) just stops: no end event, so the client knows it is missing frames. */
+async function* endQuietly(events: AsyncGenerator<ReplyStreamEvent>, options: FollowReplyOptions): AsyncGenerator<ReplyStreamEvent> {
+  try {
+    yield* events;
+  } catch (error) {
+    if (!options.signal.aborted) reportRedisFailure('replyStream', 'follow', error, { conversationId: options.conversationId });
+  }
+}
+
+type StreamEntries = [string, [string, string[]][]][] | null;
+
+/** The events of XREAD entries, through an end marker; returns the last frame's sequence number, or 'end'. */
+function* eventsOf(read: StreamEntries, lastSeq: number): Generator<ReplyStreamEvent, number | 'end'> {
+  for (const [id, fields] of read?.[0]?.[1] ?? []) {
+    const event = toEvent(fields);
+    yield event;
+    if (event.type === 'end') return 'end';
+    lastSeq = seqOf(id);
+  }
+  return lastSeq;
+}
+
+/**
+ * What the stream holds after `lastSeq` now, batch by batch, on the shared connection (no
+ * blocking read); returns the last frame's sequence number, or 'end' after the end marker.
+ */
+async function* replayFrom(redis: RedisConnection, key: string, lastSeq: number): AsyncGenerator<ReplyStreamEvent, number | 'end'> {
+  for (;;) {
+    const read = (await counted(redis.xread('COUNT', READ_BATCH, 'STREAMS', key, `0-${lastSeq}`))) as StreamEntries;
+    const next = yield* eventsOf(read, lastSeq);
+    if (next === 'end' || (read?.[0]?.[1].length ?? 0) < READ_BATCH) return next;
+    lastSeq = next;
+  }
+}
+
+async function* followFrames(
+  redis: RedisConnection,
+  key: string,
+  token: string,
+  live: boolean,
+  options: FollowReplyOptions,
+): AsyncGenerator<ReplyStreamEvent> {
+  // A finished reply needs no connection of its own.
+  const replayed = yield* replayFrom(redis, key, options.offset);
+  if (replayed === 'end') return;
+  let lastSeq = replayed;
+  // Not running: nothing more will come. It ended before the offset (past-the-end: the end
+  // marker is the last entry), or its producer stopped recording without one (a fault, or
+  // superseded): then no end is announced, so the client knows it lacks frames.
+  if (!live) {
+    if (await endsWithMarker(redis, key)) yield { type: 'end' };
+    return;
+  }
+  if (options.signal.aborted) return;
+
+  // Following live: XREAD BLOCK holds its connection, so it gets one of its own; the shared, auto-pipelined one never stalls.
+  const follower = await connectForBlocking(redis, options.blockMs);
+  const close = () => follower.disconnect();
+  options.signal.addEventListener('abort', close, { once: true });
+  try {
+    while (!options.signal.aborted && Date.now() < options.deadline) {
+      const blockMs = Math.max(1, Math.min(options.blockMs, options.deadline - Date.now()));
+      const read = (await follower.xread('COUNT', READ_BATCH, 'BLOCK', blockMs, 'STREAMS', key, `0-${lastSeq}`)) as StreamEntries;
+      const next = yield* eventsOf(read, lastSeq);
+      if (next === 'end') return;
+      if (next !== lastSeq) {
+        lastSeq = next;
+        continue;
+      }
+      // Quiet: is anyone still writing? A producer that died, or was superseded, never writes the end marker.
+      const current = await readCurrentReply(redis, options.conversationId);
+      if (!current || current.token !== token || !current.running) {
+        // Whatever it wrote last, through its end marker if it wrote one; without one, end without announcing it.
+        yield* replayFrom(redis, key, lastSeq);
+        return;
+      }
+      yield { type: 'heartbeat' };
+    }
+  } finally {
+    options.signal.removeEventListener('abort', close);
+    close();
+  }
+}
+
+/** Whether the stream's last entry is the end marker a producer writes when its reply ends. */
+async function endsWithMarker(redis: RedisConnection, key: string): Promise<boolean> {
+  const last = (await counted(redis.xrevrange(key, '+', '-', 'COUNT', 1))) as [string, string[]][];
+  return last.length > 0 && toEvent(last[0][1]).type === 'end';
+}
+
+/**
+ * A connection of the follower's own for `XREAD BLOCK`: a longer command timeout than the
+ * shared client's, and no reconnect — a follower whose Redis went away ends instead of waiting.
+ */
+async function connectForBlocking(redis: RedisConnection, blockMs: number): Promise<RedisConnection> {
+  const overrides = { commandTimeout: blockMs + 2000, enableAutoPipelining: false, lazyConnect: true, retryStrategy: () => null };
+  const follower =
+    redis instanceof Cluster
+      ? redis.duplicate(undefined, { enableAutoPipelining: false, lazyConnect: true, clusterRetryStrategy: () => null, redisOptions: { ...redis.options.redisOptions, ...overrides } })
+      : redis.duplicate(overrides);
+  follower.on('error', (error: Error) => logger.debug('Reply follower connection error', { error: error.message }));
+  try {
+    await follower.connect();
+  } catch (error) {
+    follower.disconnect();
+    throw error;
+  }
+  return follower;
+}
