@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { buildSync } from 'esbuild';
+import { LAZY_SDKS } from '../scripts/build-layer';
 import { DATABASE_URL, REDIS_URL, REPO_ROOT, RUN_ID } from './env';
 import { median } from './stats';
 
@@ -22,8 +23,14 @@ export type HandlerName = (typeof HANDLERS)[number];
 const OUT_DIR = path.join(os.tmpdir(), `chatbot-bench-${RUN_ID}`);
 const LAYER_DIR = path.join(OUT_DIR, 'layer');
 const LAYER_NODE_PATH = path.join(LAYER_DIR, 'nodejs', 'node_modules');
-/** The layer's entry as shipped; the herd measurement loads isolated copies of it. */
+/** The layer's entry as shipped. */
 export const LAYER_ENTRY = path.join(LAYER_NODE_PATH, '@chatbot', 'shared', 'dist', 'index.js');
+/**
+ * The layer's testing entry (`layer/src/testing.ts`: the shipped code plus its internals and
+ * counters), bundled with the layer's own esbuild options: the herd measurement loads isolated
+ * copies of it, as several containers would each load the layer.
+ */
+export const LAYER_TESTING_ENTRY = path.join(OUT_DIR, 'layer-testing', 'index.js');
 /** The Secrets Manager client as the layer ships it: loaded on a deployed function's first request. */
 const SECRETS_MANAGER_ENTRY = path.join(LAYER_NODE_PATH, '@chatbot', 'shared', 'node_modules', '@aws-sdk', 'client-secrets-manager', 'index.js');
 const handlerBundle = (name: HandlerName) => path.join(OUT_DIR, 'handlers', name, 'index.js');
@@ -72,6 +79,19 @@ export function buildArtifacts(): string {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'ignore', 'inherit'],
   });
+  buildSync({
+    entryPoints: [path.join(REPO_ROOT, 'layer', 'src', 'testing.ts')],
+    outfile: LAYER_TESTING_ENTRY,
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node24',
+    minify: true,
+    external: ['pg-native', ...LAZY_SDKS],
+    supported: { 'dynamic-import': false },
+    absWorkingDir: REPO_ROOT,
+    logLevel: 'warning',
+  });
   for (const name of HANDLERS) {
     // lib/functions.ts HANDLER_BUNDLING: minified CJS for node24, the layer external.
     buildSync({
@@ -82,7 +102,7 @@ export function buildArtifacts(): string {
       format: 'cjs',
       target: 'node24',
       minify: true,
-      external: ['@chatbot/shared/testing'],
+      external: ['@chatbot/shared'],
       absWorkingDir: REPO_ROOT,
       logLevel: 'warning',
     });

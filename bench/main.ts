@@ -36,7 +36,7 @@ import { buildRestApiEvent, invokeHandler, type InvokeResult } from '../local/la
 import { generateTitle, patchAllConversations, patchConversation, sendMessage } from '../test/support/handlers';
 import { handler as getConversationHandler } from '../lambdas/get-conversation';
 import { handler as listConversationsHandler } from '../lambdas/list-conversations';
-import { buildArtifacts, HANDLERS, LAYER_ENTRY, measureColdStart, removeArtifacts, type ColdStartResult } from './cold-start';
+import { buildArtifacts, HANDLERS, LAYER_TESTING_ENTRY, measureColdStart, removeArtifacts, type ColdStartResult } from './cold-start';
 import { measureResumable, resumableMemoryRow, resumableSection } from './resumable';
 import { KEY_PREFIX, REDIS_URL, REPO_ROOT, RUN_ID } from './env';
 import {
@@ -592,7 +592,7 @@ const HERD_COPIES = 4;
 const HERD_WAVES = 12;
 
 /**
- * Four copies of the layer as shipped (each `require` of the built entry gets its own config,
+ * Four copies of the layer as built (each `require` of the bundle gets its own config,
  * ioredis connection, pg pool and counters, as four Lambda containers would), each with 10 of
  * the 40 readers. Before every wave the key is deleted (a writer's invalidation); the wave is
  * the 40 reads issued at once. Variants differ only in the fill-lease tunables.
@@ -601,8 +601,8 @@ async function measureHerd(raw: Redis, conversation: SeededConversation): Promis
   buildArtifacts();
   const load = createRequire(__filename);
   const copies: Shared[] = Array.from({ length: HERD_COPIES }, () => {
-    delete load.cache[LAYER_ENTRY];
-    return load(LAYER_ENTRY) as Shared;
+    delete load.cache[LAYER_TESTING_ENTRY];
+    return load(LAYER_TESTING_ENTRY) as Shared;
   });
   const key = redisKeys.conversationHistory(conversation.id);
   const expectPrefix = conversationDetailPrefix(conversation.id, conversation.userId);

@@ -5,80 +5,130 @@
  * server fills in the same ones. Pure data: no imports, safe to load from CDK code.
  */
 
-/** One variable: its default (absent: none, or computed as described) and what it sets. */
+/** One variable: its default (absent: none, or computed as its comment says). What it sets is said in its comment, not a string: the table ships in the layer. */
 export interface EnvVariable {
   readonly default?: string | number | boolean;
-  readonly description: string;
 }
 
 export const ENVIRONMENT = {
   // Postgres
-  DATABASE_URL: { description: 'postgres:// connection string (local and dev); deployed functions use DATABASE_SECRET_ARN' },
-  DATABASE_SECRET_ARN: { description: 'Secrets Manager secret {username, password, host, port, dbname} of the login the function uses' },
-  APP_DATABASE_SECRET_ARN: { description: "The application role's secret, read only by migrate to give that role its login" },
-  DATABASE_HOST: { description: 'Host to connect to (RDS Proxy or Aurora endpoint); overrides the secret\'s host' },
-  DATABASE_PORT: { default: 5432, description: 'Port of DATABASE_HOST' },
-  DATABASE_NAME: { description: "Database name; overrides the secret's dbname" },
-  DATABASE_SSL: { default: false, description: 'TLS to Postgres' },
-  DATABASE_POOL_MAX: { default: 2, description: 'Connections per container (a Lambda container serves one request at a time)' },
-  DATABASE_STATEMENT_TIMEOUT_MS: { default: 5000, description: 'statement_timeout of the app pool' },
-  DATABASE_CONNECT_TIMEOUT_MS: { default: 3000, description: 'How long a new connection may take before the request answers 503' },
+  /** postgres:// connection string (local and dev); deployed functions use DATABASE_SECRET_ARN. */
+  DATABASE_URL: {},
+  /** Secrets Manager secret {username, password, host, port, dbname} of the login the function uses. */
+  DATABASE_SECRET_ARN: {},
+  /** The application role's secret, read only by migrate to give that role its login. */
+  APP_DATABASE_SECRET_ARN: {},
+  /** Host to connect to (RDS Proxy or Aurora endpoint); overrides the secret's host. */
+  DATABASE_HOST: {},
+  /** Port of DATABASE_HOST. */
+  DATABASE_PORT: { default: 5432 },
+  /** Database name; overrides the secret's dbname. */
+  DATABASE_NAME: {},
+  /** TLS to Postgres. */
+  DATABASE_SSL: { default: false },
+  /** Connections per container (a Lambda container serves one request at a time). */
+  DATABASE_POOL_MAX: { default: 2 },
+  /** statement_timeout of the app pool. */
+  DATABASE_STATEMENT_TIMEOUT_MS: { default: 5000 },
+  /** How long a new connection may take before the request answers 503. */
+  DATABASE_CONNECT_TIMEOUT_MS: { default: 3000 },
   // Redis
-  REDIS_URL: { description: 'redis:// or rediss:// URL (local); deployed functions use REDIS_HOST' },
-  REDIS_HOST: { description: 'Primary or configuration endpoint host' },
-  REDIS_PORT: { default: 6379, description: 'Port of REDIS_HOST' },
-  REDIS_TLS: { default: false, description: 'TLS to Redis (ElastiCache in-transit encryption)' },
-  REDIS_AUTH_SECRET_ARN: { description: 'Secrets Manager secret holding the AUTH token' },
-  REDIS_CLUSTER_MODE: { default: false, description: 'Use a cluster client (sharded group or ElastiCache Serverless)' },
-  REDIS_CONNECT_TIMEOUT_MS: { default: 1000, description: 'How long connecting to Redis may take before requests are served from Postgres' },
-  REDIS_COMMAND_TIMEOUT_MS: { default: 200, description: 'How long one Redis command may take before it counts as failed' },
+  /** redis:// or rediss:// URL (local); deployed functions use REDIS_HOST. */
+  REDIS_URL: {},
+  /** Primary or configuration endpoint host. */
+  REDIS_HOST: {},
+  /** Port of REDIS_HOST. */
+  REDIS_PORT: { default: 6379 },
+  /** TLS to Redis (ElastiCache in-transit encryption). */
+  REDIS_TLS: { default: false },
+  /** Secrets Manager secret holding the AUTH token. */
+  REDIS_AUTH_SECRET_ARN: {},
+  /** Use a cluster client (sharded group or ElastiCache Serverless). */
+  REDIS_CLUSTER_MODE: { default: false },
+  /** How long connecting to Redis may take before requests are served from Postgres. */
+  REDIS_CONNECT_TIMEOUT_MS: { default: 1000 },
+  /** How long one Redis command may take before it counts as failed. */
+  REDIS_COMMAND_TIMEOUT_MS: { default: 200 },
   // Cache
-  CACHE_ENABLED: { default: true, description: 'false: every read goes to Postgres (also off when no Redis is configured)' },
-  CACHE_KEY_PREFIX: { default: '', description: 'Namespace prepended to every Redis key' },
-  CACHE_TTL_SECONDS: { default: 600, description: 'TTL of cached details and list pages' },
-  CACHE_COMPRESS_MIN_BYTES: { default: 16384, description: 'Cached values of at least this many bytes are stored zstd-compressed; 0 = never' },
-  CONTEXT_MAX_MESSAGES: { default: 20, description: 'Messages kept in the context window chat:{id}:context' },
-  CONTEXT_TTL_SECONDS: { default: 86400, description: 'TTL of the context window' },
+  /** false: every read goes to Postgres (also off when no Redis is configured). */
+  CACHE_ENABLED: { default: true },
+  /** Namespace prepended to every Redis key. */
+  CACHE_KEY_PREFIX: { default: '' },
+  /** TTL of cached details and list pages. */
+  CACHE_TTL_SECONDS: { default: 600 },
+  /** Cached values of at least this many bytes are stored zstd-compressed; 0 = never. */
+  CACHE_COMPRESS_MIN_BYTES: { default: 16384 },
+  /** Messages kept in the context window chat:{id}:context. */
+  CONTEXT_MAX_MESSAGES: { default: 20 },
+  /** TTL of the context window. */
+  CONTEXT_TTL_SECONDS: { default: 86400 },
   // Model
-  LLM_PROVIDER: { default: 'local', description: 'bedrock, openai or local (the offline deterministic model)' },
-  BEDROCK_MODEL_ID: { default: 'us.anthropic.claude-haiku-4-5-20251001-v1:0', description: 'Bedrock model id, inference profile id or ARN' },
-  OPENAI_BASE_URL: { description: 'Base URL of an OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, …)' },
-  OPENAI_MODEL: { default: 'gpt-4o-mini', description: 'Model name at the OpenAI-compatible endpoint' },
-  OPENAI_API_KEY: { description: 'API key of the OpenAI-compatible endpoint (local runs)' },
-  OPENAI_API_KEY_SECRET_ARN: { description: 'Secrets Manager secret holding that key (deployed)' },
-  SYSTEM_PROMPT: {
-    default: 'You are a helpful assistant. Answer clearly and concisely. Use Markdown when it helps readability.',
-    description: 'System prompt sent before the context window',
-  },
-  LLM_MAX_TOKENS: { default: 1024, description: 'Most tokens one reply may have' },
-  LOCAL_MODEL_TOKEN_DELAY_MS: { default: 0, description: 'Delay per token of the local model (npm start sets 25 so streaming shows)' },
-  LLM_FIRST_TOKEN_WAIT_MS: { default: 10000, description: 'How long the POST waits for the first token before committing to a 200 stream' },
-  SSE_HEARTBEAT_INTERVAL_MS: { default: 15000, description: 'An SSE comment goes out after this long without a frame' },
+  /** bedrock, openai or local (the offline deterministic model). */
+  LLM_PROVIDER: { default: 'local' },
+  /** Bedrock model id, inference profile id or ARN. */
+  BEDROCK_MODEL_ID: { default: 'us.anthropic.claude-haiku-4-5-20251001-v1:0' },
+  /** Base URL of an OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, …). */
+  OPENAI_BASE_URL: {},
+  /** Model name at the OpenAI-compatible endpoint. */
+  OPENAI_MODEL: { default: 'gpt-4o-mini' },
+  /** API key of the OpenAI-compatible endpoint (local runs). */
+  OPENAI_API_KEY: {},
+  /** Secrets Manager secret holding that key (deployed). */
+  OPENAI_API_KEY_SECRET_ARN: {},
+  /** System prompt sent before the context window. */
+  SYSTEM_PROMPT: { default: 'You are a helpful assistant. Answer clearly and concisely. Use Markdown when it helps readability.' },
+  /** Most tokens one reply may have. */
+  LLM_MAX_TOKENS: { default: 1024 },
+  /** Delay per token of the local model (npm start sets 25 so streaming shows). */
+  LOCAL_MODEL_TOKEN_DELAY_MS: { default: 0 },
+  /** How long the POST waits for the first token before committing to a 200 stream. */
+  LLM_FIRST_TOKEN_WAIT_MS: { default: 10000 },
+  /** An SSE comment goes out after this long without a frame. */
+  SSE_HEARTBEAT_INTERVAL_MS: { default: 15000 },
   // HTTP
-  ALLOWED_ORIGINS: { default: '*', description: 'CORS origins, comma-separated, or *' },
-  MAX_MESSAGE_CHARS: { default: 32000, description: 'Longest user message, in characters (413 beyond)' },
-  MAX_BODY_BYTES: { default: 262144, description: 'Largest request body, in bytes (413 beyond)' },
+  /** CORS origins, comma-separated, or *. */
+  ALLOWED_ORIGINS: { default: '*' },
+  /** Longest user message, in characters (413 beyond). */
+  MAX_MESSAGE_CHARS: { default: 32000 },
+  /** Largest request body, in bytes (413 beyond). */
+  MAX_BODY_BYTES: { default: 262144 },
   // Limits
-  USER_TURN_LIMIT: { default: 60, description: 'Turns one user may start per window; 0 = no limit' },
-  USER_TURN_WINDOW_SECONDS: { default: 3600, description: 'Length of the rolling turn-limit window' },
-  MAX_CONVERSATION_MESSAGES: { default: 1000, description: 'User and assistant messages one conversation may hold' },
-  MAX_CONVERSATION_BYTES: { default: 3145728, description: 'Message content one conversation may hold, in bytes as a buffered response carries it' },
+  /** Turns one user may start per window; 0 = no limit. */
+  USER_TURN_LIMIT: { default: 60 },
+  /** Length of the rolling turn-limit window. */
+  USER_TURN_WINDOW_SECONDS: { default: 3600 },
+  /** User and assistant messages one conversation may hold. */
+  MAX_CONVERSATION_MESSAGES: { default: 1000 },
+  /** Message content one conversation may hold, in bytes as a buffered response carries it. */
+  MAX_CONVERSATION_BYTES: { default: 3145728 },
   // Lifecycle
-  DELETED_RETENTION_DAYS: { default: 30, description: 'Days a soft-deleted conversation is kept before the purge' },
-  PURGE_BATCH_SIZE: { default: 500, description: 'Conversations the purge deletes per statement' },
+  /** Days a soft-deleted conversation is kept before the purge. */
+  DELETED_RETENTION_DAYS: { default: 30 },
+  /** Conversations the purge deletes per statement. */
+  PURGE_BATCH_SIZE: { default: 500 },
   // Resumable replies
-  REPLY_STREAM_ENABLED: { default: true, description: 'Record replies for resume (off when the cache is off)' },
-  REPLY_STREAM_TTL_SECONDS: { default: 300, description: "How long a finished reply's frames stay readable" },
-  REPLY_STREAM_RUNNING_TTL_SECONDS: { default: 60, description: 'How long a running reply lives without a sign of its producer' },
-  REPLY_STREAM_MAX_FRAMES: { default: 20000, description: 'XADD MAXLEN ~ bound of one reply' },
-  REPLY_STREAM_STOP_POLL_MS: { default: 250, description: 'How often a quiet producer checks for a stop' },
-  REPLY_STREAM_FLUSH_MS: { default: 20, description: 'Least time between two writes of one producer' },
+  /** Record replies for resume (off when the cache is off). */
+  REPLY_STREAM_ENABLED: { default: true },
+  /** How long a finished reply's frames stay readable. */
+  REPLY_STREAM_TTL_SECONDS: { default: 300 },
+  /** How long a running reply lives without a sign of its producer. */
+  REPLY_STREAM_RUNNING_TTL_SECONDS: { default: 60 },
+  /** XADD MAXLEN ~ bound of one reply. */
+  REPLY_STREAM_MAX_FRAMES: { default: 20000 },
+  /** How often a quiet producer checks for a stop. */
+  REPLY_STREAM_STOP_POLL_MS: { default: 250 },
+  /** Least time between two writes of one producer. */
+  REPLY_STREAM_FLUSH_MS: { default: 20 },
   // Observability (Powertools reads these itself)
-  POWERTOOLS_SERVICE_NAME: { default: 'chatbot-api', description: 'service field of logs and the metrics dimension' },
-  POWERTOOLS_METRICS_NAMESPACE: { default: 'ChatbotApi', description: 'CloudWatch namespace of the EMF metrics' },
+  /** service field of logs and the metrics dimension. */
+  POWERTOOLS_SERVICE_NAME: { default: 'chatbot-api' },
+  /** CloudWatch namespace of the EMF metrics. */
+  POWERTOOLS_METRICS_NAMESPACE: { default: 'ChatbotApi' },
   // Set by the stack for one function each
-  MIGRATIONS_SHA256: { description: "Hash of the migration files: part of migrate's configuration, so a new migration re-runs the deploy trigger" },
-  NODE_EXTRA_CA_CERTS: { description: "Node.js: extra CA bundle (Aurora's RDS certificate)" },
+  /** Hash of the migration files: part of migrate's configuration, so a new migration re-runs the deploy trigger. */
+  MIGRATIONS_SHA256: {},
+  /** Node.js: extra CA bundle (Aurora's RDS certificate). */
+  NODE_EXTRA_CA_CERTS: {},
 } as const satisfies Record<string, EnvVariable>;
 
 export type EnvName = keyof typeof ENVIRONMENT;
