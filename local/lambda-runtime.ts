@@ -28,6 +28,9 @@ const STREAM_RESPONSE = 'response';
 /** What API Gateway answers (502, its DEFAULT_5XX gateway response) when the integration fails or returns a malformed response. */
 const INTERNAL_SERVER_ERROR_BODY = gatewayErrorBody(gatewayError('DEFAULT_5XX'));
 
+/** Lambda's limit on a buffered (request-response) invocation's response payload: 6 MB. */
+export const MAX_BUFFERED_RESPONSE_BYTES = 6 * 1024 * 1024;
+
 type WriteHook = (write: (chunk: string | Uint8Array) => void) => void;
 
 /**
@@ -311,6 +314,12 @@ async function invokeBuffered(handler: AnyHandler, event: unknown, context: Cont
   const result = output as { statusCode?: unknown; headers?: unknown; multiValueHeaders?: unknown; body?: unknown; isBase64Encoded?: unknown } | null;
   if (!result || typeof result !== 'object' || !Number.isInteger(Number(result.statusCode))) {
     logInvocationError(new Error(`Malformed Lambda proxy response: ${JSON.stringify(output)?.slice(0, 200)}`));
+    return internalServerError();
+  }
+  // Lambda refuses a buffered response payload over 6 MB (the function errors; API Gateway answers 502).
+  const payloadBytes = Buffer.byteLength(JSON.stringify(output), 'utf8');
+  if (payloadBytes > MAX_BUFFERED_RESPONSE_BYTES) {
+    logInvocationError(new Error(`Response payload size exceeded maximum allowed payload size (${payloadBytes} bytes > ${MAX_BUFFERED_RESPONSE_BYTES})`));
     return internalServerError();
   }
   return {

@@ -77,7 +77,8 @@ describe('conversation size limits', () => {
 
   it('refuses the turn that would pass MAX_CONVERSATION_BYTES, counting bytes as the response carries them', async () => {
     // Prepare
-    useLimits({ MAX_CONVERSATION_BYTES: '4096' });
+    // A turn needs room for its message and its reply's worst case (MAX_REPLY_BYTES).
+    useLimits({ MAX_CONVERSATION_BYTES: '4096', MAX_REPLY_BYTES: '256' });
     const userId = newUserId();
     const first = await sendMessage(userId, 'x'.repeat(1000));
     const before = await stored(first.conversationId);

@@ -9,6 +9,8 @@ import {
   getTurnTargetByConversationId,
   insertMessageAndMoveCurrentNode,
   MessageConflictError,
+  releaseReplyRoomById,
+  reserveReplyRoomById,
   listConversationsByUserId,
 } from '@chatbot/shared/testing';
 
@@ -63,14 +65,36 @@ describe('conversation repository on a real Postgres', () => {
   it('reads the owner, the parent role and an existing message id in one query', async () => {
     const userId = `u-${randomUUID()}`;
     const { id, ids } = await seedConversation(userId, 1);
-    // The size counters (migration 003) come with it: the user and assistant message, and their parts' bytes.
-    const size = { messageCount: 2, contentBytes: expect.any(Number) };
+    // The size counters (migration 003) come with it: the user and assistant message, and their
+    // parts' bytes; and the room running replies hold (migration 005): none here.
+    const size = { messageCount: 2, contentBytes: expect.any(Number), reservedMessages: 0, reservedBytes: 0 };
     expect(await getTurnTargetByConversationId({ conversationId: id, parentId: ids[1], messageId: randomUUID() })).toEqual({
       userId, parentRole: 'assistant', existing: null, ...size,
     });
     expect(await getTurnTargetByConversationId({ conversationId: id, parentId: 'nope', messageId: ids[1] })).toEqual({
       userId, parentRole: null, existing: { parentId: ids[0], role: 'assistant' }, ...size,
     });
+  });
+
+  it('holds room for running replies only while they fit, gives it back, and lets a forgotten hold lapse', async () => {
+    const { id, ids } = await seedConversation(`u-${randomUUID()}`, 1);
+    const target = () => getTurnTargetByConversationId({ conversationId: id, parentId: ids[1] });
+    const { contentBytes } = (await target())!;
+    const room = { bytes: 1000, holdSeconds: 60, maxMessages: 4, maxBytes: contentBytes + 2000 };
+
+    // Two replies fit (4 messages, 2,000 bytes of room); a third does not, and changes nothing.
+    expect(await reserveReplyRoomById({ id, room })).toBe(true);
+    expect(await reserveReplyRoomById({ id, room })).toBe(true);
+    expect(await reserveReplyRoomById({ id, room })).toBe(false);
+    expect(await target()).toMatchObject({ reservedMessages: 2, reservedBytes: 2000 });
+
+    // One stores nothing and gives its room back; the other's hold is forgotten (its container died) and lapses.
+    await releaseReplyRoomById({ id, room });
+    expect(await target()).toMatchObject({ reservedMessages: 1, reservedBytes: 1000 });
+    await db.query(`UPDATE conversations SET reserved_until = now() - interval '1 second' WHERE id = $1`, [id]);
+    expect(await target()).toMatchObject({ reservedMessages: 0, reservedBytes: 0 });
+    expect(await reserveReplyRoomById({ id, room })).toBe(true);
+    expect(await target()).toMatchObject({ reservedMessages: 1, reservedBytes: 1000 });
   });
 
   it('refuses a parent that is not in the conversation and a duplicate id (constraints, not code), as typed conflicts', async () => {

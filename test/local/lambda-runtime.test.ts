@@ -107,6 +107,21 @@ describe('invokeHandler', () => {
     expect(malformed.statusCode).toBe(502);
   });
 
+  it('refuses a buffered response over 6 MB with 502, as Lambda does, and passes one just under it', async () => {
+    const spy = jest.spyOn(console, 'error').mockImplementation(() => undefined);
+    const event = buildRestApiEvent({ method: 'GET', resource: '/x', path: '/x' });
+    const respond = (bodyBytes: number) => invokeHandler(async () => ({ statusCode: 200, headers: {}, body: 'x'.repeat(bodyBytes) }), event);
+
+    const over = await respond(6 * 1024 * 1024);
+    const under = await respond(6 * 1024 * 1024 - 100);
+    const logged = spy.mock.calls.map((call) => String(call[1]));
+    spy.mockRestore();
+
+    expect(over.statusCode).toBe(502);
+    expect(logged.some((line) => /Response payload size exceeded/.test(line))).toBe(true);
+    expect(under.statusCode).toBe(200);
+  });
+
   it('passes a Lambda context with a request id and a countdown', async () => {
     // Prepare
     let seen: { awsRequestId: string; functionName: string; remaining: number } | undefined;

@@ -101,6 +101,8 @@ export const ENVIRONMENT = {
   MAX_CONVERSATION_MESSAGES: { default: 1000 },
   /** Message content one conversation may hold, in bytes as a buffered response carries it. */
   MAX_CONVERSATION_BYTES: { default: 3145728 },
+  /** The most one reply may hold, in the same bytes: a reply is cut there, and a turn reserves this much room. Default: 256 KiB, or half of MAX_CONVERSATION_BYTES when that is less. */
+  MAX_REPLY_BYTES: {},
   // Lifecycle
   /** Days a soft-deleted conversation is kept before the purge. */
   DELETED_RETENTION_DAYS: { default: 30 },

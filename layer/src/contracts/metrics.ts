@@ -11,6 +11,8 @@ export const METRIC_NAMES = [
   'CacheError',
   /** An invalidating DEL failed: the one cache failure that can leave stale data (it is retried). */
   'CacheInvalidationFailed',
+  /** Failed invalidations that did not fit the bounded pending set: those keys may be served stale until their TTL. */
+  'CacheInvalidationDropped',
   /** A reader found another reader's fill lease and was then served its fill. */
   'CacheLeaseWait',
   /** A reader waited for another reader's fill in vain and loaded without filling. */

@@ -1,13 +1,16 @@
 /**
  * Every limit a request meets, in one place (docs/api.md#limits): the request body's size, a
- * message's length, a conversation's size, and the per-user turn limit, counted in Redis
- * (`redis/turn-limiter.ts`). Each rule throws the error its client expects.
+ * message's length, a conversation's size (with the room a running reply holds), and the
+ * per-user turn limit, counted in Redis (`redis/turn-limiter.ts`). Each rule throws the error
+ * its client expects.
  */
+import { API_FUNCTIONS } from '../contracts/route-table';
 import { ConversationTooLongError, PayloadTooLargeError, TurnLimitExceededError } from '../errors';
 import { getConfig } from '../platform/config';
 import { countMetric } from '../platform/observability';
 import { recordTurn } from '../redis/turn-limiter';
-import { messageContentBytes, type MessageRow } from './records';
+import { messageContentBytes, textContentBytes, type MessageRow } from './records';
+import type { ReplyRoom } from './repository';
 
 /** 413 when a request body is larger than `MAX_BODY_BYTES`. */
 export function assertBodySize(bytes: number, maxBodyBytes = getConfig().http.maxBodyBytes): void {
@@ -21,26 +24,74 @@ export function assertMessageLength(text: string, maxMessageChars = getConfig().
   }
 }
 
-/**
- * Conversation size (`MAX_CONVERSATION_MESSAGES`, `MAX_CONVERSATION_BYTES`): a turn adds the
- * user's message (when new) and a reply; refused with 413 before anything is written when
- * that would pass either limit. The reply's bytes are not known yet, so the byte limit can be
- * passed by one reply; its default leaves room for that (docs/api.md#limits).
- */
-export function assertRoomForTurn(
-  size: { readonly messageCount: number; readonly contentBytes: number },
-  message: Pick<MessageRow, 'parts'> | undefined,
-): void {
+/** A reply runs at most as long as its function; the room it holds lapses a minute after that. */
+const REPLY_ROOM_HOLD_SECONDS = API_FUNCTIONS['post-conversation'].timeoutSeconds + 60;
+
+/** The room each turn holds for its reply until the reply is stored: one message and `MAX_REPLY_BYTES`. */
+export function replyRoom(): ReplyRoom {
+  const { maxConversationMessages, maxConversationBytes, maxReplyBytes } = getConfig().limits;
+  return { bytes: maxReplyBytes, holdSeconds: REPLY_ROOM_HOLD_SECONDS, maxMessages: maxConversationMessages, maxBytes: maxConversationBytes };
+}
+
+/** The 413 a turn gets when its conversation has no room left for it (or for its reply). */
+export function conversationTooLong(reason: 'messages' | 'bytes'): ConversationTooLongError {
   const { maxConversationMessages, maxConversationBytes } = getConfig().limits;
-  const messages = size.messageCount + (message ? 1 : 0) + 1;
-  const bytes = size.contentBytes + (message ? messageContentBytes(message.parts) : 0);
-  if (messages <= maxConversationMessages && bytes <= maxConversationBytes) return;
   countMetric('ConversationTooLong');
-  throw new ConversationTooLongError(
-    messages > maxConversationMessages
+  return new ConversationTooLongError(
+    reason === 'messages'
       ? `This conversation has reached its limit of ${maxConversationMessages} messages. Start a new conversation to continue.`
       : `This conversation has reached its size limit of ${maxConversationBytes} bytes. Start a new conversation to continue.`,
   );
+}
+
+/**
+ * Conversation size (`MAX_CONVERSATION_MESSAGES`, `MAX_CONVERSATION_BYTES`): a turn adds the
+ * user's message (when new) and a reply of at most `MAX_REPLY_BYTES`, beside what is stored and
+ * what replies still running hold. A precise 413 before anything is written; the statement that
+ * stores the turn checks again and reserves the reply's room atomically, so turns that race
+ * past this check together cannot pass the limits either.
+ */
+export function assertRoomForTurn(
+  size: { readonly messageCount: number; readonly contentBytes: number; readonly reservedMessages: number; readonly reservedBytes: number },
+  message: Pick<MessageRow, 'parts'> | undefined,
+): void {
+  const { maxConversationMessages, maxConversationBytes, maxReplyBytes } = getConfig().limits;
+  const messages = size.messageCount + size.reservedMessages + (message ? 1 : 0) + 1;
+  const bytes = size.contentBytes + size.reservedBytes + (message ? messageContentBytes(message.parts) : 0) + maxReplyBytes;
+  if (messages > maxConversationMessages) throw conversationTooLong('messages');
+  if (bytes > maxConversationBytes) throw conversationTooLong('bytes');
+}
+
+/**
+ * A reply's size as it streams: at most `MAX_REPLY_BYTES` (the room its turn reserved), so a
+ * model that writes without end — or one enormous "token" — cannot take a conversation past
+ * its limit. {@link ReplyBudget.take} says what of each piece still fits.
+ */
+export class ReplyBudget {
+  private remaining: number;
+
+  constructor(maxReplyBytes = getConfig().limits.maxReplyBytes) {
+    this.remaining = maxReplyBytes - messageContentBytes(['']);
+  }
+
+  /** The part of `text` that fits: all of it, its longest fitting prefix (whole characters), or ''. */
+  take(text: string): string {
+    const bytes = textContentBytes(text);
+    if (bytes <= this.remaining) {
+      this.remaining -= bytes;
+      return text;
+    }
+    const characters = Array.from(text);
+    let [fits, over] = [0, characters.length];
+    while (over - fits > 1) {
+      const middle = (fits + over) >> 1;
+      if (textContentBytes(characters.slice(0, middle).join('')) <= this.remaining) fits = middle;
+      else over = middle;
+    }
+    const prefix = characters.slice(0, fits).join('');
+    this.remaining = 0;
+    return prefix;
+  }
 }
 
 /**

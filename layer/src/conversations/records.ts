@@ -63,3 +63,10 @@ export function messageContentBytes(parts: readonly unknown[]): number {
 
 /** The text of a message: its string parts, joined (what the model and the title see). */
 export const messageText = (row: Pick<MessageRow, 'parts'>): string => row.parts.filter((part): part is string => typeof part === 'string').join('\n');
+
+/**
+ * What a piece of text adds to a message's content as {@link messageContentBytes} counts it.
+ * Additive over the pieces of a streamed text (each character is escaped on its own; a surrogate
+ * pair split between two pieces counts more than whole, never less).
+ */
+export const textContentBytes = (text: string): number => Buffer.byteLength(JSON.stringify(JSON.stringify(text)), 'utf8') - 6;

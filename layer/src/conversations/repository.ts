@@ -84,6 +84,9 @@ export interface TurnTarget {
   readonly messageCount: number;
   /** Their content, in the bytes {@link messageContentBytes} counts. */
   readonly contentBytes: number;
+  /** Room held by replies still running (lapsed reservations not counted). */
+  readonly reservedMessages: number;
+  readonly reservedBytes: number;
   /** Role of the `parentId` node, `null` when the conversation has no such node. */
   readonly parentRole: MessageRole | null;
   /** The node with `messageId`, when it already exists (a retry or a regenerate). */
@@ -101,11 +104,14 @@ export async function getTurnTargetByConversationId(args: {
     userId: string;
     messageCount: number;
     contentBytes: string;
+    reservedMessages: number;
+    reservedBytes: string;
     parentRole: MessageRole | null;
     existingParentId: string | null;
     existingRole: MessageRole | null;
   }>(
     `SELECT c.user_id AS "userId", c.message_count AS "messageCount", c.content_bytes AS "contentBytes",
+            ${liveReserved('messages', 'c')} AS "reservedMessages", ${liveReserved('bytes', 'c')} AS "reservedBytes",
             (SELECT role FROM messages WHERE conversation_id = c.id AND id = $2) AS "parentRole",
             e.parent_id AS "existingParentId", e.role AS "existingRole"
        FROM conversations c
@@ -119,10 +125,44 @@ export async function getTurnTargetByConversationId(args: {
     userId: row.userId,
     messageCount: row.messageCount,
     contentBytes: Number(row.contentBytes),
+    reservedMessages: row.reservedMessages,
+    reservedBytes: Number(row.reservedBytes),
     parentRole: row.parentRole,
     existing: row.existingRole ? { parentId: row.existingParentId, role: row.existingRole } : null,
   };
 }
+
+/**
+ * Room a reply holds while it runs (migration 005, docs/api.md#limits): its worst-case size,
+ * reserved in the statement that checks the conversation's room, released when it is stored.
+ */
+export interface ReplyRoom {
+  /** The reply's worst case (`MAX_REPLY_BYTES`). */
+  readonly bytes: number;
+  /** How long the room is held if the reply never comes back (its container died). */
+  readonly holdSeconds: number;
+  readonly maxMessages: number;
+  readonly maxBytes: number;
+}
+
+/** The conversation's reserved messages or bytes that have not lapsed. */
+const liveReserved = (what: 'messages' | 'bytes', table = 'conversations'): string =>
+  `(CASE WHEN ${table}.reserved_until > clock_timestamp() THEN ${table}.reserved_${what} ELSE 0 END)`;
+
+/** SET and WHERE fragments that reserve `room` (parameters from `$first`): one message and `room.bytes` more, if they fit beside `adding`. */
+function reserveFragments(first: number, adding: { messages: string; bytes: string }) {
+  return {
+    set: `reserved_messages = ${liveReserved('messages')} + 1, reserved_bytes = ${liveReserved('bytes')} + $${first},
+          reserved_until = clock_timestamp() + make_interval(secs => $${first + 1})`,
+    where: `message_count + ${adding.messages} + ${liveReserved('messages')} + 1 <= $${first + 2}
+            AND content_bytes + ${adding.bytes} + ${liveReserved('bytes')} + $${first} <= $${first + 3}`,
+    values: (room: ReplyRoom): unknown[] => [room.bytes, room.holdSeconds, room.maxMessages, room.maxBytes],
+  };
+}
+
+/** SET fragment that gives back one reply's room (`$param` = its bytes). */
+const releaseFragment = (param: number): string =>
+  `reserved_messages = greatest(0, ${liveReserved('messages')} - 1), reserved_bytes = greatest(0, ${liveReserved('bytes')} - $${param})`;
 
 /** The columns `INSERT_MESSAGE_VALUES` fills, in order. */
 const INSERT_MESSAGE_COLUMNS = 'id, parent_id, role, content_type, parts, status, end_turn, weight, metadata, create_time';
@@ -160,13 +200,16 @@ export async function createConversationWithMessage(args: {
   readonly systemNodeId: string;
   readonly message: Omit<NewMessage, 'parentId' | 'role'>;
   readonly defaultModelSlug?: string | null;
+  /** Room held for the first reply (the caller checked it fits: nobody else knows the conversation yet). @default none */
+  readonly replyRoom?: Pick<ReplyRoom, 'bytes' | 'holdSeconds'>;
   readonly db?: Queryable;
 }): Promise<MessageRow> {
   const message: NewMessage = { ...args.message, parentId: args.systemNodeId, role: 'user' };
   const { rows } = await (args.db ?? pool).query<MessageRow>(
     `WITH conversation AS (
-       INSERT INTO conversations (id, user_id, root_node_id, current_node_id, default_model_slug, message_count, content_bytes)
-       VALUES ($1, $2, $3, $5, $4, 1, $17) RETURNING id
+       INSERT INTO conversations (id, user_id, root_node_id, current_node_id, default_model_slug, message_count, content_bytes,
+                                  reserved_messages, reserved_bytes, reserved_until)
+       VALUES ($1, $2, $3, $5, $4, 1, $17, $18, $19, clock_timestamp() + make_interval(secs => $20)) RETURNING id
      ), skeleton AS (
        INSERT INTO messages (conversation_id, id, parent_id, role, parts, weight, metadata)
        SELECT id, $3, NULL, 'root', '[]'::jsonb, 0, '{}'::jsonb FROM conversation
@@ -176,7 +219,19 @@ export async function createConversationWithMessage(args: {
      INSERT INTO messages (conversation_id, ${INSERT_MESSAGE_COLUMNS})
      SELECT conversation.id, ${INSERT_MESSAGE_VALUES(7)} FROM conversation
      RETURNING ${MESSAGE_COLUMNS}`,
-    [args.id, args.userId, args.rootNodeId, args.defaultModelSlug ?? null, message.id, args.systemNodeId, ...messageValues(message), messageSize(message)[1]],
+    [
+      args.id,
+      args.userId,
+      args.rootNodeId,
+      args.defaultModelSlug ?? null,
+      message.id,
+      args.systemNodeId,
+      ...messageValues(message),
+      messageSize(message)[1],
+      args.replyRoom ? 1 : 0,
+      args.replyRoom?.bytes ?? 0,
+      args.replyRoom?.holdSeconds ?? 0,
+    ],
   ).catch(toMessageConflict);
   return rows[0];
 }
@@ -184,34 +239,69 @@ export async function createConversationWithMessage(args: {
 /**
  * Adds a node under `parentId` and makes it the conversation's `current_node` (bumping
  * `update_time`) in one statement; `null`, writing nothing, when the conversation is gone
- * (deleted while the turn ran). A user message un-archives the conversation: the user is
- * talking in it again. `title` names a conversation that has none yet, so a rename made
- * while the first reply streamed is kept. Throws {@link MessageConflictError} when the id is
- * taken or the parent is missing.
+ * (deleted while the turn ran) — or, with `reserveReply`, when the message and a reply would not
+ * fit its limits. A user message un-archives the conversation: the user is talking in it
+ * again. `title` names a conversation that has none yet, so a rename made while the first reply
+ * streamed is kept. `releaseReply` gives back the room the stored reply held. Throws
+ * {@link MessageConflictError} when the id is taken or the parent is missing.
  */
 export async function insertMessageAndMoveCurrentNode(args: {
   readonly conversationId: string;
   readonly message: NewMessage;
   readonly defaultModelSlug?: string;
   readonly title?: string;
+  /** Hold room for the reply to this message, if it fits beside it. @default none */
+  readonly reserveReply?: ReplyRoom;
+  /** This is that reply: give back its room. @default none */
+  readonly releaseReply?: Pick<ReplyRoom, 'bytes'>;
   readonly db?: Queryable;
 }): Promise<MessageRow | null> {
+  const values: unknown[] = [args.conversationId, ...messageValues(args.message), args.defaultModelSlug ?? null, args.title ?? null, ...messageSize(args.message)];
+  let reserved = '';
+  let room = '';
+  if (args.reserveReply) {
+    const reserve = reserveFragments(values.length + 1, { messages: '$14', bytes: '$15' });
+    [reserved, room] = [`, ${reserve.set}`, ` AND ${reserve.where}`];
+    values.push(...reserve.values(args.reserveReply));
+  } else if (args.releaseReply) {
+    reserved = `, ${releaseFragment(values.length + 1)}`;
+    values.push(args.releaseReply.bytes);
+  }
   const { rows } = await (args.db ?? pool).query<MessageRow>(
     `WITH moved AS (
        UPDATE conversations
           SET current_node_id = $2, update_time = clock_timestamp(),
               default_model_slug = COALESCE($12, default_model_slug), title = COALESCE(title, $13),
               is_archived = is_archived AND $4 <> 'user',
-              message_count = message_count + $14, content_bytes = content_bytes + $15
-        WHERE id = $1 AND deleted_at IS NULL
+              message_count = message_count + $14, content_bytes = content_bytes + $15${reserved}
+        WHERE id = $1 AND deleted_at IS NULL${room}
         RETURNING id
      )
      INSERT INTO messages (conversation_id, ${INSERT_MESSAGE_COLUMNS})
      SELECT moved.id, ${INSERT_MESSAGE_VALUES(2)} FROM moved
      RETURNING ${MESSAGE_COLUMNS}`,
-    [args.conversationId, ...messageValues(args.message), args.defaultModelSlug ?? null, args.title ?? null, ...messageSize(args.message)],
+    values,
   ).catch(toMessageConflict);
   return rows[0] ?? null;
+}
+
+/**
+ * Holds room for a reply that adds no user message (a regenerate, a continue) if it fits the
+ * conversation's limits beside what is stored and what running replies hold; `false`, writing
+ * nothing, when it does not fit or the conversation is gone.
+ */
+export async function reserveReplyRoomById(args: { readonly id: string; readonly room: ReplyRoom; readonly db?: Queryable }): Promise<boolean> {
+  const reserve = reserveFragments(2, { messages: '0', bytes: '0' });
+  const { rowCount } = await (args.db ?? pool).query(
+    `UPDATE conversations SET ${reserve.set} WHERE id = $1 AND deleted_at IS NULL AND ${reserve.where}`,
+    [args.id, ...reserve.values(args.room)],
+  );
+  return rowCount === 1;
+}
+
+/** Gives back the room of a reply that stored nothing (it failed before any text). */
+export async function releaseReplyRoomById(args: { readonly id: string; readonly room: Pick<ReplyRoom, 'bytes'>; readonly db?: Queryable }): Promise<void> {
+  await (args.db ?? pool).query(`UPDATE conversations SET ${releaseFragment(2)} WHERE id = $1`, [args.id, args.room.bytes]);
 }
 
 /** The owner of a live conversation; `null` when it does not exist or was deleted. */

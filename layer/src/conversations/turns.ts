@@ -7,10 +7,16 @@ import { randomUUID } from 'node:crypto';
 import type { ChatMessage } from '../ai/types';
 import { AppError, ConversationNotFoundError, ValidationError } from '../errors';
 import { prepareContextWindow } from './context-window';
-import { assertRoomForTurn } from './limits';
+import { assertRoomForTurn, conversationTooLong, replyRoom } from './limits';
 import { invalidateConversationReads } from './reads';
 import type { MessageRow } from './records';
-import { createConversationWithMessage, getTurnTargetByConversationId, insertMessageAndMoveCurrentNode, MessageConflictError } from './repository';
+import {
+  createConversationWithMessage,
+  getTurnTargetByConversationId,
+  insertMessageAndMoveCurrentNode,
+  MessageConflictError,
+  reserveReplyRoomById,
+} from './repository';
 
 export type TurnAction = 'next' | 'variant' | 'continue';
 
@@ -32,7 +38,7 @@ export interface TurnRequest {
   readonly message?: IncomingUserMessage;
 }
 
-/** A turn whose user side is stored and whose context is ready: what the reply needs. */
+/** A turn whose user side is stored, whose reply's room is held and whose context is ready: what the reply needs. */
 export interface Turn {
   readonly conversationId: string;
   readonly userId: string;
@@ -62,9 +68,18 @@ function rejectConflict(error: unknown): never {
   throw error;
 }
 
+/** A turn's write found no room (a concurrent turn took it) or no conversation (deleted meanwhile): the precise error, from a fresh read. */
+async function refusedWrite(conversationId: string, message: IncomingUserMessage | undefined): Promise<never> {
+  const now = await getTurnTargetByConversationId({ conversationId, parentId: '' });
+  if (!now) throw new ConversationNotFoundError();
+  assertRoomForTurn(now, message);
+  throw conversationTooLong('bytes');
+}
+
 /**
- * Writes the user's message (or finds the one being regenerated): one round trip to check
- * ownership and the parent, one statement to insert and move `current_node`.
+ * Writes the user's message (or finds the one being regenerated) and holds room for the reply:
+ * one round trip to check ownership and the parent, one statement to insert, move
+ * `current_node` and reserve the reply's room if it fits.
  */
 async function storeUserSide(request: TurnRequest): Promise<{
   conversationId: string;
@@ -74,7 +89,7 @@ async function storeUserSide(request: TurnRequest): Promise<{
   contextParentId?: string;
 }> {
   if (request.conversationId === undefined) {
-    assertRoomForTurn({ messageCount: 0, contentBytes: 0 }, request.message);
+    assertRoomForTurn({ messageCount: 0, contentBytes: 0, reservedMessages: 0, reservedBytes: 0 }, request.message);
     const conversationId = randomUUID();
     const userMessage = await createConversationWithMessage({
       id: conversationId,
@@ -82,6 +97,7 @@ async function storeUserSide(request: TurnRequest): Promise<{
       rootNodeId: request.parentMessageId,
       systemNodeId: randomUUID(),
       message: request.message as IncomingUserMessage,
+      replyRoom: replyRoom(),
     }).catch(rejectConflict);
     return { conversationId, isNew: true, userMessage, replyParentId: userMessage.id, contextParentId: userMessage.parentId ?? undefined };
   }
@@ -96,6 +112,7 @@ async function storeUserSide(request: TurnRequest): Promise<{
   // Regenerate (or a retried `next`): the user message is already there; answer under it again.
   if (existing && request.message && (request.action !== 'next' || existing.parentId === request.parentMessageId)) {
     if (existing.role !== 'user') throw invalidParent('the message to regenerate is not a user message');
+    if (!(await reserveReplyRoomById({ id: conversationId, room: replyRoom() }))) await refusedWrite(conversationId, undefined);
     return { conversationId, isNew: false, replyParentId: request.message.id };
   }
   if (existing) throw new AppError(409, 'message_exists', 'A message with this id already exists under another parent');
@@ -106,14 +123,16 @@ async function storeUserSide(request: TurnRequest): Promise<{
     const userMessage = await insertMessageAndMoveCurrentNode({
       conversationId,
       message: { ...request.message, role: 'user', parentId: request.parentMessageId },
+      reserveReply: replyRoom(),
     }).catch(rejectConflict);
-    // Deleted between the read above and this write.
-    if (!userMessage) throw new ConversationNotFoundError();
+    // Deleted, or filled by a concurrent turn, between the read above and this write.
+    if (!userMessage) return refusedWrite(conversationId, request.message);
     return { conversationId, isNew: false, userMessage, replyParentId: userMessage.id, contextParentId: request.parentMessageId };
   }
   // `continue` answers under the assistant message it continues; `variant` without a message under the user message.
   const expectedRole = request.action === 'continue' ? 'assistant' : 'user';
   if (target.parentRole !== expectedRole) throw invalidParent(`parent_message_id must be a ${expectedRole} message for action "${request.action}"`);
+  if (!(await reserveReplyRoomById({ id: conversationId, room: replyRoom() }))) await refusedWrite(conversationId, undefined);
   return { conversationId, isNew: false, replyParentId: request.parentMessageId };
 }
 

@@ -92,6 +92,8 @@ export interface LimitsConfig {
    * response (the parts JSON-encoded twice: once in the body, once in the response envelope).
    */
   readonly maxConversationBytes: number;
+  /** The most one reply may hold (same bytes): it is cut there, and each turn reserves this much room until its reply is stored. */
+  readonly maxReplyBytes: number;
 }
 
 export interface LifecycleConfig {
@@ -122,11 +124,14 @@ export class ConfigError extends Error {
 /**
  * 3 MiB. A buffered Lambda response carries at most 6 MB; a detail body adds ~624 bytes of
  * fixed JSON per message (measured: 1,000 messages with assistant metadata and a 256-character
- * title, envelope included), ~0.63 MB at the 1,000-message default. 3 MiB + 0.63 MB ≈ 3.8 MB
- * leaves ~2 MB for the one reply that may take a conversation past the limit, and for turns
- * that race past the check together.
+ * title, envelope included), ~0.63 MB at the 1,000-message default. Replies still running hold
+ * their room (MAX_REPLY_BYTES each) until stored, so the content never passes the limit, and
+ * 3 MiB + 0.63 MB ≈ 3.8 MB leaves a 2 MB margin under the 6 MB.
  */
 export const DEFAULT_MAX_CONVERSATION_BYTES = envDefault('MAX_CONVERSATION_BYTES');
+
+/** 256 KiB: far above what `LLM_MAX_TOKENS` lets a model write (1,024 tokens ≈ 4–8 KB), yet a single runaway "token" cannot fill a conversation. */
+export const DEFAULT_MAX_REPLY_BYTES = 256 * 1024;
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -233,13 +238,16 @@ export function parseConfig(env: Env = process.env): AppConfig {
     maxBodyBytes: integer('MAX_BODY_BYTES', 1024),
   };
 
+  // A turn adds a user message and a reply, so fewer than 2 would refuse every turn. Above 4 MiB
+  // the fixed JSON of 1,000 messages and their content could reach the 6 MB response limit.
+  const maxConversationBytes = integer('MAX_CONVERSATION_BYTES', 1024, 4 * 1024 * 1024);
   const limits: LimitsConfig = {
     userTurnLimit: integer('USER_TURN_LIMIT', 0, 1_000_000),
     userTurnWindowSeconds: integer('USER_TURN_WINDOW_SECONDS', 1, 30 * 24 * 3600),
-    // A turn adds a user message and a reply, so fewer than 2 would refuse every turn.
     maxConversationMessages: integer('MAX_CONVERSATION_MESSAGES', 2, 1_000_000),
-    // Above 4 MiB the fixed JSON of 1,000 messages and one long reply could reach the 6 MB limit.
-    maxConversationBytes: integer('MAX_CONVERSATION_BYTES', 1024, 4 * 1024 * 1024),
+    maxConversationBytes,
+    maxReplyBytes:
+      read('MAX_REPLY_BYTES') === undefined ? Math.min(DEFAULT_MAX_REPLY_BYTES, Math.floor(maxConversationBytes / 2)) : integer('MAX_REPLY_BYTES', 256, maxConversationBytes),
   };
 
   const lifecycle: LifecycleConfig = {

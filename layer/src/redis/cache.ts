@@ -8,10 +8,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { getConfig } from '../platform/config';
-import { countMetric, logger } from '../platform/observability';
+import { countMetric } from '../platform/observability';
 import { sleep } from '../platform/timers';
 import type { RedisConnection } from './client';
+import { inBatches } from './batches';
 import { acceptStoredValue, decodeCacheValue, encodeCacheValue } from './cache-encoding';
+import { PendingInvalidations } from './pending-invalidations';
 import { counted, failOpen } from './fail-open';
 import { defineScript, runScript } from './scripts';
 
@@ -177,12 +179,8 @@ export interface CacheServiceOptions {
 }
 
 export class CacheService {
-  /**
-   * Keys whose invalidating `DEL` failed (Redis unreachable from here). They are deleted
-   * before this container's next cache operation succeeds, and until then every operation
-   * fails over to Postgres, so this container never serves what it failed to invalidate.
-   */
-  private readonly pendingDeletes = new Set<string>();
+  /** Keys whose invalidating `DEL` failed, applied before this container's next cache operation succeeds. */
+  private readonly pending = new PendingInvalidations();
   private readonly compressMinBytes: number;
   private readonly lease: Required<FillLeaseOptions>;
 
@@ -199,41 +197,50 @@ export class CacheService {
       operation,
       fallback,
       async (redis) => {
-        if (this.pendingDeletes.size > 0) await this.retryPendingDeletes(redis);
+        if (this.pending.size > 0) await this.pending.flush(redis);
         return work(redis);
       },
       { key },
     );
   }
 
-  private async retryPendingDeletes(redis: RedisConnection): Promise<void> {
-    await Promise.all(
-      [...this.pendingDeletes].map(async (key) => {
-        await counted(redis.del(key));
-        this.pendingDeletes.delete(key);
-      }),
-    );
-    logger.info('Applied invalidations that had failed earlier');
+  /** Invalidations still to apply (they failed when sent). */
+  get pendingInvalidations(): number {
+    return this.pending.size;
   }
 
   /**
-   * Deletes keys, one command each (they live in different hash slots), pipelined into one
-   * write. Returns false when any delete failed; the failure is counted as
-   * `CacheInvalidationFailed` because it is the one cache failure that can leave stale data,
-   * and the key is retried before this container's next cache operation.
+   * Deletes keys — one command each (they live in different hash slots), in batches of
+   * auto-pipelined commands, one batch at a time. Returns false when any delete failed: the
+   * failed keys (and the batches not yet sent once Redis fails) are kept pending and applied
+   * before this container's next cache operation, and the call is counted as
+   * `CacheInvalidationFailed` — the one cache failure that can leave stale data.
    */
   async delete(...keys: string[]): Promise<boolean> {
     if (!this.options.enabled || keys.length === 0) return true;
-    const results = await Promise.all(
-      keys.map(async (key) => {
-        const deleted = await this.attempt('delete', key, false, async (redis) => (await counted(redis.del(key))) >= 0);
-        if (!deleted) this.pendingDeletes.add(key);
-        return deleted;
-      }),
-    );
-    const ok = results.every(Boolean);
-    if (!ok) countMetric('CacheInvalidationFailed');
-    return ok;
+    const failed: string[] = [];
+    for (const batch of inBatches(keys)) {
+      // Redis is failing: the rest waits for the flush rather than for more timeouts.
+      if (failed.length > 0) {
+        failed.push(...batch);
+        continue;
+      }
+      const sent = await this.attempt('delete', batch[0], false, async (redis) => {
+        const results = await Promise.allSettled(batch.map((key) => counted(redis.del(key))));
+        results.forEach((result, i) => result.status === 'rejected' && failed.push(batch[i]));
+        const rejected = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+        if (rejected) throw rejected.reason;
+        return true;
+      });
+      if (!sent && failed.length === 0) failed.push(...batch);
+    }
+    if (failed.length === 0) {
+      this.pending.forget(keys);
+      return true;
+    }
+    this.pending.add(failed);
+    countMetric('CacheInvalidationFailed');
+    return false;
   }
 
   /**

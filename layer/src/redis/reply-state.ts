@@ -6,6 +6,7 @@
 import { ReplyStreamUnavailableError } from '../errors';
 import { getConfig } from '../platform/config';
 import { sleep } from '../platform/timers';
+import { inBatches } from './batches';
 import { getRedis, type RedisConnection } from './client';
 import { counted, failOpen, redisEnabled, reportRedisFailure } from './fail-open';
 import { redisKeys } from './keys';
@@ -117,7 +118,9 @@ export async function discardReplyStreams(args: { readonly userId: string; reado
     'discard',
     undefined,
     async (redis) => {
-      await Promise.all(args.conversationIds.map((id) => runScript(redis, DISCARD, [redisKeys.replyCurrent(id)], [args.userId])));
+      for (const batch of inBatches(args.conversationIds)) {
+        await Promise.all(batch.map((id) => runScript(redis, DISCARD, [redisKeys.replyCurrent(id)], [args.userId])));
+      }
     },
     { conversationId: args.conversationIds[0] },
   );

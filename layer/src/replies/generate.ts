@@ -10,7 +10,8 @@ import type { ChatMessage, FinishReason } from '../ai/types';
 import { appendReplyToContextWindow } from '../conversations/context-window';
 import { invalidateConversationReads } from '../conversations/reads';
 import type { MessageRow } from '../conversations/records';
-import { insertMessageAndMoveCurrentNode } from '../conversations/repository';
+import { ReplyBudget, replyRoom } from '../conversations/limits';
+import { insertMessageAndMoveCurrentNode, releaseReplyRoomById } from '../conversations/repository';
 import type { Turn } from '../conversations/turns';
 import { toWireMessage, type WireMessage } from '../conversations/wire';
 import { AppError, ModelProviderError } from '../errors';
@@ -92,6 +93,7 @@ async function* replyEvents(args: {
   const { turn, modelSlug, iterator, signal } = args;
   const { llm } = getConfig();
   const createTime = Date.now() / 1000;
+  const budget = new ReplyBudget();
   let text = '';
   let finish: FinishReason | undefined;
   let failure: string | undefined;
@@ -131,8 +133,17 @@ async function* replyEvents(args: {
         finish = event.reason;
         continue;
       }
-      text += event.text;
-      yield { type: 'text', delta: event.text, message: snapshot('in_progress') };
+      const delta = budget.take(event.text);
+      if (delta !== '') {
+        text += delta;
+        yield { type: 'text', delta, message: snapshot('in_progress') };
+      }
+      if (delta.length < event.text.length) {
+        // MAX_REPLY_BYTES: cut short, as when the model hits its token limit (the client may continue).
+        finish = 'max_tokens';
+        void iterator.return?.(undefined);
+        break;
+      }
     }
   } catch (error) {
     countMetric('ModelError');
@@ -141,7 +152,8 @@ async function* replyEvents(args: {
   } finally {
     // Also runs when the consumer stops early (client gone): whatever was generated is kept.
     if (!finish && !failure && signal.aborted) countMetric(ABORT_METRICS[signal.reason as ReplyAbortReason] ?? 'ClientDisconnected');
-    if (text !== '' || finish) {
+    if (text === '' && !finish) await releaseReplyRoomById({ id: turn.conversationId, room: replyRoom() });
+    else {
       stored = await storeAssistantMessage(turn, {
         text,
         status: finish ? 'finished_successfully' : 'finished_partial_completion',
@@ -178,6 +190,7 @@ async function storeAssistantMessage(
     },
     defaultModelSlug: reply.metadata.model_slug as string,
     title: reply.title,
+    releaseReply: replyRoom(),
   });
   if (!message) {
     logger.info('The conversation was deleted while its reply ran; the reply is not stored', { conversationId: turn.conversationId });

@@ -5,7 +5,8 @@
  * (docs/api.md#resumable-replies), then `[DONE]` once followers have been told the reply ended.
  */
 import { toWireMessage } from '../conversations/wire';
-import { enforceTurnLimit } from '../conversations/limits';
+import { enforceTurnLimit, replyRoom } from '../conversations/limits';
+import { releaseReplyRoomById } from '../conversations/repository';
 import { startTurn, type TurnRequest } from '../conversations/turns';
 import { countMetric } from '../platform/observability';
 import { startReplyRecording, type ReplyRecorder } from '../redis/reply-recorder';
@@ -46,8 +47,8 @@ export async function startConversationReply(
   try {
     reply = await openReply(turn, controller);
   } catch (error) {
-    // The 502: nothing runs any more.
-    await (await recording)?.finish('failed');
+    // The 502: nothing runs any more, and the reply's room is given back.
+    await Promise.all([(await recording)?.finish('failed'), releaseReplyRoomById({ id: turn.conversationId, room: replyRoom() })]);
     throw error;
   }
   const recorder = await recording;

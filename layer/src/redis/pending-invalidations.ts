@@ -1,0 +1,68 @@
+/**
+ * Invalidations that failed (Redis unreachable or stalled when a write's `DEL`s went out): the
+ * keys are kept here and deleted before this container's next cache operation succeeds — by ONE
+ * flush at a time that every waiting operation shares, in batches — so this container never
+ * serves what it failed to invalidate, and a stall costs each key about one extra `DEL`, not one
+ * per later command.
+ *
+ * The set is bounded: past {@link MAX_PENDING_INVALIDATIONS} keys, more failed keys are dropped
+ * and counted (`CacheInvalidationDropped`). A dropped key can be served stale, by any container,
+ * until its TTL (`CACHE_TTL_SECONDS`, 600 s) ends or the next write to that conversation
+ * invalidates it again (docs/api.md#cache-contract).
+ */
+import { countMetric, logger } from '../platform/observability';
+import { inBatches } from './batches';
+import type { RedisConnection } from './client';
+import { counted } from './fail-open';
+
+/** ~100 bytes a key: a megabyte at most. */
+export const MAX_PENDING_INVALIDATIONS = 10_000;
+
+export class PendingInvalidations {
+  private readonly keys = new Set<string>();
+  private flushing: Promise<void> | undefined;
+
+  get size(): number {
+    return this.keys.size;
+  }
+
+  /** Remembers keys whose `DEL` failed; drops (and counts) what does not fit. */
+  add(keys: Iterable<string>): void {
+    let dropped = 0;
+    for (const key of keys) {
+      if (this.keys.has(key)) continue;
+      if (this.keys.size >= MAX_PENDING_INVALIDATIONS) dropped += 1;
+      else this.keys.add(key);
+    }
+    if (dropped > 0) {
+      countMetric('CacheInvalidationDropped', dropped);
+      logger.error('Pending invalidations full: keys dropped, they may be served stale until their TTL', { dropped, pending: this.keys.size });
+    }
+  }
+
+  /** Forgets keys deleted since (their pending `DEL` is no longer needed). */
+  forget(keys: Iterable<string>): void {
+    if (this.keys.size === 0) return;
+    for (const key of keys) this.keys.delete(key);
+  }
+
+  /**
+   * Deletes every pending key, in batches; concurrent callers share the one flush in flight.
+   * Rejects when Redis fails (the keys stay pending: the caller answers from Postgres).
+   */
+  flush(redis: RedisConnection): Promise<void> {
+    this.flushing ??= this.run(redis).finally(() => {
+      this.flushing = undefined;
+    });
+    return this.flushing;
+  }
+
+  private async run(redis: RedisConnection): Promise<void> {
+    const applied = this.keys.size;
+    for (const batch of inBatches([...this.keys])) {
+      await Promise.all(batch.map((key) => counted(redis.del(key))));
+      for (const key of batch) this.keys.delete(key);
+    }
+    logger.info('Applied invalidations that had failed earlier', { applied });
+  }
+}
