@@ -24,10 +24,11 @@ export interface Relay {
   close(): Promise<void>;
 }
 
-export async function startRelay(targetPort: number): Promise<Relay> {
+/** A relay to `targetPort()`, read per connection (the relay can start before its target). */
+export async function startRelay(targetPort: () => number): Promise<Relay> {
   const sockets = new Set<Socket>();
   const server: Server = createServer((client) => {
-    const upstream = connect(targetPort, '127.0.0.1');
+    const upstream = connect(targetPort(), '127.0.0.1');
     for (const socket of [client, upstream]) {
       sockets.add(socket);
       socket.once('close', () => sockets.delete(socket));
@@ -70,8 +71,11 @@ export interface WebHarness {
 export async function startWebHarness(options: { readonly jwtSecret: string }): Promise<WebHarness> {
   if (!existsSync(CHROMIUM_PATH)) throw new Error(`${CHROMIUM_PATH} is missing: apt-get install -y chromium (.ci/run does it)`);
   const { startLocalServer } = await import('../../../local/server');
-  const server = await startLocalServer({ port: 0, jwtSecret: options.jwtSecret, log: () => undefined });
-  const relay = await startRelay(server.port);
+  let serverPort = 0;
+  const relay = await startRelay(() => serverPort);
+  // The page is opened through the relay, so its Host names the relay's port.
+  const server = await startLocalServer({ port: 0, jwtSecret: options.jwtSecret, log: () => undefined, relayPorts: [Number(new URL(relay.url).port)] });
+  serverPort = server.port;
   // Playwright gives every launch a fresh temporary profile (--user-data-dir) and removes it on close.
   const browser = await chromium.launch({
     executablePath: CHROMIUM_PATH,
