@@ -81,26 +81,30 @@ describe('web client: the sidebar', () => {
     const { page } = web;
     await page.click('#list li:has-text("Gamma topic here") .title');
     await page.waitForFunction(() => document.querySelector('#conversation-title')?.textContent === 'Gamma topic here');
-    page.once('dialog', (dialog) => void dialog.accept());
 
     // Act
     await page.click('#list li:has-text("Gamma topic here") [data-action=delete]');
+    const question = await page.textContent('dialog[open] h2');
+    await page.click('dialog[open] [data-answer=confirm]');
     await page.waitForFunction(() => !document.querySelector('#list')?.textContent?.includes('Gamma topic here'));
 
     // Assess
+    expect(question).toBe('Delete "Gamma topic here"?');
     expect(await sidebarTitles(page)).not.toContain('Gamma topic here');
     expect(await listed()).not.toContain('Gamma topic here');
     expect(await page.textContent('#conversation-title')).toBe('New chat');
     expect(await page.locator('#messages .message').count()).toBe(0);
   });
 
-  it('cancelling the delete confirmation keeps the conversation', async () => {
+  it('cancelling the delete confirmation (Escape) keeps the conversation', async () => {
     // Prepare
     const { page } = web;
-    page.once('dialog', (dialog) => void dialog.dismiss());
 
     // Act
     await page.click('#list li:has-text("Beta, renamed") [data-action=delete]');
+    await page.waitForSelector('dialog[open]');
+    await page.keyboard.press('Escape');
+    await page.waitForSelector('dialog', { state: 'detached' });
 
     // Assess
     expect(await sidebarTitles(page)).toContain('Beta, renamed');

@@ -188,9 +188,9 @@ export async function waitForIdle(page: Page): Promise<void> {
   await page.waitForFunction(() => !document.body.classList.contains('busy') && !document.querySelector('.message.streaming'));
 }
 
-/** The conversation on screen as `role: text` lines. */
+/** The conversation on screen as `role: text` lines (a reply's Markdown blocks end in line breaks: trimmed). */
 export function transcript(page: Page): Promise<string[]> {
-  return page.$$eval('#messages .message', (nodes) => nodes.map((node: any) => `${node.getAttribute('data-role')}: ${node.querySelector('.text')?.textContent ?? ''}`));
+  return page.$$eval('#messages .message', (nodes) => nodes.map((node: any) => `${node.getAttribute('data-role')}: ${(node.querySelector('.text')?.textContent ?? '').trim()}`));
 }
 
 /** Titles in the sidebar, top to bottom. */
