@@ -1,10 +1,12 @@
 /**
  * Assistant replies as Markdown: `marked` parses (GitHub flavour), DOMPurify sanitizes, and
- * code blocks get a language label and a copy button. Nothing in a reply runs: no script, no
- * event handler, no `javascript:` link, no form, no picture fetched from elsewhere (a reply could
- * otherwise leak the conversation in an image URL), no id or class that could pass for the page's
- * own. The page's Content-Security-Policy would block inline script anyway; this keeps it from
- * ever being attempted.
+ * code blocks get a language label and a copy button. Nothing in a reply runs: HTML a model
+ * writes is shown as text (as ChatGPT does), and DOMPurify then removes what Markdown itself can
+ * express but must not do — a `javascript:` link — and anything else outside a small allowlist.
+ * No picture is fetched from elsewhere either (a reply could leak the conversation in an image
+ * URL). The page's Content-Security-Policy would block inline script anyway; this keeps it from
+ * ever being attempted (Chromium reports a violation as soon as it parses an inline handler,
+ * even in DOMPurify's inert document).
  */
 import DOMPurify, { type Config } from 'dompurify';
 import { Marked, type Token } from 'marked';
@@ -14,6 +16,10 @@ const markdown = new Marked(
   { gfm: true, breaks: true, async: false },
   {
     renderer: {
+      // Markup in a reply is text: `<b>` reads as "<b>".
+      html({ text }) {
+        return escapeHtml(text);
+      },
       // A link to the picture instead of the picture.
       image({ href, text }) {
         return `<a href="${escapeHtml(href)}">${escapeHtml(text || href)}</a>`;

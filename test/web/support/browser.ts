@@ -63,6 +63,10 @@ export interface WebHarness {
   readonly browser: Browser;
   readonly context: BrowserContext;
   readonly page: Page;
+  /** Content-Security-Policy violations the browser reported on any page of the context so far. */
+  readonly cspViolations: string[];
+  /** Uncaught errors of the page's own code so far. */
+  readonly pageErrors: string[];
   /** Opens the page signed in as `user` through the local sign-in form. */
   signIn(user: string): Promise<void>;
   close(): Promise<void>;
@@ -93,6 +97,12 @@ export async function startWebHarness(options: { readonly jwtSecret: string }): 
   });
   const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
   context.setDefaultTimeout(10_000);
+  const cspViolations: string[] = [];
+  const pageErrors: string[] = [];
+  context.on('console', (message) => {
+    if (/Content Security Policy/i.test(message.text())) cspViolations.push(message.text());
+  });
+  context.on('weberror', (error) => pageErrors.push(String(error.error())));
   const page = await context.newPage();
   const harness: WebHarness = {
     server,
@@ -100,6 +110,8 @@ export async function startWebHarness(options: { readonly jwtSecret: string }): 
     browser,
     context,
     page,
+    cspViolations,
+    pageErrors,
     async signIn(user) {
       await page.goto(`${relay.url}/`);
       await page.evaluate(() => localStorage.clear());
@@ -150,6 +162,12 @@ export function useWebHarness(options: { readonly jwtSecret: string }): WebHarne
     },
     get page() {
       return running().page;
+    },
+    get cspViolations() {
+      return running().cspViolations;
+    },
+    get pageErrors() {
+      return running().pageErrors;
     },
     signIn: (user) => running().signIn(user),
     close: () => running().close(),
