@@ -1,9 +1,12 @@
 /**
- * A dropped connection mid-reply in a real browser (SPEC §8): the relay between the page and the
- * server resets every open connection while the reply streams; the page asks `stream_status`,
- * resumes from the frames it has and ends with the whole reply, the same text the server stored.
+ * Replies that outlive a connection, in a real browser. A dropped connection mid-reply: the relay
+ * between the page and the server resets every open connection while the reply streams; the page
+ * asks `stream_status`, resumes from the frames it has and ends with the whole reply, the same
+ * text the server stored. A reply still streaming when a page opens the conversation (a second
+ * tab, a reload): the page follows it from frame 0 to its end without posting the turn again.
  */
 import { randomUUID } from 'node:crypto';
+import type { Page } from 'playwright-core';
 import { signLocalToken } from '../../local/auth';
 import { recordPaints, paints, sendMessage, transcript, waitForIdle, useWebHarness } from './support/browser';
 
@@ -51,4 +54,64 @@ describe('web client: a dropped connection mid-reply', () => {
     expect(reply.content.parts[0].startsWith(beforeCut.trim())).toBe(true);
     expect(shown).toEqual(['user: Tell me about rivers and lakes please', `assistant: ${reply.content.parts[0]}`]);
   });
+
+  it('a second tab and a reload mid-reply both follow the running reply from frame 0 to its end, posting nothing', async () => {
+    // Prepare
+    const { page, context, relay } = web;
+    await web.signIn(user);
+    await sendMessage(page, 'Follow this reply from elsewhere please');
+    await page.waitForFunction(() => (document.querySelector('.message.assistant.streaming .text')?.textContent ?? '').split(' ').length >= 4);
+    const conversationId = decodeURIComponent(/#c\/(.+)$/.exec(page.url())![1]);
+    const second = await context.newPage();
+    const calls = { reloaded: watchReplyCalls(page), second: watchReplyCalls(second) };
+
+    // Act
+    await Promise.all([second.goto(`${relay.url}/#c/${conversationId}`), page.reload()]);
+    const followed = await Promise.all(
+      [page, second].map(async (tab) => {
+        await tab.waitForSelector('.message.assistant.streaming');
+        const early = await tab.textContent('.message.assistant.streaming .text');
+        await waitForIdle(tab);
+        return { early: early ?? '', shown: await transcript(tab) };
+      }),
+    );
+    const stored = await storedReply(conversationId);
+    await second.close();
+
+    // Assess
+    for (const [name, tab] of [['reloaded', followed[0]], ['second tab', followed[1]]] as const) {
+      const seen = name === 'reloaded' ? calls.reloaded : calls.second;
+      expect({ name, statusChecks: seen.statusChecks > 0, resumes: seen.resumes, posts: seen.posts }).toEqual({
+        name,
+        statusChecks: true,
+        resumes: [{ conversation_id: conversationId, offset: 0 }],
+        posts: 0,
+      });
+      expect(tab.shown).toEqual(['user: Follow this reply from elsewhere please', `assistant: ${stored}`]);
+      expect(stored.startsWith(tab.early.trim())).toBe(true);
+      expect(tab.early.length).toBeLessThan(stored.length);
+    }
+    expect(stored).toMatch(/^You said: "Follow this reply from elsewhere please".*not an LLM\.\)$/);
+    expect(await page.isVisible('#notice')).toBe(false);
+  });
+
+  /** The reply-related requests a tab makes from now on. */
+  function watchReplyCalls(tab: Page): { statusChecks: number; resumes: unknown[]; posts: number } {
+    const seen = { statusChecks: 0, resumes: [] as unknown[], posts: 0 };
+    tab.on('request', (request) => {
+      const url = new URL(request.url());
+      if (url.pathname.endsWith('/stream_status')) seen.statusChecks += 1;
+      else if (url.pathname === '/backend-api/f/conversation/resume') seen.resumes.push(request.postDataJSON());
+      else if (url.pathname === '/backend-api/f/conversation' && request.method() === 'POST') seen.posts += 1;
+    });
+    return seen;
+  }
+
+  async function storedReply(conversationId: string): Promise<string> {
+    const res = await fetch(`${web.server.url}/backend-api/conversation/${conversationId}`, {
+      headers: { Authorization: `Bearer ${signLocalToken(user, { secret: SECRET })}` },
+    });
+    const stored = (await res.json()) as { current_node: string; mapping: Record<string, { message?: { content: { parts: string[] } } }> };
+    return stored.mapping[stored.current_node].message!.content.parts[0];
+  }
 });

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { signLocalToken } from '../../local/auth';
+import { postTurn } from './support/api';
 import { sendMessage, sidebarTitles, waitForIdle, useWebHarness } from './support/browser';
 
 process.env.LOCAL_MODEL_TOKEN_DELAY_MS = '0';
@@ -109,5 +110,38 @@ describe('web client: the sidebar', () => {
     // Assess
     expect(await sidebarTitles(page)).toContain('Beta, renamed');
     expect(await listed()).toContain('Beta, renamed');
+  });
+
+  it('pages through more conversations than one page with "Load more", until the total', async () => {
+    // Prepare
+    const { page } = web;
+    const many = `web-${randomUUID()}`;
+    const manyToken = signLocalToken(many, { secret: SECRET });
+    for (let i = 1; i <= 25; i += 1) await postTurn(web.server.url, manyToken, `Conversation number ${i}`);
+    await web.signIn(many);
+    await page.waitForFunction(() => document.querySelectorAll('#list li').length === 20);
+    const pages: string[] = [];
+    page.on('request', (request) => {
+      const url = new URL(request.url());
+      if (url.pathname === '/backend-api/conversations') pages.push(url.search);
+    });
+    const firstPage = await sidebarTitles(page);
+    const moreShown = await page.isVisible('#more');
+
+    // Act
+    await page.focus('#more');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => document.querySelectorAll('#list li').length === 25);
+    const focused = await page.evaluate(() => document.activeElement?.textContent);
+
+    // Assess
+    expect(firstPage[0]).toBe('Conversation number 25');
+    expect(firstPage[19]).toBe('Conversation number 6');
+    expect(await sidebarTitles(page)).toEqual(Array.from({ length: 25 }, (_, i) => `Conversation number ${25 - i}`));
+    expect(moreShown).toBe(true);
+    expect(await page.isVisible('#more')).toBe(false);
+    expect(pages).toEqual(['?offset=20&limit=20']);
+    // The button went away: the keyboard carries on at the first conversation it brought.
+    expect(focused).toBe('Conversation number 5');
   });
 });
