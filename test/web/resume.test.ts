@@ -55,7 +55,7 @@ describe('web client: a dropped connection mid-reply', () => {
     expect(shown).toEqual(['user: Tell me about rivers and lakes please', `assistant: ${reply.content.parts[0]}`]);
   });
 
-  it('a second tab and a reload mid-reply both follow the running reply from frame 0 to its end, posting nothing', async () => {
+  it('a reload and a second tab mid-reply follow the running reply from frame 0, posting nothing; leaving it does not stop it', async () => {
     // Prepare
     const { page, context, relay } = web;
     await web.signIn(user);
@@ -65,44 +65,50 @@ describe('web client: a dropped connection mid-reply', () => {
     const second = await context.newPage();
     const calls = { reloaded: watchReplyCalls(page), second: watchReplyCalls(second) };
 
-    // Act
+    // Act: the reloaded tab follows to the end; the second one follows, leaves for a new chat, and comes back.
     await Promise.all([second.goto(`${relay.url}/#c/${conversationId}`), page.reload()]);
-    const followed = await Promise.all(
-      [page, second].map(async (tab) => {
-        await tab.waitForSelector('.message.assistant.streaming');
-        const early = await tab.textContent('.message.assistant.streaming .text');
-        await waitForIdle(tab);
-        return { early: early ?? '', shown: await transcript(tab) };
-      }),
-    );
+    const [reloaded] = await Promise.all([
+      (async () => {
+        await page.waitForSelector('.message.assistant.streaming');
+        const early = (await page.textContent('.message.assistant.streaming .text')) ?? '';
+        await waitForIdle(page);
+        return { early, shown: await transcript(page) };
+      })(),
+      (async () => {
+        await second.waitForSelector('.message.assistant.streaming');
+        await second.click('#new-chat');
+        await second.click(`#list li[data-id="${conversationId}"] .title`);
+        await second.waitForSelector('#messages .message.assistant');
+        await waitForIdle(second);
+      })(),
+    ]);
+    const secondShown = await transcript(second);
     const stored = await storedReply(conversationId);
     await second.close();
 
     // Assess
-    for (const [name, tab] of [['reloaded', followed[0]], ['second tab', followed[1]]] as const) {
-      const seen = name === 'reloaded' ? calls.reloaded : calls.second;
-      expect({ name, statusChecks: seen.statusChecks > 0, resumes: seen.resumes, posts: seen.posts }).toEqual({
-        name,
-        statusChecks: true,
-        resumes: [{ conversation_id: conversationId, offset: 0 }],
-        posts: 0,
-      });
-      expect(tab.shown).toEqual(['user: Follow this reply from elsewhere please', `assistant: ${stored}`]);
-      expect(stored.startsWith(tab.early.trim())).toBe(true);
-      expect(tab.early.length).toBeLessThan(stored.length);
-    }
+    expect(calls.reloaded).toEqual({ statusChecks: expect.any(Number), resumes: [{ conversation_id: conversationId, offset: 0 }], posts: 0, stops: 0 });
+    expect(calls.reloaded.statusChecks).toBeGreaterThan(0);
+    expect(reloaded.shown).toEqual(['user: Follow this reply from elsewhere please', `assistant: ${stored}`]);
+    expect(stored.startsWith(reloaded.early.trim())).toBe(true);
+    expect(reloaded.early.length).toBeLessThan(stored.length);
+    expect(calls.second.resumes[0]).toEqual({ conversation_id: conversationId, offset: 0 });
+    expect(calls.second.posts).toBe(0);
+    expect(calls.second.stops).toBe(0);
+    expect(secondShown).toEqual(['user: Follow this reply from elsewhere please', `assistant: ${stored}`]);
     expect(stored).toMatch(/^You said: "Follow this reply from elsewhere please".*not an LLM\.\)$/);
     expect(await page.isVisible('#notice')).toBe(false);
   });
 
   /** The reply-related requests a tab makes from now on. */
-  function watchReplyCalls(tab: Page): { statusChecks: number; resumes: unknown[]; posts: number } {
-    const seen = { statusChecks: 0, resumes: [] as unknown[], posts: 0 };
+  function watchReplyCalls(tab: Page): { statusChecks: number; resumes: unknown[]; posts: number; stops: number } {
+    const seen = { statusChecks: 0, resumes: [] as unknown[], posts: 0, stops: 0 };
     tab.on('request', (request) => {
       const url = new URL(request.url());
       if (url.pathname.endsWith('/stream_status')) seen.statusChecks += 1;
       else if (url.pathname === '/backend-api/f/conversation/resume') seen.resumes.push(request.postDataJSON());
       else if (url.pathname === '/backend-api/f/conversation' && request.method() === 'POST') seen.posts += 1;
+      else if (url.pathname.endsWith('/stop')) seen.stops += 1;
     });
     return seen;
   }

@@ -1,7 +1,7 @@
 /**
- * The sidebar's lifecycle actions in a real browser, against the real local server (SPEC §7):
- * rename, archive (and the archived view), unarchive and delete, each checked on screen and
- * against the API the page called.
+ * The sidebar in a real browser, against the real local server: rename, archive (and the
+ * archived view), unarchive and delete (confirmed in the page), each checked on screen and
+ * against the API the page called; and paging past the first 20 conversations with "Load more".
  */
 import { randomUUID } from 'node:crypto';
 import { signLocalToken } from '../../local/auth';

@@ -9,6 +9,7 @@ import { wireComposer } from './composer';
 import { newChat, openConversation, routeConversation, wireConversationView } from './conversation';
 import { $ } from './dom';
 import { clearNotice, notify } from './notice';
+import { leaveReply } from './reply';
 import { boot, onFragmentToken, signOut } from './signin';
 import { closeDrawer, wireSidebar } from './sidebar';
 import { state } from './state';
@@ -18,7 +19,7 @@ function wire(): void {
   wireSidebar();
   wireConversationView();
   $('new-chat').addEventListener('click', () => {
-    if (state.streaming) return;
+    leaveReply();
     newChat();
     closeDrawer(false);
   });
@@ -28,7 +29,10 @@ function wire(): void {
       if (await onFragmentToken()) return;
       const route = routeConversation();
       if (route.malformed) return notify(new Error('That conversation link is damaged (its address cannot be read).'));
-      if (route.id && route.id !== state.conversation?.conversation_id && !state.streaming) await openConversation(route.id, { follow: true });
+      if (!route.id || route.id === state.conversation?.conversation_id) return;
+      // Another conversation: the reply on screen carries on without this page (and is followed again on return).
+      leaveReply();
+      await openConversation(route.id, { follow: true });
     })();
   });
   window.addEventListener('offline', () => notify(new ApiError(NETWORK_ERROR_MESSAGE, 0)));

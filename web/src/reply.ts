@@ -13,6 +13,9 @@ import { adoptConversation, loadList, setItemTitle } from './sidebar';
 import { state, type Shown } from './state';
 import { ReplyReader, SseParser, type StreamDocument } from './stream';
 
+/** Replies the page stopped showing to show something else; the server carries on with them. */
+const left = new WeakSet<AbortController>();
+
 /** Attempts to get a dropped reply back before giving up (about half a minute in total). */
 const RESUME_ATTEMPTS = 12;
 /** Looks, 300 ms apart, for a stopped reply to be stored. */
@@ -130,10 +133,14 @@ async function streamReply(before: readonly Shown[], source: { post: Record<stri
     notify(error);
   } finally {
     body.cancel();
-    $('resuming').hidden = true;
-    state.streaming = undefined;
-    setBusy(false);
+    if (state.streaming === controller) {
+      $('resuming').hidden = true;
+      state.streaming = undefined;
+      setBusy(false);
+    }
   }
+  // The page shows another conversation now: the reply is stored without it.
+  if (left.has(controller)) return accepted;
   if (conversationId) {
     await openConversation(conversationId);
     // A stopped reply is stored by the server a moment after the connection closes: look again briefly.
@@ -193,6 +200,20 @@ async function resume(
   // Stopped by the person: nothing to report.
   if (signal.aborted) return false;
   throw new ApiError('The connection dropped and the reply could not be resumed. Reload to see what was stored.', 0);
+}
+
+/**
+ * Stops showing the streaming reply, to show another conversation: only this page lets go of it
+ * (a v1 reply runs to its end and is stored); `stop` ends the reply itself.
+ */
+export function leaveReply(): void {
+  const controller = state.streaming;
+  if (!controller) return;
+  left.add(controller);
+  state.streaming = undefined;
+  $('resuming').hidden = true;
+  setBusy(false);
+  controller.abort();
 }
 
 export async function stop(): Promise<void> {

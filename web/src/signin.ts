@@ -9,6 +9,7 @@ import { newChat, openConversation, routeConversation, showRoute } from './conve
 import { ask } from './dialog';
 import { $, h } from './dom';
 import { notify } from './notice';
+import { leaveReply } from './reply';
 import { loadList } from './sidebar';
 import { apiBase, state } from './state';
 
@@ -137,6 +138,7 @@ function forgetAccountView(): void {
 }
 
 export function signOut(): void {
+  leaveReply();
   forgetToken();
   forgetAccountView();
   if (state.config.auth === 'cognito') location.assign(cognitoLogoutUrl(state.config));
