@@ -13,6 +13,7 @@ import { recordPaints, paints, sendMessage, transcript, waitForIdle, useWebHarne
 // Slow enough to cut the connection in the middle of the reply (about 25 tokens).
 process.env.LOCAL_MODEL_TOKEN_DELAY_MS = '80';
 const SECRET = 'web-resume-secret';
+const FOLLOWED = 'Follow this reply from elsewhere please, from another tab and after a reload, all the way to its end';
 
 declare const document: any;
 
@@ -59,7 +60,8 @@ describe('web client: a dropped connection mid-reply', () => {
     // Prepare
     const { page, context, relay } = web;
     await web.signIn(user);
-    await sendMessage(page, 'Follow this reply from elsewhere please');
+    // About 40 tokens, 80 ms apart: time enough to reload and open a tab while it streams.
+    await sendMessage(page, FOLLOWED);
     await page.waitForFunction(() => (document.querySelector('.message.assistant.streaming .text')?.textContent ?? '').split(' ').length >= 4);
     const conversationId = decodeURIComponent(/#c\/(.+)$/.exec(page.url())![1]);
     const second = await context.newPage();
@@ -89,14 +91,14 @@ describe('web client: a dropped connection mid-reply', () => {
     // Assess
     expect(calls.reloaded).toEqual({ statusChecks: expect.any(Number), resumes: [{ conversation_id: conversationId, offset: 0 }], posts: 0, stops: 0 });
     expect(calls.reloaded.statusChecks).toBeGreaterThan(0);
-    expect(reloaded.shown).toEqual(['user: Follow this reply from elsewhere please', `assistant: ${stored}`]);
+    expect(reloaded.shown).toEqual([`user: ${FOLLOWED}`, `assistant: ${stored}`]);
     expect(stored.startsWith(reloaded.early.trim())).toBe(true);
     expect(reloaded.early.length).toBeLessThan(stored.length);
     expect(calls.second.resumes[0]).toEqual({ conversation_id: conversationId, offset: 0 });
     expect(calls.second.posts).toBe(0);
     expect(calls.second.stops).toBe(0);
-    expect(secondShown).toEqual(['user: Follow this reply from elsewhere please', `assistant: ${stored}`]);
-    expect(stored).toMatch(/^You said: "Follow this reply from elsewhere please".*not an LLM\.\)$/);
+    expect(secondShown).toEqual([`user: ${FOLLOWED}`, `assistant: ${stored}`]);
+    expect(stored).toMatch(/^You said: "Follow this reply from elsewhere please, from another tab and after a reload, all the way to its end"\..*not an LLM\.\)$/);
     expect(await page.isVisible('#notice')).toBe(false);
   });
 
