@@ -17,6 +17,7 @@ export async function loadList(reset: boolean): Promise<void> {
     const page = await state.api.list(known, PAGE_SIZE, state.archived);
     state.items = reset ? page.items : [...state.items, ...page.items.filter((item) => !state.items.some((seen) => seen.id === item.id))];
     state.total = page.total;
+    state.listed = true;
     renderList();
     // The last "Load more" hides itself: carry on at the first new conversation, not back at the top.
     if (!reset && document.activeElement === document.body) focusItem(state.items[known]?.id);
@@ -49,7 +50,7 @@ export function renderList(): void {
       );
     }),
   );
-  $('empty-list').hidden = state.items.length > 0;
+  $('empty-list').hidden = !state.listed || state.items.length > 0;
   $('more').hidden = state.items.length >= state.total;
 }
 

@@ -45,14 +45,12 @@ export async function onFragmentToken(): Promise<boolean> {
   if (!fragment) return false;
   // The address keeps showing the conversation on screen.
   if (state.conversation) showRoute(state.conversation.conversation_id);
-  if ('malformed' in fragment) {
-    notify(new Error(DAMAGED_SIGN_IN_LINK));
-    return true;
-  }
   const before = storedToken();
-  const problem = await offerToken(fragment.token);
-  if (problem) notify(new Error(problem));
-  else if (storedToken() !== before) {
+  const problem = 'malformed' in fragment ? DAMAGED_SIGN_IN_LINK : await offerToken(fragment.token);
+  if (problem) {
+    if ($('app').hidden) showSignIn(problem);
+    else notify(new Error(problem));
+  } else if (storedToken() !== before) {
     forgetAccountView();
     showApp();
   }
@@ -130,15 +128,16 @@ export function showSignIn(message?: string): void {
 
 /** Nothing of the previous account stays on screen or in the address. */
 function forgetAccountView(): void {
+  leaveReply();
   state.conversation = undefined;
   state.leaf = undefined;
   state.items = [];
   state.total = 0;
+  state.listed = false;
   history.replaceState(null, '', location.pathname + location.search);
 }
 
 export function signOut(): void {
-  leaveReply();
   forgetToken();
   forgetAccountView();
   if (state.config.auth === 'cognito') location.assign(cognitoLogoutUrl(state.config));

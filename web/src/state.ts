@@ -19,6 +19,8 @@ export const state = {
   archived: false,
   items: [] as ListItem[],
   total: 0,
+  /** A page of the list has arrived (until then, an empty list is not "no conversations"). */
+  listed: false,
   conversation: undefined as ConversationDetail | undefined,
   /** The leaf whose branch is on screen (current_node unless the reader switched branches). */
   leaf: undefined as string | undefined,
