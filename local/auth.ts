@@ -5,6 +5,7 @@
  * is rejected with 401 before any Lambda runs.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { LocalStartError } from './start-error';
 
 /** Documented development default; anyone can mint tokens with it, so never expose the local server. */
 export const DEFAULT_LOCAL_JWT_SECRET = 'local-dev-secret-change-me';
@@ -19,6 +20,25 @@ export const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS = 7 * 24 * 60 * 60;
 export function getLocalJwtSecret(env: NodeJS.ProcessEnv = process.env): string {
   const secret = env.LOCAL_JWT_SECRET?.trim();
   return secret ? secret : DEFAULT_LOCAL_JWT_SECRET;
+}
+
+/** Whether `host` (a HOST value or a Host header's name) names this machine's loopback interface only. */
+export function isLoopbackHost(host: string): boolean {
+  const name = host.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  return name === 'localhost' || name === '::1' || /^127(\.\d{1,3}){3}$/.test(name) || /^::ffff:127(\.\d{1,3}){3}$/.test(name);
+}
+
+/**
+ * Refuses to serve beyond this machine with the documented default secret: anyone who can reach
+ * the port could mint a token for any user with it.
+ * @throws LocalStartError saying what to set
+ */
+export function assertSafeBinding(host: string, secret: string): void {
+  if (isLoopbackHost(host) || secret !== DEFAULT_LOCAL_JWT_SECRET) return;
+  throw new LocalStartError(
+    `HOST=${host} serves beyond this machine, and LOCAL_JWT_SECRET is the documented default anyone can sign tokens with: ` +
+      'set LOCAL_JWT_SECRET to a long random value (e.g. LOCAL_JWT_SECRET=$(openssl rand -hex 32)), or unset HOST to listen on 127.0.0.1.',
+  );
 }
 
 /**

@@ -2,13 +2,15 @@
  * `npm start`: the whole API on a laptop. Embedded Postgres and Redis unless DATABASE_URL /
  * REDIS_URL say otherwise, migrations, every API function of the route table behind the API Gateway emulator.
  */
-import { signLocalToken } from './auth';
+import { assertSafeBinding, getLocalJwtSecret, signLocalToken } from './auth';
 import { prepareLocalEnvironment, type LocalEnvironment } from './environment';
 import { installLambdaRuntimeGlobals } from './lambda-runtime';
 import { errorCodes, LocalStartError } from './start-error';
 
 async function main(): Promise<void> {
   const started = Date.now();
+  // Before anything slow starts: refusing takes a moment, not the embedded database's start-up.
+  assertSafeBinding(process.env.HOST ?? '127.0.0.1', getLocalJwtSecret());
   // Before any handler module loads: the streaming handler needs `awslambda` at import time.
   installLambdaRuntimeGlobals();
   const environment = await prepareLocalEnvironment();

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { authenticateAuthorizationHeader, getLocalJwtMaxLifetimeSeconds, getLocalJwtSecret, InvalidTokenError, toAuthorizerClaims } from './auth';
+import { assertSafeBinding, authenticateAuthorizationHeader, getLocalJwtMaxLifetimeSeconds, getLocalJwtSecret, InvalidTokenError, toAuthorizerClaims } from './auth';
 import {
   API_FUNCTIONS,
   API_ROUTES,
@@ -84,6 +84,11 @@ export interface LocalServerOptions {
   readonly log?: (line: string) => void;
   /** Serve the web client at `/` and the local sign-in (not API routes; see web-assets.ts). @default true */
   readonly webClient?: boolean;
+  /**
+   * Ports of local relays or proxies in front of this server: the sign-in also accepts a
+   * loopback `Host` naming one of them (it always accepts its own port). @default none
+   */
+  readonly relayPorts?: readonly number[];
 }
 
 /** A running local API. */
@@ -120,17 +125,19 @@ const HANDLER_MODULES: Readonly<Record<ApiFunctionName, () => Promise<{ handler:
 export async function startLocalServer(options: LocalServerOptions = {}): Promise<LocalServer> {
   const port = options.port ?? Number(process.env.PORT ?? 3000);
   const host = options.host ?? process.env.HOST ?? '127.0.0.1';
+  const jwtSecret = options.jwtSecret ?? getLocalJwtSecret();
+  assertSafeBinding(host, jwtSecret);
   const handlers = options.handlers ?? (await loadHandlers());
   const settings: RequestSettings = {
     handlers,
-    jwtSecret: options.jwtSecret ?? getLocalJwtSecret(),
+    jwtSecret,
     maxTokenLifetimeSeconds: options.maxTokenLifetimeSeconds ?? getLocalJwtMaxLifetimeSeconds(),
     allowedOrigins: options.allowedOrigins ?? parseOrigins(process.env.ALLOWED_ORIGINS),
     maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
     log: options.log ?? ((line) => console.log(line)),
   };
 
-  const webAssets = options.webClient === false ? () => false : createWebAssets({ jwtSecret: settings.jwtSecret, tokenLifetimeSeconds: settings.maxTokenLifetimeSeconds });
+  const webAssets = options.webClient === false ? () => false : createWebAssets({ jwtSecret: settings.jwtSecret, tokenLifetimeSeconds: settings.maxTokenLifetimeSeconds, relayPorts: options.relayPorts });
   const requestTimeout = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const server = createServer({
     // Node times only the receiving of a request (the timer stops once the body is in, or the

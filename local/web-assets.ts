@@ -4,8 +4,8 @@
  * the page on S3 + CloudFront and signs in through Cognito, and never has this sign-in.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { buildWebClient, type WebFile } from '../web/build';
-import { DEFAULT_TOKEN_TTL_SECONDS, signLocalToken } from './auth';
+import { buildWebClient, securityHeaders, type WebFile } from '../web/build';
+import { DEFAULT_TOKEN_TTL_SECONDS, isLoopbackHost, signLocalToken } from './auth';
 
 /** Options of {@link createWebAssets}. */
 export interface WebAssetsOptions {
@@ -13,6 +13,8 @@ export interface WebAssetsOptions {
   readonly jwtSecret: string;
   /** Lifetime of the tokens it mints, capped by what the server accepts. @default 24 h */
   readonly tokenLifetimeSeconds?: number;
+  /** Ports of local relays in front of the server whose loopback `Host` the sign-in accepts too. @default none */
+  readonly relayPorts?: readonly number[];
 }
 
 /** Handles a request when it is for the page or the sign-in; returns whether it did. */
@@ -23,6 +25,8 @@ const USER_NAME = /^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$/;
 const MAX_SIGN_IN_BODY_BYTES = 4096;
 /** The page reads the API from its own origin locally. */
 const LOCAL_CONFIG = Buffer.from(JSON.stringify({ apiUrl: '', auth: 'local' }));
+/** What a hosted page sends; the API is this same origin locally. */
+const PAGE_HEADERS = securityHeaders();
 
 export function createWebAssets(options: WebAssetsOptions): WebAssetsHandler {
   // Built once, on the first request: `npm start` stays as fast as before.
@@ -31,13 +35,14 @@ export function createWebAssets(options: WebAssetsOptions): WebAssetsHandler {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     const method = (req.method ?? 'GET').toUpperCase();
     if (path === '/local/sign-in') {
-      signIn(req, res, options.jwtSecret, Math.min(DEFAULT_TOKEN_TTL_SECONDS, options.tokenLifetimeSeconds ?? DEFAULT_TOKEN_TTL_SECONDS)).catch(() => res.destroy());
+      const expiresInSeconds = Math.min(DEFAULT_TOKEN_TTL_SECONDS, options.tokenLifetimeSeconds ?? DEFAULT_TOKEN_TTL_SECONDS);
+      signIn(req, res, { secret: options.jwtSecret, expiresInSeconds, relayPorts: options.relayPorts ?? [] }).catch(() => res.destroy());
       return true;
     }
     const file = path === '/' ? '/index.html' : path;
     if (file === '/config.json') {
       if (method !== 'GET' && method !== 'HEAD') return sendJson(res, 405, { detail: 'Method Not Allowed' });
-      res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
+      res.writeHead(200, { ...PAGE_HEADERS, 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
       res.end(method === 'HEAD' ? undefined : LOCAL_CONFIG);
       return true;
     }
@@ -47,7 +52,7 @@ export function createWebAssets(options: WebAssetsOptions): WebAssetsHandler {
     built.then(
       (files) => {
         const found = files.get(file)!;
-        res.writeHead(200, { 'Content-Type': found.contentType, 'Content-Length': String(found.body.length), 'Cache-Control': 'no-cache' });
+        res.writeHead(200, { ...PAGE_HEADERS, 'Content-Type': found.contentType, 'Content-Length': String(found.body.length), 'Cache-Control': 'no-cache' });
         res.end(method === 'HEAD' ? undefined : found.body);
       },
       (error: unknown) => {
@@ -64,7 +69,11 @@ export function createWebAssets(options: WebAssetsOptions): WebAssetsHandler {
  * `POST /local/sign-in` `{"user": "<name>"}` → `{"token": "<jwt>", "user": "<name>"}`. Only from
  * this machine: anyone reaching it could otherwise act as any user.
  */
-async function signIn(req: IncomingMessage, res: ServerResponse, secret: string, expiresInSeconds: number): Promise<void> {
+async function signIn(
+  req: IncomingMessage,
+  res: ServerResponse,
+  { secret, expiresInSeconds, relayPorts }: { secret: string; expiresInSeconds: number; relayPorts: readonly number[] },
+): Promise<void> {
   if ((req.method ?? '').toUpperCase() !== 'POST') {
     sendJson(res, 405, { detail: 'Method Not Allowed' }, { Allow: 'POST' });
     return;
@@ -72,6 +81,12 @@ async function signIn(req: IncomingMessage, res: ServerResponse, secret: string,
   const remote = req.socket.remoteAddress ?? '';
   if (!/^(127\.|::1$|::ffff:127\.)/.test(remote)) {
     sendJson(res, 403, { detail: 'Local sign-in only answers requests from this machine' });
+    return;
+  }
+  // DNS rebinding: a web page whose name resolves to 127.0.0.1 reaches this server from the
+  // developer's own browser, so the peer address is loopback; only the Host header tells.
+  if (!isLoopbackAuthority(req.headers.host, [req.socket.localPort, ...relayPorts])) {
+    sendJson(res, 403, { detail: 'Local sign-in only answers a page opened at 127.0.0.1, localhost or [::1] on this server\'s port' });
     return;
   }
   if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) {
@@ -98,6 +113,14 @@ async function signIn(req: IncomingMessage, res: ServerResponse, secret: string,
     return;
   }
   sendJson(res, 200, { token: signLocalToken(user, { secret, expiresInSeconds }), user, expires_in: expiresInSeconds });
+}
+
+/** Whether a Host header names a loopback address with one of `ports` (80 when it names none). */
+function isLoopbackAuthority(host: string | undefined, ports: readonly (number | undefined)[]): boolean {
+  const match = /^(\[[^\]]+\]|[^:[\]]+)(?::(\d{1,5}))?$/.exec(host?.trim() ?? '');
+  if (!match || !isLoopbackHost(match[1])) return false;
+  const port = match[2] === undefined ? 80 : Number(match[2]);
+  return ports.includes(port);
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): true {

@@ -1,11 +1,13 @@
 import { createHmac } from 'node:crypto';
 import {
+  assertSafeBinding,
   authenticateAuthorizationHeader,
   DEFAULT_LOCAL_JWT_SECRET,
   DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
   getLocalJwtMaxLifetimeSeconds,
   getLocalJwtSecret,
   InvalidTokenError,
+  isLoopbackHost,
   signLocalToken,
   toAuthorizerClaims,
   verifyLocalToken,
@@ -106,5 +108,21 @@ describe('local authorizer tokens', () => {
   it('uses LOCAL_JWT_SECRET, else the documented default', () => {
     expect(getLocalJwtSecret({ LOCAL_JWT_SECRET: 's3cret' })).toBe('s3cret');
     expect(getLocalJwtSecret({})).toBe(DEFAULT_LOCAL_JWT_SECRET);
+  });
+
+  it.each(['127.0.0.1', '127.8.9.10', 'localhost', 'LOCALHOST', '::1', '[::1]', '::ffff:127.0.0.1'])('counts %s as loopback', (host) => {
+    expect(isLoopbackHost(host)).toBe(true);
+  });
+
+  it.each(['0.0.0.0', '::', '192.168.1.5', 'localhost.example.com', '127.0.0.1.nip.io', 'my-laptop.local', ''])('does not count %j as loopback', (host) => {
+    expect(isLoopbackHost(host)).toBe(false);
+  });
+
+  it('refuses a non-loopback HOST with the default secret only', () => {
+    expect(() => assertSafeBinding('0.0.0.0', DEFAULT_LOCAL_JWT_SECRET)).toThrow(/^HOST=0\.0\.0\.0 serves beyond this machine.*set LOCAL_JWT_SECRET/);
+    expect(() => assertSafeBinding('192.168.1.5', DEFAULT_LOCAL_JWT_SECRET)).toThrow('LOCAL_JWT_SECRET');
+    expect(() => assertSafeBinding('0.0.0.0', 'a-long-random-secret')).not.toThrow();
+    expect(() => assertSafeBinding('127.0.0.1', DEFAULT_LOCAL_JWT_SECRET)).not.toThrow();
+    expect(() => assertSafeBinding('::1', DEFAULT_LOCAL_JWT_SECRET)).not.toThrow();
   });
 });

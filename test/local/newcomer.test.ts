@@ -92,6 +92,20 @@ describe('npm start refuses what it cannot use, in one line', () => {
     expect(result.ms).toBeLessThan(10_000);
   });
 
+  it('HOST beyond loopback with the default LOCAL_JWT_SECRET: says why and what to set, before starting anything', async () => {
+    // Act
+    const result = await start({ HOST: '0.0.0.0', LOCAL_JWT_SECRET: '', CACHE_ENABLED: 'false' });
+
+    // Assess
+    expect(result.code).toBe(1);
+    expect(lines(result.stderr)).toEqual([
+      'npm start: HOST=0.0.0.0 serves beyond this machine, and LOCAL_JWT_SECRET is the documented default anyone can sign tokens with: ' +
+        'set LOCAL_JWT_SECRET to a long random value (e.g. LOCAL_JWT_SECRET=$(openssl rand -hex 32)), or unset HOST to listen on 127.0.0.1.',
+    ]);
+    expect(result.stdout).not.toContain('listening on');
+    expect(hasStackTrace(result.stdout + result.stderr)).toBe(false);
+  });
+
   it('a bad setting: names the variable, the value and what it expects', async () => {
     // Act
     const result = await start({ LOCAL_MODEL_TOKEN_DELAY_MS: 'fast', CACHE_ENABLED: 'false' });

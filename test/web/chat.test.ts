@@ -145,6 +145,32 @@ describe('web client: chatting in a real browser', () => {
     expect(await page.isVisible('#signin-user')).toBe(true);
   });
 
+  it('the composer empties as a message is sent, and gets the text back when the send is refused', async () => {
+    // Prepare
+    const { page } = web;
+    await web.signIn(`web-${randomUUID()}`);
+    let release: () => void = () => undefined;
+    const answered = new Promise<void>((resolve) => (release = resolve));
+    // A 503 that arrives only when the test lets it: the composer is seen while the send is pending.
+    await page.route('**/backend-api/f/conversation', async (route) => {
+      await answered;
+      await route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify({ detail: { retry_after: 2, code: 'database_unavailable' } }) });
+    });
+
+    // Act
+    await sendMessage(page, 'Refused, then kept');
+    const whileSending = await page.inputValue('#input');
+    release();
+    await page.waitForFunction(() => document.querySelector('#notice')?.textContent?.includes('temporarily unavailable'));
+    const afterRefusal = await page.inputValue('#input');
+    await page.unroute('**/backend-api/f/conversation');
+
+    // Assess
+    expect(whileSending).toBe('');
+    expect(afterRefusal).toBe('Refused, then kept');
+    expect(await page.locator('#messages .message').count()).toBe(0);
+  });
+
   it('a lost network and an unavailable service each say what happened and keep the draft', async () => {
     // Prepare
     const { page } = web;

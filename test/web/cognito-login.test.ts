@@ -8,6 +8,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { signLocalToken } from '../../local/auth';
+import { securityHeaders } from '../../web/build';
 import { useWebHarness } from './support/browser';
 
 const SECRET = 'web-cognito-secret';
@@ -30,11 +31,20 @@ describe('web client: Cognito managed login (authorization code + PKCE)', () => 
     await page.route('**/config.json', (route) =>
       route.fulfill({ contentType: 'application/json', body: JSON.stringify({ apiUrl: '', auth: 'cognito', cognitoDomain: DOMAIN, clientId: CLIENT_ID, scope: 'openid email chatbot-api/conversations' }) }),
     );
+    // The page as the deployed stack serves it: its CSP lets it call the Cognito token endpoint (the local one does not).
+    await page.route(
+      (url) => url.origin === relay.url && url.pathname === '/',
+      async (route) => {
+        const response = await route.fetch();
+        await route.fulfill({ response, headers: { ...response.headers(), ...lowerCaseKeys(securityHeaders({ cognitoDomain: DOMAIN })) } });
+      },
+    );
     await page.route(`https://${DOMAIN}/oauth2/authorize**`, (route) => {
       authorize = new URL(route.request().url());
       const back = new URL(authorize.searchParams.get('redirect_uri')!);
       back.search = new URLSearchParams({ code: 'the-code', state: authorize.searchParams.get('state')! }).toString();
-      return route.fulfill({ status: 302, headers: { Location: back.toString() } });
+      // Back to the page by a new navigation (a fulfilled redirect's target would bypass the route above).
+      return route.fulfill({ contentType: 'text/html', body: `<meta http-equiv="refresh" content="0;url=${back.toString().replace(/&/g, '&amp;')}">` });
     });
     await page.route(`https://${DOMAIN}/oauth2/token`, (route) => {
       tokenRequest = new URLSearchParams(route.request().postData() ?? '');
@@ -74,3 +84,7 @@ describe('web client: Cognito managed login (authorization code + PKCE)', () => 
     expect(page.url()).toBe(`${relay.url}/`);
   });
 });
+
+function lowerCaseKeys(headers: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).map(([name, value]) => [name.toLowerCase(), value]));
+}

@@ -1,5 +1,5 @@
 /**
- * The per-user turn limit (docs/api.md#limits) as a person meets it in the page: the real 429 from the
+ * The per-user turn limit as a person meets it in the page: the real 429 from the
  * real server, its `Retry-After` shown as "try again in N s", the draft kept.
  */
 import { randomUUID } from 'node:crypto';

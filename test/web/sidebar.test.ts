@@ -1,10 +1,11 @@
 /**
- * The sidebar's lifecycle actions in a real browser, against the real local server (docs/api.md#conversation-lifecycle):
- * rename, archive (and the archived view), unarchive and delete, each checked on screen and
- * against the API the page called.
+ * The sidebar in a real browser, against the real local server: rename, archive (and the
+ * archived view), unarchive and delete (confirmed in the page), each checked on screen and
+ * against the API the page called; and paging past the first 20 conversations with "Load more".
  */
 import { randomUUID } from 'node:crypto';
 import { signLocalToken } from '../../local/auth';
+import { postTurn } from './support/api';
 import { sendMessage, sidebarTitles, waitForIdle, useWebHarness } from './support/browser';
 
 process.env.LOCAL_MODEL_TOKEN_DELAY_MS = '0';
@@ -81,29 +82,66 @@ describe('web client: the sidebar', () => {
     const { page } = web;
     await page.click('#list li:has-text("Gamma topic here") .title');
     await page.waitForFunction(() => document.querySelector('#conversation-title')?.textContent === 'Gamma topic here');
-    page.once('dialog', (dialog) => void dialog.accept());
 
     // Act
     await page.click('#list li:has-text("Gamma topic here") [data-action=delete]');
+    const question = await page.textContent('dialog[open] h2');
+    await page.click('dialog[open] [data-answer=confirm]');
     await page.waitForFunction(() => !document.querySelector('#list')?.textContent?.includes('Gamma topic here'));
 
     // Assess
+    expect(question).toBe('Delete "Gamma topic here"?');
     expect(await sidebarTitles(page)).not.toContain('Gamma topic here');
     expect(await listed()).not.toContain('Gamma topic here');
     expect(await page.textContent('#conversation-title')).toBe('New chat');
     expect(await page.locator('#messages .message').count()).toBe(0);
   });
 
-  it('cancelling the delete confirmation keeps the conversation', async () => {
+  it('cancelling the delete confirmation (Escape) keeps the conversation', async () => {
     // Prepare
     const { page } = web;
-    page.once('dialog', (dialog) => void dialog.dismiss());
 
     // Act
     await page.click('#list li:has-text("Beta, renamed") [data-action=delete]');
+    await page.waitForSelector('dialog[open]');
+    await page.keyboard.press('Escape');
+    await page.waitForSelector('dialog', { state: 'detached' });
 
     // Assess
     expect(await sidebarTitles(page)).toContain('Beta, renamed');
     expect(await listed()).toContain('Beta, renamed');
+  });
+
+  it('pages through more conversations than one page with "Load more", until the total', async () => {
+    // Prepare
+    const { page } = web;
+    const many = `web-${randomUUID()}`;
+    const manyToken = signLocalToken(many, { secret: SECRET });
+    for (let i = 1; i <= 25; i += 1) await postTurn(web.server.url, manyToken, `Conversation number ${i}`);
+    await web.signIn(many);
+    await page.waitForFunction(() => document.querySelectorAll('#list li').length === 20);
+    const pages: string[] = [];
+    page.on('request', (request) => {
+      const url = new URL(request.url());
+      if (url.pathname === '/backend-api/conversations') pages.push(url.search);
+    });
+    const firstPage = await sidebarTitles(page);
+    const moreShown = await page.isVisible('#more');
+
+    // Act
+    await page.focus('#more');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => document.querySelectorAll('#list li').length === 25);
+    const focused = await page.evaluate(() => document.activeElement?.textContent);
+
+    // Assess
+    expect(firstPage[0]).toBe('Conversation number 25');
+    expect(firstPage[19]).toBe('Conversation number 6');
+    expect(await sidebarTitles(page)).toEqual(Array.from({ length: 25 }, (_, i) => `Conversation number ${25 - i}`));
+    expect(moreShown).toBe(true);
+    expect(await page.isVisible('#more')).toBe(false);
+    expect(pages).toEqual(['?offset=20&limit=20']);
+    // The button went away: the keyboard carries on at the first conversation it brought.
+    expect(focused).toBe('Conversation number 5');
   });
 });

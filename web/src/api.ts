@@ -74,6 +74,8 @@ export class Api {
   constructor(
     private readonly baseUrl: string,
     private readonly token: () => string | undefined,
+    /** Called with the token after the API accepted it (any 2xx answer to a request carrying it). */
+    private readonly onAuthorized?: (token: string) => void,
   ) {}
 
   /** A raw request; throws ApiError on a network failure or a non-2xx answer. */
@@ -94,6 +96,7 @@ export class Api {
       throw new ApiError(NETWORK_ERROR_MESSAGE, 0);
     }
     if (!res.ok) throw await toApiError(res);
+    if (token) this.onAuthorized?.(token);
     return res;
   }
 

@@ -1,6 +1,6 @@
 /**
  * Signing in. Locally: the emulator's `POST /local/sign-in` (no copy-paste) or a token in the
- * URL fragment (`#token=<jwt>`). Deployed: Cognito managed login, authorization code + PKCE;
+ * URL fragment (`#token=<jwt>`, used only once the API accepted it and the person agreed). Deployed: Cognito managed login, authorization code + PKCE;
  * the API's Cognito authorizer takes the access token (with the API's scope), not the ID token.
  */
 import type { ClientConfig } from './api';
@@ -23,28 +23,48 @@ export function forgetToken(): void {
   localStorage.removeItem(USER_KEY);
 }
 
-/** Who is signed in, for the header. */
-export function signedInUser(): string {
-  return localStorage.getItem(USER_KEY) ?? tokenUser(storedToken() ?? '');
+/**
+ * The name the header shows for `token`, once the API has accepted it: the e-mail Cognito's token
+ * endpoint returned with it, else the token's `sub` (the user id the API stores conversations under).
+ */
+export function accountName(token: string): string {
+  return localStorage.getItem(USER_KEY) ?? tokenSubject(token) ?? '';
 }
 
-/** The user a token names (for the header), without verifying it: the API does that. */
-export function tokenUser(token: string): string {
+/** A token's `sub`, read without verifying it: only the API can say whether it is genuine. */
+export function tokenSubject(token: string): string | undefined {
   try {
     const payload = JSON.parse(atob(token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/'))) as Record<string, unknown>;
-    return String(payload.email ?? payload['cognito:username'] ?? payload.username ?? payload.sub ?? '');
+    return typeof payload.sub === 'string' && payload.sub ? payload.sub : undefined;
   } catch {
-    return '';
+    return undefined;
   }
 }
 
-/** Takes `#token=<jwt>` out of the address bar (it must not stay in history) and keeps it. */
-export function takeFragmentToken(): boolean {
+/** Cognito's ID token names the person by e-mail (or user name). */
+function idTokenName(token: string): string | undefined {
+  try {
+    const payload = JSON.parse(atob(token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/'))) as Record<string, unknown>;
+    const name = payload.email ?? payload['cognito:username'] ?? payload.sub;
+    return typeof name === 'string' && name ? name : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Takes `#token=<jwt>` out of the address bar (it must not stay in history) without using it:
+ * the page asks first. `malformed`: its escapes cannot be decoded.
+ */
+export function takeFragmentToken(): { token: string } | { malformed: true } | undefined {
   const match = /(?:^#|&)token=([^&]+)/.exec(location.hash);
-  if (!match) return false;
-  storeToken(decodeURIComponent(match[1]));
+  if (!match) return undefined;
   history.replaceState(null, '', location.pathname + location.search);
-  return true;
+  try {
+    return { token: decodeURIComponent(match[1]) };
+  } catch {
+    return { malformed: true };
+  }
 }
 
 /** Local sign-in: the emulator mints a token for the chosen user name. */
@@ -116,8 +136,9 @@ export async function completeCognitoSignIn(config: ClientConfig): Promise<boole
   const tokens = (await res.json()) as { access_token?: string; id_token?: string };
   if (!tokens.access_token) throw new Error('Sign-in returned no access token.');
   storeToken(tokens.access_token);
-  // The access token names the user only by id; the ID token has the e-mail the header shows.
-  if (tokens.id_token) localStorage.setItem(USER_KEY, tokenUser(tokens.id_token));
+  // The access token names the user only by id; the ID token, straight from the token endpoint, has the e-mail the header shows.
+  const name = tokens.id_token ? idTokenName(tokens.id_token) : undefined;
+  if (name) localStorage.setItem(USER_KEY, name);
   return true;
 }
 

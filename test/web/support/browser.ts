@@ -24,10 +24,11 @@ export interface Relay {
   close(): Promise<void>;
 }
 
-export async function startRelay(targetPort: number): Promise<Relay> {
+/** A relay to `targetPort()`, read per connection (the relay can start before its target). */
+export async function startRelay(targetPort: () => number): Promise<Relay> {
   const sockets = new Set<Socket>();
   const server: Server = createServer((client) => {
-    const upstream = connect(targetPort, '127.0.0.1');
+    const upstream = connect(targetPort(), '127.0.0.1');
     for (const socket of [client, upstream]) {
       sockets.add(socket);
       socket.once('close', () => sockets.delete(socket));
@@ -62,6 +63,10 @@ export interface WebHarness {
   readonly browser: Browser;
   readonly context: BrowserContext;
   readonly page: Page;
+  /** Content-Security-Policy violations the browser reported on any page of the context so far. */
+  readonly cspViolations: string[];
+  /** Uncaught errors of the page's own code so far. */
+  readonly pageErrors: string[];
   /** Opens the page signed in as `user` through the local sign-in form. */
   signIn(user: string): Promise<void>;
   close(): Promise<void>;
@@ -70,8 +75,11 @@ export interface WebHarness {
 export async function startWebHarness(options: { readonly jwtSecret: string }): Promise<WebHarness> {
   if (!existsSync(CHROMIUM_PATH)) throw new Error(`${CHROMIUM_PATH} is missing: apt-get install -y chromium (.ci/run does it)`);
   const { startLocalServer } = await import('../../../local/server');
-  const server = await startLocalServer({ port: 0, jwtSecret: options.jwtSecret, log: () => undefined });
-  const relay = await startRelay(server.port);
+  let serverPort = 0;
+  const relay = await startRelay(() => serverPort);
+  // The page is opened through the relay, so its Host names the relay's port.
+  const server = await startLocalServer({ port: 0, jwtSecret: options.jwtSecret, log: () => undefined, relayPorts: [Number(new URL(relay.url).port)] });
+  serverPort = server.port;
   // Playwright gives every launch a fresh temporary profile (--user-data-dir) and removes it on close.
   const browser = await chromium.launch({
     executablePath: CHROMIUM_PATH,
@@ -89,6 +97,12 @@ export async function startWebHarness(options: { readonly jwtSecret: string }): 
   });
   const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
   context.setDefaultTimeout(10_000);
+  const cspViolations: string[] = [];
+  const pageErrors: string[] = [];
+  context.on('console', (message) => {
+    if (/Content Security Policy/i.test(message.text())) cspViolations.push(message.text());
+  });
+  context.on('weberror', (error) => pageErrors.push(String(error.error())));
   const page = await context.newPage();
   const harness: WebHarness = {
     server,
@@ -96,6 +110,8 @@ export async function startWebHarness(options: { readonly jwtSecret: string }): 
     browser,
     context,
     page,
+    cspViolations,
+    pageErrors,
     async signIn(user) {
       await page.goto(`${relay.url}/`);
       await page.evaluate(() => localStorage.clear());
@@ -147,6 +163,12 @@ export function useWebHarness(options: { readonly jwtSecret: string }): WebHarne
     get page() {
       return running().page;
     },
+    get cspViolations() {
+      return running().cspViolations;
+    },
+    get pageErrors() {
+      return running().pageErrors;
+    },
     signIn: (user) => running().signIn(user),
     close: () => running().close(),
   };
@@ -184,9 +206,9 @@ export async function waitForIdle(page: Page): Promise<void> {
   await page.waitForFunction(() => !document.body.classList.contains('busy') && !document.querySelector('.message.streaming'));
 }
 
-/** The conversation on screen as `role: text` lines. */
+/** The conversation on screen as `role: text` lines (a reply's Markdown blocks end in line breaks: trimmed). */
 export function transcript(page: Page): Promise<string[]> {
-  return page.$$eval('#messages .message', (nodes) => nodes.map((node: any) => `${node.getAttribute('data-role')}: ${node.querySelector('.text')?.textContent ?? ''}`));
+  return page.$$eval('#messages .message', (nodes) => nodes.map((node: any) => `${node.getAttribute('data-role')}: ${(node.querySelector('.text')?.textContent ?? '').trim()}`));
 }
 
 /** Titles in the sidebar, top to bottom. */
