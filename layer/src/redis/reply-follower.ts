@@ -24,8 +24,8 @@ export interface FollowReplyOptions {
   readonly offset: number;
   /** The `resume_conversation_token` of the reply; @default the conversation's latest reply */
   readonly token?: string;
-  /** How long one blocking read waits; a heartbeat goes out after each empty one. */
-  readonly blockMs: number;
+  /** How long the reply may be quiet before a heartbeat goes out. */
+  readonly heartbeatMs: number;
   /** Epoch ms after which the follower gives up (its function's deadline); it then ends without the end event. */
   readonly deadline: number;
   /** Aborted when the client goes away: closes the follower's connection at once. */
@@ -33,6 +33,8 @@ export interface FollowReplyOptions {
 }
 
 const READ_BATCH = 500;
+/** How often a quiet follower asks whether its producer is still alive (a silent one is gone within seconds). */
+const LIVENESS_CHECK_MS = 1000;
 const seqOf = (id: string): number => Number(id.slice(id.indexOf('-') + 1));
 
 /** Fields of one stream entry (`[field, value, ...]`) as an event; the end marker as `end`. */
@@ -63,8 +65,12 @@ export async function openReplyFollower(options: FollowReplyOptions): Promise<As
   if (token === current.token && !current.resumable) throw new ReplyStreamNotFoundError('This reply was not recorded: only replies in the v1 encoding can be resumed');
   const key = redisKeys.replyFrames(options.conversationId, token);
   let first: [string, string[]][];
+  let last: [string, string[]][];
   try {
-    first = (await counted(redis.xrange(key, '-', '+', 'COUNT', 1))) as [string, string[]][];
+    [first, last] = (await Promise.all([counted(redis.xrange(key, '-', '+', 'COUNT', 1)), counted(redis.xrevrange(key, '+', '-', 'COUNT', 1))])) as [
+      [string, string[]][],
+      [string, string[]][],
+    ];
   } catch (error) {
     reportRedisFailure('replyStream', 'resume', error, { conversationId: options.conversationId });
     throw new ReplyStreamUnavailableError(error);
@@ -72,7 +78,10 @@ export async function openReplyFollower(options: FollowReplyOptions): Promise<As
   const live = token === current.token && current.running;
   if (first.length === 0 && !live) throw new ReplyStreamNotFoundError();
   if (first.length > 0 && seqOf(first[0][0]) > options.offset + 1) throw new ReplyStreamNotFoundError('The frames before this offset are no longer available');
-  return endQuietly(followFrames(redis, key, token, live, options), options);
+  // Read from the offset, or — past the end of what is recorded — from the last entry, so the
+  // end marker (or the frames yet to come) is seen either way; frames before the offset are skipped.
+  const cursor = Math.min(options.offset, Math.max(0, (last.length > 0 ? seqOf(last[0][0]) : 0) - 1));
+  return endQuietly(followFrames(redis, key, token, live, cursor, options), options);
 }
 
 /** A follower cut off (its client left, or Redis failed) just stops: no end event, so the client knows it is missing frames. */
@@ -86,25 +95,31 @@ async function* endQuietly(events: AsyncGenerator<ReplyStreamEvent>, options: Fo
 
 type StreamEntries = [string, [string, string[]][]][] | null;
 
-/** The events of XREAD entries, through an end marker; returns the last frame's sequence number, or 'end'. */
-function* eventsOf(read: StreamEntries, lastSeq: number): Generator<ReplyStreamEvent, number | 'end'> {
+/**
+ * The events of XREAD entries, through an end marker, leaving out frames before `offset` (frame
+ * n has the id 0-(n+1)); returns the last entry's sequence number, or 'end'.
+ */
+function* eventsOf(read: StreamEntries, lastSeq: number, offset: number): Generator<ReplyStreamEvent, number | 'end'> {
   for (const [id, fields] of read?.[0]?.[1] ?? []) {
     const event = toEvent(fields);
-    yield event;
-    if (event.type === 'end') return 'end';
+    if (event.type === 'end') {
+      yield event;
+      return 'end';
+    }
     lastSeq = seqOf(id);
+    if (lastSeq > offset) yield event;
   }
   return lastSeq;
 }
 
 /**
  * What the stream holds after `lastSeq` now, batch by batch, on the shared connection (no
- * blocking read); returns the last frame's sequence number, or 'end' after the end marker.
+ * blocking read); returns the last entry's sequence number, or 'end' after the end marker.
  */
-async function* replayFrom(redis: RedisConnection, key: string, lastSeq: number): AsyncGenerator<ReplyStreamEvent, number | 'end'> {
+async function* replayFrom(redis: RedisConnection, key: string, lastSeq: number, offset: number): AsyncGenerator<ReplyStreamEvent, number | 'end'> {
   for (;;) {
     const read = (await counted(redis.xread('COUNT', READ_BATCH, 'STREAMS', key, `0-${lastSeq}`))) as StreamEntries;
-    const next = yield* eventsOf(read, lastSeq);
+    const next = yield* eventsOf(read, lastSeq, offset);
     if (next === 'end' || (read?.[0]?.[1].length ?? 0) < READ_BATCH) return next;
     lastSeq = next;
   }
@@ -115,54 +130,48 @@ async function* followFrames(
   key: string,
   token: string,
   live: boolean,
+  cursor: number,
   options: FollowReplyOptions,
 ): AsyncGenerator<ReplyStreamEvent> {
-  // A finished reply needs no connection of its own.
-  const replayed = yield* replayFrom(redis, key, options.offset);
-  if (replayed === 'end') return;
+  // A finished reply needs no connection of its own. Not running, nothing more will come: it
+  // ended (through its end marker), or its producer stopped recording without one (a fault, or
+  // superseded) — then no end is announced, so the client knows it lacks frames.
+  const replayed = yield* replayFrom(redis, key, cursor, options.offset);
+  if (replayed === 'end' || !live || options.signal.aborted) return;
   let lastSeq = replayed;
-  // Not running: nothing more will come. It ended before the offset (past-the-end: the end
-  // marker is the last entry), or its producer stopped recording without one (a fault, or
-  // superseded): then no end is announced, so the client knows it lacks frames.
-  if (!live) {
-    if (await endsWithMarker(redis, key)) yield { type: 'end' };
-    return;
-  }
-  if (options.signal.aborted) return;
 
   // Following live: XREAD BLOCK holds its connection, so it gets one of its own; the shared, auto-pipelined one never stalls.
-  const follower = await connectForBlocking(redis, options.blockMs);
+  const follower = await connectForBlocking(redis, LIVENESS_CHECK_MS);
   const close = () => follower.disconnect();
   options.signal.addEventListener('abort', close, { once: true });
+  let lastSent = Date.now();
   try {
     while (!options.signal.aborted && Date.now() < options.deadline) {
-      const blockMs = Math.max(1, Math.min(options.blockMs, options.deadline - Date.now()));
+      const blockMs = Math.max(1, Math.min(LIVENESS_CHECK_MS, options.heartbeatMs, options.deadline - Date.now()));
       const read = (await follower.xread('COUNT', READ_BATCH, 'BLOCK', blockMs, 'STREAMS', key, `0-${lastSeq}`)) as StreamEntries;
-      const next = yield* eventsOf(read, lastSeq);
+      const next = yield* eventsOf(read, lastSeq, options.offset);
       if (next === 'end') return;
       if (next !== lastSeq) {
+        if (next > options.offset) lastSent = Date.now();
         lastSeq = next;
         continue;
       }
-      // Quiet: is anyone still writing? A producer that died, or was superseded, never writes the end marker.
+      // Quiet: is anyone still writing? A producer that died, went silent, or was superseded never writes the end marker.
       const current = await readCurrentReply(redis, options.conversationId);
       if (!current || current.token !== token || !current.running) {
         // Whatever it wrote last, through its end marker if it wrote one; without one, end without announcing it.
-        yield* replayFrom(redis, key, lastSeq);
+        yield* replayFrom(redis, key, lastSeq, options.offset);
         return;
       }
-      yield { type: 'heartbeat' };
+      if (Date.now() - lastSent >= options.heartbeatMs) {
+        lastSent = Date.now();
+        yield { type: 'heartbeat' };
+      }
     }
   } finally {
     options.signal.removeEventListener('abort', close);
     close();
   }
-}
-
-/** Whether the stream's last entry is the end marker a producer writes when its reply ends. */
-async function endsWithMarker(redis: RedisConnection, key: string): Promise<boolean> {
-  const last = (await counted(redis.xrevrange(key, '+', '-', 'COUNT', 1))) as [string, string[]][];
-  return last.length > 0 && toEvent(last[0][1]).type === 'end';
 }
 
 /**

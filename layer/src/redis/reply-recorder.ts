@@ -16,22 +16,27 @@ import { failOpen } from './fail-open';
 import { redisKeys } from './keys';
 import { defineScript, runScript } from './scripts';
 
-/** KEYS = current, frames; ARGV = token, user, message id, ttl s, frames recorded (1/0). A new reply supersedes the conversation's previous one. */
+/**
+ * KEYS = current, frames; ARGV = token, user, message id, ttl s, frames recorded (1/0), now ms.
+ * A new reply supersedes the conversation's previous one. `beat` is the producer's last sign of
+ * life (its clock): a reply whose producer went silent stops counting as running (reply-state.ts).
+ */
 const START = defineScript(`
-redis.call('HSET', KEYS[1], 'token', ARGV[1], 'user', ARGV[2], 'message_id', ARGV[3], 'status', 'running', 'stop', '0', 'frames', ARGV[5])
+redis.call('HSET', KEYS[1], 'token', ARGV[1], 'user', ARGV[2], 'message_id', ARGV[3], 'status', 'running', 'stop', '0', 'frames', ARGV[5], 'beat', ARGV[6])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 return 1
 `);
 
 /**
  * KEYS = current, frames; ARGV = token, max frames, ttl s, first id seq, end reason ('' = not
- * the end), frames... Returns -1 when this reply is no longer the conversation's current one
- * (superseded or expired: stop recording), else the stop flag.
+ * the end), now ms, frames... Returns -1 when this reply is no longer the conversation's current
+ * one (superseded or expired: stop recording), else the stop flag. Every call is a heartbeat.
  */
 const APPEND = defineScript(`
 if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return -1 end
+redis.call('HSET', KEYS[1], 'beat', ARGV[6])
 local seq = tonumber(ARGV[4])
-for i = 6, #ARGV do
+for i = 7, #ARGV do
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '0-' .. seq, 'd', ARGV[i])
   seq = seq + 1
 end
@@ -44,6 +49,17 @@ end
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('EXPIRE', KEYS[2], ARGV[3]) end
 return tonumber(redis.call('HGET', KEYS[1], 'stop'))
+`);
+
+/**
+ * KEYS = current; ARGV = token, ttl s. A producer whose recording failed part-way still says its
+ * reply ended (no end marker: its frames have a gap, so followers end without announcing it).
+ */
+const MARK_DONE = defineScript(`
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'done')
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
 `);
 
 /** The producer's side: records a reply's frames; see {@link startReplyRecording}. */
@@ -101,6 +117,7 @@ class RedisReplyRecorder implements ReplyRecorder {
         options.messageId,
         replyStream.runningTtlSeconds,
         options.recordFrames ? 1 : 0,
+        Date.now(),
       ]);
     });
     this.started = this.inFlight.then(() => !this.failed);
@@ -138,8 +155,14 @@ class RedisReplyRecorder implements ReplyRecorder {
     this.finished = true;
     clearInterval(this.poll);
     await this.inFlight;
-    if (this.failed) return;
-    await this.write(this.queue.splice(0), reason);
+    if (!this.failed) {
+      await this.write(this.queue.splice(0), reason);
+      return;
+    }
+    // One attempt to say the reply ended; if Redis is still failing, its silence says it within seconds.
+    await failOpen('replyStream', 'markDone', undefined, async (redis) => {
+      await runScript(redis, MARK_DONE, [this.current], [this.token, getConfig().replyStream.ttlSeconds]);
+    });
   }
 
   private flush(): void {
@@ -159,6 +182,7 @@ class RedisReplyRecorder implements ReplyRecorder {
         endReason === '' ? replyStream.runningTtlSeconds : replyStream.ttlSeconds,
         firstSeq,
         endReason,
+        Date.now(),
         ...batch,
       ]);
       if (stop === -1) {

@@ -15,12 +15,21 @@ import { defineScript, runScript } from './scripts';
 /** A resume token as we issue it: 16 random bytes, base64url. Anything else cannot name a stream. */
 export const isReplyStreamToken = (value: unknown): value is string => typeof value === 'string' && /^[A-Za-z0-9_-]{22}$/.test(value);
 
-/** KEYS = current; ARGV = user. Sets the stop flag of a running reply of this user. */
+/**
+ * A producer writes at least every `REPLY_STREAM_STOP_POLL_MS` (250 ms) while its reply runs; one
+ * silent this long is gone (its container died, or it cannot reach Redis): its reply no longer
+ * counts as running, and its followers end.
+ */
+export const PRODUCER_SILENCE_MS = 5000;
+
+const alive = (beat: string | null | undefined, now = Date.now()): boolean => beat !== null && beat !== undefined && now - Number(beat) < PRODUCER_SILENCE_MS;
+
+/** KEYS = current; ARGV = user, now ms, silence ms. Sets the stop flag of this user's reply, when it is running and its producer alive. */
 const STOP = defineScript(`
-local current = redis.call('HMGET', KEYS[1], 'user', 'status', 'message_id', 'deleted')
+local current = redis.call('HMGET', KEYS[1], 'user', 'status', 'message_id', 'deleted', 'beat')
 if not current[1] or current[4] == '1' then return {'absent'} end
 if current[1] ~= ARGV[1] then return {'foreign'} end
-if current[2] ~= 'running' then return {'idle'} end
+if current[2] ~= 'running' or tonumber(ARGV[2]) - (tonumber(current[5]) or 0) >= tonumber(ARGV[3]) then return {'idle'} end
 redis.call('HSET', KEYS[1], 'stop', '1')
 return {'stopping', current[3]}
 `);
@@ -42,6 +51,7 @@ export interface CurrentReply {
   readonly token: string;
   readonly user: string;
   readonly messageId: string;
+  /** Not done, and its producer gave a sign of life within {@link PRODUCER_SILENCE_MS}. */
   readonly running: boolean;
   /** Its frames are recorded (a v1 reply). */
   readonly resumable: boolean;
@@ -49,11 +59,11 @@ export interface CurrentReply {
 
 /** Reads the conversation's reply record; `null` when there is none (or it was discarded). */
 export async function readCurrentReply(redis: RedisConnection, conversationId: string): Promise<CurrentReply | null> {
-  const [token, user, messageId, status, frames, deleted] = await counted(
-    redis.hmget(redisKeys.replyCurrent(conversationId), 'token', 'user', 'message_id', 'status', 'frames', 'deleted'),
+  const [token, user, messageId, status, frames, deleted, beat] = await counted(
+    redis.hmget(redisKeys.replyCurrent(conversationId), 'token', 'user', 'message_id', 'status', 'frames', 'deleted', 'beat'),
   );
   if (!token || !user || deleted === '1') return null;
-  return { token, user, messageId: messageId ?? '', running: status === 'running', resumable: frames !== '0' };
+  return { token, user, messageId: messageId ?? '', running: status === 'running' && alive(beat), resumable: frames !== '0' };
 }
 
 /**
@@ -89,7 +99,7 @@ export async function requestReplyStop(args: {
   let result: [string, string?];
   try {
     redis = await getRedis();
-    result = await runScript<[string, string?]>(redis, STOP, [redisKeys.replyCurrent(args.conversationId)], [args.userId]);
+    result = await runScript<[string, string?]>(redis, STOP, [redisKeys.replyCurrent(args.conversationId)], [args.userId, Date.now(), PRODUCER_SILENCE_MS]);
   } catch (error) {
     reportRedisFailure('replyStream', 'stop', error, { conversationId: args.conversationId });
     throw new ReplyStreamUnavailableError(error);

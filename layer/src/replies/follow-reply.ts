@@ -31,7 +31,7 @@ export async function followConversationReply(args: {
   const clientGone = new AbortController();
   const events = await openReplyFollower({
     ...args,
-    blockMs: getConfig().llm.heartbeatIntervalMs,
+    heartbeatMs: getConfig().llm.heartbeatIntervalMs,
     deadline: args.deadline - DEADLINE_MARGIN_MS,
     signal: clientGone.signal,
   });
