@@ -1,12 +1,11 @@
 /**
- * The lifecycle requests a ChatGPT-style sidebar sends (docs/api.md#conversation-lifecycle). Strict: a body with no
- * known field, a wrong type, an empty or over-long title, or `is_visible: true` is a 422
+ * The lifecycle requests a ChatGPT-style sidebar sends (docs/api.md#conversation-lifecycle).
+ * Strict: a body with no known field, a wrong type, a title a person could not see (blank,
+ * invisible-only, control characters, over 256 characters), or `is_visible: true` is a 422
  * listing the offending fields, and nothing changes.
  */
-import { IssueCollector, isUuid, readJsonObjectBody, type ConversationChanges } from '@chatbot/shared';
+import { IssueCollector, isUuid, readJsonObjectBody, readTitle, type ConversationChanges } from '@chatbot/shared';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
-
-export const MAX_TITLE_CHARS = 256;
 
 type Event = Pick<APIGatewayProxyEvent, 'body' | 'isBase64Encoded' | 'headers' | 'pathParameters'>;
 type Limits = { readonly maxBodyBytes: number };
@@ -24,13 +23,8 @@ function readConversationId(issues: IssueCollector, event: Event): string {
 function readChanges(issues: IssueCollector, body: Record<string, unknown>, allowTitle: boolean): ConversationChanges {
   const changes: { title?: string; isArchived?: boolean; deleted?: boolean } = {};
   if (allowTitle && Object.hasOwn(body, 'title')) {
-    const title = body.title;
-    if (typeof title !== 'string') issues.add(['body', 'title'], 'must be a string', 'string_type');
-    else if (title.trim() === '' || title.length > MAX_TITLE_CHARS) {
-      issues.add(['body', 'title'], `must be 1 to ${MAX_TITLE_CHARS} characters, not blank`, 'string_length');
-    } else if (title.includes('\u0000') || !title.isWellFormed()) {
-      issues.add(['body', 'title'], 'must be well-formed text without NUL', 'value_error');
-    } else changes.title = title.trim();
+    const title = readTitle(issues, body.title, ['body', 'title']);
+    if (title !== undefined) changes.title = title;
   }
   if (Object.hasOwn(body, 'is_archived')) {
     if (typeof body.is_archived !== 'boolean') issues.add(['body', 'is_archived'], 'must be a boolean', 'bool_type');

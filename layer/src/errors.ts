@@ -67,6 +67,16 @@ export class TurnLimitExceededError extends AppError {
   }
 }
 
+/** The user already holds `USER_MAX_LIVE_STREAMS` streams (replies and followers): 429 with `Retry-After`. */
+export class TooManyStreamsError extends AppError {
+  constructor(readonly retryAfterSeconds: number, limit: number) {
+    const message = `Too many replies streaming at once: at most ${limit}. Wait for one to end, or stop one.`;
+    super(429, 'too_many_streams', message, { message, code: 'too_many_streams', limit, retry_after: retryAfterSeconds }, {
+      headers: { 'Retry-After': String(retryAfterSeconds) },
+    });
+  }
+}
+
 /** The turn would take the conversation past its size limits; the client should start a new conversation. */
 export class ConversationTooLongError extends AppError {
   constructor(message: string) {

@@ -15,7 +15,7 @@ export * from './errors';
 // The HTTP edge
 export { dispatchRoutes, getUserId, httpMiddlewares, jsonResponse, type RouteHandler } from './http/middlewares';
 export { sseResponse, type StreamingResult } from './http/sse';
-export { IssueCollector, isStorableText, isUuid, readIntegerParam, readJsonObjectBody } from './http/validation';
+export { IssueCollector, isStorableText, isUuid, MAX_TITLE_CHARS, readIntegerParam, readJsonObjectBody, readTitle } from './http/validation';
 
 // Conversations
 export { getConversationDetail, listConversations, type CachedBody } from './conversations/reads';

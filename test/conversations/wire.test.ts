@@ -17,6 +17,15 @@ describe('ChatGPT wire shapes', () => {
     expect(mapping.a2).toMatchObject({ id: 'a2', parent: 'u1', children: [], message: { author: { role: 'assistant' }, content: { parts: ['a2'] } } });
   });
 
+  it('keeps nodes whose ids are prototype member names as nodes, in the body too', () => {
+    const odd = [row('__proto__', null, 'root'), row('constructor', '__proto__', 'system'), row('prototype', 'constructor', 'user'), row('hasOwnProperty', 'prototype', 'assistant')];
+    const mapping = JSON.parse(JSON.stringify(buildMapping(odd)));
+    expect(Object.keys(mapping).sort()).toEqual(['__proto__', 'constructor', 'hasOwnProperty', 'prototype']);
+    expect(Object.hasOwn(mapping, '__proto__')).toBe(true);
+    expect(mapping.__proto__.children).toEqual(['constructor']);
+    expect(mapping.prototype).toMatchObject({ parent: 'constructor', children: ['hasOwnProperty'] });
+  });
+
   it('starts the detail body with the conversation id and owner, so a hit is checked without parsing', () => {
     const body = serializeConversationDetail(conversation, nodes);
     expect(body.startsWith(conversationDetailPrefix('c1', 'u"1'))).toBe(true);

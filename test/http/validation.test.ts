@@ -3,7 +3,7 @@
  * handlers' own request schemas are covered end to end by the handler tests and the bad-input
  * corpus (test/reliability/bad-input.test.ts).
  */
-import { AppError, IssueCollector, isStorableText, isUuid, readIntegerParam, readJsonObjectBody, ValidationError } from '@chatbot/shared/testing';
+import { AppError, IssueCollector, isStorableText, isUuid, readIntegerParam, readJsonObjectBody, readTitle, ValidationError } from '@chatbot/shared/testing';
 
 const limits = { maxBodyBytes: 1024 };
 const json = (body: string | null, contentType: string | undefined = 'application/json', extra: Record<string, unknown> = {}) => ({
@@ -114,5 +114,27 @@ describe('identifiers and text', () => {
     expect(isStorableText('a\u0000b')).toBe(false);
     expect(isStorableText('eve\ud800')).toBe(false);
     expect(isStorableText('\udc00x')).toBe(false);
+  });
+});
+
+describe('readTitle', () => {
+  const read = (value: unknown) => {
+    const issues = new IssueCollector();
+    return { title: readTitle(issues, value, ['body', 'title']), issues: issues.issues };
+  };
+
+  it('accepts visible text, trimmed, up to 256 characters — with format characters among it', () => {
+    expect(read('  Trip to Lisbon ').title).toBe('Trip to Lisbon');
+    expect(read('\u202Eשלום\u202C').title).toBe('\u202Eשלום\u202C');
+    expect(read('👩‍💻').title).toBe('👩‍💻');
+    expect(read('x'.repeat(256)).title).toBe('x'.repeat(256));
+  });
+
+  it('refuses what a person could not see or a sidebar line could not hold, with one issue at the field', () => {
+    for (const value of ['', '   ', '\u200B\u200B', '\u202E', '\uFEFF\u2060', '\u3164', '\u2800\u00A0', 'a\u0000b', 'a\u001bb', 'a\nb', 'a\r', 'a\tb', 'a\u0085b', '\ud800', 'x'.repeat(257), 42, null, ['t']]) {
+      const { title, issues } = read(value);
+      expect(title).toBeUndefined();
+      expect(issues).toEqual([expect.objectContaining({ loc: ['body', 'title'] })]);
+    }
   });
 });

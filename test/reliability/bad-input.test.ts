@@ -315,6 +315,16 @@ const corpus: BadRequest[] = [
     ['only prototype-member keys', JSON.parse('{"__proto__":{"title":"x"},"constructor":1,"toString":1,"hasOwnProperty":1}')],
     ['title with NUL', { title: 'a\u0000b' }],
     ['title a lone surrogate', '{"title":"\\ud800"}'],
+    // Titles nobody could see, or that break a one-line sidebar.
+    ['title only zero-width spaces', { title: '\u200B\u200B' }],
+    ['title only a right-to-left override', { title: '\u202E' }],
+    ['title only a BOM and a word joiner', { title: '\uFEFF\u2060' }],
+    ['title only Hangul fillers', { title: '\u3164\u3164' }],
+    ['title with ESC', { title: 'a\u001b[31mred' }],
+    ['title with CR/LF', { title: 'line one\r\nline two' }],
+    ['title with a tab', { title: 'a\tb' }],
+    ['title with a C1 control', { title: 'a\u0085b' }],
+    ['title of 257 characters', { title: 'x'.repeat(257) }],
   ].map(([name, body]) => ({ name: `PATCH conversation ${name as string}`, status: 422, send: () => patchConversation(uuid, body, user) })),
   ...[
     ['is_archived an unprintable object', { is_archived: unprintable }],
@@ -410,6 +420,33 @@ describe('bad-input corpus', () => {
       const read = await getConversation(sent.conversationId, userId);
       expect(read.json.mapping[sent.userMessageId].message.content.parts).toEqual([text]);
     }
+  });
+
+  it('keeps every node whose id is a prototype member name (__proto__, constructor, prototype, hasOwnProperty)', async () => {
+    for (const id of ['__proto__', 'constructor', 'prototype', 'hasOwnProperty']) {
+      const userId = newUserId();
+      // As the message id, and as the root (the first parent_message_id).
+      const asMessage = await sendMessage(userId, `message ${id}`, { messageId: id });
+      const asRoot = await sendMessage(userId, `root ${id}`, { parentMessageId: id });
+      for (const sent of [asMessage, asRoot]) {
+        const read = await getConversation(sent.conversationId, userId);
+        expect(read.statusCode).toBe(200);
+        const mapping = JSON.parse(read.body).mapping;
+        // root, system, user, assistant: all four, each linked both ways.
+        expect(Object.keys(mapping)).toHaveLength(4);
+        expect(Object.hasOwn(mapping, id)).toBe(true);
+        for (const node of Object.values(mapping) as { id: string; parent?: string; children: string[] }[]) {
+          if (node.parent !== undefined) expect(mapping[node.parent].children).toContain(node.id);
+        }
+      }
+    }
+  });
+
+  it('accepts a title with visible text among format characters, trimmed (200)', async () => {
+    const userId = newUserId();
+    const sent = await sendMessage(userId, 'to rename');
+    expect((await patchConversation(sent.conversationId, { title: '  \u202Eשלום\u202C world\u200B ' }, userId)).statusCode).toBe(200);
+    expect(await db.conversationTitle(sent.conversationId)).toBe('\u202Eשלום\u202C world\u200B');
   });
 
   it('ignores prototype-member query keys on an otherwise valid list (200)', async () => {

@@ -95,6 +95,8 @@ export const ENVIRONMENT = {
   // Limits
   /** Turns one user may start per window; 0 = no limit. */
   USER_TURN_LIMIT: { default: 60 },
+  /** Live streams (POST replies and resume followers together) one user may hold at once; 0 = no limit. */
+  USER_MAX_LIVE_STREAMS: { default: 5 },
   /** Length of the rolling turn-limit window. */
   USER_TURN_WINDOW_SECONDS: { default: 3600 },
   /** User and assistant messages one conversation may hold. */

@@ -24,6 +24,10 @@ export const METRIC_NAMES = [
   'ClientDisconnected',
   'TurnLimited',
   'TurnLimitBypassed',
+  /** A stream refused: the user already held USER_MAX_LIVE_STREAMS. */
+  'LiveStreamLimited',
+  /** A stream served without counting it (Redis unavailable). */
+  'LiveStreamLimitBypassed',
   'ConversationTooLong',
   'ReplyStopped',
   'ReplyDeadline',

@@ -5,9 +5,10 @@
  * its client expects.
  */
 import { API_FUNCTIONS } from '../contracts/route-table';
-import { ConversationTooLongError, PayloadTooLargeError, TurnLimitExceededError } from '../errors';
+import { ConversationTooLongError, PayloadTooLargeError, TooManyStreamsError, TurnLimitExceededError } from '../errors';
 import { getConfig } from '../platform/config';
 import { countMetric } from '../platform/observability';
+import { takeStreamSlot, type StreamSlot } from '../redis/live-streams';
 import { recordTurn } from '../redis/turn-limiter';
 import { messageContentBytes, textContentBytes, type MessageRow } from './records';
 import type { ReplyRoom } from './repository';
@@ -92,6 +93,23 @@ export class ReplyBudget {
     this.remaining = 0;
     return prefix;
   }
+}
+
+/** A stream allowed by {@link holdLiveStream}: give it back when the stream ends, however it ends. */
+export type { StreamSlot };
+
+/**
+ * The per-user cap on live streams (`USER_MAX_LIVE_STREAMS`): a POST reply or a resume follower
+ * holds one of the user's slots while it streams; one more is a 429 `too_many_streams` with
+ * `Retry-After`. One round trip; fails open (Redis down: served, and counted).
+ */
+export async function holdLiveStream(userId: string): Promise<StreamSlot> {
+  const limit = getConfig().limits.userMaxLiveStreams;
+  if (limit === 0) return { release: async () => undefined };
+  const outcome = await takeStreamSlot(userId, limit);
+  if ('slot' in outcome) return outcome.slot;
+  countMetric('LiveStreamLimited');
+  throw new TooManyStreamsError(Math.max(1, Math.ceil(outcome.retryAfterMs / 1000)), limit);
 }
 
 /**

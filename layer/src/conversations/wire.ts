@@ -73,15 +73,19 @@ export function toWireMessage(row: MessageRow): WireMessage {
   };
 }
 
-/** The node tree: every node with its children in insertion order; the root has neither message nor parent. */
+/**
+ * The node tree: every node with its children in insertion order; the root has neither message
+ * nor parent. Keyed by client-chosen ids, so it has no prototype: an id such as `__proto__` or
+ * `constructor` is a node like any other, not an inherited member.
+ */
 export function buildMapping(messages: readonly MessageRow[]): Record<string, WireNode> {
-  const mapping: Record<string, { id: string; message?: WireMessage; parent?: string; children: string[] }> = {};
+  const mapping: Record<string, { id: string; message?: WireMessage; parent?: string; children: string[] }> = Object.create(null);
   for (const row of messages) {
     mapping[row.id] =
       row.role === 'root' ? { id: row.id, children: [] } : { id: row.id, message: toWireMessage(row), parent: row.parentId ?? undefined, children: [] };
   }
   for (const row of messages) {
-    if (row.parentId !== null) mapping[row.parentId]?.children.push(row.id);
+    if (row.parentId !== null && Object.hasOwn(mapping, row.parentId)) mapping[row.parentId].children.push(row.id);
   }
   return mapping;
 }

@@ -84,3 +84,30 @@ export function readJsonObjectBody(
   }
   return body as Record<string, unknown>;
 }
+
+/** The longest title a conversation (or a share) may have, in characters. */
+export const MAX_TITLE_CHARS = 256;
+
+/** Characters that show nothing: format characters (zero-width, bidi controls, BOM), spaces and separators, and the blank "letters" some fonts draw as nothing. */
+const INVISIBLE = /[\p{Cf}\p{Z}\s\u115F\u1160\u3164\uFFA0\u2800]/gu;
+/** C0 and C1 control characters: line breaks, tabs, escapes, NUL. */
+const CONTROL = /\p{Cc}/u;
+
+/**
+ * A title a person can see and a sidebar can show on one line: a string of 1 to
+ * {@link MAX_TITLE_CHARS} characters once trimmed, with at least one visible character, no
+ * control characters and well-formed Unicode. Adds an issue at `loc` and returns `undefined` otherwise.
+ */
+export function readTitle(issues: IssueCollector, value: unknown, loc: (string | number)[]): string | undefined {
+  if (typeof value !== 'string') {
+    issues.add(loc, 'must be a string', 'string_type');
+    return undefined;
+  }
+  const title = value.trim();
+  if (!value.isWellFormed()) issues.add(loc, 'must be well-formed text', 'value_error');
+  else if (CONTROL.test(value)) issues.add(loc, 'must not contain control characters (line breaks, tabs, escapes, NUL)', 'value_error');
+  else if (title.length === 0 || title.length > MAX_TITLE_CHARS) issues.add(loc, `must be 1 to ${MAX_TITLE_CHARS} characters, not blank`, 'string_length');
+  else if (title.replace(INVISIBLE, '') === '') issues.add(loc, 'must have a visible character (not only spaces, zero-width or direction marks)', 'value_error');
+  else return title;
+  return undefined;
+}

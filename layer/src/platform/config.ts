@@ -85,6 +85,8 @@ export interface LimitsConfig {
   /** Turns (POSTs) one user may start per rolling window; 0 turns the limit off. */
   readonly userTurnLimit: number;
   readonly userTurnWindowSeconds: number;
+  /** Streams (replies and followers) one user may hold at once; 0 turns the cap off. */
+  readonly userMaxLiveStreams: number;
   /** User and assistant messages one conversation may hold (every branch counted). */
   readonly maxConversationMessages: number;
   /**
@@ -244,6 +246,7 @@ export function parseConfig(env: Env = process.env): AppConfig {
   const limits: LimitsConfig = {
     userTurnLimit: integer('USER_TURN_LIMIT', 0, 1_000_000),
     userTurnWindowSeconds: integer('USER_TURN_WINDOW_SECONDS', 1, 30 * 24 * 3600),
+    userMaxLiveStreams: integer('USER_MAX_LIVE_STREAMS', 0, 10_000),
     maxConversationMessages: integer('MAX_CONVERSATION_MESSAGES', 2, 1_000_000),
     maxConversationBytes,
     maxReplyBytes:

@@ -11,13 +11,14 @@ import { countMetric, logger } from '../platform/observability';
 import { getRedis, type RedisConnection } from './client';
 
 /** Which feature a Redis command serves: names its failure metric. */
-export type RedisFeature = 'cache' | 'context' | 'replyStream' | 'turnLimit';
+export type RedisFeature = 'cache' | 'context' | 'replyStream' | 'turnLimit' | 'liveStreams';
 
 const FAILURE_METRICS: Readonly<Record<RedisFeature, MetricName>> = {
   cache: 'CacheError',
   context: 'CacheError',
   replyStream: 'ReplyStreamError',
   turnLimit: 'TurnLimitBypassed',
+  liveStreams: 'LiveStreamLimitBypassed',
 };
 
 /** Redis commands sent and failed operations since start: the bench compares them with what Redis saw. */

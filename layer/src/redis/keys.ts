@@ -14,6 +14,8 @@ export const redisKeys = {
   conversationList: (userId: string) => prefixed(`user:${userId}:conversation_list`),
   /** List: the last messages of the branch being continued, sent to the model (not a cache of a read). */
   contextWindow: (conversationId: string) => prefixed(`chat:${conversationId}:context`),
+  /** Sorted set: the user's live streams (replies and followers), each scored by when its lease runs out. */
+  liveStreams: (userId: string) => prefixed(`user:${userId}:live_streams`),
   /** Sorted set: the user's turn start times in the rolling window. */
   turnLog: (userId: string) => prefixed(`user:${userId}:turns`),
   /**

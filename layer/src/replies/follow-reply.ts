@@ -2,6 +2,7 @@
  * resume (docs/api.md#resumable-replies): a reply's frames from an offset, then the live reply
  * to its end, as SSE text ready to send. Where a resume lives, with `redis/reply-follower.ts`.
  */
+import { holdLiveStream, type StreamSlot } from '../conversations/limits';
 import { ReplyStreamNotFoundError } from '../errors';
 import { getConfig } from '../platform/config';
 import { isReplyStreamToken } from '../redis/reply-state';
@@ -35,13 +36,19 @@ export async function followConversationReply(args: {
     deadline: args.deadline - DEADLINE_MARGIN_MS,
     signal: clientGone.signal,
   });
-  return { frames: toSse(events), clientGone: () => clientGone.abort() };
+  // A follower is a live stream too (it holds a connection of its own): it counts toward the user's cap.
+  const slot = await holdLiveStream(args.userId);
+  return { frames: toSse(events, slot), clientGone: () => clientGone.abort() };
 }
 
-async function* toSse(events: AsyncIterable<ReplyStreamEvent>): AsyncGenerator<string> {
-  for await (const event of events) {
-    if (event.type === 'frame') yield event.frame;
-    else if (event.type === 'heartbeat') yield SSE_HEARTBEAT;
-    else yield SSE_DONE;
+async function* toSse(events: AsyncIterable<ReplyStreamEvent>, slot: StreamSlot): AsyncGenerator<string> {
+  try {
+    for await (const event of events) {
+      if (event.type === 'frame') yield event.frame;
+      else if (event.type === 'heartbeat') yield SSE_HEARTBEAT;
+      else yield SSE_DONE;
+    }
+  } finally {
+    await slot.release();
   }
 }

@@ -1,11 +1,11 @@
 /**
- * POST conversation, the whole use case (docs/api.md#posting-a-turn): the turn limit, the
- * user side of the turn, the model, and the reply as a frame pipeline the HTTP edge only
+ * POST conversation, the whole use case (docs/api.md#posting-a-turn): the live-stream cap and
+ * the turn limit, the user side of the turn, the model, and the reply as a frame pipeline the HTTP edge only
  * sends — each frame encoded in the client's format and recorded for followers as it passes
  * (docs/api.md#resumable-replies), then `[DONE]` once followers have been told the reply ended.
  */
 import { toWireMessage } from '../conversations/wire';
-import { enforceTurnLimit, replyRoom } from '../conversations/limits';
+import { enforceTurnLimit, holdLiveStream, replyRoom, type StreamSlot } from '../conversations/limits';
 import { releaseReplyRoomById } from '../conversations/repository';
 import { startTurn, type TurnRequest } from '../conversations/turns';
 import { countMetric } from '../platform/observability';
@@ -21,18 +21,29 @@ export interface ConversationReply extends FrameStream {
   readonly conversationId: string;
 }
 
+type ReplyRequest = TurnRequest & { readonly encoding: ReplyEncoding; readonly deadline?: number };
+
 /**
- * Checks the user's turn limit, stores the user side, starts the model (a failure before its
- * first token is a 502 naming the stored conversation) and returns the reply's frames. The
- * reply ends early when someone stops it, when the function nears its `deadline` (epoch ms),
- * or — for a legacy client, which cannot resume — when the client goes away; a v1 reply runs
- * on to its end and is stored whole.
+ * Takes one of the user's live-stream slots and a turn (both before anything is written or the
+ * model is called; a stream refused takes no turn), stores the user side, starts the model (a
+ * failure before its first token is a 502 naming the stored conversation) and returns the
+ * reply's frames. The reply ends early when someone stops it, when the function nears its
+ * `deadline` (epoch ms), or — for a legacy client, which cannot resume — when the client goes
+ * away; a v1 reply runs on to its end and is stored whole. The slot is given back when the
+ * frames end, or at once when the request fails before.
  */
-export async function startConversationReply(
-  request: TurnRequest & { readonly encoding: ReplyEncoding; readonly deadline?: number },
-): Promise<ConversationReply> {
-  // After validation, before anything is written or the model is called.
-  await enforceTurnLimit(request.userId);
+export async function startConversationReply(request: ReplyRequest): Promise<ConversationReply> {
+  const slot = await holdLiveStream(request.userId);
+  try {
+    await enforceTurnLimit(request.userId);
+    return await startReply(request, slot);
+  } catch (error) {
+    await slot.release();
+    throw error;
+  }
+}
+
+async function startReply(request: ReplyRequest, slot: StreamSlot): Promise<ConversationReply> {
   const turn = await startTurn(request);
   const resumable = request.encoding === 'v1';
   const controller = new AbortController();
@@ -67,7 +78,10 @@ export async function startConversationReply(
     : createLegacyEncoder(turn.conversationId, turn.userMessage && toWireMessage(turn.userMessage));
   return {
     conversationId: turn.conversationId,
-    frames: replyFrames(reply, controller.signal, encoder, recorder, () => clearTimeout(deadlineTimer)),
+    frames: replyFrames(reply, controller.signal, encoder, recorder, async () => {
+      clearTimeout(deadlineTimer);
+      await slot.release();
+    }),
     clientGone: () => {
       if (!resumable) abort('client_gone');
       // A resumable reply runs on, so the abort that counts a disconnect never happens: count it here.
@@ -82,7 +96,7 @@ async function* replyFrames(
   signal: AbortSignal,
   encoder: SseEncoder,
   recorder: ReplyRecorder | undefined,
-  onEnd: () => void,
+  onEnd: () => Promise<void>,
 ): AsyncGenerator<string> {
   try {
     for await (const event of reply.events(signal)) {
@@ -96,9 +110,8 @@ async function* replyFrames(
       }
     }
   } finally {
-    onEnd();
     // Followers learn the reply ended before this stream says so.
-    await recorder?.finish('done');
+    await Promise.all([onEnd(), recorder?.finish('done')]);
   }
   yield SSE_DONE;
 }

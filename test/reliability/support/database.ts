@@ -52,6 +52,13 @@ export class AssertionDatabase {
     return rows[0]?.title;
   }
 
+  /** How many conversations the user has (deleted ones included). */
+  async conversationCount(userId: string): Promise<number> {
+    const client = await this.ready();
+    const { rows } = await client.query<{ n: string }>('SELECT count(*) AS n FROM conversations WHERE user_id = $1', [userId]);
+    return Number(rows[0].n);
+  }
+
   async close(): Promise<void> {
     if (this.connected) await this.client.end();
   }
