@@ -180,6 +180,9 @@ export class WebClient extends Construct {
       accessTokenValidity: Duration.hours(1),
       refreshTokenValidity: Duration.days(30),
     });
+    // A scope named as a string (`apiScope`) carries no reference: the resource server must exist first all the same.
+    const resourceServer = api.userPool.node.tryFindChild('ResourceServer');
+    if (resourceServer) this.userPoolClient.node.addDependency(resourceServer);
     // Managed login (version 2) serves its pages only to clients with a branding style.
     new cognito.CfnManagedLoginBranding(this, 'LoginBranding', {
       userPoolId: api.userPool.userPoolId,

@@ -6,8 +6,10 @@
  */
 import { API_FUNCTIONS } from '../../layer/src/contracts/route-table';
 import { DEFAULT_CONTEXT } from '../../lib/stack-config';
-import { App, Stack } from 'aws-cdk-lib';
+import { App, Duration, Stack } from 'aws-cdk-lib';
+import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { ApiFirewall } from '../../lib/firewall';
 import { Cache } from '../../lib/cache';
 import { APP_DATABASE_USER, Database, defaultMaxConnections, instanceClassMemoryGib } from '../../lib/database';
 import { AURORA_PROD_PROFILE, DEV_LOW_COST_PROFILE, PROD_PROFILE, SCALE_PROFILE, WAF_PROFILE } from './support/profiles';
@@ -397,6 +399,15 @@ describe('the constructs check their own props', () => {
     expect(() => new Database(stack, 'A', { vpc, subnets, mode: 'aurora-serverless', minCapacityAcu: 0.3 })).toThrow('minCapacityAcu must be 0 to 256 in steps of 0.5; got 0.3');
     expect(() => new Database(stack, 'B', { vpc, subnets, mode: 'aurora-serverless', minCapacityAcu: 4, maxCapacityAcu: 2 })).toThrow(/maxCapacityAcu .*got 2/);
     expect(() => new Database(stack, 'C', { vpc, subnets, mode: 'aurora-serverless', readers: 16 })).toThrow('readers must be an integer from 0 to 15; got 16');
+  });
+  it('ApiFirewall names a rate or window AWS WAF does not accept', () => {
+    const { stack } = inBareStack();
+    const api = new apigw.RestApi(stack, 'Api');
+    api.root.addMethod('GET', new apigw.MockIntegration());
+    expect(() => new ApiFirewall(stack, 'Low', { stage: api.deploymentStage, requestsPerIp: 5 })).toThrow('requestsPerIp must be an integer from 10 to 2000000000; got 5');
+    expect(() => new ApiFirewall(stack, 'Window', { stage: api.deploymentStage, evaluationWindow: Duration.minutes(3) })).toThrow(
+      'evaluationWindow must be 1, 2, 5 or 10 minutes; got 180 s',
+    );
   });
   it('Cache names the bad shard count', () => {
     const { stack, vpc } = inBareStack();

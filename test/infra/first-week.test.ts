@@ -23,6 +23,8 @@ let tuned: Synthesized;
 let cacheRetuned: Synthesized;
 /** stage=prod with the hosted web client and no allowedOrigins: the page's origin alone. */
 let prodWebOnly: Synthesized;
+/** The hosted web client with apiScope. */
+let prodWebScoped: Synthesized;
 
 const TUNED = {
   waf: 'true',
@@ -45,6 +47,7 @@ beforeAll(() => {
   tuned = synthesize(TUNED);
   cacheRetuned = synthesize({ cacheShards: '3', cacheKeyPrefix: 'chat:', userTurnLimit: '10', allowedOrigins: 'https://chat.example.com' });
   prodWebOnly = synthesize({ stage: 'prod', webClient: 'true', sesFromAddress: 'no-reply@example.com' });
+  prodWebScoped = synthesize({ webClient: 'true', apiScope: 'chatbot-api/conversations' });
 }, 300_000);
 
 afterAll(() => removeSynthOutputs());
@@ -218,6 +221,13 @@ describe('Cognito', () => {
     const [, prodPool] = only(prodWebOnly, 'AWS::Cognito::UserPool');
     expect(JSON.stringify(prodPool.Properties!.EmailConfiguration.SourceArn)).toContain(':identity/no-reply@example.com');
     expect(only(base, 'AWS::Cognito::UserPool')[1].Properties!.EmailConfiguration).toBeUndefined();
+  });
+
+  it("with apiScope the hosted page asks for that scope, and its client waits for the pool's resource server", () => {
+    const [serverId] = only(prodWebScoped, 'AWS::Cognito::UserPoolResourceServer');
+    const login = resourcesOfType(prodWebScoped.json, 'AWS::Cognito::UserPoolClient').find(([, c]) => c.Properties!.AllowedOAuthFlows)![1];
+    expect(login.Properties!.AllowedOAuthScopes).toEqual(['openid', 'email', 'chatbot-api/conversations']);
+    expect(login.DependsOn).toEqual(expect.arrayContaining([serverId]));
   });
 
   it('with apiScope every method requires that one scope, and Cognito sign-in tokens no longer pass', () => {
