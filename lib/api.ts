@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Aws, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as cognito from 'aws-cdk-lib/aws-cognito';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -14,6 +14,7 @@ import {
   type ApiFunctionName,
   type ApiRoute,
 } from '../layer/src/contracts/route-table';
+import { COGNITO_SIGN_IN_SCOPE } from './stack-config';
 
 /** Props for {@link Api}. */
 export interface ApiProps {
@@ -27,6 +28,20 @@ export interface ApiProps {
   readonly userPoolId?: string;
   /** Let anyone sign up to the created pool; off, an administrator creates each user. @default false */
   readonly selfSignUp?: boolean;
+  /**
+   * Send the created pool's e-mail (verification codes, password resets) through Amazon SES from
+   * this verified address instead of Cognito's own sender, which is capped at about 50 e-mails a day.
+   * @default - Cognito's own sender
+   */
+  readonly sesFromAddress?: string;
+  /** ARN of the SES identity verifying `sesFromAddress` (a domain, or another Region or account). @default - the address's identity in this Region and account */
+  readonly sesIdentityArn?: string;
+  /**
+   * The one scope every method requires in the access token. Set it to a scope only the API's own
+   * app clients are allowed, so that other clients of a shared pool cannot call the API.
+   * @default - {@link AUTHORIZATION_SCOPES}: the resource-server scope, or Cognito's sign-in scope
+   */
+  readonly apiScope?: string;
   /** Steady-state requests per second of the stage. @default 50 */
   readonly throttleRateLimit?: number;
   /** Burst capacity of the stage. @default 100 */
@@ -50,7 +65,7 @@ export const API_SCOPE = 'conversations';
  * browser, `admin-initiate-auth` from the CLI), which cannot carry custom scopes. ID tokens
  * are refused: with scopes set, the authorizer accepts access tokens only.
  */
-export const AUTHORIZATION_SCOPES: readonly string[] = [`${API_RESOURCE_SERVER}/${API_SCOPE}`, 'aws.cognito.signin.user.admin'];
+export const AUTHORIZATION_SCOPES: readonly string[] = [`${API_RESOURCE_SERVER}/${API_SCOPE}`, COGNITO_SIGN_IN_SCOPE];
 
 /**
  * The REST API `/backend-api/...`: Cognito user-pool authorizer (access tokens) on every
@@ -68,6 +83,8 @@ export class Api extends Construct {
   public readonly userPoolClient?: cognito.UserPoolClient;
   /** The authorizer attached to every non-preflight method. */
   public readonly authorizer: apigw.CognitoUserPoolsAuthorizer;
+  /** The scopes every routed method accepts (any one of them). */
+  public readonly authorizationScopes: readonly string[];
   /** The access log group. */
   public readonly accessLogGroup: logs.LogGroup;
 
@@ -75,6 +92,9 @@ export class Api extends Construct {
     super(scope, id);
     const allowedOrigins = props.allowedOrigins ?? ['*'];
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.DESTROY;
+    this.authorizationScopes = props.apiScope ? [props.apiScope] : AUTHORIZATION_SCOPES;
+    if (props.sesIdentityArn && !props.sesFromAddress) throw new Error('Api: sesIdentityArn needs sesFromAddress');
+    if (props.sesFromAddress && props.userPoolId) throw new Error('Api: sesFromAddress applies to a pool the construct creates, not to userPoolId');
 
     if (props.userPoolId) {
       this.userPool = cognito.UserPool.fromUserPoolId(this, 'UserPool', props.userPoolId);
@@ -98,6 +118,15 @@ export class Api extends Construct {
         removalPolicy,
         deletionProtection: removalPolicy !== RemovalPolicy.DESTROY,
       });
+      if (props.sesFromAddress) {
+        // Set on the resource: CDK's withSES derives the identity from the address and the stack's Region
+        // only, and cannot name a domain identity in another account.
+        (userPool.node.defaultChild as cognito.CfnUserPool).emailConfiguration = {
+          emailSendingAccount: 'DEVELOPER',
+          from: props.sesFromAddress,
+          sourceArn: props.sesIdentityArn ?? `arn:${Aws.PARTITION}:ses:${Aws.REGION}:${Aws.ACCOUNT_ID}:identity/${props.sesFromAddress}`,
+        };
+      }
       Validations.of(userPool).acknowledge(
         {
           id: 'AwsSolutions-COG2',
@@ -109,21 +138,17 @@ export class Api extends Construct {
         },
       );
       const apiScope = new cognito.ResourceServerScope({ scopeName: API_SCOPE, scopeDescription: "Read and write the user's own conversations" });
-      const resourceServer = userPool.addResourceServer('ResourceServer', { identifier: API_RESOURCE_SERVER, scopes: [apiScope] });
+      // Registered for OAuth clients (the hosted web client's managed login, or any the deployer adds).
+      userPool.addResourceServer('ResourceServer', { identifier: API_RESOURCE_SERVER, scopes: [apiScope] });
       this.userPoolClient = userPool.addClient('WebClient', {
         // A browser app cannot keep a client secret.
         generateSecret: false,
         // SRP for browsers; admin password auth only for callers with IAM rights to AdminInitiateAuth
         // (the deployer getting a token from the CLI, docs/deploy.md) — never reachable with just the client id.
         authFlows: { userSrp: true, adminUserPassword: true },
-        oAuth: {
-          flows: { authorizationCodeGrant: true },
-          scopes: [
-            cognito.OAuthScope.OPENID,
-            cognito.OAuthScope.EMAIL,
-            cognito.OAuthScope.resourceServer(resourceServer, apiScope),
-          ],
-        },
+        // No OAuth: with it on, CDK's default callback (https://example.com) would receive authorization
+        // codes through any login domain of the pool. The hosted web client has its own OAuth client.
+        disableOAuth: true,
         preventUserExistenceErrors: true,
         idTokenValidity: Duration.hours(1),
         accessTokenValidity: Duration.hours(1),
@@ -203,7 +228,7 @@ export class Api extends Construct {
       },
       {
         id: 'AwsSolutions-APIG3',
-        reason: 'Every method requires a Cognito token and the stage is throttled; a WAF web ACL (billed per ACL, rule and request) is an opt-in per deployment.',
+        reason: 'Every method requires a Cognito token and the stage is throttled; a WAF web ACL with a per-IP rate rule (billed per ACL, rule and request) is an opt-in: -c waf=true.',
       },
     );
 
@@ -236,7 +261,7 @@ export class Api extends Construct {
       return integration;
     };
     for (const route of API_ROUTES) {
-      this.resourceFor(route.path).addMethod(route.method, integrationOf(route.function), methodOptions(route, validator, jsonBodyModel));
+      this.resourceFor(route.path).addMethod(route.method, integrationOf(route.function), methodOptions(route, validator, jsonBodyModel, this.authorizationScopes));
     }
 
     this.backendApiUrl = this.restApi.urlForPath('/backend-api');
@@ -251,15 +276,16 @@ export class Api extends Construct {
   }
 
   private addGatewayResponses(allowedOrigins: readonly string[]): void {
-    // With several origins the gateway cannot pick one itself; echoing the caller's Origin on an
-    // error body (which carries no user data) lets the browser show the frontend the real error.
-    const allowOrigin = allowedOrigins.length === 1 ? `'${allowedOrigins[0]}'` : 'method.request.header.Origin';
+    // A gateway response header is a constant (or a copy of a request header): with several origins the
+    // gateway cannot answer with the one that asked, and copying the caller's Origin would admit any site.
+    // Then browsers cannot read these errors (docs/deploy.md); the functions' own responses still match the origin.
+    const allowOrigin: Record<string, string> = allowedOrigins.length === 1 ? { 'Access-Control-Allow-Origin': `'${allowedOrigins[0]}'` } : {};
     for (const error of GATEWAY_ERRORS) {
       this.restApi.addGatewayResponse(`Error${error.type}`, {
         type: apigw.ResponseType.of(error.type),
         statusCode: error.overrideStatus ? String(error.status) : undefined,
         responseHeaders: {
-          'Access-Control-Allow-Origin': allowOrigin,
+          ...allowOrigin,
           'Access-Control-Allow-Headers': `'${CORS.allowHeaders.join(',')}'`,
           'Access-Control-Expose-Headers': `'${CORS.exposeHeaders.join(',')}'`,
           'Vary': "'Origin'",
@@ -271,14 +297,14 @@ export class Api extends Construct {
 }
 
 /** Validation the gateway does before a function runs: declared query strings, a JSON Content-Type. */
-function methodOptions(route: ApiRoute, validator: apigw.IRequestValidator, jsonBodyModel: apigw.IModel): apigw.MethodOptions {
+function methodOptions(route: ApiRoute, validator: apigw.IRequestValidator, jsonBodyModel: apigw.IModel, scopes: readonly string[]): apigw.MethodOptions {
   const parameters: Record<string, boolean> = {};
   for (const name of route.path.match(/\{([^}]+)\}/g) ?? []) parameters[`method.request.path.${name.slice(1, -1)}`] = true;
   for (const name of route.query ?? []) parameters[`method.request.querystring.${name}`] = false;
   if (route.jsonBody) parameters['method.request.header.Content-Type'] = true;
   return {
     // Per method, not in defaultMethodOptions: the CORS preflight methods (no authorizer) must not carry scopes.
-    authorizationScopes: [...AUTHORIZATION_SCOPES],
+    authorizationScopes: [...scopes],
     requestValidator: validator,
     requestParameters: parameters,
     ...(route.jsonBody ? { requestModels: { 'application/json': jsonBodyModel } } : {}),

@@ -1,4 +1,4 @@
-import { Duration, Names, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Aws, Duration, Fn, Names, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as elasticache from 'aws-cdk-lib/aws-elasticache';
@@ -28,9 +28,12 @@ export interface CacheProps {
   /** Data storage cap of the serverless cache, in GB. @default 5 */
   readonly serverlessMaxStorageGb?: number;
   /**
-   * What happens to the cache when the stack is deleted. SNAPSHOT deletes a node-based cache
-   * after a final snapshot and keeps a serverless one (CloudFormation's `Snapshot` policy does
-   * not cover serverless caches); anything but DESTROY also keeps the AUTH token secret.
+   * What happens to the cache when it is replaced or removed (a knob change, or the stack's
+   * deletion). SNAPSHOT deletes it after a final snapshot: the `Snapshot` policy for a replication
+   * group; for a serverless cache, which that policy does not cover, its `FinalSnapshotName`. A
+   * serverless cache is never retained: a kept cache holds its name, subnets and security group,
+   * so a later create with the name fails and the stack's deletion cannot remove the group.
+   * Anything but DESTROY also keeps the AUTH token secret.
    * @default RemovalPolicy.DESTROY
    */
   readonly removalPolicy?: RemovalPolicy;
@@ -68,6 +71,11 @@ export class Cache extends Construct {
   public readonly shards: number;
   /** Member nodes whose metrics the alarms combine (at most 10, the alarm metric-math limit). */
   public readonly watchedNodeCount: number;
+
+  /** The node-based cache (replication-group mode). */
+  public readonly replicationGroup?: elasticache.CfnReplicationGroup;
+  /** The serverless cache (serverless mode). */
+  public readonly serverlessCache?: elasticache.CfnServerlessCache;
 
   private readonly nodeIds: readonly string[];
   private readonly serverlessName?: string;
@@ -138,8 +146,16 @@ export class Cache extends Construct {
         userGroupId: userGroup.ref,
         cacheUsageLimits: { dataStorage: { maximum: this.serverlessMaxStorageGb, unit: 'GB' } },
       });
-      // CloudFormation's Snapshot deletion policy does not cover serverless caches; keep the cache itself.
-      cache.applyRemovalPolicy(removalPolicy === RemovalPolicy.SNAPSHOT ? RemovalPolicy.RETAIN : removalPolicy);
+      if (removalPolicy === RemovalPolicy.SNAPSHOT) {
+        // Snapshot names are unique per account and Region: the first part of the stack id's UUID keeps
+        // stacks apart (a second removal within one stack needs the first snapshot deleted; docs/deploy.md).
+        const stackUuid = Fn.select(2, Fn.split('/', Aws.STACK_ID));
+        cache.finalSnapshotName = Fn.join('-', [this.serverlessName, 'final', Fn.select(0, Fn.split('-', stackUuid))]);
+        cache.applyRemovalPolicy(RemovalPolicy.DESTROY);
+      } else {
+        cache.applyRemovalPolicy(removalPolicy);
+      }
+      this.serverlessCache = cache;
       this.endpointHost = cache.attrEndpointAddress;
       this.nodeIds = [];
       this.watchedNodeCount = 0;
@@ -179,6 +195,11 @@ export class Cache extends Construct {
       snapshotRetentionLimit: 1,
     });
     replicationGroup.applyRemovalPolicy(removalPolicy);
+    this.replicationGroup = replicationGroup;
+    if (this.clusterMode) {
+      // cacheShards N→M (both above 1) adds or removes shards in place instead of replacing the group.
+      replicationGroup.cfnOptions.updatePolicy = { useOnlineResharding: true };
+    }
     if (replicas === 0) {
       Validations.of(replicationGroup).acknowledge({
         id: 'AwsSolutions-AEC4',

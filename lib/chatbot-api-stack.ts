@@ -1,10 +1,12 @@
 import { Annotations, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import * as cognito from 'aws-cdk-lib/aws-cognito';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { Api } from './api';
 import { Cache } from './cache';
 import { Database } from './database';
+import { ApiFirewall } from './firewall';
 import { METRICS_NAMESPACE, SERVICE_NAME } from '../layer/src/contracts/metrics';
 import { API_FUNCTIONS, type ApiFunctionName } from '../layer/src/contracts/route-table';
 import { bedrockModelArns, Functions, logicalIdOf } from './functions';
@@ -34,6 +36,8 @@ export class ChatbotApiStack extends Stack {
   public readonly observability: Observability;
   /** The hosted web client (`-c webClient=true`). */
   public readonly webClient?: WebClient;
+  /** The WAF web ACL on the API stage (`-c waf=true`). */
+  public readonly firewall?: ApiFirewall;
 
   constructor(scope: Construct, id: string, props: ChatbotApiStackProps = {}) {
     super(scope, id, props);
@@ -76,13 +80,17 @@ export class ChatbotApiStack extends Stack {
       readers: config.auroraReaders,
       multiAz: config.isProd,
       deletionProtection: config.isProd,
-      removalPolicy: config.isProd ? RemovalPolicy.SNAPSHOT : RemovalPolicy.DESTROY,
+      // Replaced (a databaseMode switch) or removed, the database leaves a final snapshot in every stage.
+      removalPolicy: RemovalPolicy.SNAPSHOT,
+      secretsRemovalPolicy: removalPolicy,
     });
 
-    // The page's origin must be allowed before the API exists; '*' already admits it.
+    // The page's origin must be allowed before the API exists; '*' already admits it. On prod with no
+    // allowedOrigins set (stack-config allows that only with the web client), it is the only origin.
     this.webClient = config.webClient ? new WebClient(this, 'WebClient', { removalPolicy }) : undefined;
     const allowedOrigins =
       this.webClient && !config.allowedOrigins.includes('*') ? [...config.allowedOrigins, this.webClient.origin] : config.allowedOrigins;
+    if (allowedOrigins.length === 0) throw new Error('ChatbotApiStack: no CORS origin; set allowedOrigins (or webClient=true)');
 
     const openaiKey = config.openaiApiKeySecretArn
       ? secretsmanager.Secret.fromSecretCompleteArn(this, 'OpenAiApiKey', config.openaiApiKeySecretArn)
@@ -92,6 +100,10 @@ export class ChatbotApiStack extends Stack {
       subnets: this.network.functionSubnets,
       internetEgress: this.network.hasInternetEgress,
       removalPolicy,
+      // How long a connect may take depends on the database mode (a paused Aurora writer takes ~15 s to resume).
+      requestConnectTimeout: this.database.connectWait.request,
+      jobConnectTimeout: this.database.connectWait.job,
+      streamingReservedConcurrency: config.streamingConcurrency,
       environment: {
         POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
         POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
@@ -100,6 +112,10 @@ export class ChatbotApiStack extends Stack {
         DATABASE_PORT: String(this.database.endpointPort),
         DATABASE_NAME: this.database.databaseName,
         DATABASE_SSL: 'true',
+        // Aurora presents a certificate from the RDS CA, which the Lambda Node.js runtime ships but does not load by default.
+        ...(this.database.presentsRdsCertificate ? { NODE_EXTRA_CA_CERTS: '/var/runtime/ca-cert.pem' } : {}),
+      },
+      apiEnvironment: {
         REDIS_HOST: this.cache.endpointHost,
         REDIS_PORT: String(this.cache.endpointPort),
         REDIS_TLS: 'true',
@@ -110,8 +126,6 @@ export class ChatbotApiStack extends Stack {
         USER_TURN_WINDOW_SECONDS: String(config.userTurnWindowSeconds),
         MAX_CONVERSATION_MESSAGES: String(config.maxConversationMessages),
         MAX_CONVERSATION_BYTES: String(config.maxConversationBytes),
-        // Aurora presents a certificate from the RDS CA, which the Lambda Node.js runtime ships but does not load by default.
-        ...(this.database.presentsRdsCertificate ? { NODE_EXTRA_CA_CERTS: '/var/runtime/ca-cert.pem' } : {}),
       },
       modelEnvironment: {
         LLM_PROVIDER: config.llmProvider,
@@ -158,16 +172,25 @@ export class ChatbotApiStack extends Stack {
       allowedOrigins,
       userPoolId: config.userPoolId,
       selfSignUp: config.selfSignUp,
+      sesFromAddress: config.sesFromAddress,
+      sesIdentityArn: config.sesIdentityArn,
+      apiScope: config.apiScope,
       throttleRateLimit: config.throttleRateLimit,
       throttleBurstLimit: config.throttleBurstLimit,
       removalPolicy,
     });
+
+    this.firewall = config.waf
+      ? new ApiFirewall(this, 'Firewall', { stage: this.api.restApi.deploymentStage, requestsPerIp: config.wafRateLimit })
+      : undefined;
 
     this.observability = new Observability(this, 'Observability', {
       cache: this.cache,
       database: this.database,
       restApi: this.api.restApi,
       alarmEmail: config.alarmEmail,
+      accountConcurrencyThreshold: config.accountConcurrencyAlarmThreshold,
+      firewall: this.firewall,
       functions: {
         ...Object.fromEntries(
           Object.entries(this.functions.apiFunctions).map(([name, fn]) => [
@@ -176,12 +199,19 @@ export class ChatbotApiStack extends Stack {
             { function: fn, p99DurationThreshold: API_FUNCTIONS[name as ApiFunctionName].streaming ? Duration.seconds(120) : Duration.seconds(2) },
           ]),
         ),
-        PurgeDeleted: { function: this.functions.purgeDeleted, p99DurationThreshold: Duration.minutes(4) },
+      },
+      jobs: {
+        PurgeDeleted: { function: this.functions.purgeDeleted, failureQueue: this.functions.purgeFailures, p99DurationThreshold: Duration.minutes(4) },
       },
     });
 
     if (this.webClient) {
-      this.webClient.connect({ url: this.api.restApi.url, userPool: this.api.userPool });
+      this.webClient.connect({
+        url: this.api.restApi.url,
+        origin: `https://${this.api.restApi.restApiId}.execute-api.${this.region}.${this.urlSuffix}`,
+        userPool: this.api.userPool,
+        apiScope: config.apiScope ? cognito.OAuthScope.custom(config.apiScope) : undefined,
+      });
       new CfnOutput(this, 'WebClientUrl', { value: `${this.webClient.origin}/`, description: 'The reference web client' });
     }
     new CfnOutput(this, 'ApiUrl', { value: this.api.backendApiUrl, description: 'Base URL of the backend API' });
@@ -191,5 +221,10 @@ export class ChatbotApiStack extends Stack {
     }
     new CfnOutput(this, 'CacheEndpoint', { value: `${this.cache.endpointHost}:${this.cache.endpointPort}` });
     new CfnOutput(this, 'DashboardName', { value: this.observability.dashboard.dashboardName });
+    new CfnOutput(this, 'AlarmTopicArn', { value: this.observability.alarmTopic.topicArn, description: 'Every alarm notifies this topic' });
+    new CfnOutput(this, 'AlarmSubscription', {
+      value: config.alarmEmail ?? 'NONE: no one hears the alarms. Deploy with -c alarmEmail=..., or subscribe to AlarmTopicArn.',
+      description: 'Who the alarm topic notifies',
+    });
   }
 }

@@ -2,9 +2,11 @@ import { Duration, RemovalPolicy, Size, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { envDefault } from '../layer/src/contracts/environment';
 import type { DatabaseMode } from './stack-config';
 
 /** Props for {@link Database}. */
@@ -34,11 +36,17 @@ export interface DatabaseProps {
   /** Refuse deletion until turned off. @default false */
   readonly deletionProtection?: boolean;
   /**
-   * What happens to the database when the stack is deleted (SNAPSHOT keeps a final snapshot).
-   * Anything but DESTROY also keeps both credential secrets, which a restored snapshot needs.
-   * @default RemovalPolicy.DESTROY
+   * What happens to the instance or cluster when it is replaced (a `databaseMode` switch, a
+   * create-only change) or removed with the stack. SNAPSHOT deletes it after a final snapshot.
+   * @default RemovalPolicy.SNAPSHOT
    */
   readonly removalPolicy?: RemovalPolicy;
+  /**
+   * What happens to both credential secrets. A snapshot restored into this stack later logs in
+   * with the passwords it was taken with; elsewhere a new master password can be set on restore.
+   * @default RemovalPolicy.RETAIN, or DESTROY when `removalPolicy` is DESTROY
+   */
+  readonly secretsRemovalPolicy?: RemovalPolicy;
   /** Automated backup retention. @default Duration.days(7) */
   readonly backupRetention?: Duration;
   /** Rotation period of the generated passwords. @default Duration.days(30) */
@@ -51,6 +59,29 @@ export const PROXY_PORT = 5432;
 export const MASTER_DATABASE_USER = 'chatbot_admin';
 /** The role the API functions connect as; `layer/migrations/004_app_role.sql` creates it with table-level grants only. */
 export const APP_DATABASE_USER = 'chatbot_app';
+
+/** How long a new connection may take, per database mode, for a request and for a job (migrate, purge). */
+export interface ConnectWait {
+  /** The API functions: the gateway's 29 s integration timeout bounds it. */
+  readonly request: Duration;
+  /** Deploy-time migrations and the daily purge: minutes to spare, and no one waiting. */
+  readonly job: Duration;
+}
+
+/**
+ * How long the first connection to a paused Aurora Serverless v2 writer waits for it to resume
+ * ("about 15 seconds", Aurora's auto-pause documentation; docs/deploy.md, "Database modes").
+ */
+export const AURORA_RESUME_TIME = Duration.seconds(15);
+
+/**
+ * Connect waits per database mode: with Aurora, well past its resume time; RDS Proxy answers at
+ * once and queues for a backend itself.
+ */
+export const CONNECT_WAITS: Readonly<Record<DatabaseMode, ConnectWait>> = {
+  instance: { request: Duration.millis(envDefault('DATABASE_CONNECT_TIMEOUT_MS')), job: Duration.seconds(10) },
+  'aurora-serverless': { request: Duration.seconds(20), job: Duration.seconds(30) },
+};
 
 /** Bytes per connection in RDS's default `max_connections = LEAST(DBInstanceClassMemory/9531392, 5000)`. */
 const BYTES_PER_CONNECTION = 9_531_392;
@@ -111,6 +142,8 @@ export class Database extends Construct {
   public readonly presentsRdsCertificate: boolean;
   /** RDS's default `max_connections` for the instance class or the maximum ACUs (an upper bound). */
   public readonly maxConnections: number;
+  /** How long a client must be willing to wait for a new connection in this mode. */
+  public readonly connectWait: ConnectWait;
   /** Initially allocated storage in bytes (instance mode; Aurora storage grows by itself). */
   public readonly allocatedStorageBytes?: number;
   /**
@@ -120,15 +153,17 @@ export class Database extends Construct {
    */
   public readonly clientDependencies: readonly Construct[];
 
+  /** The functions rotating the master and the app role's passwords (one serverless application each). */
+  private readonly rotationFunctions: readonly lambda.IFunction[];
 
   constructor(scope: Construct, id: string, props: DatabaseProps) {
     super(scope, id);
     this.mode = props.mode ?? 'instance';
     this.databaseName = props.databaseName ?? 'chatbot';
     const port = props.port ?? 5433;
-    const removalPolicy = props.removalPolicy ?? RemovalPolicy.DESTROY;
-    // A snapshot restored later is only usable with the passwords it was taken with.
-    const secretRemovalPolicy = removalPolicy === RemovalPolicy.DESTROY ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN;
+    this.connectWait = CONNECT_WAITS[this.mode];
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.SNAPSHOT;
+    const secretRemovalPolicy = props.secretsRemovalPolicy ?? (removalPolicy === RemovalPolicy.DESTROY ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN);
     const deletionProtection = props.deletionProtection ?? false;
     const rotation = {
       automaticallyAfter: props.rotationPeriod ?? Duration.days(30),
@@ -141,10 +176,9 @@ export class Database extends Construct {
 
     const databaseSecurityGroup = new ec2.SecurityGroup(this, 'InstanceSecurityGroup', {
       vpc: props.vpc,
-      description:
-        this.mode === 'instance'
-          ? 'PostgreSQL instance: reachable only from its RDS Proxy and the rotation functions'
-          : 'Aurora PostgreSQL: reachable only from the chatbot functions and the rotation functions',
+      // One text for both modes: a description is create-only, and a group replaced while the old
+      // database still holds it cannot be deleted.
+      description: 'PostgreSQL: reachable only from its clients (RDS Proxy, or the functions with Aurora) and the rotation functions',
       allowAllOutbound: false,
     });
     const masterCredentials = rds.Credentials.fromGeneratedSecret(MASTER_DATABASE_USER);
@@ -196,7 +230,7 @@ export class Database extends Construct {
       if (!deletionProtection) {
         Validations.of(instance).acknowledge({
           id: 'AwsSolutions-RDS10',
-          reason: 'Non-production stage: the stack must be deletable; stage=prod turns deletion protection (and a final snapshot) on.',
+          reason: 'Non-production stage: the stack must be deletable (it leaves a final snapshot); stage=prod turns deletion protection on.',
         });
       }
     } else {
@@ -249,7 +283,7 @@ export class Database extends Construct {
         },
         ...(deletionProtection
           ? []
-          : [{ id: 'AwsSolutions-RDS10', reason: 'Non-production stage: the stack must be deletable; stage=prod turns deletion protection (and a final snapshot) on.' }]),
+          : [{ id: 'AwsSolutions-RDS10', reason: 'Non-production stage: the stack must be deletable (it leaves a final snapshot); stage=prod turns deletion protection on.' }]),
       );
     }
     // `secret` is the attachment (it adds host and port); the generated secret itself is the target's child.
@@ -259,9 +293,9 @@ export class Database extends Construct {
     this.appSecret = attachedAppSecret;
 
     // The proxy (and each direct client) reads the secret on every new connection, so rotation needs no redeploy.
-    target.addRotationSingleUser(rotation);
+    const masterRotation = target.addRotationSingleUser(rotation);
     // The app role changes its own password (PostgreSQL lets a role do that without privileges).
-    new secretsmanager.SecretRotation(this, 'AppSecretRotation', {
+    const appRotation = new secretsmanager.SecretRotation(this, 'AppSecretRotation', {
       application: secretsmanager.SecretRotationApplication.POSTGRES_ROTATION_SINGLE_USER,
       secret: attachedAppSecret,
       target,
@@ -269,6 +303,9 @@ export class Database extends Construct {
       excludeCharacters: " %+~`#$&*()|[]{}:;<>?!'/@\"\\",
       ...rotation,
     });
+
+    // SecretRotation imports the function its serverless application creates by the application's output ARN.
+    this.rotationFunctions = [masterRotation, appRotation].map((rotation) => rotation.node.findChild('RotationLambda') as lambda.IFunction);
 
     // The app secret and its attachment, without the rotation schedule CDK puts under the attachment.
     const appSecretResources = [appSecret.node.defaultChild as Construct, (attachedAppSecret as unknown as Construct).node.defaultChild as Construct];
@@ -350,6 +387,36 @@ export class Database extends Construct {
   /** Capacity used as a percentage of the maximum ACUs (aurora-serverless mode only). */
   public metricAcuUtilization(props?: cloudwatch.MetricOptions): cloudwatch.Metric | undefined {
     return this.cluster ? this.metric('ACUUtilization', { statistic: 'Maximum', ...props }) : undefined;
+  }
+
+  /**
+   * Failed invocations of the two rotation functions. A failed step leaves the secret's AWSPENDING
+   * version behind and the password unchanged; Secrets Manager retries on the next schedule only.
+   */
+  public metricRotationErrors(props?: cloudwatch.MetricOptions): cloudwatch.IMetric {
+    const usingMetrics = Object.fromEntries(this.rotationFunctions.map((fn, i) => [`r${i}`, fn.metricErrors({ statistic: 'Sum', period: Duration.minutes(5), ...props })]));
+    return new cloudwatch.MathExpression({
+      expression: `SUM([${Object.keys(usingMetrics).join(',')}])`,
+      usingMetrics,
+      label: 'Secret rotation errors',
+      period: props?.period ?? Duration.minutes(5),
+    });
+  }
+
+  /**
+   * Client connections open on the RDS Proxy (instance mode only): every warm function container
+   * holds up to DATABASE_POOL_MAX of them. Published per minute per proxy node; their Sum is the total.
+   */
+  public metricProxyClientConnections(props?: cloudwatch.MetricOptions): cloudwatch.Metric | undefined {
+    if (!this.proxy) return undefined;
+    return new cloudwatch.Metric({
+      namespace: 'AWS/RDS',
+      metricName: 'ClientConnections',
+      dimensionsMap: { ProxyName: this.proxy.dbProxyName },
+      statistic: 'Sum',
+      period: Duration.minutes(1),
+      ...props,
+    });
   }
 
   /** Any AWS/RDS metric of the instance or of the cluster. */

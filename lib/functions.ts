@@ -7,13 +7,16 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as triggers from 'aws-cdk-lib/triggers';
 import { Construct } from 'constructs';
 import type { FunctionEnvironment } from '../layer/src/contracts/environment';
-import { API_FUNCTIONS, type ApiFunctionName, type ApiFunctionSpec } from '../layer/src/contracts/route-table';
+import { envDefault } from '../layer/src/contracts/environment';
+import { API_FUNCTIONS, GATEWAY_INTEGRATION_TIMEOUT_SECONDS, type ApiFunctionName, type ApiFunctionSpec } from '../layer/src/contracts/route-table';
 import { buildLayer, listMigrationFiles, MIGRATIONS_DIR, REPO_ROOT } from '../scripts/build-layer';
 
 /** Props for {@link Functions}. */
@@ -22,8 +25,14 @@ export interface FunctionsProps {
   readonly vpc: ec2.IVpc;
   /** Subnets for the functions' network interfaces. */
   readonly subnets: ec2.SubnetSelection;
-  /** Environment shared by every function (database, cache, CORS, observability). */
+  /** Environment of every function: the database and observability. */
   readonly environment: FunctionEnvironment;
+  /**
+   * Environment of the API functions only (cache, CORS, limits). The jobs do without it, so that
+   * migrate's version — and with it the deploy-time migration — changes only with what it uses.
+   * @default {}
+   */
+  readonly apiEnvironment?: FunctionEnvironment;
   /** Extra environment of the functions that call the model (the route table's `callsModel`): the provider settings. @default {} */
   readonly modelEnvironment?: FunctionEnvironment;
   /** Secrets only the functions that call the model read (e.g. an OpenAI-compatible API key). @default [] */
@@ -36,6 +45,16 @@ export interface FunctionsProps {
   readonly memorySize?: number;
   /** Timeout of the streaming functions: post-conversation, which streams the model's reply, and resume-conversation, which follows it. @default the route table's (5 minutes) */
   readonly postConversationTimeout?: Duration;
+  /** How long an API function waits for a new database connection (`DATABASE_CONNECT_TIMEOUT_MS`). @default the layer's default (3 s) */
+  readonly requestConnectTimeout?: Duration;
+  /** How long migrate and the purge job wait for a new database connection. @default Duration.seconds(10) */
+  readonly jobConnectTimeout?: Duration;
+  /**
+   * Reserved concurrency of each streaming function: a ceiling on the replies that can run at
+   * once (so they cannot take the account's whole concurrency) and a floor kept for them.
+   * @default - none: they draw on the account's unreserved concurrency
+   */
+  readonly streamingReservedConcurrency?: number;
   /** How long a deleted conversation's rows are kept before the purge job removes them. @default 30 */
   readonly deletedRetentionDays?: number;
   /** Retention of the functions' log groups. @default logs.RetentionDays.ONE_MONTH */
@@ -77,6 +96,22 @@ export function hashMigrations(): string {
 
 const callsModel = (spec: ApiFunctionSpec): boolean => spec.callsModel === true;
 
+/** Longest a buffered (non-streaming) function may run: under the gateway's integration timeout, so the caller sees its answer. */
+export const MAX_BUFFERED_TIMEOUT = Duration.seconds(GATEWAY_INTEGRATION_TIMEOUT_SECONDS - 1);
+/** Time a buffered function keeps for its work after the slowest connect it waits for. */
+const WORK_AFTER_CONNECT = Duration.seconds(5);
+/** How long migrate and the purge job may run. */
+const JOB_TIMEOUT = Duration.minutes(5);
+
+/**
+ * Timeout of a buffered API function: the route table's, raised so that a slow connect still
+ * leaves time for the work, never past the gateway's integration timeout.
+ */
+export function bufferedTimeout(spec: ApiFunctionSpec, connectWait: Duration): Duration {
+  const seconds = Math.max(spec.timeoutSeconds, Math.ceil(connectWait.plus(WORK_AFTER_CONNECT).toSeconds()));
+  return Duration.seconds(Math.min(seconds, MAX_BUFFERED_TIMEOUT.toSeconds()));
+}
+
 /** CloudFormation logical id of a function: `get-conversation` → `GetConversation`. */
 export const logicalIdOf = (name: HandlerName): string => name.replace(/(^|-)([a-z])/g, (_, __, letter: string) => letter.toUpperCase());
 
@@ -95,6 +130,11 @@ export class Functions extends Construct {
   public readonly postConversation: nodejs.NodejsFunction;
   /** Hard-deletes conversations soft-deleted longer ago than the retention; run by {@link purgeSchedule}. */
   public readonly purgeDeleted: nodejs.NodejsFunction;
+  /**
+   * Where a failed purge run lands: Lambda's on-failure record once its retries are spent, or
+   * EventBridge's event when it could not invoke the function. A message here is a failed run.
+   */
+  public readonly purgeFailures: sqs.Queue;
   /** The daily schedule of {@link purgeDeleted}. */
   public readonly purgeSchedule: events.Rule;
   /** Applies the SQL migrations; invoked by {@link migrationTrigger} at deploy time. */
@@ -144,11 +184,25 @@ export class Functions extends Construct {
     }
     this.connections = this.securityGroup.connections;
 
+    const requestConnectTimeout = props.requestConnectTimeout ?? Duration.millis(envDefault('DATABASE_CONNECT_TIMEOUT_MS'));
+    const jobConnectTimeout = props.jobConnectTimeout ?? Duration.seconds(10);
     const make = (
       name: HandlerName,
       logicalId: string,
-      options: { timeout: Duration; environment?: FunctionEnvironment; description: string },
+      options: {
+        timeout: Duration;
+        connectTimeout: Duration;
+        environment?: FunctionEnvironment;
+        description: string;
+        reservedConcurrentExecutions?: number;
+      },
     ): nodejs.NodejsFunction => {
+      // A function that gives up before its connect wait would time out instead of answering 503.
+      if (options.timeout.toMilliseconds() <= options.connectTimeout.toMilliseconds()) {
+        throw new Error(
+          `Functions: ${name} would time out (${options.timeout.toHumanString()}) before its database connect wait (${options.connectTimeout.toHumanString()}) ends`,
+        );
+      }
       const logGroup = new logs.LogGroup(this, `${logicalId}Logs`, {
         retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
         removalPolicy,
@@ -161,11 +215,16 @@ export class Functions extends Construct {
         architecture: lambda.Architecture.ARM_64,
         memorySize: props.memorySize ?? 1024,
         timeout: options.timeout,
+        reservedConcurrentExecutions: options.reservedConcurrentExecutions,
         layers: [this.layer],
         projectRoot: REPO_ROOT,
         depsLockFilePath: path.join(REPO_ROOT, 'package-lock.json'),
         bundling: HANDLER_BUNDLING,
-        environment: { ...props.environment, ...options.environment },
+        environment: {
+          ...props.environment,
+          ...options.environment,
+          DATABASE_CONNECT_TIMEOUT_MS: String(options.connectTimeout.toMilliseconds()),
+        },
         vpc: props.vpc,
         vpcSubnets: props.subnets,
         securityGroups: [this.securityGroup],
@@ -196,28 +255,46 @@ export class Functions extends Construct {
     for (const [name, spec] of Object.entries(API_FUNCTIONS) as [ApiFunctionName, (typeof API_FUNCTIONS)[ApiFunctionName]][]) {
       apiFunctions[name] = make(name, logicalIdOf(name), {
         // A follower must be able to last as long as the reply it follows.
-        timeout: spec.streaming && props.postConversationTimeout ? props.postConversationTimeout : Duration.seconds(spec.timeoutSeconds),
-        environment: callsModel(spec) ? props.modelEnvironment : undefined,
+        timeout: spec.streaming ? (props.postConversationTimeout ?? Duration.seconds(spec.timeoutSeconds)) : bufferedTimeout(spec, requestConnectTimeout),
+        connectTimeout: requestConnectTimeout,
+        environment: { ...props.apiEnvironment, ...(callsModel(spec) ? props.modelEnvironment : {}) },
         description: spec.description,
+        reservedConcurrentExecutions: spec.streaming ? props.streamingReservedConcurrency : undefined,
       });
     }
     this.apiFunctions = apiFunctions;
     this.postConversation = apiFunctions['post-conversation'];
     this.migrate = make('migrate', 'Migrate', {
-      timeout: Duration.minutes(5),
+      timeout: JOB_TIMEOUT,
+      connectTimeout: jobConnectTimeout,
       environment: { MIGRATIONS_SHA256: hashMigrations() },
       description: 'Applies layer/migrations/*.sql at deploy time',
     });
     const retentionDays = props.deletedRetentionDays ?? 30;
     this.purgeDeleted = make('purge-deleted', 'PurgeDeleted', {
-      timeout: Duration.minutes(5),
+      timeout: JOB_TIMEOUT,
+      connectTimeout: jobConnectTimeout,
       environment: { DELETED_RETENTION_DAYS: String(retentionDays) },
       description: `Hard-deletes conversations soft-deleted more than ${retentionDays} days ago`,
     });
+    this.purgeFailures = new sqs.Queue(this, 'PurgeFailures', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      // The longest SQS keeps a message: two weeks to look at a failure before it is gone.
+      retentionPeriod: Duration.days(14),
+      removalPolicy,
+    });
+    Validations.of(this.purgeFailures).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: "This queue is the purge job's failure destination itself; a person reads it, no consumer redrives it.",
+    });
+    // The schedule invokes asynchronously: Lambda retries a failed run twice, then records it here.
+    this.purgeDeleted.configureAsyncInvoke({ retryAttempts: 2, onFailure: new destinations.SqsDestination(this.purgeFailures) });
     this.purgeSchedule = new events.Rule(this, 'PurgeSchedule', {
       description: 'Daily purge of conversations past their deletion retention',
       schedule: events.Schedule.rate(Duration.days(1)),
-      targets: [new targets.LambdaFunction(this.purgeDeleted, { retryAttempts: 2 })],
+      // EventBridge's own retries cover only failing to invoke; such an event lands in the same queue.
+      targets: [new targets.LambdaFunction(this.purgeDeleted, { retryAttempts: 2, deadLetterQueue: this.purgeFailures })],
     });
     this.apiHandlers = Object.values(apiFunctions);
 
@@ -232,11 +309,13 @@ export class Functions extends Construct {
             resources: [...props.bedrockModelArns],
           }),
         );
-        for (const arn of props.bedrockModelArns.filter((candidate) => candidate.includes(':bedrock:*::'))) {
+        for (const arn of props.bedrockModelArns.filter((candidate) => /^arn:[^:]+:bedrock:[^:]*\*/.test(candidate))) {
           Validations.of(fn).acknowledge({
             // cdk-nag prints an unresolved partition as <AWS::Partition>, a known one (env-specific stack) literally.
             id: `AwsSolutions-IAM5[Resource::${Token.isUnresolved(arn) ? arn.replace(/^arn:[^:]+:/, 'arn:<AWS::Partition>:') : arn}]`,
-            reason: 'A cross-region inference profile may route to this one model in any region of its geography; the region cannot be narrowed.',
+            reason: /:bedrock:\*:/.test(arn)
+              ? 'A global (or not geography-bound) inference profile may route to this one model in any commercial Region.'
+              : "A cross-Region inference profile routes to this one model in any Region of its geography; the wildcard covers that geography's Regions only.",
           });
         }
       }
@@ -244,21 +323,41 @@ export class Functions extends Construct {
 
     this.migrationTrigger = new triggers.Trigger(this, 'MigrateTrigger', {
       handler: this.migrate,
-      // Ties the trigger to the function's current version, which changes with the code, the layer or MIGRATIONS_SHA256.
+      // Ties the trigger to the function's current version, which changes with the code, the layer, MIGRATIONS_SHA256
+      // or the database settings (the jobs get no cache or CORS settings, so those leave it alone).
       executeOnHandlerChange: true,
       invocationType: triggers.InvocationType.REQUEST_RESPONSE,
-      timeout: Duration.minutes(5),
+      // Longer than migrate itself may run (its connect wait included), so the deploy never gives up on a running migration.
+      timeout: JOB_TIMEOUT.plus(Duration.minutes(1)),
     });
   }
 }
 
 /** Geography prefixes of cross-region inference profile ids (`us.anthropic...`). */
-const INFERENCE_PROFILE_PREFIX = /^(us|eu|apac|us-gov|jp|au|ca|global)\.(.+)$/;
+const INFERENCE_PROFILE_PREFIX = /^(us-gov|us|eu|apac|jp|au|ca|global)\.(.+)$/;
+
+/**
+ * The Regions each geography's cross-Region inference profiles may route to, as IAM Region patterns
+ * (Amazon Bedrock, "Supported Regions and models for inference profiles"; the destinations of one
+ * profile are a subset that varies by model and source Region, so each geography is covered whole).
+ * `apac` includes Middle East (UAE). `ca` and `global` are not narrowed: a global profile routes to
+ * any commercial Region, and no Canada list was found documented per geography.
+ */
+export const INFERENCE_PROFILE_REGIONS: Readonly<Record<string, readonly string[]>> = {
+  us: ['us-*'],
+  'us-gov': ['us-gov-*'],
+  eu: ['eu-*'],
+  apac: ['ap-*', 'me-central-1'],
+  jp: ['ap-northeast-1', 'ap-northeast-3'],
+  au: ['ap-southeast-2', 'ap-southeast-4'],
+  ca: ['*'],
+  global: ['*'],
+};
 
 /**
  * The ARNs `bedrock:InvokeModelWithResponseStream` must allow for a model id:
  * a foundation model in this region; or an inference profile plus the
- * foundation model in every region the profile may route to; or an ARN as given.
+ * foundation model in the Regions of the profile's geography; or an ARN as given.
  */
 export function bedrockModelArns(modelId: string, partition: string, region: string, account: string): string[] {
   if (modelId.startsWith('arn:')) return [modelId];
@@ -266,7 +365,7 @@ export function bedrockModelArns(modelId: string, partition: string, region: str
   if (profile) {
     return [
       `arn:${partition}:bedrock:${region}:${account}:inference-profile/${modelId}`,
-      `arn:${partition}:bedrock:*::foundation-model/${profile[2]}`,
+      ...INFERENCE_PROFILE_REGIONS[profile[1]].map((pattern) => `arn:${partition}:bedrock:${pattern}::foundation-model/${profile[2]}`),
     ];
   }
   return [`arn:${partition}:bedrock:${region}::foundation-model/${modelId}`];

@@ -1,13 +1,15 @@
-import { Duration } from 'aws-cdk-lib';
+import { Annotations, Duration } from 'aws-cdk-lib';
 import type * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import type { Cache } from './cache';
 import type { Database } from './database';
+import type { ApiFirewall } from './firewall';
 import { METRICS_NAMESPACE, SERVICE_NAME, type MetricName } from '../layer/src/contracts/metrics';
 
 /** A function and its latency budget. */
@@ -15,6 +17,16 @@ export interface WatchedFunction {
   /** The function. */
   readonly function: lambda.IFunction;
   /** Alarm when p99 duration exceeds this. */
+  readonly p99DurationThreshold: Duration;
+}
+
+/** A scheduled job: runs rarely, so a count of errors per period says nothing; a failed run does. */
+export interface WatchedJob {
+  /** The function. */
+  readonly function: lambda.IFunction;
+  /** Where a failed run (its retries spent) lands; one message is one failed run. */
+  readonly failureQueue: sqs.IQueue;
+  /** Alarm when p99 duration exceeds this (a run nearing its timeout). */
   readonly p99DurationThreshold: Duration;
 }
 
@@ -26,6 +38,10 @@ export interface ObservabilityProps {
   readonly database: Database;
   /** The API handlers by display name, each with the p99 duration that should raise an alarm. */
   readonly functions: Readonly<Record<string, WatchedFunction>>;
+  /** Scheduled jobs by display name. @default {} */
+  readonly jobs?: Readonly<Record<string, WatchedJob>>;
+  /** The WAF web ACL on the API, whose blocked requests the dashboard shows. @default - none */
+  readonly firewall?: ApiFirewall;
   /** The REST API. */
   readonly restApi: apigw.RestApi;
   /** EMF namespace of the functions' metrics. @default METRICS_NAMESPACE ('ChatbotApi') */
@@ -40,6 +56,12 @@ export interface ObservabilityProps {
   readonly databaseConnectionsAlarmRatio?: number;
   /** Alarm when a function is throttled more than this many times in each of two 5-minute periods out of three. @default 5 */
   readonly throttlesThreshold?: number;
+  /**
+   * Alarm when the account's concurrent Lambda executions (every function in the Region, this
+   * stack's or not) reach this; past the account's quota every function is throttled.
+   * @default 800 (80% of the default quota of 1,000)
+   */
+  readonly accountConcurrencyThreshold?: number;
 }
 
 /**
@@ -54,6 +76,8 @@ export class Observability extends Construct {
   public readonly alarmTopic: sns.Topic;
   /** All alarms. */
   public readonly alarms: readonly cloudwatch.Alarm[];
+  /** Whether anyone is subscribed to {@link alarmTopic} (an `alarmEmail` was given). */
+  public readonly hasSubscriber: boolean;
 
   constructor(scope: Construct, id: string, props: ObservabilityProps) {
     super(scope, id);
@@ -65,8 +89,14 @@ export class Observability extends Construct {
     const alarms: cloudwatch.Alarm[] = [];
 
     this.alarmTopic = new sns.Topic(this, 'AlarmTopic', { displayName: 'Chatbot API alarms', enforceSSL: true });
+    this.hasSubscriber = props.alarmEmail !== undefined;
     if (props.alarmEmail) {
       this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
+    } else {
+      Annotations.of(this).addWarningV2(
+        'chatbot:noAlarmSubscriber',
+        'No alarmEmail: the alarm topic has no subscriber, so every alarm goes unheard. Deploy with -c alarmEmail=ops@example.com, or subscribe to the AlarmTopicArn output.',
+      );
     }
     const alarm = (
       name: string,
@@ -168,7 +198,51 @@ export class Observability extends Construct {
       });
     }
 
+    // Jobs: one failed run is worth a page, and their error counts per period could never reach a threshold.
+    const jobEntries = Object.entries(props.jobs ?? {});
+    for (const [name, job] of jobEntries) {
+      alarm(`${name}FailedRunAlarm`, job.failureQueue.metricApproximateNumberOfMessagesVisible({ period, statistic: 'Maximum' }), {
+        threshold: 1,
+        evaluationPeriods: 1,
+        description: `A ${name} run failed after its retries; the failure record (its error) is in queue ${job.failureQueue.queueName}. The alarm stays on until the queue is emptied.`,
+      });
+      alarm(`${name}DurationAlarm`, job.function.metricDuration({ period, statistic: 'p99' }), {
+        threshold: job.p99DurationThreshold.toMilliseconds(),
+        evaluationPeriods: 1,
+        description: `${name} ran longer than ${job.p99DurationThreshold.toHumanString()}: it nears its timeout.`,
+      });
+    }
+
+    // The account: every function in the Region shares its concurrency quota.
+    const accountConcurrency = new cloudwatch.Metric({
+      namespace: 'AWS/Lambda',
+      metricName: 'ConcurrentExecutions',
+      statistic: 'Maximum',
+      period: Duration.minutes(1),
+    });
+    const accountConcurrencyThreshold = props.accountConcurrencyThreshold ?? 800;
+    alarm('AccountConcurrencyAlarm', accountConcurrency, {
+      threshold: accountConcurrencyThreshold,
+      evaluationPeriods: 3,
+      description: `The account runs ${accountConcurrencyThreshold}+ Lambda executions at once (all functions in the Region): near its quota every function is throttled. Check the streaming functions and the WAF rate rule, or raise the quota.`,
+    });
+
     // Database
+    alarm('DatabaseRotationErrorsAlarm', database.metricRotationErrors(), {
+      threshold: 1,
+      evaluationPeriods: 1,
+      description: 'A database secret rotation failed: the password was not changed and the secret keeps a pending version. Read the rotation function\'s log.',
+    });
+    const proxyClients = database.metricProxyClientConnections();
+    if (proxyClients) {
+      alarm('ProxyClientConnectionsAlarm', proxyClients, {
+        threshold: database.maxConnections,
+        evaluationPeriods: 5,
+        description:
+          `More than ${database.maxConnections} client connections on the RDS Proxy for 5 minutes, more than the database's max_connections: ` +
+          'pinned sessions would each hold one, and the rest queue (DatabaseConnectionsBorrowLatency). Raise dbInstanceType or find what holds them.',
+      });
+    }
     alarm('DatabaseCpuAlarm', database.metricCpuUtilization(), {
       threshold: 80,
       evaluationPeriods: 3,
@@ -292,6 +366,24 @@ export class Observability extends Construct {
             title: 'Limits: turns refused, turns uncounted (Redis down), conversations too long',
             left: [appMetric('TurnLimited'), appMetric('TurnLimitBypassed'), appMetric('ConversationTooLong')],
             width: 12,
+          }),
+        ],
+        [
+          new cloudwatch.GraphWidget({
+            title: 'Account concurrent executions',
+            left: [accountConcurrency.with({ label: 'Account concurrent executions' })],
+            leftAnnotations: [{ value: accountConcurrencyThreshold, label: 'alarm' }],
+            width: 8,
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'Failed job runs (queued failure records)',
+            left: jobEntries.map(([name, job]) => job.failureQueue.metricApproximateNumberOfMessagesVisible({ period, statistic: 'Maximum', label: name })),
+            width: 8,
+          }),
+          new cloudwatch.GraphWidget({
+            title: props.firewall ? 'WAF: requests blocked by the per-IP rate rule' : 'Database secret rotation errors',
+            left: props.firewall ? [props.firewall.metricBlockedRequests()] : [database.metricRotationErrors()],
+            width: 8,
           }),
         ],
         [new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms, width: 24 })],

@@ -33,7 +33,7 @@ export interface StackConfig {
   readonly auroraMinAcu: number;
   /** Aurora Serverless v2 maximum capacity in ACUs. */
   readonly auroraMaxAcu: number;
-  /** Aurora Serverless v2 readers besides the writer. */
+  /** Aurora Serverless v2 readers besides the writer (failover targets). */
   readonly auroraReaders: number;
   /** RDS instance class without the `db.` prefix, e.g. `t4g.micro`. */
   readonly dbInstanceType: string;
@@ -41,7 +41,10 @@ export interface StackConfig {
   readonly dbAllocatedStorageGb: number;
   /** NAT gateways (0 = no internet egress; functions live in isolated subnets). */
   readonly natGateways: number;
-  /** CORS origins the API answers to (`*` or full origins). */
+  /**
+   * CORS origins the API answers to (`*` or full origins). Empty only on `stage=prod` with the
+   * hosted web client, whose origin the stack adds.
+   */
   readonly allowedOrigins: readonly string[];
   /** Model provider. */
   readonly llmProvider: LlmProvider;
@@ -77,7 +80,28 @@ export interface StackConfig {
   readonly deletedRetentionDays: number;
   /** Host the reference web client (S3 + CloudFront, Cognito managed login). */
   readonly webClient: boolean;
+  /** Reserved concurrency of each streaming function; undefined: none (they draw on the account's unreserved pool). */
+  readonly streamingConcurrency?: number;
+  /** Put an AWS WAF web ACL with a per-IP rate-based rule on the API stage. */
+  readonly waf: boolean;
+  /** Requests one IP address may send in 5 minutes before the WAF rule blocks it (with `waf`). */
+  readonly wafRateLimit: number;
+  /** Alarm when the account's concurrent Lambda executions (every function in the Region) reach this. */
+  readonly accountConcurrencyAlarmThreshold: number;
+  /** Verified Amazon SES address the created user pool sends its e-mail from; absent: Cognito's own sender. */
+  readonly sesFromAddress?: string;
+  /** ARN of the SES identity that verifies `sesFromAddress` (a domain, or another Region or account). */
+  readonly sesIdentityArn?: string;
+  /** The one OAuth scope the API methods accept; absent: the stack's resource-server scope and Cognito's sign-in scope. */
+  readonly apiScope?: string;
 }
+
+/** Reserved concurrency of each streaming function on `stage=prod` unless `streamingConcurrency` says otherwise. */
+export const PROD_STREAMING_CONCURRENCY = 100;
+/** Aurora readers on `stage=prod` unless `auroraReaders` says otherwise: one standby to fail over to. */
+export const PROD_AURORA_READERS = 1;
+/** The Cognito scope in every access token from Cognito's own sign-in APIs (SRP, admin-initiate-auth). */
+export const COGNITO_SIGN_IN_SCOPE = 'aws.cognito.signin.user.admin';
 
 /** The defaults, the same values `cdk.json` ships, so tests and a bare `new App()` agree with a deploy. */
 export const DEFAULT_CONTEXT = {
@@ -91,11 +115,13 @@ export const DEFAULT_CONTEXT = {
   databaseMode: 'instance',
   auroraMinAcu: 0,
   auroraMaxAcu: 4,
-  auroraReaders: 0,
+  // '' = by stage: PROD_AURORA_READERS on prod, 0 elsewhere.
+  auroraReaders: '',
   dbInstanceType: 't4g.micro',
   dbAllocatedStorageGb: 20,
   natGateways: 0,
-  allowedOrigins: '*',
+  // '' = by stage: '*' off prod; on prod it must be set (or be the hosted web client's origin alone).
+  allowedOrigins: '',
   llmProvider: 'bedrock',
   bedrockModelId: envDefault('BEDROCK_MODEL_ID'),
   openaiBaseUrl: '',
@@ -113,6 +139,15 @@ export const DEFAULT_CONTEXT = {
   cacheKeyPrefix: envDefault('CACHE_KEY_PREFIX'),
   deletedRetentionDays: envDefault('DELETED_RETENTION_DAYS'),
   webClient: false,
+  // '' = by stage: PROD_STREAMING_CONCURRENCY on prod, none elsewhere (new accounts have low concurrency quotas).
+  streamingConcurrency: '',
+  waf: false,
+  wafRateLimit: 1000,
+  // 80% of the default Regional quota of 1,000 concurrent executions.
+  accountConcurrencyAlarmThreshold: 800,
+  sesFromAddress: '',
+  sesIdentityArn: '',
+  apiScope: '',
 } as const;
 
 export type ContextKey = keyof typeof DEFAULT_CONTEXT;
@@ -164,9 +199,15 @@ export function loadStackConfig(node: Pick<Node, 'tryGetContext'>): StackConfig 
   };
 
   const stage = str('stage');
+  const isProd = stage === 'prod';
+  const webClient = bool('webClient') ?? false;
+  // '' means "the stage's default"; anything else is parsed and validated like any value.
+  const byStage = (key: ContextKey): boolean => str(key) === '';
+  const explicitOrigins = list('allowedOrigins');
+  const streamingConcurrency = str('streamingConcurrency');
   const config: StackConfig = {
     stage,
-    isProd: stage === 'prod',
+    isProd,
     cacheMode: str('cacheMode') as CacheMode,
     cacheEngine: str('cacheEngine') as CacheEngine,
     cacheNodeType: str('cacheNodeType'),
@@ -176,11 +217,11 @@ export function loadStackConfig(node: Pick<Node, 'tryGetContext'>): StackConfig 
     databaseMode: str('databaseMode') as DatabaseMode,
     auroraMinAcu: decimal('auroraMinAcu'),
     auroraMaxAcu: decimal('auroraMaxAcu'),
-    auroraReaders: int('auroraReaders'),
+    auroraReaders: byStage('auroraReaders') ? (isProd ? PROD_AURORA_READERS : 0) : int('auroraReaders'),
     dbInstanceType: str('dbInstanceType').replace(/^db\./, ''),
     dbAllocatedStorageGb: int('dbAllocatedStorageGb'),
     natGateways: int('natGateways'),
-    allowedOrigins: list('allowedOrigins'),
+    allowedOrigins: explicitOrigins.length > 0 || isProd ? explicitOrigins : ['*'],
     llmProvider: str('llmProvider') as LlmProvider,
     bedrockModelId: str('bedrockModelId'),
     openaiBaseUrl: optional('openaiBaseUrl'),
@@ -197,7 +238,15 @@ export function loadStackConfig(node: Pick<Node, 'tryGetContext'>): StackConfig 
     alarmEmail: optional('alarmEmail'),
     cacheKeyPrefix: str('cacheKeyPrefix'),
     deletedRetentionDays: int('deletedRetentionDays'),
-    webClient: bool('webClient') ?? false,
+    webClient,
+    streamingConcurrency:
+      streamingConcurrency === '' ? (isProd ? PROD_STREAMING_CONCURRENCY : undefined) : streamingConcurrency === 'none' ? undefined : int('streamingConcurrency'),
+    waf: bool('waf') ?? false,
+    wafRateLimit: int('wafRateLimit'),
+    accountConcurrencyAlarmThreshold: int('accountConcurrencyAlarmThreshold'),
+    sesFromAddress: optional('sesFromAddress'),
+    sesIdentityArn: optional('sesIdentityArn'),
+    apiScope: optional('apiScope'),
   };
 
   const shown = (key: ContextKey): string => JSON.stringify(raw(key));
@@ -271,10 +320,13 @@ export function loadStackConfig(node: Pick<Node, 'tryGetContext'>): StackConfig 
       message: `"natGateways" must be 0, 1 or 2; got ${shown('natGateways')}`,
     },
     {
-      condition:
-        config.allowedOrigins.length === 0 ||
-        config.allowedOrigins.some((origin) => origin !== '*' && !/^https?:\/\/[^/\s,]+$/.test(origin)),
+      condition: config.allowedOrigins.some((origin) => origin !== '*' && !/^https?:\/\/[^/\s,]+$/.test(origin)),
       message: `"allowedOrigins" must be '*' or comma-separated origins like https://chat.example.com (no path); got ${shown('allowedOrigins')}`,
+    },
+    {
+      // A production API should name its frontends; '*' stays possible, but only when asked for.
+      condition: isProd && explicitOrigins.length === 0 && !webClient,
+      message: `"allowedOrigins" is required on stage=prod: the origins of your frontends (e.g. https://chat.example.com), or '*' to allow any; got ${shown('allowedOrigins')}`,
     },
     {
       condition: config.allowedOrigins.includes('*') && config.allowedOrigins.length > 1,
@@ -350,6 +402,43 @@ export function loadStackConfig(node: Pick<Node, 'tryGetContext'>): StackConfig 
     {
       condition: bool('webClient') === undefined,
       message: `"webClient" must be true or false; got ${shown('webClient')}`,
+    },
+    {
+      condition: config.streamingConcurrency !== undefined && !between(config.streamingConcurrency, 1, 10_000),
+      message: `"streamingConcurrency" must be 'none' or an integer from 1 to 10000 (reserved executions per streaming function); got ${shown('streamingConcurrency')}`,
+    },
+    {
+      condition: bool('waf') === undefined,
+      message: `"waf" must be true or false; got ${shown('waf')}`,
+    },
+    {
+      // AWS WAF's bounds for a rate-based rule's limit.
+      condition: !between(config.wafRateLimit, 10, 2_000_000_000),
+      message: `"wafRateLimit" must be an integer from 10 to 2000000000 (requests per IP address per 5 minutes); got ${shown('wafRateLimit')}`,
+    },
+    {
+      condition: !between(config.accountConcurrencyAlarmThreshold, 1, 1_000_000),
+      message: `"accountConcurrencyAlarmThreshold" must be a positive integer (concurrent executions); got ${shown('accountConcurrencyAlarmThreshold')}`,
+    },
+    {
+      condition: config.sesFromAddress !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(config.sesFromAddress),
+      message: `"sesFromAddress" must be an e-mail address; got ${shown('sesFromAddress')}`,
+    },
+    {
+      condition: config.sesFromAddress !== undefined && config.userPoolId !== undefined,
+      message: `"sesFromAddress" applies to the user pool the stack creates; with userPoolId set the pool's own e-mail settings apply; got ${shown('sesFromAddress')}`,
+    },
+    {
+      condition: config.sesIdentityArn !== undefined && !/^arn:aws[\w-]*:ses:[a-z0-9-]+:\d{12}:identity\/\S+$/.test(config.sesIdentityArn),
+      message: `"sesIdentityArn" must be an SES identity ARN such as arn:aws:ses:us-east-1:123456789012:identity/example.com; got ${shown('sesIdentityArn')}`,
+    },
+    {
+      condition: config.sesIdentityArn !== undefined && config.sesFromAddress === undefined,
+      message: `"sesIdentityArn" needs sesFromAddress (the address it verifies); got ${shown('sesIdentityArn')}`,
+    },
+    {
+      condition: config.apiScope !== undefined && config.apiScope !== COGNITO_SIGN_IN_SCOPE && !/^\S+\/[^\s/]+$/.test(config.apiScope),
+      message: `"apiScope" must be a resource-server scope such as chatbot-api/conversations; got ${shown('apiScope')}`,
     },
   ];
 

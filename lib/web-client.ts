@@ -1,4 +1,4 @@
-import { DefaultStackSynthesizer, Duration, Names, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import { DefaultStackSynthesizer, Duration, Lazy, Names, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
 import * as cognito from 'aws-cdk-lib/aws-cognito';
@@ -20,6 +20,12 @@ export interface WebClientProps {
 export interface WebClientApi {
   /** Base URL of the REST API stage (the page appends `/backend-api/...`). */
   readonly url: string;
+  /**
+   * `https://<host>` of the API, which the page's Content-Security-Policy lets it connect to.
+   * Pass the API's host without the stage: the stage depends on the CORS origins, hence on the
+   * distribution, and the distribution's header policy cannot depend back on it.
+   */
+  readonly origin: string;
   /** The pool whose tokens the API's authorizer accepts. */
   readonly userPool: cognito.IUserPool;
   /**
@@ -27,6 +33,34 @@ export interface WebClientApi {
    * @default - the API's resource-server scope when the pool has it (a pool the stack created), else `aws.cognito.signin.user.admin`
    */
   readonly apiScope?: cognito.OAuthScope;
+}
+
+/** Every origin a page needs besides its own, to build its Content-Security-Policy. */
+export interface ContentSecurityPolicySources {
+  /** Where the page sends API requests (`https://<api host>`). */
+  readonly apiOrigin: string;
+  /** The Cognito managed-login host the page exchanges its code at (`<prefix>.auth.<region>.amazoncognito.com`). */
+  readonly cognitoDomain?: string;
+}
+
+/**
+ * The page's Content-Security-Policy (web/index.html): its own script, stylesheet and config.json,
+ * fetch() to the API and to Cognito's token endpoint, nothing inline, never framed. Sign-in and
+ * sign-out are top-level navigations, which CSP does not restrict.
+ */
+export function contentSecurityPolicy(sources?: ContentSecurityPolicySources): string {
+  const connect = ["'self'", ...(sources ? [sources.apiOrigin] : []), ...(sources?.cognitoDomain ? [`https://${sources.cognitoDomain}`] : [])];
+  return [
+    "default-src 'none'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self'",
+    `connect-src ${connect.join(' ')}`,
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+    "object-src 'none'",
+  ].join('; ');
 }
 
 /**
@@ -40,12 +74,16 @@ export class WebClient extends Construct {
   public readonly bucket: s3.Bucket;
   /** The distribution serving it. */
   public readonly distribution: cloudfront.Distribution;
+  /** Security headers on every response: CSP (complete once connected), HSTS, frame and content-type options. */
+  public readonly responseHeadersPolicy: cloudfront.ResponseHeadersPolicy;
   /** `https://<distribution domain>`: the origin the API must allow. */
   public readonly origin: string;
   /** The managed-login app client, once connected. */
   public userPoolClient?: cognito.UserPoolClient;
   /** The Cognito prefix domain hosting managed login, once connected. */
   public userPoolDomain?: cognito.UserPoolDomain;
+
+  private cspSources?: ContentSecurityPolicySources;
 
   constructor(scope: Construct, id: string, props: WebClientProps = {}) {
     super(scope, id);
@@ -60,6 +98,22 @@ export class WebClient extends Construct {
       autoDeleteObjects: removalPolicy === RemovalPolicy.DESTROY,
     });
 
+    // The page keeps its access token in localStorage: a script injected from anywhere could read it,
+    // so only the page's own script runs, and it may talk to the API and Cognito only.
+    this.responseHeadersPolicy = new cloudfront.ResponseHeadersPolicy(this, 'SecurityHeaders', {
+      comment: 'Chatbot web client: CSP, HSTS, no framing, no sniffing',
+      securityHeadersBehavior: {
+        contentSecurityPolicy: {
+          // Filled in by connect(), which knows the API and the login domain.
+          contentSecurityPolicy: Lazy.string({ produce: () => contentSecurityPolicy(this.cspSources) }),
+          override: true,
+        },
+        strictTransportSecurity: { accessControlMaxAge: Duration.days(730), includeSubdomains: true, override: true },
+        frameOptions: { frameOption: cloudfront.HeadersFrameOption.DENY, override: true },
+        contentTypeOptions: { override: true },
+        referrerPolicy: { referrerPolicy: cloudfront.HeadersReferrerPolicy.STRICT_ORIGIN_WHEN_CROSS_ORIGIN, override: true },
+      },
+    });
     this.distribution = new cloudfront.Distribution(this, 'Distribution', {
       comment: 'Chatbot reference web client',
       defaultRootObject: 'index.html',
@@ -69,7 +123,7 @@ export class WebClient extends Construct {
         origin: origins.S3BucketOrigin.withOriginAccessControl(this.bucket),
         viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
         cachePolicy: cloudfront.CachePolicy.CACHING_OPTIMIZED,
-        responseHeadersPolicy: cloudfront.ResponseHeadersPolicy.SECURITY_HEADERS,
+        responseHeadersPolicy: this.responseHeadersPolicy,
         allowedMethods: cloudfront.AllowedMethods.ALLOW_GET_HEAD,
         compress: true,
       },
@@ -126,6 +180,9 @@ export class WebClient extends Construct {
       accessTokenValidity: Duration.hours(1),
       refreshTokenValidity: Duration.days(30),
     });
+    // A scope named as a string (`apiScope`) carries no reference: the resource server must exist first all the same.
+    const resourceServer = api.userPool.node.tryFindChild('ResourceServer');
+    if (resourceServer) this.userPoolClient.node.addDependency(resourceServer);
     // Managed login (version 2) serves its pages only to clients with a branding style.
     new cognito.CfnManagedLoginBranding(this, 'LoginBranding', {
       userPoolId: api.userPool.userPoolId,
@@ -135,6 +192,8 @@ export class WebClient extends Construct {
 
     const files = buildWebClientSync();
     const cognitoDomain = `${this.userPoolDomain.domainName}.auth.${stack.region}.amazoncognito.com`;
+    // The prefix, not the domain resource: the header policy must not wait for the login domain.
+    this.cspSources = { apiOrigin: api.origin, cognitoDomain: `${domainPrefix}.auth.${stack.region}.amazoncognito.com` };
     new s3deploy.BucketDeployment(this, 'Deployment', {
       destinationBucket: this.bucket,
       distribution: this.distribution,

@@ -1,7 +1,8 @@
 /**
  * cfn-lint (the CloudFormation linter, `pip install cfn-lint`) must report no errors on the
  * templates of the default, `cacheMode=serverless` and `stage=prod` synths, and of the
- * documented profiles (cache shards, Aurora Serverless v2), and no warning but W3005 (the
+ * documented profiles (cache shards, Aurora Serverless v2 on dev and prod, WAF, SES and the
+ * hosted web client), and no warning but W3005 (the
  * redundant DependsOn CDK writes).
  *
  * Where cfn-lint is not on PATH the same synths run, and the test checks only what CDK
@@ -12,14 +13,18 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { removeSynthOutputs, synthesize } from './support/synth';
-import { DEV_LOW_COST_PROFILE, SCALE_PROFILE } from './support/profiles';
+import { AURORA_PROD_PROFILE, DEV_LOW_COST_PROFILE, PROD_PROFILE, SCALE_PROFILE, WAF_PROFILE } from './support/profiles';
 
 const COMBINATIONS: Readonly<Record<string, Readonly<Record<string, string>>>> = {
   default: {},
   'cacheMode-serverless': { cacheMode: 'serverless' },
-  'stage-prod': { stage: 'prod' },
+  'stage-prod': PROD_PROFILE,
   'dev-low-cost': DEV_LOW_COST_PROFILE,
   'prod-scale': SCALE_PROFILE,
+  'prod-aurora': AURORA_PROD_PROFILE,
+  waf: WAF_PROFILE,
+  // The optional settings with template effects of their own: SES sender, one required scope, the hosted page.
+  'cognito-ses-web-client': { selfSignUp: 'true', sesFromAddress: 'no-reply@example.com', apiScope: 'chatbot-api/conversations', webClient: 'true' },
 };
 
 const cfnLint = (() => {

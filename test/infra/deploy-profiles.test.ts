@@ -6,12 +6,14 @@
  */
 import { API_FUNCTIONS } from '../../layer/src/contracts/route-table';
 import { DEFAULT_CONTEXT } from '../../lib/stack-config';
-import { App, Stack } from 'aws-cdk-lib';
+import { App, Duration, Stack } from 'aws-cdk-lib';
+import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { ApiFirewall } from '../../lib/firewall';
 import { Cache } from '../../lib/cache';
 import { APP_DATABASE_USER, Database, defaultMaxConnections, instanceClassMemoryGib } from '../../lib/database';
-import { DEV_LOW_COST_PROFILE, SCALE_PROFILE } from './support/profiles';
-import { removeSynthOutputs, resourcesOfType, synthesize, type CfnResource, type Synthesized } from './support/synth';
+import { AURORA_PROD_PROFILE, DEV_LOW_COST_PROFILE, PROD_PROFILE, SCALE_PROFILE, WAF_PROFILE } from './support/profiles';
+import { removeSynthOutputs, resourcesOfType, synthesize, type CfnResource, type Synthesized, unacknowledgedFindings } from './support/synth';
 
 const ENV = { account: '123456789012', region: 'us-east-1' };
 // What `cdk deploy` would look up: the region's AZs, and the AZs each endpoint service is offered in.
@@ -28,7 +30,7 @@ let openSignUp: Synthesized;
 
 beforeAll(() => {
   base = synthesize();
-  prod = synthesize({ stage: 'prod', ...(LOOKUPS as unknown as Record<string, string>) }, { env: ENV });
+  prod = synthesize({ ...PROD_PROFILE, ...(LOOKUPS as unknown as Record<string, string>) }, { env: ENV });
   devProfile = synthesize(DEV_LOW_COST_PROFILE);
   scale = synthesize(SCALE_PROFILE);
   openSignUp = synthesize({ selfSignUp: 'true' });
@@ -134,9 +136,9 @@ describe('retention', () => {
     for (const [, secret] of secrets) expect(secret.DeletionPolicy).toBe('Retain');
   });
 
-  it('a dev stack is disposable: cache, database and secrets are deleted with it', () => {
+  it('a dev stack is disposable: cache and secrets are deleted with it, the database after a final snapshot', () => {
     expect(only(base, 'AWS::ElastiCache::ReplicationGroup').DeletionPolicy).toBe('Delete');
-    expect(only(base, 'AWS::RDS::DBInstance').DeletionPolicy).toBe('Delete');
+    expect(only(base, 'AWS::RDS::DBInstance')).toMatchObject({ DeletionPolicy: 'Snapshot', UpdateReplacePolicy: 'Snapshot' });
     for (const [, secret] of resourcesOfType(base.json, 'AWS::SecretsManager::Secret')) expect(secret.DeletionPolicy).toBe('Delete');
   });
 
@@ -149,9 +151,11 @@ describe('retention', () => {
     }
   });
 
-  it('a serverless cache is kept on prod (the Snapshot policy does not cover it)', () => {
-    const prodServerless = synthesize({ stage: 'prod', cacheMode: 'serverless' });
-    expect(only(prodServerless, 'AWS::ElastiCache::ServerlessCache').DeletionPolicy).toBe('Retain');
+  it('a serverless cache on prod is deleted after a final snapshot, never kept (the Snapshot policy does not cover it)', () => {
+    const prodServerless = synthesize({ ...PROD_PROFILE, cacheMode: 'serverless' });
+    const cache = only(prodServerless, 'AWS::ElastiCache::ServerlessCache');
+    expect(cache.DeletionPolicy).toBe('Delete');
+    expect(cache.Properties!.FinalSnapshotName).toBeDefined();
   });
 });
 
@@ -214,11 +218,12 @@ describe('who may call', () => {
     }
   });
 
-  it('the app client allows SRP and IAM-gated admin password sign-in, not plain password sign-in', () => {
+  it('the app client allows SRP and IAM-gated admin password sign-in, not plain password sign-in, and no OAuth', () => {
     const client = only(base, 'AWS::Cognito::UserPoolClient').Properties!;
     expect(client.ExplicitAuthFlows.sort()).toEqual(['ALLOW_ADMIN_USER_PASSWORD_AUTH', 'ALLOW_REFRESH_TOKEN_AUTH', 'ALLOW_USER_SRP_AUTH']);
-    expect(client.AllowedOAuthFlows).toEqual(['code']);
-    expect(JSON.stringify(client.AllowedOAuthScopes)).toContain('/conversations');
+    expect(client.AllowedOAuthFlowsUserPoolClient).toBe(false);
+    expect(client.AllowedOAuthFlows).toBeUndefined();
+    expect(client.CallbackURLs).toBeUndefined();
   });
 });
 
@@ -270,7 +275,7 @@ describe('alarms', () => {
 
   it('a single throttle does not page: more than 5 in 2 of 3 five-minute periods does', () => {
     const throttles = Object.entries(base.json.Resources).filter(([id]) => /^Observability\w+ThrottlesAlarm/.test(id)).map(([, r]) => r.Properties!);
-    expect(throttles).toHaveLength(Object.keys(API_FUNCTIONS).length + 1); // every API function and the purge job
+    expect(throttles).toHaveLength(Object.keys(API_FUNCTIONS).length); // every API function; a failed purge run has its own alarm
     for (const props of throttles) {
       expect(props).toMatchObject({ Threshold: 5, EvaluationPeriods: 3, DatapointsToAlarm: 2, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
     }
@@ -330,7 +335,8 @@ describe('Aurora Serverless v2', () => {
       StorageEncrypted: true,
       DatabaseName: 'chatbot',
     });
-    expect(cluster.DeletionPolicy).toBe('Delete');
+    // Even on dev, replacing or removing the cluster leaves a final snapshot.
+    expect(cluster).toMatchObject({ DeletionPolicy: 'Snapshot', UpdateReplacePolicy: 'Snapshot' });
     const instances = resourcesOfType(devProfile.json, 'AWS::RDS::DBInstance').map(([, r]) => r.Properties!);
     expect(instances).toHaveLength(1);
     expect(instances[0].DBInstanceClass).toBe('db.serverless');
@@ -394,6 +400,15 @@ describe('the constructs check their own props', () => {
     expect(() => new Database(stack, 'B', { vpc, subnets, mode: 'aurora-serverless', minCapacityAcu: 4, maxCapacityAcu: 2 })).toThrow(/maxCapacityAcu .*got 2/);
     expect(() => new Database(stack, 'C', { vpc, subnets, mode: 'aurora-serverless', readers: 16 })).toThrow('readers must be an integer from 0 to 15; got 16');
   });
+  it('ApiFirewall names a rate or window AWS WAF does not accept', () => {
+    const { stack } = inBareStack();
+    const api = new apigw.RestApi(stack, 'Api');
+    api.root.addMethod('GET', new apigw.MockIntegration());
+    expect(() => new ApiFirewall(stack, 'Low', { stage: api.deploymentStage, requestsPerIp: 5 })).toThrow('requestsPerIp must be an integer from 10 to 2000000000; got 5');
+    expect(() => new ApiFirewall(stack, 'Window', { stage: api.deploymentStage, evaluationWindow: Duration.minutes(3) })).toThrow(
+      'evaluationWindow must be 1, 2, 5 or 10 minutes; got 180 s',
+    );
+  });
   it('Cache names the bad shard count', () => {
     const { stack, vpc } = inBareStack();
     expect(() => new Cache(stack, 'Cache', { vpc, subnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }, shards: 501 })).toThrow('shards must be an integer from 1 to 500; got 501');
@@ -406,8 +421,10 @@ describe('cdk-nag', () => {
     const offlineModel = synthesize({ ...DEV_LOW_COST_PROFILE, llmProvider: 'local' });
     expect(resourcesOfType(offlineModel.json, 'AWS::EC2::VPCEndpoint')).toHaveLength(1);
     const singleNode = synthesize({ cacheReplicas: '0' });
-    for (const s of [base, prod, devProfile, scale, openSignUp, offlineModel, singleNode]) {
-      expect(s.validationReport.pluginReports.flatMap((r) => r.violations ?? [])).toEqual([]);
+    const waf = synthesize(WAF_PROFILE);
+    const auroraProd = synthesize(AURORA_PROD_PROFILE);
+    for (const s of [base, prod, devProfile, scale, openSignUp, offlineModel, singleNode, waf, auroraProd]) {
+      expect(unacknowledgedFindings(s)).toEqual([]);
     }
   });
 });

@@ -1,5 +1,6 @@
 import { bedrockModelArns } from '../../lib/functions';
-import { DEFAULT_CONTEXT, loadStackConfig } from '../../lib/stack-config';
+import { DEFAULT_CONTEXT, loadStackConfig, PROD_AURORA_READERS, PROD_STREAMING_CONCURRENCY } from '../../lib/stack-config';
+import { cdkJsonContext } from './support/synth';
 
 const contextOf = (values: Record<string, unknown>) => ({ tryGetContext: (key: string) => values[key] });
 
@@ -81,8 +82,71 @@ describe('loadStackConfig', () => {
     expect(() => loadStackConfig(contextOf(context))).toThrow(message);
   });
 
+  it('cdk.json ships exactly the defaults (a bare `new App()` and a deploy agree)', () => {
+    const shipped = cdkJsonContext();
+    for (const [key, value] of Object.entries(DEFAULT_CONTEXT)) expect({ key, value: shipped[key] }).toEqual({ key, value });
+  });
+
+  it('defaults by stage: streams reserve concurrency, Aurora keeps a reader and origins must be named on prod only', () => {
+    const origin = 'https://chat.example.com';
+    expect(loadStackConfig(contextOf({}))).toMatchObject({ streamingConcurrency: undefined, auroraReaders: 0, allowedOrigins: ['*'] });
+    expect(loadStackConfig(contextOf({ stage: 'prod', allowedOrigins: origin }))).toMatchObject({
+      streamingConcurrency: PROD_STREAMING_CONCURRENCY,
+      auroraReaders: PROD_AURORA_READERS,
+      allowedOrigins: [origin],
+    });
+    expect(loadStackConfig(contextOf({ stage: 'prod', allowedOrigins: origin, streamingConcurrency: 'none', auroraReaders: 0 }))).toMatchObject({
+      streamingConcurrency: undefined,
+      auroraReaders: 0,
+    });
+    expect(loadStackConfig(contextOf({ streamingConcurrency: '25' })).streamingConcurrency).toBe(25);
+    // '*' on prod is allowed when asked for; an unset value is not.
+    expect(loadStackConfig(contextOf({ stage: 'prod', allowedOrigins: '*' })).allowedOrigins).toEqual(['*']);
+    expect(() => loadStackConfig(contextOf({ stage: 'prod' }))).toThrow(/"allowedOrigins" is required on stage=prod.*got ""/);
+    // With the hosted web client, its origin (added by the stack) is the default.
+    expect(loadStackConfig(contextOf({ stage: 'prod', webClient: 'true' })).allowedOrigins).toEqual([]);
+  });
+
+  it('defaults and parses the first-week knobs', () => {
+    expect(loadStackConfig(contextOf({}))).toMatchObject({ waf: false, wafRateLimit: 1000, accountConcurrencyAlarmThreshold: 800 });
+    const config = loadStackConfig(
+      contextOf({
+        waf: 'true',
+        wafRateLimit: '100',
+        accountConcurrencyAlarmThreshold: '90',
+        sesFromAddress: 'no-reply@example.com',
+        sesIdentityArn: 'arn:aws:ses:eu-west-1:123456789012:identity/example.com',
+        apiScope: 'https://api.example.com/chat',
+      }),
+    );
+    expect(config).toMatchObject({
+      waf: true,
+      wafRateLimit: 100,
+      accountConcurrencyAlarmThreshold: 90,
+      sesFromAddress: 'no-reply@example.com',
+      sesIdentityArn: 'arn:aws:ses:eu-west-1:123456789012:identity/example.com',
+      apiScope: 'https://api.example.com/chat',
+    });
+  });
+
+  it.each([
+    [{ streamingConcurrency: '0' }, /"streamingConcurrency" must be 'none' or an integer from 1 to 10000 .*got "0"/],
+    [{ streamingConcurrency: 'lots' }, /"streamingConcurrency" .*got "lots"/],
+    [{ waf: 'yes' }, /"waf" must be true or false; got "yes"/],
+    [{ wafRateLimit: '5' }, /"wafRateLimit" must be an integer from 10 to 2000000000 .*got "5"/],
+    [{ accountConcurrencyAlarmThreshold: '-1' }, /"accountConcurrencyAlarmThreshold" must be a positive integer .*got "-1"/],
+    [{ sesFromAddress: 'no-reply' }, /"sesFromAddress" must be an e-mail address; got "no-reply"/],
+    [{ sesFromAddress: 'a@example.com', userPoolId: 'eu-west-1_AbC123' }, /"sesFromAddress" applies to the user pool the stack creates/],
+    [{ sesFromAddress: 'a@example.com', sesIdentityArn: 'example.com' }, /"sesIdentityArn" must be an SES identity ARN .*got "example.com"/],
+    [{ sesIdentityArn: 'arn:aws:ses:us-east-1:123456789012:identity/example.com' }, /"sesIdentityArn" needs sesFromAddress/],
+    [{ apiScope: 'conversations' }, /"apiScope" must be a resource-server scope .*got "conversations"/],
+    [{ auroraReaders: 'one' }, /"auroraReaders" must be an integer from 0 to 15/],
+  ])('rejects %j naming the key', (context, message) => {
+    expect(() => loadStackConfig(contextOf(context))).toThrow(message);
+  });
+
   it('marks stage=prod as production', () => {
-    expect(loadStackConfig(contextOf({ stage: 'prod' })).isProd).toBe(true);
+    expect(loadStackConfig(contextOf({ stage: 'prod', allowedOrigins: 'https://chat.example.com' })).isProd).toBe(true);
   });
 });
 
@@ -93,11 +157,23 @@ describe('bedrockModelArns', () => {
     ]);
   });
 
-  it('grants an inference profile and its model in the regions it routes to', () => {
-    expect(bedrockModelArns('eu.anthropic.claude-3-7-sonnet-20250219-v1:0', 'aws', 'eu-west-1', '123456789012')).toEqual([
-      'arn:aws:bedrock:eu-west-1:123456789012:inference-profile/eu.anthropic.claude-3-7-sonnet-20250219-v1:0',
-      'arn:aws:bedrock:*::foundation-model/anthropic.claude-3-7-sonnet-20250219-v1:0',
+  it('grants an inference profile and its model in the Regions of its geography, not in every Region', () => {
+    const model = 'anthropic.claude-haiku-4-5-20251001-v1:0';
+    const foundationModels = (prefix: string, partition = 'aws') =>
+      bedrockModelArns(`${prefix}.${model}`, partition, 'xx-1', '123456789012')
+        .filter((arn) => arn.includes(':foundation-model/'))
+        .map((arn) => arn.split(':')[3]);
+    expect(bedrockModelArns(`eu.${model}`, 'aws', 'eu-west-1', '123456789012')).toEqual([
+      `arn:aws:bedrock:eu-west-1:123456789012:inference-profile/eu.${model}`,
+      `arn:aws:bedrock:eu-*::foundation-model/${model}`,
     ]);
+    expect(foundationModels('us')).toEqual(['us-*']);
+    expect(foundationModels('apac')).toEqual(['ap-*', 'me-central-1']);
+    expect(foundationModels('jp')).toEqual(['ap-northeast-1', 'ap-northeast-3']);
+    expect(foundationModels('au')).toEqual(['ap-southeast-2', 'ap-southeast-4']);
+    expect(foundationModels('us-gov', 'aws-us-gov')).toEqual(['us-gov-*']);
+    // A global profile routes to any commercial Region: nothing to narrow.
+    expect(foundationModels('global')).toEqual(['*']);
   });
 
   it('passes an ARN through', () => {

@@ -23,14 +23,20 @@ export const API_FUNCTIONS = {
   'get-conversation': { streaming: false, timeoutSeconds: 15, description: 'GET /backend-api/conversation/{conversation_id}' },
   'list-conversations': { streaming: false, timeoutSeconds: 15, description: 'GET /backend-api/conversations' },
   'post-conversation': { streaming: true, timeoutSeconds: 300, callsModel: true, description: 'POST /backend-api/f/conversation (streams the reply)' },
-  // gen_title calls the model, hence more time than the plain writes need.
-  'update-conversation': { streaming: false, timeoutSeconds: 30, callsModel: true, description: 'PATCH a conversation or all of them; gen_title' },
+  // gen_title calls the model, hence more time than the plain writes need; under the gateway's 29 s, which would answer 504 first.
+  'update-conversation': { streaming: false, timeoutSeconds: 28, callsModel: true, description: 'PATCH a conversation or all of them; gen_title' },
   // As long as the reply it follows may run.
   'resume-conversation': { streaming: true, timeoutSeconds: 300, description: 'POST /backend-api/f/conversation/resume (streams a reply in progress)' },
   'reply-control': { streaming: false, timeoutSeconds: 15, description: 'GET stream_status and POST stop of a conversation\'s reply' },
 } as const satisfies Record<string, ApiFunctionSpec>;
 
 export type ApiFunctionName = keyof typeof API_FUNCTIONS;
+
+/**
+ * API Gateway's integration timeout for a buffered (non-streaming) REST integration: past it the
+ * gateway answers 504 while the function may still run, so buffered functions time out before it.
+ */
+export const GATEWAY_INTEGRATION_TIMEOUT_SECONDS = 29;
 
 export type HttpMethod = 'GET' | 'POST' | 'PATCH';
 

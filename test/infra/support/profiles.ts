@@ -8,9 +8,21 @@ export const DEV_LOW_COST_PROFILE: Readonly<Record<string, string>> = {
   natGateways: '0',
 };
 
+/** An example frontend origin: stage=prod needs allowedOrigins. */
+export const EXAMPLE_ORIGIN = 'https://chat.example.com';
+
+/** "Default production": `-c stage=prod -c allowedOrigins=…`. */
+export const PROD_PROFILE: Readonly<Record<string, string>> = { stage: 'prod', allowedOrigins: EXAMPLE_ORIGIN };
+
+/** Production in Aurora mode, with the stage's default of one reader. */
+export const AURORA_PROD_PROFILE: Readonly<Record<string, string>> = { ...PROD_PROFILE, databaseMode: 'aurora-serverless' };
+
+/** The default dev stack behind an AWS WAF web ACL with its per-IP rate rule. */
+export const WAF_PROFILE: Readonly<Record<string, string>> = { waf: 'true' };
+
 /** "Production, scaled out": three cache shards and an Aurora Serverless v2 writer with a reader. */
 export const SCALE_PROFILE: Readonly<Record<string, string>> = {
-  stage: 'prod',
+  ...PROD_PROFILE,
   cacheNodeType: 'cache.r7g.large',
   cacheShards: '3',
   cacheReplicas: '1',

@@ -57,6 +57,16 @@ export function synthesize(
   return { stack, template, json: template.toJSON() as Synthesized['json'], assemblyDir: assembly.directory, validationReport };
 }
 
+/**
+ * The validation report's findings, less the stack's own deliberate deploy-time warnings
+ * (`chatbot:*` annotations, e.g. "no alarmEmail"): cdk-nag findings and any other annotation remain.
+ */
+export function unacknowledgedFindings(s: Synthesized): unknown[] {
+  return s.validationReport.pluginReports
+    .flatMap((report) => (report.violations ?? []) as Array<{ ruleName?: string }>)
+    .filter((violation) => !violation.ruleName?.startsWith('Annotation::chatbot:'));
+}
+
 /** Deletes the cloud assemblies this file's synths wrote (call from afterAll). */
 export function removeSynthOutputs(...extra: string[]): void {
   for (const dir of [sharedOutdir, ...extra]) if (dir) fs.rmSync(dir, { recursive: true, force: true });

@@ -2,7 +2,9 @@
  * An in-process TCP proxy in front of Postgres that a test can break on purpose:
  * `refuse` closes the listener and resets every open connection (the server is down),
  * `blackhole` accepts new connections and freezes open ones without forwarding a byte (a
- * network partition or a hung server), `forward` heals it.
+ * network partition or a hung server), `forward` heals it. `handshakeDelayMs` holds each new
+ * connection's first bytes (a server that takes its time to accept one, like a paused Aurora
+ * writer resuming).
  */
 import { createServer, Socket, type Server } from 'node:net';
 
@@ -21,6 +23,8 @@ export class TcpProxy {
   accepted = 0;
   /** Delay added to every chunk the target sends back (a slow network). @default 0 */
   latencyMs = 0;
+  /** How long a new connection's first bytes are held before anything is forwarded (a slow accept). @default 0 */
+  handshakeDelayMs = 0;
 
   constructor(
     readonly port: number,
@@ -72,6 +76,18 @@ export class TcpProxy {
       client.pause();
       return;
     }
+    if (this.handshakeDelayMs > 0) {
+      // Held bytes stay buffered in the paused socket and go out once the target is connected.
+      client.pause();
+      const timer = setTimeout(() => this.pairs.has(pair) && this.connectUpstream(pair), this.handshakeDelayMs);
+      client.once('close', () => clearTimeout(timer));
+      return;
+    }
+    this.connectUpstream(pair);
+  }
+
+  private connectUpstream(pair: Pair): void {
+    const { client } = pair;
     const upstream = new Socket();
     pair.upstream = upstream;
     upstream.on('error', () => this.drop(pair));
