@@ -5,7 +5,7 @@
  * are the stack's (lib/database.ts), scaled down together with the resume time to keep the test
  * short: what matters is which side of the hold each wait falls.
  */
-import type * as Shared from '@chatbot/shared';
+import type * as Shared from '@chatbot/shared/testing';
 import { envDefault } from '../../layer/src/contracts/environment';
 import { AURORA_RESUME_TIME, CONNECT_WAITS } from '../../lib/database';
 import { freePort } from './support/redis-server';
@@ -27,7 +27,7 @@ function layerWithConnectTimeout(connectTimeoutMs: number): typeof Shared {
   try {
     let shared: typeof Shared | undefined;
     jest.isolateModules(() => {
-      shared = require('@chatbot/shared') as typeof Shared;
+      shared = require('@chatbot/shared/testing') as typeof Shared;
     });
     shared!.getConfig();
     layers.push(shared!);
