@@ -7,6 +7,7 @@ import * as s3deploy from 'aws-cdk-lib/aws-s3-deployment';
 import { Construct } from 'constructs';
 import { buildWebClientSync } from '../web/build';
 import { API_SCOPE } from './api';
+import { contentSecurityPolicy, type PagePolicyOptions } from '../web/security-headers';
 
 /** Props for {@link WebClient}. */
 export interface WebClientProps {
@@ -35,34 +36,6 @@ export interface WebClientApi {
   readonly apiScope?: cognito.OAuthScope;
 }
 
-/** Every origin a page needs besides its own, to build its Content-Security-Policy. */
-export interface ContentSecurityPolicySources {
-  /** Where the page sends API requests (`https://<api host>`). */
-  readonly apiOrigin: string;
-  /** The Cognito managed-login host the page exchanges its code at (`<prefix>.auth.<region>.amazoncognito.com`). */
-  readonly cognitoDomain?: string;
-}
-
-/**
- * The page's Content-Security-Policy (web/index.html): its own script, stylesheet and config.json,
- * fetch() to the API and to Cognito's token endpoint, nothing inline, never framed. Sign-in and
- * sign-out are top-level navigations, which CSP does not restrict.
- */
-export function contentSecurityPolicy(sources?: ContentSecurityPolicySources): string {
-  const connect = ["'self'", ...(sources ? [sources.apiOrigin] : []), ...(sources?.cognitoDomain ? [`https://${sources.cognitoDomain}`] : [])];
-  return [
-    "default-src 'none'",
-    "script-src 'self'",
-    "style-src 'self'",
-    "img-src 'self'",
-    `connect-src ${connect.join(' ')}`,
-    "base-uri 'none'",
-    "form-action 'self'",
-    "frame-ancestors 'none'",
-    "object-src 'none'",
-  ].join('; ');
-}
-
 /**
  * The reference web client (web/) on a private S3 bucket behind CloudFront with origin access
  * control, signing in through Cognito managed login (authorization code + PKCE). Two steps,
@@ -83,7 +56,7 @@ export class WebClient extends Construct {
   /** The Cognito prefix domain hosting managed login, once connected. */
   public userPoolDomain?: cognito.UserPoolDomain;
 
-  private cspSources?: ContentSecurityPolicySources;
+  private cspSources?: PagePolicyOptions;
 
   constructor(scope: Construct, id: string, props: WebClientProps = {}) {
     super(scope, id);

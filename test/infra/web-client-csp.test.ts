@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Route } from 'playwright-core';
 import { signLocalToken } from '../../local/auth';
-import { contentSecurityPolicy } from '../../lib/web-client';
+import { contentSecurityPolicy } from '../../web/security-headers';
 import { sendMessage, transcript, useWebHarness, waitForIdle } from '../web/support/browser';
 
 process.env.LOCAL_MODEL_TOKEN_DELAY_MS = '5';
@@ -44,7 +44,8 @@ describe('the hosted page under its Content-Security-Policy', () => {
       const authorize = new URL(route.request().url());
       const back = new URL(authorize.searchParams.get('redirect_uri')!);
       back.search = new URLSearchParams({ code: 'the-code', state: authorize.searchParams.get('state')! }).toString();
-      return route.fulfill({ status: 302, headers: { Location: back.toString() } });
+      // Back to the page by a new navigation (a fulfilled redirect's target would bypass the policy route above).
+      return route.fulfill({ contentType: 'text/html', body: `<meta http-equiv="refresh" content="0;url=${back.toString().replace(/&/g, '&amp;')}">` });
     });
     await page.route(`https://${DOMAIN}/oauth2/token`, (route) =>
       route.fulfill({

@@ -93,6 +93,9 @@ export async function startWebHarness(options: { readonly jwtSecret: string }): 
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
+      // A page a test serves through request interception counts as public to Chromium, which
+      // would then ask permission for every request to the loopback API (Local Network Access).
+      '--disable-features=LocalNetworkAccessChecks',
     ],
   });
   const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
