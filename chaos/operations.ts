@@ -41,10 +41,16 @@ async function asOwner(user: User, write: () => Promise<unknown>): Promise<boole
   }
 }
 
-/** A live conversation to write into, by popularity. */
-function writeTarget(context: WorkloadContext): Conversation | undefined {
-  const conversation = context.population.pick(context.random);
-  return conversation.deletedForSure ? undefined : conversation;
+/**
+ * A live conversation to write into, by popularity, whose owner has no write in flight (a few
+ * tries: the hot conversations' owners are often busy, and the mix should stay about 5 % writes).
+ */
+function writeTarget(context: WorkloadContext, fits: (conversation: Conversation) => boolean = () => true): Conversation | undefined {
+  for (let attempt = 0; attempt < 4; attempt += 1) {
+    const conversation = context.population.pick(context.random);
+    if (!conversation.deletedForSure && !conversation.owner.writing && fits(conversation)) return conversation;
+  }
+  return undefined;
 }
 
 export const detailRead: Operation = {
@@ -93,8 +99,8 @@ export const OPERATIONS: readonly Operation[] = [
     kind: 'write',
     weight: 2.2,
     async run(context) {
-      const conversation = writeTarget(context);
-      if (!conversation || conversation.full || !conversation.leafId) return false;
+      const conversation = writeTarget(context, (c) => !c.full && c.leafId !== undefined);
+      if (!conversation) return false;
       const { owner } = conversation;
       if (conversation.acknowledgedMessages() >= context.settings.maxMessagesPerConversation) {
         // This one is long enough: its owner starts another.
@@ -109,8 +115,8 @@ export const OPERATIONS: readonly Operation[] = [
     kind: 'write',
     weight: 0.8,
     async run(context) {
-      const { owner } = readTarget(context);
-      if (owner.liveConversations().length >= context.settings.maxConversationsPerUser) return false;
+      const owner = writeTarget(context, (c) => c.owner.liveConversations().length < context.settings.maxConversationsPerUser)?.owner;
+      if (!owner) return false;
       return asOwner(owner, () => postTurn(context, owner, undefined, 'post-new'));
     },
   },
