@@ -121,8 +121,9 @@ export function analyze(recorder: Recorder, cores: number, steadyPhase = 'steady
     const followers = records.filter((r) => r.kind === 'follower');
     const faultsHere = recorder.faults.filter((f) => f.startedAt >= phase.startedAt && f.startedAt < phase.endedAt).sort((a, b) => a.startedAt - b.startedAt);
     const faults = faultsHere.map((event, i): FaultSummary => {
-      // Watched until the phase ends or the next Redis fault begins (a Postgres fault does not move the hit rate).
-      const nextRedisFault = faultsHere.slice(i + 1).find((f) => f.target === 'redis');
+      // Watched until the phase ends or the next fault that can move slots begins (neither a Postgres fault
+      // nor added latency, below the command timeout, takes hits away).
+      const nextRedisFault = faultsHere.slice(i + 1).find((f) => f.target === 'redis' && f.name !== 'redis-latency');
       const until = Math.min(phase.endedAt, nextRedisFault?.startedAt ?? Infinity);
       let lastLow = -1;
       let buckets = 0;

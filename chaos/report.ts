@@ -230,9 +230,10 @@ export function renderSvg(analysis: Analysis): string {
   const { from, to } = analysis.span;
   const span = Math.max(1, to - from);
   const x = (t: number) => left + ((t - from) / span) * plotWidth;
-  const maxP99 = Math.max(10, ...analysis.buckets.map((b) => (Number.isNaN(b.p99) ? 0 : b.p99)));
-  const logMax = Math.ceil(Math.log10(maxP99));
-  const yLatency = (v: number) => top.y + top.h - (Math.log10(Math.max(1, v)) / logMax) * top.h;
+  const p99s = analysis.buckets.map((b) => b.p99).filter((v) => !Number.isNaN(v) && v > 0);
+  const logMax = Math.ceil(Math.log10(Math.max(10, ...p99s)));
+  const logMin = Math.min(logMax - 1, Math.floor(Math.log10(Math.max(1, Math.min(...p99s)))));
+  const yLatency = (v: number) => top.y + top.h - ((Math.log10(Math.max(10 ** logMin, v)) - logMin) / (logMax - logMin)) * top.h;
   const yRate = (v: number) => bottom.y + bottom.h - v * bottom.h;
   const out: string[] = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`);
@@ -245,7 +246,7 @@ export function renderSvg(analysis: Analysis): string {
     out.push(`<text x="${((x0 + x1) / 2).toFixed(1)}" y="${bottom.y + bottom.h + 14}" text-anchor="middle" fill="#555" font-size="9">${p.phase.name}</text>`);
   });
   // Axes and grid.
-  for (let e = 0; e <= logMax; e += 1) {
+  for (let e = logMin; e <= logMax; e += 1) {
     const y = yLatency(10 ** e);
     out.push(`<line x1="${left}" x2="${width - right}" y1="${y.toFixed(1)}" y2="${y.toFixed(1)}" stroke="#ddd"/>`);
     out.push(`<text x="${left - 6}" y="${(y + 4).toFixed(1)}" text-anchor="end" fill="#555">${10 ** e} ms</text>`);
