@@ -29,8 +29,10 @@ return 1
 
 /**
  * KEYS = current, frames; ARGV = token, max frames, ttl s, first id seq, end reason ('' = not
- * the end), now ms, frames... Returns -1 when this reply is no longer the conversation's current
- * one (superseded or expired: stop recording), else the stop flag. Every call is a heartbeat.
+ * the end; 'done' = ended as it should, the only end that writes the end marker — followers of a
+ * reply that failed end without [DONE]), now ms, frames... Returns -1 when this reply is no
+ * longer the conversation's current one (superseded or expired: stop recording), else the stop
+ * flag. Every call is a heartbeat.
  */
 const APPEND = defineScript(`
 if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return -1 end
@@ -41,7 +43,7 @@ for i = 7, #ARGV do
   seq = seq + 1
 end
 if ARGV[5] ~= '' then
-  if redis.call('HGET', KEYS[1], 'frames') == '1' then
+  if ARGV[5] == 'done' and redis.call('HGET', KEYS[1], 'frames') == '1' then
     redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '0-' .. seq, 'end', ARGV[5])
   end
   redis.call('HSET', KEYS[1], 'status', 'done')

@@ -98,6 +98,7 @@ async function* replyFrames(
   recorder: ReplyRecorder | undefined,
   onEnd: () => Promise<void>,
 ): AsyncGenerator<string> {
+  let ended = false;
   try {
     for await (const event of reply.events(signal)) {
       if (event.type === 'heartbeat') {
@@ -109,9 +110,11 @@ async function* replyFrames(
         yield frame;
       }
     }
+    ended = true;
   } finally {
-    // Followers learn the reply ended before this stream says so.
-    await Promise.all([onEnd(), recorder?.finish('done')]);
+    // Followers learn how the reply ended before this stream says so: with the end marker only
+    // when it ended as it should (a reply that could not be stored ends without [DONE], for them too).
+    await Promise.all([onEnd(), recorder?.finish(ended ? 'done' : 'failed')]);
   }
   yield SSE_DONE;
 }
