@@ -13,6 +13,8 @@ export const METRIC_NAMES = [
   'CacheInvalidationFailed',
   /** Failed invalidations that did not fit the bounded pending set: those keys may be served stale until their TTL. */
   'CacheInvalidationDropped',
+  /** A Redis node answered READONLY (a failover demoted it): the container reconnected to the endpoint. */
+  'CacheFailoverReconnect',
   /** A reader found another reader's fill lease and was then served its fill. */
   'CacheLeaseWait',
   /** A reader waited for another reader's fill in vain and loaded without filling. */

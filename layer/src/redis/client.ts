@@ -6,7 +6,7 @@
  */
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { getConfig, type RedisConfig } from '../platform/config';
-import { logger } from '../platform/observability';
+import { countMetric, logger } from '../platform/observability';
 import { getSecretString } from '../platform/secrets';
 
 export type RedisConnection = Redis | Cluster;
@@ -19,6 +19,19 @@ const HIT_COMMANDS = ['get', 'hget'] as const;
 /** Reconnect quickly at first, then every 2 s, forever: Redis coming back must be noticed without a restart. */
 const retryStrategy = (attempt: number): number => Math.min(attempt * 100, 2000);
 
+/**
+ * A failover (or a node-type change) demotes the node a warm container is connected to: the
+ * primary endpoint's name now gives the new primary, but this connection still reaches the old
+ * one, which answers every write with READONLY. Reconnecting resolves the name again (ioredis
+ * #144). The failed command is not resent (there is no offline queue): it fails open like any other.
+ */
+function reconnectOnError(error: Error): 1 | false {
+  if (!error.message.startsWith('READONLY')) return false;
+  countMetric('CacheFailoverReconnect');
+  logger.warn('Redis answered READONLY: the node was demoted by a failover; reconnecting to the endpoint');
+  return 1;
+}
+
 async function createClient(config: RedisConfig): Promise<RedisConnection> {
   const password = config.authSecretArn ? await getSecretString(config.authSecretArn) : undefined;
   const options: RedisOptions = {
@@ -29,6 +42,7 @@ async function createClient(config: RedisConfig): Promise<RedisConnection> {
     // Failing a command is the cache service's cue to answer from Postgres; retrying it would only add latency.
     maxRetriesPerRequest: 0,
     retryStrategy,
+    reconnectOnError,
     // The DELs and context commands of one request go out in one write.
     enableAutoPipelining: true,
     // A cache hit is one GET/HGET on its own: batching it would only wait for the next tick
@@ -43,12 +57,14 @@ async function createClient(config: RedisConfig): Promise<RedisConnection> {
     client = new Cluster([{ host: url?.hostname ?? config.host, port: Number(url?.port || config.port) }], {
       lazyConnect: true,
       enableOfflineQueue: false,
-      enableAutoPipelining: true,
-      autoPipeliningIgnoredCommands: [...HIT_COMMANDS],
+      // Not on a cluster, at either level: an auto-pipeline that meets ASK or MOVED (a slot moving
+      // between nodes, a failover) answers its commands with another key's redirect
+      // (redis/ioredis#2075). Each command then goes out on its own, still without waiting for the last.
+      enableAutoPipelining: false,
       clusterRetryStrategy: retryStrategy,
       // ElastiCache's TLS certificates name the configuration endpoint, not the node IPs the cluster reports.
       dnsLookup: (address, callback) => callback(null, address),
-      redisOptions: { ...options, ...(url?.password ? { password: decodeURIComponent(url.password) } : {}) },
+      redisOptions: { ...options, enableAutoPipelining: false, ...(url?.password ? { password: decodeURIComponent(url.password) } : {}) },
       slotsRefreshTimeout: config.connectTimeoutMs,
     });
   } else if (config.url) {

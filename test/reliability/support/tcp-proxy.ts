@@ -28,8 +28,16 @@ export class TcpProxy {
 
   constructor(
     readonly port: number,
-    private readonly target: { readonly host: string; readonly port: number },
+    private target: { readonly host: string; readonly port: number },
   ) {}
+
+  /**
+   * Sends new connections to another server; open ones stay where they are — as a DNS name
+   * (ElastiCache's primary endpoint) that now names another node does to clients already connected.
+   */
+  retarget(target: { readonly host: string; readonly port: number }): void {
+    this.target = target;
+  }
 
   get mode(): ProxyMode {
     return this.currentMode;
