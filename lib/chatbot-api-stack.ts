@@ -7,7 +7,8 @@ import { Cache } from './cache';
 import { Database } from './database';
 import { METRICS_NAMESPACE, SERVICE_NAME } from '../layer/src/contracts/metrics';
 import { API_FUNCTIONS, type ApiFunctionName } from '../layer/src/contracts/route-table';
-import { bedrockModelArns, Functions, logicalIdOf } from './functions';
+import { Functions, logicalIdOf } from './functions';
+import { loadModelList } from './models';
 import { Network } from './network';
 import { Observability } from './observability';
 import { loadStackConfig, type StackConfig } from './stack-config';
@@ -84,6 +85,8 @@ export class ChatbotApiStack extends Stack {
     const allowedOrigins =
       this.webClient && !config.allowedOrigins.includes('*') ? [...config.allowedOrigins, this.webClient.origin] : config.allowedOrigins;
 
+    // The models clients may pick (context `models`): their env for the functions, IAM for exactly them.
+    const modelList = loadModelList(this.node, config);
     const openaiKey = config.openaiApiKeySecretArn
       ? secretsmanager.Secret.fromSecretCompleteArn(this, 'OpenAiApiKey', config.openaiApiKeySecretArn)
       : undefined;
@@ -122,9 +125,9 @@ export class ChatbotApiStack extends Stack {
       },
       modelSecrets: openaiKey ? [openaiKey] : [],
       deletedRetentionDays: config.deletedRetentionDays,
-      bedrockModelArns:
-        config.llmProvider === 'bedrock' ? bedrockModelArns(config.bedrockModelId, this.partition, this.region, this.account) : [],
+      bedrockModelArns: modelList.bedrockModelArns(this.partition, this.region, this.account),
     });
+    modelList.addTo(this.functions.apiFunctions);
 
     // Each function is told about, and may read, only the secrets it uses: the API handlers the app role's
     // and the cache token; the purge job the app role's (it touches no cache key); migrate the master
