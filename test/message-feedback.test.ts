@@ -5,7 +5,10 @@
  * once even when the detail was cached, counted per rating; foreign or unknown → 404; a user
  * message, a bad rating, bad tags or text → 422, writing nothing.
  */
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { Client } from 'pg';
 import { closeDatabase, closeRedis, listMessageFeedbackSince, metrics, rateMessage as rateMessageUseCase, resetConfig } from '@chatbot/shared/testing';
 import { getConversation, listConversations, newUserId, patchConversation, rateMessage, sendMessage } from './support/handlers';
@@ -215,4 +218,24 @@ describe('the ratings export', () => {
     expect(downOnly.map((row) => row.messageId)).toEqual([a.assistantMessageId]);
     expect(JSON.stringify([...firstPage, ...secondPage])).not.toContain(userId);
   });
+
+  it('is what npm run feedback-export prints, one JSON line per rating', async () => {
+    // Prepare
+    const since = new Date();
+    const userId = newUserId();
+    const sent = await sendMessage(userId, 'Export me');
+    await rateMessage({ conversation_id: sent.conversationId, message_id: sent.assistantMessageId, rating: 'thumbsDown', tags: ['lazy'] }, userId);
+
+    // Act
+    const root = path.resolve(__dirname, '..');
+    const { stdout, stderr } = await promisify(execFile)('node', ['local/run.mts', 'scripts/feedback-export.ts', '--since', since.toISOString(), '--rating', 'thumbsDown'], {
+      cwd: root,
+      env: { ...process.env, POWERTOOLS_LOG_LEVEL: 'SILENT', POWERTOOLS_METRICS_DISABLED: 'true' },
+    });
+
+    // Assess
+    const lines = stdout.trim().split('\n').map((line) => JSON.parse(line));
+    expect(lines).toEqual([expect.objectContaining({ messageId: sent.assistantMessageId, rating: 'thumbsDown', tags: ['lazy'], prompt: 'Export me' })]);
+    expect(stderr).toContain('Exported 1 rating(s)');
+  }, 30_000);
 });
