@@ -63,14 +63,19 @@ describe('conversation repository on a real Postgres', () => {
   it('reads the owner, the parent role and an existing message id in one query', async () => {
     const userId = `u-${randomUUID()}`;
     const { id, ids } = await seedConversation(userId, 1);
-    // The size counters (migration 003) come with it: the user and assistant message, and their parts' bytes.
-    const size = { messageCount: 2, contentBytes: expect.any(Number) };
+    // The size counters (migration 003) come with it: the user and assistant message, and their parts' bytes;
+    // and the last model, with the replies under the reply's parent only when asked (a regenerate).
+    const size = { messageCount: 2, contentBytes: expect.any(Number), defaultModelSlug: null, replyCount: 0 };
     expect(await getTurnTargetByConversationId({ conversationId: id, parentId: ids[1], messageId: randomUUID() })).toEqual({
       userId, parentRole: 'assistant', existing: null, ...size,
     });
     expect(await getTurnTargetByConversationId({ conversationId: id, parentId: 'nope', messageId: ids[1] })).toEqual({
       userId, parentRole: null, existing: { parentId: ids[0], role: 'assistant' }, ...size,
     });
+    // ids[0] (the user message) has one reply: under it (as the parent, or as the message re-sent), a regenerate is the second.
+    expect(await getTurnTargetByConversationId({ conversationId: id, parentId: ids[0], countReplies: true })).toMatchObject({ replyCount: 1 });
+    expect(await getTurnTargetByConversationId({ conversationId: id, parentId: 'x', messageId: ids[0], countReplies: true })).toMatchObject({ replyCount: 1 });
+    expect(await getTurnTargetByConversationId({ conversationId: id, parentId: ids[1], countReplies: true })).toMatchObject({ replyCount: 0 });
   });
 
   it('refuses a parent that is not in the conversation and a duplicate id (constraints, not code), as typed conflicts', async () => {
