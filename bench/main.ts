@@ -33,7 +33,7 @@ import {
   type CacheStatus,
 } from '@chatbot/shared/testing';
 import { buildRestApiEvent, invokeHandler, type InvokeResult } from '../local/lambda-runtime';
-import { generateTitle, patchAllConversations, patchConversation, sendMessage } from '../test/support/handlers';
+import { generateTitle, getLimits, listModels, patchAllConversations, patchConversation, rateMessage, sendMessage } from '../test/support/handlers';
 import { handler as getConversationHandler } from '../lambdas/get-conversation';
 import { handler as listConversationsHandler } from '../lambdas/list-conversations';
 import { buildArtifacts, HANDLERS, LAYER_TESTING_ENTRY, measureColdStart, removeArtifacts, type ColdStartResult } from './cold-start';
@@ -538,6 +538,21 @@ async function measureRoundTrips(raw: Redis, conversation: SeededConversation, l
       act: async () => expectOk(await generateTitle(target!.conversationId, { message_id: target!.assistantMessageId }, lifecycleUser)),
     },
   );
+  // Models, feedback and remaining turns (docs/api.md#models-feedback-and-remaining-turns).
+  const rate = (rating: string) => rateMessage({ conversation_id: target!.conversationId, message_id: target!.assistantMessageId, rating }, lifecycleUser);
+  scenarios.push(
+    { endpoint: 'GET models', prepare: async () => undefined, act: async () => expectOk(await listModels(lifecycleUser)) },
+    { endpoint: 'GET limits', prepare: async () => undefined, act: async () => expectOk(await getLimits(lifecycleUser)) },
+    { endpoint: 'POST message_feedback (first rating)', prepare: freshTarget, act: async () => expectOk(await rate('thumbsUp')) },
+    {
+      endpoint: 'POST message_feedback (replacing a rating)',
+      prepare: async () => {
+        await freshTarget();
+        expectOk(await rate('thumbsUp'));
+      },
+      act: async () => expectOk(await rate('thumbsDown')),
+    },
+  );
 
   const results: RoundTrips[] = [];
   let markers = 0;
@@ -902,7 +917,7 @@ async function main(): Promise<void> {
     section(
       5,
       '## 5. Round trips per request',
-      'Averages over 5 requests each. `Redis commands` is the layer\'s own count (`redisStats.commands`); `seen by Redis` counts, independently, the top-level commands Redis received from the layer\'s connection (MONITOR; commands run inside a Lua script are not round trips and are excluded). The two invalidation DELs of a POST are sent together by ioredis auto-pipelining, so they cost one network round trip. A POST also records that its reply runs (docs/api.md#resumable-replies): one script call when it starts and one when it ends; a v1 reply adds one per batch of frames (at most one per 20 ms, never awaited per token; these rows post in the legacy format).',
+      'Averages over 5 requests each. `Redis commands` is the layer\'s own count (`redisStats.commands`); `seen by Redis` counts, independently, the top-level commands Redis received from the layer\'s connection (MONITOR; commands run inside a Lua script are not round trips and are excluded). The two invalidation DELs of a POST are sent together by ioredis auto-pipelining, so they cost one network round trip. A POST also records that its reply runs (docs/api.md#resumable-replies): one script call when it starts and one when it ends; a v1 reply adds one per batch of frames (at most one per 20 ms, never awaited per token; these rows post in the legacy format). GET models is served from memory; GET limits is one read-only script on the turn log; a rating is one Postgres statement (owner, role and upsert together) and one DEL of the detail (the list is untouched).',
       markdownTable([
         ['request', 'Redis commands', 'seen by Redis', 'Postgres queries'],
         ...trips.map((t) => [t.endpoint, String(t.redisCommands), String(t.redisSeenByServer), String(t.postgresQueries)]),

@@ -9,7 +9,8 @@ import { Database } from './database';
 import { ApiFirewall } from './firewall';
 import { METRICS_NAMESPACE, SERVICE_NAME } from '../layer/src/contracts/metrics';
 import { API_FUNCTIONS, type ApiFunctionName } from '../layer/src/contracts/route-table';
-import { bedrockModelArns, Functions, logicalIdOf } from './functions';
+import { Functions, logicalIdOf } from './functions';
+import { loadModelList } from './models';
 import { Network } from './network';
 import { Observability } from './observability';
 import { loadStackConfig, type StackConfig } from './stack-config';
@@ -92,6 +93,8 @@ export class ChatbotApiStack extends Stack {
       this.webClient && !config.allowedOrigins.includes('*') ? [...config.allowedOrigins, this.webClient.origin] : config.allowedOrigins;
     if (allowedOrigins.length === 0) throw new Error('ChatbotApiStack: no CORS origin; set allowedOrigins (or webClient=true)');
 
+    // The models clients may pick (context `models`): their env for the functions, IAM for exactly them.
+    const modelList = loadModelList(this.node, config);
     const openaiKey = config.openaiApiKeySecretArn
       ? secretsmanager.Secret.fromSecretCompleteArn(this, 'OpenAiApiKey', config.openaiApiKeySecretArn)
       : undefined;
@@ -136,9 +139,9 @@ export class ChatbotApiStack extends Stack {
       },
       modelSecrets: openaiKey ? [openaiKey] : [],
       deletedRetentionDays: config.deletedRetentionDays,
-      bedrockModelArns:
-        config.llmProvider === 'bedrock' ? bedrockModelArns(config.bedrockModelId, this.partition, this.region, this.account) : [],
+      bedrockModelArns: modelList.bedrockModelArns(this.partition, this.region, this.account),
     });
+    modelList.addTo(this.functions.apiFunctions);
 
     // Each function is told about, and may read, only the secrets it uses: the API handlers the app role's
     // and the cache token; the purge job the app role's (it touches no cache key); migrate the master

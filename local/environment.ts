@@ -215,14 +215,22 @@ function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)} s`;
 }
 
-function describeModel(llm: { provider: string; bedrockModelId: string; openaiModel: string; openaiBaseUrl?: string; localTokenDelayMs: number }): string {
+function describeModel(llm: {
+  provider: string;
+  openaiBaseUrl?: string;
+  localTokenDelayMs: number;
+  models: readonly { slug: string }[];
+  defaultModelSlug: string;
+}): string {
+  // The slugs a client may pick (GET /backend-api/models), the default marked.
+  const slugs = llm.models.map((model) => (model.slug === llm.defaultModelSlug ? `${model.slug} (default)` : model.slug)).join(', ');
   switch (llm.provider) {
     case 'bedrock':
-      return `Amazon Bedrock ${llm.bedrockModelId} (needs AWS credentials)`;
+      return `Amazon Bedrock ${slugs} (needs AWS credentials)`;
     case 'openai':
-      return `OpenAI-compatible ${llm.openaiModel} at ${llm.openaiBaseUrl ?? 'https://api.openai.com/v1'}`;
+      return `OpenAI-compatible ${slugs} at ${llm.openaiBaseUrl ?? 'https://api.openai.com/v1'}`;
     default:
-      return `local offline model (deterministic echo, not an LLM), ${llm.localTokenDelayMs} ms per token`;
+      return `local offline models, not LLMs: ${slugs}; ${llm.localTokenDelayMs} ms per token`;
   }
 }
 

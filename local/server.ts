@@ -119,6 +119,7 @@ const HANDLER_MODULES: Readonly<Record<ApiFunctionName, () => Promise<{ handler:
   'update-conversation': () => import('../lambdas/update-conversation/index'),
   'resume-conversation': () => import('../lambdas/resume-conversation/index'),
   'reply-control': () => import('../lambdas/reply-control/index'),
+  'models-and-limits': () => import('../lambdas/models-and-limits/index'),
 };
 
 /** Starts the local API Gateway emulator. */

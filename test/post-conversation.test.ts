@@ -268,8 +268,9 @@ describe('POST /backend-api/f/conversation', () => {
   });
 
   it('accepts the 2022 message shape (role on the message) and the old /backend-api/conversation fields', async () => {
+    // Not its `model` ("text-davinci-002-render"): a model the deployment does not list is a 422 (test/models.test.ts).
     const response = await postRaw(
-      { action: 'next', messages: [{ id: randomUUID(), role: 'user', content: { content_type: 'text', parts: ['old client'] } }], parent_message_id: randomUUID(), model: 'text-davinci-002-render', timezone_offset_min: -60, history_and_training_disabled: false, conversation_mode: { kind: 'primary_assistant' } },
+      { action: 'next', messages: [{ id: randomUUID(), role: 'user', content: { content_type: 'text', parts: ['old client'] } }], parent_message_id: randomUUID(), timezone_offset_min: -60, history_and_training_disabled: false, conversation_mode: { kind: 'primary_assistant' } },
       newUserId(),
     );
     expect(response.statusCode).toBe(200);

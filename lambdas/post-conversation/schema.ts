@@ -4,7 +4,7 @@
  * `conversation_id: null`, extra fields ignored), strict about what it uses. Everything is
  * checked before anything is written.
  */
-import { assertMessageLength, IssueCollector, isStorableText, isUuid, readJsonObjectBody, type IncomingUserMessage, type ReplyEncoding, type TurnAction } from '@chatbot/shared';
+import { assertMessageLength, findListedModel, IssueCollector, ModelNotAllowedError, isStorableText, isUuid, readJsonObjectBody, type IncomingUserMessage, type ReplyEncoding, type TurnAction } from '@chatbot/shared';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 
 export interface PostConversationRequest {
@@ -12,6 +12,8 @@ export interface PostConversationRequest {
   readonly conversationId?: string;
   readonly parentMessageId: string;
   readonly message?: IncomingUserMessage;
+  /** A listed model slug; absent when the client named none (or `"auto"`). */
+  readonly model?: string;
   /** `v1` when the client lists it in `supported_encodings` (delta frames, resumable), else the legacy snapshots. */
   readonly encoding: ReplyEncoding;
 }
@@ -22,6 +24,8 @@ export interface PostConversationLimits {
 }
 
 const ACTIONS: readonly TurnAction[] = ['next', 'variant', 'continue'];
+/** The `model` ChatGPT's web client sends to let the server choose. */
+const AUTO_MODEL = 'auto';
 const TEXT_CONTENT_TYPES = new Set(['text', 'multimodal_text']);
 const MAX_ID_LENGTH = 128;
 type Json = Record<string, unknown>;
@@ -104,16 +108,24 @@ export function parsePostConversationRequest(
   }
   if (action === 'continue' && message) issues.add(['body', 'messages'], 'must be empty for action "continue"', 'value_error');
 
-  // `model` is accepted and ignored: one model per deployment.
+  // ChatGPT's web client sends "auto" for "let the server choose": the same as no model.
+  const requestedModel = request.model;
+  let model: string | undefined;
+  if (typeof requestedModel === 'string' && requestedModel !== '' && requestedModel !== AUTO_MODEL) model = requestedModel;
+  else if (requestedModel !== undefined && requestedModel !== null && typeof requestedModel !== 'string') {
+    issues.add(['body', 'model'], 'must be a model slug (GET /backend-api/models)', 'string_type');
+  }
   const encodings = request.supported_encodings;
   const encoding: ReplyEncoding = Array.isArray(encodings) && encodings.includes('v1') ? 'v1' : 'legacy';
   issues.throwIfAny();
+  if (model !== undefined && !findListedModel(model)) throw new ModelNotAllowedError();
 
   return {
     action: action as TurnAction,
     conversationId: conversationId === undefined ? undefined : (conversationId as string).toLowerCase(),
     parentMessageId: parentMessageId as string,
     message,
+    model,
     encoding,
   };
 }

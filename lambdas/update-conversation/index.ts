@@ -1,7 +1,8 @@
 /**
  * The conversation lifecycle a ChatGPT-style sidebar calls (docs/api.md#conversation-lifecycle), one function for its
  * three routes: PATCH one conversation (rename, archive, delete), PATCH all of them
- * (archive all, delete all), and POST gen_title. Each route: parse → one service call → respond.
+ * (archive all, delete all), and POST gen_title; and the rating of a reply (POST
+ * message_feedback), a write beside them. Each route: parse → one service call → respond.
  */
 import middy from '@middy/core';
 import {
@@ -11,11 +12,12 @@ import {
   getUserId,
   httpMiddlewares,
   jsonResponse,
+  rateMessage,
   updateAllConversations,
   updateConversation,
 } from '@chatbot/shared';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import { parseGenerateTitleRequest, parseUpdateAllConversationsRequest, parseUpdateConversationRequest } from './schema';
+import { parseGenerateTitleRequest, parseRateMessageRequest, parseUpdateAllConversationsRequest, parseUpdateConversationRequest } from './schema';
 
 const SUCCESS = JSON.stringify({ success: true });
 
@@ -34,6 +36,11 @@ const handleRoute = dispatchRoutes<'update-conversation'>({
     const { conversationId, messageId } = parseGenerateTitleRequest(event, getConfig().http);
     const title = await generateConversationTitle({ userId: getUserId(event), conversationId, messageId });
     return jsonResponse(200, JSON.stringify({ title }));
+  },
+  rateMessage: async (event) => {
+    const request = parseRateMessageRequest(event, getConfig().http);
+    const receipt = await rateMessage({ userId: getUserId(event), ...request });
+    return jsonResponse(200, JSON.stringify(receipt));
   },
 });
 

@@ -1,11 +1,20 @@
 /**
- * The lifecycle requests a ChatGPT-style sidebar sends (docs/api.md#conversation-lifecycle).
- * Strict: a body with no known field, a wrong type, a title a person could not see (blank,
- * invisible-only, control characters, over 256 characters), or `is_visible: true` is a 422
- * listing the offending fields, and nothing changes.
+ * The lifecycle requests a ChatGPT-style sidebar sends (docs/api.md#conversation-lifecycle), and the
+ * rating of a reply. Strict: a body with no known field, a wrong type, a title a person could not
+ * see (blank, invisible-only, control characters, over 256 characters), `is_visible: true`, a
+ * rating other than thumbsUp/thumbsDown or bad tags is a 422 listing the offending fields, and
+ * nothing changes.
  */
-import { IssueCollector, isUuid, readJsonObjectBody, readTitle, type ConversationChanges } from '@chatbot/shared';
+import { IssueCollector, isStorableText, isUuid, readJsonObjectBody, readTitle, type ConversationChanges, type FeedbackContent, type FeedbackRating } from '@chatbot/shared';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
+
+/** Feedback text: what one rating may say in words. */
+export const MAX_FEEDBACK_TEXT_CHARS = 2000;
+/** Feedback tags: at most this many, each a short word like `not-helpful`. */
+export const MAX_FEEDBACK_TAGS = 10;
+const FEEDBACK_TAG = /^[A-Za-z0-9][\w-]{0,63}$/;
+const RATINGS: readonly FeedbackRating[] = ['thumbsUp', 'thumbsDown'];
+const isMessageId = (value: unknown): value is string => typeof value === 'string' && value.length > 0 && value.length <= 128 && /^[\w.:-]+$/.test(value);
 
 type Event = Pick<APIGatewayProxyEvent, 'body' | 'isBase64Encoded' | 'headers' | 'pathParameters'>;
 type Limits = { readonly maxBodyBytes: number };
@@ -66,9 +75,56 @@ export function parseGenerateTitleRequest(event: Event, limits: Limits): { conve
   const issues = new IssueCollector();
   const conversationId = readConversationId(issues, event);
   const messageId = body.message_id;
-  if (typeof messageId !== 'string' || messageId === '' || messageId.length > 128 || !/^[\w.:-]+$/.test(messageId)) {
-    issues.add(['body', 'message_id'], 'must be a message id', 'value_error');
-  }
+  if (!isMessageId(messageId)) issues.add(['body', 'message_id'], 'must be a message id', 'value_error');
   issues.throwIfAny();
   return { conversationId, messageId: messageId as string };
+}
+
+/** The rating of one reply. */
+export interface RateMessageRequest {
+  readonly conversationId: string;
+  readonly messageId: string;
+  readonly rating: FeedbackRating;
+  readonly content: FeedbackContent;
+}
+
+/**
+ * `POST /backend-api/conversation/message_feedback` with `{"conversation_id", "message_id", "rating":
+ * "thumbsUp" | "thumbsDown", "tags"?: [...], "text"?: "..."}`. Tags: at most 10 distinct words
+ * of letters, digits, `-` and `_` (1 to 64 characters); text: at most 2,000 characters, `""`
+ * or null for none. Unknown fields (ChatGPT's `content`, `evaluation_name`, …) are ignored.
+ */
+export function parseRateMessageRequest(event: Event, limits: Limits): RateMessageRequest {
+  const body = readJsonObjectBody(event, limits);
+  const issues = new IssueCollector();
+  const conversationId = body.conversation_id;
+  if (!isUuid(conversationId)) issues.add(['body', 'conversation_id'], 'must be a UUID', 'uuid_parsing');
+  const messageId = body.message_id;
+  if (!isMessageId(messageId)) issues.add(['body', 'message_id'], 'must be a message id', 'value_error');
+  const rating = body.rating;
+  if (!RATINGS.includes(rating as FeedbackRating)) issues.add(['body', 'rating'], 'must be "thumbsUp" or "thumbsDown"', 'literal_error');
+
+  const tags = body.tags ?? [];
+  if (!Array.isArray(tags) || tags.length > MAX_FEEDBACK_TAGS) {
+    issues.add(['body', 'tags'], `must be a list of at most ${MAX_FEEDBACK_TAGS} tags`, 'list_type');
+  } else {
+    tags.forEach((tag: unknown, i) => {
+      if (typeof tag !== 'string' || !FEEDBACK_TAG.test(tag)) issues.add(['body', 'tags', i], 'must be 1 to 64 letters, digits, "-" or "_"', 'string_pattern_mismatch');
+      else if (tags.indexOf(tag) !== i) issues.add(['body', 'tags', i], 'is listed twice', 'value_error');
+    });
+  }
+
+  const text = body.text ?? null;
+  if (text !== null && typeof text !== 'string') issues.add(['body', 'text'], 'must be a string', 'string_type');
+  else if (typeof text === 'string' && text.length > MAX_FEEDBACK_TEXT_CHARS) {
+    issues.add(['body', 'text'], `must be at most ${MAX_FEEDBACK_TEXT_CHARS} characters`, 'string_too_long');
+  } else if (typeof text === 'string' && !isStorableText(text)) issues.add(['body', 'text'], 'must be well-formed text without NUL', 'value_error');
+  issues.throwIfAny();
+
+  return {
+    conversationId: (conversationId as string).toLowerCase(),
+    messageId: messageId as string,
+    rating: rating as FeedbackRating,
+    content: { tags: tags as string[], text: typeof text === 'string' && text.trim() !== '' ? text : null },
+  };
 }

@@ -42,6 +42,13 @@ export class ConversationNotFoundError extends AppError {
   }
 }
 
+/** The conversation is the caller's, but it has no message with this id. */
+export class MessageNotFoundError extends AppError {
+  constructor() {
+    super(404, 'message_not_found', 'Message not found');
+  }
+}
+
 export class UnauthorizedError extends AppError {
   constructor(message = 'Missing or invalid credentials') {
     super(401, 'invalid_jwt', message);
@@ -74,6 +81,17 @@ export class TooManyStreamsError extends AppError {
     super(429, 'too_many_streams', message, { message, code: 'too_many_streams', limit, retry_after: retryAfterSeconds }, {
       headers: { 'Retry-After': String(retryAfterSeconds) },
     });
+  }
+}
+
+/**
+ * A POST named a model the deployment does not list (GET /backend-api/models): 422 with an
+ * object `detail`, checked before anything is written or counted.
+ */
+export class ModelNotAllowedError extends AppError {
+  constructor() {
+    const message = 'This model is not available: GET /backend-api/models lists the models you may use';
+    super(422, 'model_not_allowed', message);
   }
 }
 

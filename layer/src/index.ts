@@ -21,8 +21,9 @@ export { IssueCollector, isStorableText, isUuid, MAX_TITLE_CHARS, readIntegerPar
 export { getConversationDetail, listConversations, type CachedBody } from './conversations/reads';
 export { updateAllConversations, updateConversation } from './conversations/lifecycle';
 export { generateConversationTitle } from './conversations/titles';
+export { rateMessage, type FeedbackContent, type FeedbackRating, type FeedbackReceipt } from './conversations/feedback';
 export { purgeDeletedConversations } from './conversations/purge';
-export { assertMessageLength } from './conversations/limits';
+export { assertMessageLength, getLimitsProgress, type LimitProgress } from './conversations/limits';
 export type { ConversationChanges } from './conversations/repository';
 export type { IncomingUserMessage, TurnAction } from './conversations/turns';
 
@@ -33,7 +34,7 @@ export { getConversationStreamStatus, stopConversationReply, type StreamStatus }
 export type { FrameStream, ReplyEncoding } from './replies/frames';
 
 // Models
-export { getChatModel } from './ai/models';
+export { findListedModel, getChatModel, getModelsBody } from './ai/models';
 
 // Platform
 export { getConfig, ConfigError, type AppConfig } from './platform/config';

@@ -11,7 +11,7 @@ export * from './contracts/metrics';
 export * from './contracts/route-table';
 
 // Test hooks: replace or reset per-container state.
-export { setChatModel, createChatModel, type ChatModelOptions } from './ai/models';
+export { setChatModel, createChatModel, getTitleModel, maxTokensOf, resolveModelSlug, type ChatModelOptions } from './ai/models';
 export { resetCacheService, getCacheService, CacheService, type CacheStatus, type CacheServiceOptions, type FillLeaseOptions, type ReadThroughOptions, type ReadThroughResult } from './redis/cache';
 export { resetConfig, parseConfig, DEFAULT_MAX_CONVERSATION_BYTES } from './platform/config';
 export { databaseStats, db, getPool, type Queryable } from './platform/database';
@@ -19,12 +19,15 @@ export { redisStats } from './redis/fail-open';
 
 // Internals tests assert on
 export * from './ai/types';
-export { LOCAL_MODEL_MARKERS, LOCAL_MODEL_SLUG, LocalChatModel } from './ai/local-model';
+export { LOCAL_LONG_ANSWER_SLUG, LOCAL_MODEL_MARKERS, LOCAL_MODEL_SLUG, LocalChatModel } from './ai/local-model';
+export { composeLongAnswer } from './ai/local-long-answer';
+export * from './ai/model-catalog';
 export { BedrockChatModel, toConverseMessages } from './ai/bedrock-model';
 export { OpenAiChatModel } from './ai/openai-model';
 export * from './ai/title';
 export * from './conversations/records';
 export * from './conversations/repository';
+export * from './conversations/feedback-repository';
 export * from './conversations/wire';
 export * from './conversations/limits';
 export { MAX_CACHED_LIST_PAGES, invalidateConversationReads } from './conversations/reads';
@@ -39,7 +42,7 @@ export { appendToList, readList } from './redis/context-list';
 export { encodeCacheValue, decodeCacheValue } from './redis/cache-encoding';
 export { defineScript, runScript } from './redis/scripts';
 export { failOpen } from './redis/fail-open';
-export { recordTurn } from './redis/turn-limiter';
+export { readTurnLog, recordTurn } from './redis/turn-limiter';
 export { startReplyRecording } from './redis/reply-recorder';
 export { getReplyStreamState, isReplyStreamToken, readCurrentReply, requestReplyStop, discardReplyStreams } from './redis/reply-state';
 export { openReplyFollower } from './redis/reply-follower';

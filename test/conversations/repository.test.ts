@@ -66,14 +66,19 @@ describe('conversation repository on a real Postgres', () => {
     const userId = `u-${randomUUID()}`;
     const { id, ids } = await seedConversation(userId, 1);
     // The size counters (migration 003) come with it: the user and assistant message, and their
-    // parts' bytes; and the room running replies hold (migration 005): none here.
-    const size = { messageCount: 2, contentBytes: expect.any(Number), reservedMessages: 0, reservedBytes: 0 };
+    // parts' bytes; the room running replies hold (migration 005): none here; and the last model,
+    // with the replies under the reply's parent only when asked (a regenerate).
+    const size = { messageCount: 2, contentBytes: expect.any(Number), reservedMessages: 0, reservedBytes: 0, defaultModelSlug: null, replyCount: 0 };
     expect(await getTurnTargetByConversationId({ conversationId: id, parentId: ids[1], messageId: randomUUID() })).toEqual({
       userId, parentRole: 'assistant', existing: null, ...size,
     });
     expect(await getTurnTargetByConversationId({ conversationId: id, parentId: 'nope', messageId: ids[1] })).toEqual({
       userId, parentRole: null, existing: { parentId: ids[0], role: 'assistant' }, ...size,
     });
+    // ids[0] (the user message) has one reply: under it (as the parent, or as the message re-sent), a regenerate is the second.
+    expect(await getTurnTargetByConversationId({ conversationId: id, parentId: ids[0], countReplies: true })).toMatchObject({ replyCount: 1 });
+    expect(await getTurnTargetByConversationId({ conversationId: id, parentId: 'x', messageId: ids[0], countReplies: true })).toMatchObject({ replyCount: 1 });
+    expect(await getTurnTargetByConversationId({ conversationId: id, parentId: ids[1], countReplies: true })).toMatchObject({ replyCount: 0 });
   });
 
   it('holds room for running replies only while they fit, gives it back, and lets a forgotten hold lapse', async () => {

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { buildRestApiEvent, invokeHandler } from '../../local/lambda-runtime';
-import { generateTitle, getConversation, listConversations, newUserId, patchAllConversations, patchConversation, postRaw, sendMessage, type JsonResponse } from '../support/handlers';
+import { generateTitle, getConversation, getLimits, listConversations, listModels, newUserId, patchAllConversations, patchConversation, postRaw, rateMessage, sendMessage, type JsonResponse } from '../support/handlers';
 import { rawRedis, runPrefix } from '../support/redis';
 import { closeDatabase, closeRedis } from '@chatbot/shared/testing';
 import { AssertionDatabase } from './support/database';
@@ -350,6 +350,51 @@ const corpus: BadRequest[] = [
   ...asSub('a sub with a reversed surrogate pair', 'eve\udc00\ud800'),
   ...asSub('a sub that is an object', unprintable),
   ...asSub('a sub that is a number', 42),
+  // The model a POST names: only a listed slug (or none, or "auto").
+  post('model unlisted', validBody({ model: 'gpt-4o' }), 422, { code: 'model_not_allowed' }),
+  post('model a ChatGPT slug of 2022', validBody({ model: 'text-davinci-002-render-sha' }), 422, { code: 'model_not_allowed' }),
+  post('model with a NUL', validBody({ model: 'local-offline-model\u0000' }), 422, { code: 'model_not_allowed' }),
+  post('model a listed slug in another case', validBody({ model: 'LOCAL-OFFLINE-MODEL' }), 422, { code: 'model_not_allowed' }),
+  post('model 100k characters', validBody({ model: 'm'.repeat(100_000) }), 422, { code: 'model_not_allowed' }),
+  post('model a number', validBody({ model: 7 })),
+  post('model a list', validBody({ model: ['local-offline-model'] })),
+  post('model an unprintable object', validBody({ model: unprintable })),
+  post('model __proto__', validBody({ model: '__proto__' }), 422, { code: 'model_not_allowed' }),
+  post('model constructor', validBody({ model: 'constructor' }), 422, { code: 'model_not_allowed' }),
+  // Rating a reply (update-conversation): the body, its fields, and what they point at.
+  ...[
+    ['empty body', ''],
+    ['not an object', '[]'],
+    ['invalid JSON', '{"rating":'],
+    ['no fields', {}],
+    ['rating missing', { conversation_id: uuid, message_id: 'm1' }],
+    ['rating unknown', { conversation_id: uuid, message_id: 'm1', rating: 'meh' }],
+    ['rating lower case', { conversation_id: uuid, message_id: 'm1', rating: 'thumbsup' }],
+    ['rating an unprintable object', { conversation_id: uuid, message_id: 'm1', rating: unprintable }],
+    ['conversation_id not a UUID', { conversation_id: 'abc', message_id: 'm1', rating: 'thumbsUp' }],
+    ['conversation_id an unprintable object', { conversation_id: unprintable, message_id: 'm1', rating: 'thumbsUp' }],
+    ['message_id missing', { conversation_id: uuid, rating: 'thumbsUp' }],
+    ['message_id with a slash', { conversation_id: uuid, message_id: '../x', rating: 'thumbsUp' }],
+    ['message_id an unprintable object', { conversation_id: uuid, message_id: unprintable, rating: 'thumbsUp' }],
+    ['tags a string', { conversation_id: uuid, message_id: 'm1', rating: 'thumbsDown', tags: 'bad' }],
+    ['tags an object', { conversation_id: uuid, message_id: 'm1', rating: 'thumbsDown', tags: { 0: 'bad' } }],
+    ['a tag with spaces', { conversation_id: uuid, message_id: 'm1', rating: 'thumbsDown', tags: ['not helpful'] }],
+    ['a tag of 65 characters', { conversation_id: uuid, message_id: 'm1', rating: 'thumbsDown', tags: ['t'.repeat(65)] }],
+    ['a tag an unprintable object', { conversation_id: uuid, message_id: 'm1', rating: 'thumbsDown', tags: [unprintable] }],
+    ['eleven tags', { conversation_id: uuid, message_id: 'm1', rating: 'thumbsDown', tags: Array.from({ length: 11 }, (_, i) => `t${i}`) }],
+    ['text over 2,000 characters', { conversation_id: uuid, message_id: 'm1', rating: 'thumbsDown', text: 'x'.repeat(2001) }],
+    ['text a lone surrogate', '{"conversation_id":"' + uuid + '","message_id":"m1","rating":"thumbsDown","text":"\\ud800"}'],
+    ['text an unprintable object', { conversation_id: uuid, message_id: 'm1', rating: 'thumbsDown', text: unprintable }],
+    ['prototype-member keys only', JSON.parse('{"__proto__":{"rating":"thumbsUp"},"constructor":1,"toString":1}')],
+  ].map(([name, body]) => ({ name: `rate a message: ${name as string}`, status: 422, send: () => rateMessage(body, user) })),
+  { name: 'rate a message in an unknown conversation', status: 404, code: 'conversation_not_found', send: () => rateMessage({ conversation_id: randomUUID(), message_id: 'm1', rating: 'thumbsUp' }, user) },
+  raw('rate a message as text/plain', '../../lambdas/update-conversation', () => buildRestApiEvent({ method: 'POST', resource: '/backend-api/conversation/message_feedback', path: '/backend-api/conversation/message_feedback', headers: { 'Content-Type': 'text/plain' }, body: '{}', userId: user }), 415),
+  raw('rate a message as a sub with NUL', '../../lambdas/update-conversation', () => withClaims(buildRestApiEvent({ method: 'POST', resource: '/backend-api/conversation/message_feedback', path: '/backend-api/conversation/message_feedback', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ conversation_id: uuid, message_id: 'm1', rating: 'thumbsUp' }) }), { sub: 'eve\u0000' }), 401),
+  // Models and limits take no input but the caller's identity.
+  { name: 'GET models without an identity', status: 401, send: () => listModels(undefined) },
+  { name: 'GET limits without an identity', status: 401, send: () => getLimits(undefined) },
+  raw('GET models as a sub with a lone surrogate', '../../lambdas/models-and-limits', () => withClaims(buildRestApiEvent({ method: 'GET', resource: '/backend-api/models', path: '/backend-api/models' }), { sub: 'eve\ud800' }), 401),
+  raw('GET limits as a sub that is an object', '../../lambdas/models-and-limits', () => withClaims(buildRestApiEvent({ method: 'GET', resource: '/backend-api/limits', path: '/backend-api/limits' }), { sub: unprintable }), 401),
   // Identity.
   { name: 'POST without an identity', status: 401, send: () => postRaw(validBody(), undefined) },
   { name: 'POST with an empty sub', status: 401, send: () => postRaw(validBody(), '') },

@@ -29,7 +29,8 @@ afterAll(async () => {
 });
 
 function useLimits(limits: Record<string, string>): void {
-  process.env = { ...saved, USER_TURN_LIMIT: '0', ...limits };
+  // Many turns of one user at once: the live-stream cap is another test's subject.
+  process.env = { ...saved, USER_TURN_LIMIT: '0', USER_MAX_LIVE_STREAMS: '0', ...limits };
   resetConfig();
   resetCacheService();
 }

@@ -17,6 +17,7 @@ const handlers = {
   update: require('../../lambdas/update-conversation').handler as unknown,
   resume: require('../../lambdas/resume-conversation').handler as unknown,
   control: require('../../lambdas/reply-control').handler as unknown,
+  modelsAndLimits: require('../../lambdas/models-and-limits').handler as unknown,
 };
 
 export interface JsonResponse {
@@ -101,6 +102,22 @@ export const generateTitle = (conversationId: string, body: unknown, userId: str
     userId,
     { conversation_id: conversationId },
   );
+
+/** POST /backend-api/conversation/message_feedback. */
+export const rateMessage = (body: unknown, userId: string | undefined): Promise<JsonResponse> =>
+  invokeUpdate('POST', '/backend-api/conversation/message_feedback', '/backend-api/conversation/message_feedback', body, userId, null);
+
+/** GET /backend-api/models or GET /backend-api/limits. */
+async function getModelsOrLimits(path: '/backend-api/models' | '/backend-api/limits', userId: string | undefined): Promise<JsonResponse> {
+  const event = buildRestApiEvent({ method: 'GET', resource: path, path, headers: { Origin: 'https://chat.example.com' }, userId });
+  return toJsonResponse(await invokeHandler(handlers.modelsAndLimits, event));
+}
+
+/** GET /backend-api/models. */
+export const listModels = (userId: string | undefined): Promise<JsonResponse> => getModelsOrLimits('/backend-api/models', userId);
+
+/** GET /backend-api/limits. */
+export const getLimits = (userId: string | undefined): Promise<JsonResponse> => getModelsOrLimits('/backend-api/limits', userId);
 
 export interface PostResult extends JsonResponse {
   readonly events: SseEvent[];
@@ -188,7 +205,7 @@ export interface SentMessage {
 export async function sendMessage(
   userId: string,
   text: string,
-  options: { conversationId?: string; parentMessageId?: string; v1?: boolean; action?: string; messageId?: string } = {},
+  options: { conversationId?: string; parentMessageId?: string; v1?: boolean; action?: string; messageId?: string; model?: string } = {},
 ): Promise<SentMessage> {
   const userMessageId = options.messageId ?? randomUUID();
   const response = await postRaw(
@@ -197,7 +214,7 @@ export async function sendMessage(
       messages: [{ id: userMessageId, author: { role: 'user' }, content: { content_type: 'text', parts: [text] }, metadata: {} }],
       conversation_id: options.conversationId ?? null,
       parent_message_id: options.parentMessageId ?? randomUUID(),
-      model: 'auto',
+      model: options.model ?? 'auto',
       ...(options.v1 ? { supported_encodings: ['v1'] } : {}),
     },
     userId,

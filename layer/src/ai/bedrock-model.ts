@@ -14,8 +14,10 @@ type BedrockModule = typeof import('@aws-sdk/client-bedrock-runtime');
 
 /** Props of `BedrockChatModel`. */
 export interface BedrockChatModelProps {
-  /** A model id or inference profile id/ARN, e.g. `anthropic.claude-haiku-4-5-20251001-v1:0`; also the `model_slug`. */
+  /** A model id or inference profile id/ARN, e.g. `anthropic.claude-haiku-4-5-20251001-v1:0`. */
   readonly modelId: string;
+  /** The `model_slug` reported to clients. @default the model id */
+  readonly slug?: string;
   /** Region of the client created on first use. @default the SDK's (AWS_REGION in Lambda) */
   readonly region?: string;
   /** A ready client (tests, custom credentials); `region` is then ignored. @default one created on first use */
@@ -50,7 +52,7 @@ export class BedrockChatModel implements ChatModel {
   constructor(props: BedrockChatModelProps) {
     if (!props.modelId) throw new Error('BedrockChatModel: modelId is required');
     this.props = props;
-    this.slug = props.modelId;
+    this.slug = props.slug ?? props.modelId;
   }
 
   async *stream(request: ModelStreamRequest): AsyncGenerator<ModelStreamEvent> {

@@ -1,10 +1,17 @@
 import { ModelProviderError } from '../errors';
 import { sleep } from '../platform/timers';
+import { composeLongAnswer } from './local-long-answer';
+import { OFFLINE_MODEL_IDS } from './model-catalog';
 import { TITLE_SYSTEM_PROMPT, fallbackTitle } from './title';
 import type { ChatModel, FinishReason, ModelStreamEvent, ModelStreamRequest } from './types';
 
-/** The `model_slug` of the local model: it must never be mistaken for a real one. */
-export const LOCAL_MODEL_SLUG = 'local-offline-model';
+/** The `model_slug` of the local echo model: it must never be mistaken for a real one. */
+export const LOCAL_MODEL_SLUG = OFFLINE_MODEL_IDS.echo;
+/** The `model_slug` of the local long-answer model. */
+export const LOCAL_LONG_ANSWER_SLUG = OFFLINE_MODEL_IDS.longAnswer;
+
+/** Which offline model: the echo, or the long Markdown answer. */
+export type LocalModelId = (typeof OFFLINE_MODEL_IDS)[keyof typeof OFFLINE_MODEL_IDS];
 
 /** Markers a test can put in the last user message to drive the local model's failure paths. */
 export const LOCAL_MODEL_MARKERS = {
@@ -27,11 +34,19 @@ const MAX_ECHOED_WORDS = 40;
 export interface LocalChatModelProps {
   /** Pause between two streamed tokens, so streaming is visible in a UI. @default 0 */
   readonly tokenDelayMs?: number;
+  /** Which offline model answers. @default the echo (`local-offline-model`) */
+  readonly id?: LocalModelId;
+  /** The `model_slug` it reports. @default its id */
+  readonly slug?: string;
 }
 
 /**
  * An offline, deterministic stand-in for a model, for development and tests. It is NOT an LLM
- * and says so in every reply and in its slug (`local-offline-model`).
+ * and says so in every reply and in its slug (`local-offline-model`, `local-long-answer`).
+ *
+ * `local-long-answer` answers with a few hundred words of Markdown about the message
+ * (`local-long-answer.ts`), one word per event like the echo, and a different text for each
+ * `variant` of the request (a regenerate). Everything below holds for both.
  *
  * The reply echoes the last user message (at most 40 words) with its word count and the number
  * of messages in the context window, e.g.
@@ -50,10 +65,14 @@ export interface LocalChatModelProps {
  * - `[[local-model:slow]]`: 200 ms between tokens (client-disconnect tests).
  */
 export class LocalChatModel implements ChatModel {
-  readonly slug = LOCAL_MODEL_SLUG;
+  readonly slug: string;
+  private readonly id: LocalModelId;
   private readonly tokenDelayMs: number;
 
   constructor(props: LocalChatModelProps = {}) {
+    this.id = props.id ?? LOCAL_MODEL_SLUG;
+    if (!Object.values(OFFLINE_MODEL_IDS).includes(this.id)) throw new Error(`LocalChatModel: unknown id ${JSON.stringify(this.id)}`);
+    this.slug = props.slug ?? this.id;
     this.tokenDelayMs = props.tokenDelayMs ?? 0;
     if (!Number.isFinite(this.tokenDelayMs) || this.tokenDelayMs < 0) {
       throw new Error(`LocalChatModel: tokenDelayMs must be a non-negative number, got ${props.tokenDelayMs}`);
@@ -73,11 +92,15 @@ export class LocalChatModel implements ChatModel {
     let text = lastUser;
     for (const marker of Object.values(LOCAL_MODEL_MARKERS)) text = text.split(marker).join(' ');
     const words = text.split(/\s+/).filter(Boolean);
+    const contextMessages = messages.filter((m) => m.role !== 'system').length;
     const reply =
       messages[0]?.role === 'system' && messages[0].content === TITLE_SYSTEM_PROMPT
         ? fallbackTitle(text)
-        : composeReply(words, messages.filter((m) => m.role !== 'system').length);
-    const tokens = reply.match(/\S+\s*/g) ?? [];
+        : this.id === LOCAL_LONG_ANSWER_SLUG
+          ? composeLongAnswer(text.trim(), request.variant ?? 0, contextMessages)
+          : composeReply(words, contextMessages);
+    // Whitespace rides with the word before it (leading whitespace with the first), so the events concatenate to the reply exactly, newlines included.
+    const tokens = reply.match(/\s*\S+\s*/g) ?? [];
 
     let limit = tokens.length;
     let reason: FinishReason = 'stop';

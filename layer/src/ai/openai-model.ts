@@ -9,8 +9,10 @@ export interface OpenAiChatModelProps {
   readonly baseURL?: string;
   /** Sent as `Authorization: Bearer …`; local servers accept any non-empty value. */
   readonly apiKey: string;
-  /** The `model` of the request, also the `model_slug` reported to clients. */
+  /** The `model` of the request. */
   readonly model: string;
+  /** The `model_slug` reported to clients. @default the model */
+  readonly slug?: string;
   /** Time allowed until the response headers arrive, per attempt. @default 20000 */
   readonly timeoutMs?: number;
   /** Retries of connection errors, 408, 409, 429 and 5xx, before any text streamed. @default 1 */
@@ -33,7 +35,7 @@ export class OpenAiChatModel implements ChatModel {
     if (!props.model) throw new Error('OpenAiChatModel: model is required');
     if (!props.apiKey) throw new Error('OpenAiChatModel: apiKey is required (any non-empty value for servers without auth)');
     this.props = props;
-    this.slug = props.model;
+    this.slug = props.slug ?? props.model;
   }
 
   async *stream(request: ModelStreamRequest): AsyncGenerator<ModelStreamEvent> {

@@ -18,6 +18,11 @@ export interface ModelStreamRequest {
   readonly messages: readonly ChatMessage[];
   /** Upper bound on the reply's length in tokens. @default the provider's default */
   readonly maxTokens?: number;
+  /**
+   * Which reply to the same message this is: 0 for the first, 1 for the first regenerate, …
+   * Real models ignore it (they vary anyway); the offline long-answer model varies by it. @default 0
+   */
+  readonly variant?: number;
   /** Aborting it (client disconnect) stops the stream promptly. @default never aborted */
   readonly signal?: AbortSignal;
 }

@@ -75,6 +75,12 @@ export const ENVIRONMENT = {
   OPENAI_API_KEY: {},
   /** Secrets Manager secret holding that key (deployed). */
   OPENAI_API_KEY_SECRET_ARN: {},
+  /** The models clients may pick (GET /backend-api/models): a JSON list of {id, slug?, title?, description?, max_tokens?, tags?}, or model ids separated by commas. Unset: the provider's one model (BEDROCK_MODEL_ID, OPENAI_MODEL), or the two offline models. */
+  LLM_MODELS: {},
+  /** Slug of the model a turn uses when neither the request nor the conversation names one; a listed slug. Unset: the first listed. */
+  LLM_DEFAULT_MODEL: {},
+  /** Slug of the (cheap) model that writes titles; a listed slug. Unset: the default model. */
+  LLM_TITLE_MODEL: {},
   /** System prompt sent before the context window. */
   SYSTEM_PROMPT: { default: 'You are a helpful assistant. Answer clearly and concisely. Use Markdown when it helps readability.' },
   /** Most tokens one reply may have. */

@@ -34,6 +34,12 @@ export const METRIC_NAMES = [
   'ReplyStopped',
   'ReplyDeadline',
   'ReplyStreamError',
+  /** GET limits could not read the turn log (Redis down or failing): `remaining` was answered as null. */
+  'TurnLogUnreadable',
+  /** A reply was rated thumbs up (a new rating, or one changed to it). */
+  'FeedbackThumbsUp',
+  /** A reply was rated thumbs down. */
+  'FeedbackThumbsDown',
 ] as const;
 
 export type MetricName = (typeof METRIC_NAMES)[number];

@@ -16,6 +16,8 @@ export interface ApiFunctionSpec {
   readonly timeoutSeconds: number;
   /** Calls the model: gets the provider settings, its secret and the model permission. @default false */
   readonly callsModel?: boolean;
+  /** Reads the models list (`LLM_MODELS` and friends) without calling a model; every function that calls one reads it too. @default false */
+  readonly readsModelList?: boolean;
   readonly description: string;
 }
 
@@ -24,10 +26,12 @@ export const API_FUNCTIONS = {
   'list-conversations': { streaming: false, timeoutSeconds: 15, description: 'GET /backend-api/conversations' },
   'post-conversation': { streaming: true, timeoutSeconds: 300, callsModel: true, description: 'POST /backend-api/f/conversation (streams the reply)' },
   // gen_title calls the model, hence more time than the plain writes need; under the gateway's 29 s, which would answer 504 first.
-  'update-conversation': { streaming: false, timeoutSeconds: 28, callsModel: true, description: 'PATCH a conversation or all of them; gen_title' },
+  'update-conversation': { streaming: false, timeoutSeconds: 28, callsModel: true, description: 'PATCH a conversation or all of them; gen_title; rate a reply' },
   // As long as the reply it follows may run.
   'resume-conversation': { streaming: true, timeoutSeconds: 300, description: 'POST /backend-api/f/conversation/resume (streams a reply in progress)' },
   'reply-control': { streaming: false, timeoutSeconds: 15, description: 'GET stream_status and POST stop of a conversation\'s reply' },
+  // Small reads a client makes at start: the models list from memory, the turn limit from one Redis script.
+  'models-and-limits': { streaming: false, timeoutSeconds: 15, readsModelList: true, description: 'GET /backend-api/models and GET /backend-api/limits' },
 } as const satisfies Record<string, ApiFunctionSpec>;
 
 export type ApiFunctionName = keyof typeof API_FUNCTIONS;
@@ -66,6 +70,9 @@ export const API_ROUTES = [
   { id: 'getStreamStatus', method: 'GET', path: '/backend-api/conversation/{conversation_id}/stream_status', function: 'reply-control' },
   { id: 'stopReply', method: 'POST', path: '/backend-api/conversation/{conversation_id}/stop', function: 'reply-control' },
   { id: 'resumeReply', method: 'POST', path: '/backend-api/f/conversation/resume', function: 'resume-conversation', jsonBody: true },
+  { id: 'rateMessage', method: 'POST', path: '/backend-api/conversation/message_feedback', function: 'update-conversation', jsonBody: true },
+  { id: 'listModels', method: 'GET', path: '/backend-api/models', function: 'models-and-limits' },
+  { id: 'getLimits', method: 'GET', path: '/backend-api/limits', function: 'models-and-limits' },
 ] as const satisfies readonly ApiRoute[];
 
 export type RouteId = (typeof API_ROUTES)[number]['id'];

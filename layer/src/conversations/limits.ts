@@ -1,15 +1,16 @@
 /**
  * Every limit a request meets, in one place (docs/api.md#limits): the request body's size, a
- * message's length, a conversation's size (with the room a running reply holds), and the
- * per-user turn limit, counted in Redis (`redis/turn-limiter.ts`). Each rule throws the error
- * its client expects.
+ * message's length, a conversation's size (with the room a running reply holds), the per-user
+ * cap on live streams and the per-user turn limit, counted in Redis (`redis/live-streams.ts`,
+ * `redis/turn-limiter.ts`). Each rule throws the error its client expects; GET limits reads what
+ * is left of the turn limit from the same log.
  */
 import { API_FUNCTIONS } from '../contracts/route-table';
 import { ConversationTooLongError, PayloadTooLargeError, TooManyStreamsError, TurnLimitExceededError } from '../errors';
 import { getConfig } from '../platform/config';
 import { countMetric } from '../platform/observability';
 import { takeStreamSlot, type StreamSlot } from '../redis/live-streams';
-import { recordTurn } from '../redis/turn-limiter';
+import { readTurnLog, recordTurn } from '../redis/turn-limiter';
 import { messageContentBytes, textContentBytes, type MessageRow } from './records';
 import type { ReplyRoom } from './repository';
 
@@ -125,4 +126,35 @@ export async function enforceTurnLimit(userId: string): Promise<void> {
   if (outcome.allowed !== false) return;
   countMetric('TurnLimited');
   throw new TurnLimitExceededError(Math.max(1, Math.ceil(outcome.retryAfterMs / 1000)), userTurnLimit, userTurnWindowSeconds);
+}
+
+/** One entry of GET limits' `limits_progress` (ChatGPT's shape). */
+export interface LimitProgress {
+  readonly feature_name: 'turns';
+  readonly limit: number;
+  /** Turns left in the window now; `null` when the turn log cannot be read (Redis down or not configured). */
+  readonly remaining: number | null;
+  /** ISO-8601: when the next counted turn leaves the window (at the limit: when a turn is allowed again); `null` when none is counted or it is unknown. */
+  readonly reset_after: string | null;
+}
+
+/**
+ * GET limits: what is left of the user's turn limit, read from the turn log the 429 is decided
+ * on, in one round trip, writing nothing (asking is not a turn). An empty list when the limit
+ * is off (`USER_TURN_LIMIT=0`).
+ */
+export async function getLimitsProgress(userId: string): Promise<{ readonly limits_progress: LimitProgress[] }> {
+  const { userTurnLimit, userTurnWindowSeconds } = getConfig().limits;
+  if (userTurnLimit === 0) return { limits_progress: [] };
+  const log = await readTurnLog(userId, userTurnLimit, userTurnWindowSeconds * 1000);
+  return {
+    limits_progress: [
+      {
+        feature_name: 'turns',
+        limit: userTurnLimit,
+        remaining: log === 'unknown' ? null : Math.max(0, userTurnLimit - log.turns),
+        reset_after: log === 'unknown' ? null : (log.nextFreeAt?.toISOString() ?? null),
+      },
+    ],
+  };
 }

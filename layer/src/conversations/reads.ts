@@ -61,16 +61,17 @@ export async function listConversations(args: {
 /**
  * Drops every cached read a change of these conversations alters: their details and the
  * user's list (both views, one key); with `contextWindows`, their context windows too (a
- * deletion). Race-free because the change is in Postgres first and each `DEL` also removes a
- * reader's fill lease, so no reader that saw the old rows can fill the cache after it. A
- * failure is logged, counted and retried by the cache service.
+ * deletion); with `list: false`, not the list (a change no list shows, like a rating).
+ * Race-free because the change is in Postgres first and each `DEL` also removes a reader's
+ * fill lease, so no reader that saw the old rows can fill the cache after it. A failure is
+ * logged, counted and retried by the cache service.
  */
 export async function invalidateConversationReads(
   userId: string,
   conversationIds: readonly string[],
-  options: { readonly contextWindows?: boolean } = {},
+  options: { readonly contextWindows?: boolean; readonly list?: boolean } = {},
 ): Promise<void> {
-  const keys = [redisKeys.conversationList(userId)];
+  const keys = options.list === false ? [] : [redisKeys.conversationList(userId)];
   for (const id of conversationIds) {
     keys.push(redisKeys.conversationHistory(id));
     if (options.contextWindows) keys.push(redisKeys.contextWindow(id));

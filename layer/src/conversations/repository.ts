@@ -33,14 +33,29 @@ const MESSAGE_COLUMNS = `
   id, parent_id AS "parentId", role, content_type AS "contentType", parts, status, end_turn AS "endTurn",
   weight, metadata, recipient, extract(epoch FROM create_time)::float8 AS "createTime"`;
 
-/** The conversation and every node of its tree (insertion order) in one round trip; `null` when it does not exist. */
+/** A message's columns with the owner's rating (migration 006) merged into its metadata as `feedback`; `msg` and `f` joined. */
+const MESSAGE_WITH_FEEDBACK_COLUMNS = `
+  msg.id, msg.parent_id AS "parentId", msg.role, msg.content_type AS "contentType", msg.parts, msg.status, msg.end_turn AS "endTurn",
+  msg.weight,
+  CASE WHEN f.rating IS NULL THEN msg.metadata
+       ELSE msg.metadata || jsonb_build_object('feedback', jsonb_build_object('rating', f.rating, 'tags', f.tags, 'text', f.text)) END AS metadata,
+  msg.recipient, extract(epoch FROM msg.create_time)::float8 AS "createTime"`;
+
+/**
+ * The conversation and every node of its tree (insertion order), each rated reply with the
+ * owner's rating as `metadata.feedback`, in one round trip; `null` when it does not exist.
+ */
 export async function getConversationWithMessagesById(args: {
   readonly id: string;
   readonly db?: Queryable;
 }): Promise<{ conversation: ConversationRow; messages: MessageRow[] } | null> {
   const { rows } = await (args.db ?? pool).query<ConversationRow & { messages: MessageRow[] | null }>(
     `SELECT ${CONVERSATION_COLUMNS},
-            (SELECT json_agg(m ORDER BY m.seq) FROM (SELECT ${MESSAGE_COLUMNS}, seq FROM messages WHERE conversation_id = c.id) m) AS messages
+            (SELECT json_agg(m ORDER BY m.seq) FROM (
+               SELECT ${MESSAGE_WITH_FEEDBACK_COLUMNS}, msg.seq
+                 FROM messages msg
+                 LEFT JOIN message_feedback f ON f.conversation_id = msg.conversation_id AND f.message_id = msg.id AND f.user_id = c.user_id
+                WHERE msg.conversation_id = c.id) m) AS messages
        FROM conversations c WHERE id = $1 AND deleted_at IS NULL`,
     [args.id],
   );
@@ -91,13 +106,23 @@ export interface TurnTarget {
   readonly parentRole: MessageRole | null;
   /** The node with `messageId`, when it already exists (a retry or a regenerate). */
   readonly existing: { readonly parentId: string | null; readonly role: MessageRole } | null;
+  /** The model of the conversation's last reply (`default_model_slug`). */
+  readonly defaultModelSlug: string | null;
+  /** Assistant replies already under the node a new reply would go under (`messageId`, else `parentId`); 0 unless asked for. */
+  readonly replyCount: number;
 }
 
-/** The owner, the parent's role and any existing node with the message's id; `null` when the conversation does not exist. */
+/**
+ * The owner, the parent's role, any existing node with the message's id and the last model;
+ * with `countReplies` (a regenerate), how many replies that node already has. `null` when the
+ * conversation does not exist.
+ */
 export async function getTurnTargetByConversationId(args: {
   readonly conversationId: string;
   readonly parentId: string;
   readonly messageId?: string;
+  /** Count the replies already under the reply's parent (a scan of the conversation's rows: only for a regenerate). @default false */
+  readonly countReplies?: boolean;
   readonly db?: Queryable;
 }): Promise<TurnTarget | null> {
   const { rows } = await (args.db ?? pool).query<{
@@ -109,15 +134,20 @@ export async function getTurnTargetByConversationId(args: {
     parentRole: MessageRole | null;
     existingParentId: string | null;
     existingRole: MessageRole | null;
+    defaultModelSlug: string | null;
+    replyCount: number;
   }>(
     `SELECT c.user_id AS "userId", c.message_count AS "messageCount", c.content_bytes AS "contentBytes",
             ${liveReserved('messages', 'c')} AS "reservedMessages", ${liveReserved('bytes', 'c')} AS "reservedBytes",
             (SELECT role FROM messages WHERE conversation_id = c.id AND id = $2) AS "parentRole",
-            e.parent_id AS "existingParentId", e.role AS "existingRole"
+            e.parent_id AS "existingParentId", e.role AS "existingRole", c.default_model_slug AS "defaultModelSlug",
+            CASE WHEN $4 THEN (SELECT count(*)::int FROM messages r
+                                WHERE r.conversation_id = c.id AND r.parent_id = COALESCE(e.id, $2) AND r.role = 'assistant')
+                 ELSE 0 END AS "replyCount"
        FROM conversations c
        LEFT JOIN messages e ON e.conversation_id = c.id AND e.id = $3
       WHERE c.id = $1 AND c.deleted_at IS NULL`,
-    [args.conversationId, args.parentId, args.messageId ?? null],
+    [args.conversationId, args.parentId, args.messageId ?? null, args.countReplies ?? false],
   );
   const row = rows[0];
   if (!row) return null;
@@ -129,6 +159,8 @@ export async function getTurnTargetByConversationId(args: {
     reservedBytes: Number(row.reservedBytes),
     parentRole: row.parentRole,
     existing: row.existingRole ? { parentId: row.existingParentId, role: row.existingRole } : null,
+    defaultModelSlug: row.defaultModelSlug,
+    replyCount: row.replyCount,
   };
 }
 

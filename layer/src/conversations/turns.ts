@@ -4,6 +4,7 @@
  * prepare the context window. Nothing is written when the request is invalid.
  */
 import { randomUUID } from 'node:crypto';
+import { resolveModelSlug } from '../ai/models';
 import type { ChatMessage } from '../ai/types';
 import { AppError, ConversationNotFoundError, ValidationError } from '../errors';
 import { prepareContextWindow } from './context-window';
@@ -36,6 +37,8 @@ export interface TurnRequest {
   readonly conversationId?: string;
   readonly parentMessageId: string;
   readonly message?: IncomingUserMessage;
+  /** A listed model slug the client picked; absent: the conversation's last model, else the default. */
+  readonly model?: string;
 }
 
 /** A turn whose user side is stored, whose reply's room is held and whose context is ready: what the reply needs. */
@@ -53,6 +56,10 @@ export interface Turn {
   readonly context: readonly ChatMessage[];
   /** The first user text, for the title of a new conversation. */
   readonly titleSource?: string;
+  /** The listed model that answers (stored as the reply's `model_slug`). */
+  readonly modelSlug: string;
+  /** Replies already under `replyParentId`: 0 for a first answer, 1 for the first regenerate, … */
+  readonly variant: number;
 }
 
 function invalidParent(detail: string): ValidationError {
@@ -87,6 +94,9 @@ async function storeUserSide(request: TurnRequest): Promise<{
   userMessage?: MessageRow;
   replyParentId: string;
   contextParentId?: string;
+  /** The model of the conversation's last reply. */
+  lastModel?: string | null;
+  variant?: number;
 }> {
   if (request.conversationId === undefined) {
     assertRoomForTurn({ messageCount: 0, contentBytes: 0, reservedMessages: 0, reservedBytes: 0 }, request.message);
@@ -103,7 +113,13 @@ async function storeUserSide(request: TurnRequest): Promise<{
   }
 
   const conversationId = request.conversationId;
-  const target = await getTurnTargetByConversationId({ conversationId, parentId: request.parentMessageId, messageId: request.message?.id });
+  // A `next` answers a new message, or retries the first answer: only other actions regenerate.
+  const target = await getTurnTargetByConversationId({
+    conversationId,
+    parentId: request.parentMessageId,
+    messageId: request.message?.id,
+    countReplies: request.action !== 'next',
+  });
   if (!target || target.userId !== request.userId) throw new ConversationNotFoundError();
   // A regenerate (the message exists) adds only the reply.
   assertRoomForTurn(target, target.existing ? undefined : request.message);
@@ -113,7 +129,7 @@ async function storeUserSide(request: TurnRequest): Promise<{
   if (existing && request.message && (request.action !== 'next' || existing.parentId === request.parentMessageId)) {
     if (existing.role !== 'user') throw invalidParent('the message to regenerate is not a user message');
     if (!(await reserveReplyRoomById({ id: conversationId, room: replyRoom() }))) await refusedWrite(conversationId, undefined);
-    return { conversationId, isNew: false, replyParentId: request.message.id };
+    return { conversationId, isNew: false, replyParentId: request.message.id, lastModel: target.defaultModelSlug, variant: target.replyCount };
   }
   if (existing) throw new AppError(409, 'message_exists', 'A message with this id already exists under another parent');
   if (!target.parentRole) throw invalidParent('parent_message_id is not a message of this conversation');
@@ -127,13 +143,13 @@ async function storeUserSide(request: TurnRequest): Promise<{
     }).catch(rejectConflict);
     // Deleted, or filled by a concurrent turn, between the read above and this write.
     if (!userMessage) return refusedWrite(conversationId, request.message);
-    return { conversationId, isNew: false, userMessage, replyParentId: userMessage.id, contextParentId: request.parentMessageId };
+    return { conversationId, isNew: false, userMessage, replyParentId: userMessage.id, contextParentId: request.parentMessageId, lastModel: target.defaultModelSlug };
   }
   // `continue` answers under the assistant message it continues; `variant` without a message under the user message.
   const expectedRole = request.action === 'continue' ? 'assistant' : 'user';
   if (target.parentRole !== expectedRole) throw invalidParent(`parent_message_id must be a ${expectedRole} message for action "${request.action}"`);
   if (!(await reserveReplyRoomById({ id: conversationId, room: replyRoom() }))) await refusedWrite(conversationId, undefined);
-  return { conversationId, isNew: false, replyParentId: request.parentMessageId };
+  return { conversationId, isNew: false, replyParentId: request.parentMessageId, lastModel: target.defaultModelSlug, variant: target.replyCount };
 }
 
 /** Stores the user side of a turn, invalidates the cached reads, and prepares the context window. */
@@ -160,5 +176,7 @@ export async function startTurn(request: TurnRequest): Promise<Turn> {
     assistantMessageId: randomUUID(),
     context,
     titleSource: stored.isNew ? request.message?.text : undefined,
+    modelSlug: resolveModelSlug(request.model, stored.lastModel),
+    variant: stored.variant ?? 0,
   };
 }

@@ -4,7 +4,8 @@
  * The names and defaults are the contract in `contracts/environment.ts`.
  */
 import { envDefault, LLM_PROVIDERS, type EnvName, type LlmProvider } from '../contracts/environment';
-export type { LlmProvider };
+import { ModelListError, OFFLINE_MODEL_IDS, OFFLINE_MODEL_LIST, parseModelList, type ModelEntry } from '../ai/model-catalog';
+export type { LlmProvider, ModelEntry };
 
 export interface DatabaseConfig {
   /** Full connection string (local and dev). */
@@ -53,6 +54,12 @@ export interface LlmConfig {
   readonly openaiApiKeySecretArn?: string;
   readonly systemPrompt: string;
   readonly maxTokens: number;
+  /** The models clients may pick (`LLM_MODELS`), in the order they are listed. */
+  readonly models: readonly ModelEntry[];
+  /** The slug a turn uses when neither its request nor its conversation names a listed one. */
+  readonly defaultModelSlug: string;
+  /** The slug of the model that writes titles. */
+  readonly titleModelSlug: string;
   readonly localTokenDelayMs: number;
   /** How long the handler waits for the first token before committing to a 200 stream. */
   readonly firstTokenWaitMs: number;
@@ -213,15 +220,18 @@ export function parseConfig(env: Env = process.env): AppConfig {
 
   const provider = text('LLM_PROVIDER');
   if (!LLM_PROVIDERS.includes(provider as LlmProvider)) throw new ConfigError('LLM_PROVIDER', provider, LLM_PROVIDERS.join(', '));
+  const bedrockModelId = text('BEDROCK_MODEL_ID') as string;
+  const openaiModel = text('OPENAI_MODEL') as string;
   const llm: LlmConfig = {
     provider: provider as LlmProvider,
-    bedrockModelId: text('BEDROCK_MODEL_ID') as string,
+    bedrockModelId,
     openaiBaseUrl: url('OPENAI_BASE_URL', ['http:', 'https:']),
-    openaiModel: text('OPENAI_MODEL') as string,
+    openaiModel,
     openaiApiKey: read('OPENAI_API_KEY'),
     openaiApiKeySecretArn: read('OPENAI_API_KEY_SECRET_ARN'),
     systemPrompt: text('SYSTEM_PROMPT') as string,
     maxTokens: integer('LLM_MAX_TOKENS', 1, 200000),
+    ...readModels(read, provider as LlmProvider, { bedrockModelId, openaiModel }),
     localTokenDelayMs: integer('LOCAL_MODEL_TOKEN_DELAY_MS', 0, 10000),
     firstTokenWaitMs: integer('LLM_FIRST_TOKEN_WAIT_MS', 0),
     heartbeatIntervalMs: integer('SSE_HEARTBEAT_INTERVAL_MS', 100),
@@ -268,6 +278,41 @@ export function parseConfig(env: Env = process.env): AppConfig {
   };
 
   return { database, redis, cache, llm, http, lifecycle, limits, replyStream };
+}
+
+/**
+ * The models list: `LLM_MODELS` when set, else the provider's one configured model (or both
+ * offline ones); the default and title slugs must be listed. Every problem names its variable.
+ */
+function readModels(
+  read: (name: EnvName) => string | undefined,
+  provider: LlmProvider,
+  llm: Pick<LlmConfig, 'bedrockModelId' | 'openaiModel'>,
+): Pick<LlmConfig, 'models' | 'defaultModelSlug' | 'titleModelSlug'> {
+  const raw = read('LLM_MODELS');
+  let models: readonly ModelEntry[];
+  if (raw === undefined) {
+    const single = provider === 'bedrock' ? llm.bedrockModelId : llm.openaiModel;
+    models = provider === 'local' ? OFFLINE_MODEL_LIST : [{ slug: single, id: single, title: single, description: '', tags: [] }];
+  } else {
+    try {
+      models = parseModelList(raw);
+    } catch (error) {
+      if (!(error instanceof ModelListError)) throw error;
+      throw new ConfigError('LLM_MODELS', raw, error.message);
+    }
+    const offline: readonly string[] = Object.values(OFFLINE_MODEL_IDS);
+    const unknown = provider === 'local' ? models.find((model) => !offline.includes(model.id)) : undefined;
+    if (unknown) throw new ConfigError('LLM_MODELS', raw, `ids of the offline models (${offline.join(', ')}) with LLM_PROVIDER=local; got ${JSON.stringify(unknown.id)}`);
+  }
+  const slugs = models.map((model) => model.slug);
+  const listed = (name: EnvName, fallback: string): string => {
+    const slug = read(name) ?? fallback;
+    if (!slugs.includes(slug)) throw new ConfigError(name, slug, `a slug of LLM_MODELS (${slugs.join(', ')})`);
+    return slug;
+  };
+  const defaultModelSlug = listed('LLM_DEFAULT_MODEL', slugs[0]);
+  return { models, defaultModelSlug, titleModelSlug: listed('LLM_TITLE_MODEL', defaultModelSlug) };
 }
 
 let current: AppConfig | undefined;

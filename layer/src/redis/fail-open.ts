@@ -1,6 +1,6 @@
 /**
  * Redis is an optimisation, never a dependency (docs/api.md#cache-contract): every Redis
- * feature — the cache, the context window, reply streams, the turn limiter — runs its commands
+ * feature — the cache, the context window, reply streams, the turn limiter and its log — runs its commands
  * through {@link failOpen}, which answers a fallback when Redis is off, down, slow or failing,
  * after logging the failure and counting it under the feature's metric. Features that must
  * tell the client instead (a resume with Redis down is a 503) report with {@link reportRedisFailure}.
@@ -11,7 +11,7 @@ import { countMetric, logger } from '../platform/observability';
 import { getRedis, type RedisConnection } from './client';
 
 /** Which feature a Redis command serves: names its failure metric. */
-export type RedisFeature = 'cache' | 'context' | 'replyStream' | 'turnLimit' | 'liveStreams';
+export type RedisFeature = 'cache' | 'context' | 'replyStream' | 'turnLimit' | 'turnLog' | 'liveStreams';
 
 const FAILURE_METRICS: Readonly<Record<RedisFeature, MetricName>> = {
   cache: 'CacheError',
@@ -19,6 +19,8 @@ const FAILURE_METRICS: Readonly<Record<RedisFeature, MetricName>> = {
   replyStream: 'ReplyStreamError',
   turnLimit: 'TurnLimitBypassed',
   liveStreams: 'LiveStreamLimitBypassed',
+  // Reading what is left (GET limits) bypasses nothing: its own metric.
+  turnLog: 'TurnLogUnreadable',
 };
 
 /** Redis commands sent and failed operations since start: the bench compares them with what Redis saw. */

@@ -4,8 +4,8 @@
  * the context window and the cached reads kept in step. Events, not frames: `frames.ts`
  * encodes them.
  */
-import { getChatModel } from '../ai/models';
-import { generateTitle } from '../ai/title';
+import { getChatModel, getTitleModel, maxTokensOf } from '../ai/models';
+import { fallbackTitle, generateTitle } from '../ai/title';
 import type { ChatMessage, FinishReason } from '../ai/types';
 import { appendReplyToContextWindow } from '../conversations/context-window';
 import { invalidateConversationReads } from '../conversations/reads';
@@ -56,11 +56,21 @@ const CONTINUE_PROMPT = 'Continue exactly where your previous answer stopped. Do
  */
 export async function openReply(turn: Turn, controller: AbortController): Promise<OpenedReply> {
   const { llm } = getConfig();
-  const model = await getChatModel();
+  const model = await getChatModel(turn.modelSlug);
   const messages: ChatMessage[] = [{ role: 'system', content: llm.systemPrompt }, ...turn.context];
   if (turn.action === 'continue') messages.push({ role: 'user', content: CONTINUE_PROMPT });
-  const iterator = model.stream({ messages, maxTokens: llm.maxTokens, signal: controller.signal })[Symbol.asyncIterator]();
-  const title = turn.isNew && turn.titleSource !== undefined ? generateTitle(model, turn.titleSource, { signal: controller.signal }) : undefined;
+  const iterator = model
+    .stream({ messages, maxTokens: maxTokensOf(turn.modelSlug), variant: turn.variant, signal: controller.signal })
+    [Symbol.asyncIterator]();
+  // Titles come from the cheap title model (`LLM_TITLE_MODEL`), whichever model answers.
+  const title =
+    turn.isNew && turn.titleSource !== undefined
+      ? getTitleModel().then(
+          (titleModel) => generateTitle(titleModel, turn.titleSource as string, { signal: controller.signal }),
+          // Like generateTitle itself, a title never fails the reply.
+          () => fallbackTitle(turn.titleSource as string),
+        )
+      : undefined;
 
   let pending: Promise<Step> | undefined = iterator.next();
   let first: Step | undefined;

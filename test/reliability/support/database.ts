@@ -11,12 +11,12 @@ export class AssertionDatabase {
     return this.client;
   }
 
-  async rowCounts(): Promise<{ conversations: number; messages: number }> {
+  async rowCounts(): Promise<{ conversations: number; messages: number; feedback: number }> {
     const client = await this.ready();
-    const { rows } = await client.query<{ conversations: string; messages: string }>(
-      'SELECT (SELECT count(*) FROM conversations) AS conversations, (SELECT count(*) FROM messages) AS messages',
+    const { rows } = await client.query<{ conversations: string; messages: string; feedback: string }>(
+      'SELECT (SELECT count(*) FROM conversations) AS conversations, (SELECT count(*) FROM messages) AS messages, (SELECT count(*) FROM message_feedback) AS feedback',
     );
-    return { conversations: Number(rows[0].conversations), messages: Number(rows[0].messages) };
+    return { conversations: Number(rows[0].conversations), messages: Number(rows[0].messages), feedback: Number(rows[0].feedback) };
   }
 
   /** The ids among `ids` that are NOT stored as messages of `conversationId`. */
