@@ -81,6 +81,19 @@ describe('failOpen', () => {
     expect(metrics.serializeMetrics()).toMatchObject({ CacheError: 1, ReplyStreamError: 1, TurnLimitBypassed: 1 });
   });
 
+  it('bounds an operation, whatever holds it up, at two command timeouts: the fallback, and the failure counted', async () => {
+    // A cluster client retrying redirects through a failover is not bound by the command timeout; the operation is.
+    process.env.REDIS_COMMAND_TIMEOUT_MS = '100';
+    resetConfig();
+    const errorsBefore = redisStats.errors;
+    const started = Date.now();
+    const result = await failOpen('cache', 'stuck', 'fallback', () => new Promise<string>(() => undefined));
+    expect(result).toBe('fallback');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(195);
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(redisStats.errors - errorsBefore).toBe(1);
+  });
+
   it('returns the fallback when a command fails, and never calls the work when Redis is disabled', async () => {
     expect(await failOpen('cache', 'bad', 'fallback', async (client) => String(await client.call('NOT_A_COMMAND')))).toBe('fallback');
     process.env.CACHE_ENABLED = 'false';

@@ -61,9 +61,25 @@ export async function failOpen<T>(
 ): Promise<T> {
   if (!redisEnabled()) return fallback;
   try {
-    return await work(await getRedis());
+    return await withinDeadline(work(await getRedis()), 2 * getConfig().redis.commandTimeoutMs, operation);
   } catch (error) {
     reportRedisFailure(feature, operation, error, context);
     return fallback;
   }
+}
+
+/**
+ * `work`, or a rejection once `ms` pass. Each command has its own timeout, but a cluster
+ * client's redirect and failover retries are not bound by it (`npm run chaos` measured reads of
+ * 2–2.5 s while a primary behind its endpoint was dead); the operation is, so Redis trouble costs
+ * a request this much at most before it is served from Postgres. The abandoned work finishes
+ * (or fails) on its own.
+ */
+function withinDeadline<T>(work: Promise<T>, ms: number, operation: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Redis operation ${operation} took more than ${ms} ms`)), ms);
+  });
+  work.catch(() => undefined);
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }

@@ -123,15 +123,18 @@ export async function requestReplyStop(args: {
  */
 export async function discardReplyStreams(args: { readonly userId: string; readonly conversationIds: readonly string[] }): Promise<void> {
   if (!getConfig().replyStream.enabled || args.conversationIds.length === 0) return;
-  await failOpen(
-    'replyStream',
-    'discard',
-    undefined,
-    async (redis) => {
-      for (const batch of inBatches(args.conversationIds)) {
+  for (const batch of inBatches(args.conversationIds)) {
+    const discarded = await failOpen(
+      'replyStream',
+      'discard',
+      false,
+      async (redis) => {
         await Promise.all(batch.map((id) => runScript(redis, DISCARD, [redisKeys.replyCurrent(id)], [args.userId])));
-      }
-    },
-    { conversationId: args.conversationIds[0] },
-  );
+        return true;
+      },
+      { conversationId: batch[0] },
+    );
+    // Redis is failing: the rest would only wait for more timeouts (their records expire on their own).
+    if (!discarded) return;
+  }
 }

@@ -143,23 +143,32 @@ export interface RedisClusterHandle {
   readonly url: string;
 }
 
-export async function startRedisCluster(primaries = 3): Promise<RedisClusterHandle> {
+export async function startRedisCluster(primaries = 3, options: { readonly replicas?: number; readonly nodeTimeoutMs?: number } = {}): Promise<RedisClusterHandle> {
   const dir = mkdtempSync(path.join(tmpdir(), 'chatbot-redis-cluster-'));
   tempDirs.add(dir);
+  const replicas = options.replicas ?? 0;
   const nodes: RedisServer[] = [];
-  for (let i = 0; i < primaries; i += 1) {
+  for (let i = 0; i < primaries * (1 + replicas); i += 1) {
     const port = await freePort();
     nodes.push(
       await startRedisServer({
         port,
-        args: ['--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, `nodes-${port}.conf`), '--dir', dir, '--cluster-node-timeout', '5000'],
+        args: [
+          '--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, `nodes-${port}.conf`), '--dir', dir,
+          '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 5000),
+          // Replicas sync at once (the default waits 5 s for more replicas to share the transfer).
+          '--repl-diskless-sync-delay', '0',
+        ],
       }),
     );
   }
-  nodes[0].cli('--cluster', 'create', ...nodes.map((node) => `127.0.0.1:${node.port}`), '--cluster-replicas', '0', '--cluster-yes');
+  nodes[0].cli('--cluster', 'create', ...nodes.map((node) => `127.0.0.1:${node.port}`), '--cluster-replicas', String(replicas), '--cluster-yes');
   const deadline = Date.now() + 15_000;
-  while (!nodes.every((node) => node.cli('cluster', 'info').includes('cluster_state:ok'))) {
-    if (Date.now() > deadline) throw new Error('the Redis Cluster did not reach cluster_state:ok within 15 s');
+  // Up, and every replica in sync: a replica that never synced cannot take over its primary.
+  const ready = (node: RedisServer) =>
+    node.cli('cluster', 'info').includes('cluster_state:ok') && !node.cli('info', 'replication').includes('master_link_status:down');
+  while (!nodes.every(ready)) {
+    if (Date.now() > deadline) throw new Error('the Redis Cluster did not reach cluster_state:ok with its replicas in sync within 15 s');
     await sleep(100);
   }
   return { nodes, url: nodes[0].url };

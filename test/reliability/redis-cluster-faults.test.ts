@@ -1,5 +1,5 @@
 /**
- * Slots moving between cluster primaries while traffic flows (`MIGRATING`/`IMPORTING`,
+  * Cluster faults under traffic. Slots moving between cluster primaries while traffic flows (`MIGRATING`/`IMPORTING`,
  * `MIGRATE … KEYS`): clients get ASK for keys already moved and MOVED once the slot is handed
  * over, and must follow each command's own redirect. ioredis's auto-pipelining on a Cluster
  * answers a pipeline's commands with the redirect of another key's slot (redis/ioredis#2075);
@@ -70,4 +70,44 @@ it('cache reads and invalidations follow ASK and MOVED while the slot they use m
   expect(rounds).toBeGreaterThan(3);
   expect(layer.shared.redisStats.errors - errorsBefore).toBe(0);
   expect(layer.shared.getCacheService().pendingInvalidations).toBe(0);
+}, 60_000);
+
+it('a primary that died, while its replica takes over: reads of its keys are answered within the command timeout bound, not after the cluster client\'s retries', async () => {
+  const cluster = await startRedisCluster(3, { replicas: 1, nodeTimeoutMs: 1000 });
+  const layer = loadLayerInstance({ REDIS_URL: cluster.url, REDIS_CLUSTER_MODE: 'true', REDIS_COMMAND_TIMEOUT_MS: '200', REDIS_CONNECT_TIMEOUT_MS: '500' });
+  const cache = layer.shared.getCacheService();
+  // One key on each node, cached.
+  const keys = ['{a}:k', '{b}:k', '{c}:k', '{d}:k', '{e}:k', '{f}:k'];
+  for (const key of keys) await cache.readThrough({ key, load: async () => `value of ${key}` });
+  const seed = new Redis(cluster.url);
+  const ports = await Promise.all(keys.map(async (key) => {
+    const slot = Number(await seed.call('CLUSTER', 'KEYSLOT', key));
+    const shards = (await seed.call('CLUSTER', 'SLOTS')) as [number, number, [string, number]][];
+    return shards.find(([from, to]) => slot >= from && slot <= to)![2][1];
+  }));
+  seed.disconnect();
+  const victim = cluster.nodes.find((node) => node.port === ports[0])!;
+
+  await victim.kill();
+  const timings: number[] = [];
+  const statuses: string[] = [];
+  // Through the failover (the node timeout, 1 s; the replica's promotion; the client's slot
+  // refresh) until the cache answers again.
+  const killedAt = performance.now();
+  let recoveredAfterMs: number | undefined;
+  while (recoveredAfterMs === undefined && performance.now() - killedAt < 20_000) {
+    for (const key of keys.filter((_, i) => ports[i] === victim.port)) {
+      const started = performance.now();
+      const read = await cache.readThrough({ key, load: async () => 'from Postgres' });
+      timings.push(performance.now() - started);
+      statuses.push(read.status);
+      if (read.status !== 'BYPASS') recoveredAfterMs ??= performance.now() - killedAt;
+    }
+  }
+
+  console.log(`[reliability] cluster primary killed: ${statuses.length} reads of its keys, the cache answering again ${recoveredAfterMs?.toFixed(0)} ms after; slowest read ${Math.max(...timings).toFixed(0)} ms`);
+  expect(statuses[0]).toBe('BYPASS');
+  expect(recoveredAfterMs).toBeLessThan(10_000);
+  // Two command timeouts (200 ms each) plus slack for a loaded machine: never the seconds of the cluster's own retries.
+  expect(Math.max(...timings)).toBeLessThan(1000);
 }, 60_000);
