@@ -22,6 +22,7 @@ import {
 } from '../layer/src/contracts/route-table';
 import { buildRestApiEvent, installLambdaRuntimeGlobals, invokeHandler, type InvokeResult } from './lambda-runtime';
 import { createWebAssets } from './web-assets';
+import { formatTimings, getConfig, setTimingSink } from '@chatbot/shared';
 
 /** The handler of each API function, by route-table name. */
 export type LocalHandlers = Readonly<Record<ApiFunctionName, unknown>>;
@@ -89,6 +90,11 @@ export interface LocalServerOptions {
    * loopback `Host` naming one of them (it always accepts its own port). @default none
    */
   readonly relayPorts?: readonly number[];
+  /**
+   * One more line per request saying where its time went (Redis / Postgres / model / total),
+   * as the functions measure it. @default LOG_REQUEST_TIMINGS
+   */
+  readonly timings?: boolean;
 }
 
 /** A running local API. */
@@ -138,6 +144,12 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     log: options.log ?? ((line) => console.log(line)),
   };
 
+  // The functions report each request's timings (layer/src/platform/tracing.ts); here they become a line.
+  const timings = options.timings ?? getConfig().observability.logRequestTimings;
+  if (timings) {
+    setTimingSink((summary, request) => settings.log(`${request.method} ${request.resource} -> ${request.status}: ${formatTimings(summary)}`));
+  }
+
   const webAssets = options.webClient === false ? () => false : createWebAssets({ jwtSecret: settings.jwtSecret, tokenLifetimeSeconds: settings.maxTokenLifetimeSeconds, relayPorts: options.relayPorts });
   const requestTimeout = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const server = createServer({
@@ -177,6 +189,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     port: address.port,
     close: () =>
       new Promise<void>((resolve, reject) => {
+        if (timings) setTimingSink(undefined);
         server.close((error) => (error ? reject(error) : resolve()));
         server.closeAllConnections();
       }),

@@ -42,3 +42,4 @@ export { closeDatabase } from './platform/database';
 export { closeRedis } from './redis/client';
 export { migrateDatabase, runMigrations } from './platform/migrations';
 export { logger } from './platform/observability';
+export { formatTimings, setTimingSink, type TimingSummary } from './platform/tracing';

@@ -14,7 +14,7 @@ export * from './contracts/route-table';
 export { setChatModel, createChatModel, getTitleModel, maxTokensOf, resolveModelSlug, type ChatModelOptions } from './ai/models';
 export { resetCacheService, getCacheService, CacheService, type CacheStatus, type CacheServiceOptions, type FillLeaseOptions, type ReadThroughOptions, type ReadThroughResult } from './redis/cache';
 export { resetConfig, parseConfig, DEFAULT_MAX_CONVERSATION_BYTES } from './platform/config';
-export { databaseStats, db, getPool, type Queryable } from './platform/database';
+export { databaseStats, db, getPool, statementName, type Queryable } from './platform/database';
 export { redisStats } from './redis/fail-open';
 
 // Internals tests assert on

@@ -13,6 +13,7 @@ import { OpenAiChatModel } from './openai-model';
 import type { LocalModelId } from './local-model';
 import type { ModelEntry } from './model-catalog';
 import type { ChatModel } from './types';
+import { startSpan } from '../platform/tracing';
 import { getConfig, type AppConfig } from '../platform/config';
 import { getSecretString } from '../platform/secrets';
 
@@ -69,18 +70,37 @@ export type ChatModelOptions =
       readonly maxRetries?: number;
     };
 
-/** Builds the configured model. Cheap: SDKs load and clients connect on the first `stream` call. */
+/** Builds the configured model, its calls traced. Cheap: SDKs load and clients connect on the first `stream` call. */
 export function createChatModel(options: ChatModelOptions): ChatModel {
   switch (options.provider) {
     case 'local':
-      return new LocalChatModel({ tokenDelayMs: options.tokenDelayMs, id: options.id, slug: options.slug });
+      return tracedModel('local', new LocalChatModel({ tokenDelayMs: options.tokenDelayMs, id: options.id, slug: options.slug }));
     case 'bedrock':
-      return new BedrockChatModel(options);
+      return tracedModel('bedrock', new BedrockChatModel(options));
     case 'openai':
-      return new OpenAiChatModel(options);
+      return tracedModel('openai', new OpenAiChatModel(options));
     default:
       throw new Error(`Unknown model provider: ${JSON.stringify((options as { provider?: unknown }).provider)}`);
   }
+}
+
+/** Each call of the model (a reply, a title) as one `model` span, from the request to its last event. */
+function tracedModel(provider: string, model: ChatModel): ChatModel {
+  return {
+    get slug() {
+      return model.slug;
+    },
+    async *stream(request) {
+      const end = startSpan('model', `${provider} ${model.slug}`);
+      let failed = true;
+      try {
+        yield* model.stream(request);
+        failed = false;
+      } finally {
+        end(failed && !request.signal?.aborted);
+      }
+    },
+  };
 }
 
 /** The listed entry with this slug, if any (`LLM_MODELS`). */

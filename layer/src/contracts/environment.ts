@@ -129,7 +129,9 @@ export const ENVIRONMENT = {
   REPLY_STREAM_STOP_POLL_MS: { default: 250 },
   /** Least time between two writes of one producer. */
   REPLY_STREAM_FLUSH_MS: { default: 20 },
-  // Observability (Powertools reads these itself)
+  // Observability (Powertools reads the two POWERTOOLS_ ones itself)
+  /** One log line per request with where its time went: Redis / Postgres / model / total. */
+  LOG_REQUEST_TIMINGS: { default: false },
   /** service field of logs and the metrics dimension. */
   POWERTOOLS_SERVICE_NAME: { default: 'chatbot-api' },
   /** CloudWatch namespace of the EMF metrics. */

@@ -4,6 +4,7 @@
  * caller's identity from the authorizer, JSON responses, and route dispatch by route id for a
  * function that serves several routes.
  */
+import { Readable } from 'node:stream';
 import type { MiddlewareObj } from '@middy/core';
 import httpCors from '@middy/http-cors';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
@@ -12,6 +13,7 @@ import { CORS, gatewayError, gatewayErrorBody, routeIdOf, type ApiFunctionName, 
 import { AppError, UnauthorizedError } from '../errors';
 import { getConfig } from '../platform/config';
 import { logger, publishMetricsIfAny } from '../platform/observability';
+import { beginTracedRequest, reportTimings } from '../platform/tracing';
 import { isStorableText } from './validation';
 
 type HttpMiddleware = MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult>;
@@ -64,6 +66,22 @@ export function getUserId(event: Pick<APIGatewayProxyEvent, 'requestContext'>): 
 }
 
 /**
+ * Times the request (Redis, Postgres, model: X-Ray subsegments when sampled, and the summary)
+ * and reports the summary when the response is ready — for a streamed one, when its stream ends
+ * (`http/sse.ts`).
+ */
+export function traceRequest(): HttpMiddleware {
+  const report = (response: { statusCode?: number; body?: unknown } | null | undefined) => {
+    if (response && !(response.body instanceof Readable)) reportTimings(response.statusCode ?? 200);
+  };
+  return {
+    before: async (request) => beginTracedRequest({ method: request.event.httpMethod, resource: request.event.resource }),
+    after: async (request) => report(request.response),
+    onError: async (request) => report(request.response),
+  };
+}
+
+/**
  * Publishes the invocation's metrics as EMF, like Powertools' `logMetrics`, but only when
  * there are some: a request that counted nothing (a 422, a warm POST) logs no warning.
  */
@@ -73,12 +91,14 @@ export function flushMetrics(): HttpMiddleware {
 }
 
 /**
- * The middlewares every HTTP handler uses, in order: Lambda context in every log line,
- * metrics flushed per invocation, CORS, and the error renderer — last, so its `onError`
- * runs first and CORS then decorates the error response too.
+ * The middlewares every HTTP handler uses, in order: request timings, Lambda context in every
+ * log line (its X-Ray trace id included), metrics flushed per invocation, CORS, and the error
+ * renderer — last, so its `onError` runs first and CORS then decorates the error response too.
  */
 export function httpMiddlewares<TResult = APIGatewayProxyResult>(): MiddlewareObj<APIGatewayProxyEvent, TResult>[] {
   const middlewares: HttpMiddleware[] = [
+    // First, so its after/onError run last: the response (an error's too) is final by then.
+    traceRequest(),
     // resetKeys: a warm container must not carry one request's log keys into the next.
     injectLambdaContext(logger, { resetKeys: true }) as HttpMiddleware,
     flushMetrics(),

@@ -6,6 +6,7 @@
 import { Readable } from 'node:stream';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { logger, publishMetricsIfAny } from '../platform/observability';
+import { reportTimings } from '../platform/tracing';
 import type { FrameStream } from '../replies/frames';
 
 export const SSE_HEADERS: Readonly<Record<string, string>> = {
@@ -50,6 +51,7 @@ export function sseStream(source: FrameStream): Readable {
     } finally {
       // The middlewares flushed when the handler returned; this covers what the stream counted since.
       publishMetricsIfAny();
+      reportTimings(200);
       ended = true;
       if (!body.destroyed) body.push(null);
     }

@@ -112,6 +112,11 @@ export interface LifecycleConfig {
   readonly purgeBatchSize: number;
 }
 
+export interface ObservabilityConfig {
+  /** One log line per request with where its time went (Redis / Postgres / model / total). */
+  readonly logRequestTimings: boolean;
+}
+
 export interface AppConfig {
   readonly database: DatabaseConfig;
   readonly redis: RedisConfig;
@@ -121,6 +126,7 @@ export interface AppConfig {
   readonly lifecycle: LifecycleConfig;
   readonly limits: LimitsConfig;
   readonly replyStream: ReplyStreamConfig;
+  readonly observability: ObservabilityConfig;
 }
 
 export class ConfigError extends Error {
@@ -277,7 +283,9 @@ export function parseConfig(env: Env = process.env): AppConfig {
     flushIntervalMs: integer('REPLY_STREAM_FLUSH_MS', 0, 1000),
   };
 
-  return { database, redis, cache, llm, http, lifecycle, limits, replyStream };
+  const observability: ObservabilityConfig = { logRequestTimings: bool('LOG_REQUEST_TIMINGS') };
+
+  return { database, redis, cache, llm, http, lifecycle, limits, replyStream, observability };
 }
 
 /**

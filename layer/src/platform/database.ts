@@ -7,6 +7,7 @@ import { Client, Pool, type ClientConfig, type QueryResult, type QueryResultRow 
 import { getConfig, type DatabaseConfig } from './config';
 import { DatabaseUnavailableError } from '../errors';
 import { logger } from './observability';
+import { traced } from './tracing';
 import { getSecretString } from './secrets';
 
 /** Anything that runs a query: the counted pool below, or a client. */
@@ -139,12 +140,33 @@ async function withAuthRetry<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
-/** The pool as a `Queryable` that counts queries and maps availability errors to 503. */
+/**
+ * A statement as a trace names it: its outermost verb and the table that verb works on
+ * (`SELECT conversations`; a `WITH … INSERT INTO messages` is `INSERT messages`), never its values.
+ */
+export function statementName(text: string): string {
+  let depth = 0;
+  let verb: string | undefined;
+  for (const token of text.matchAll(/[()]|\b(SELECT|INSERT|UPDATE|DELETE|FROM|INTO)\b(?=\s*([a-z_]*))/gi)) {
+    if (token[0] === '(') depth += 1;
+    else if (token[0] === ')') depth -= 1;
+    else if (depth === 0) {
+      const word = token[1].toUpperCase();
+      if (!verb && word !== 'FROM' && word !== 'INTO') {
+        verb = word;
+        if (word === 'UPDATE' && token[2]) return `UPDATE ${token[2]}`;
+      } else if (verb && (word === 'FROM' || word === 'INTO') && token[2]) return `${verb} ${token[2]}`;
+    }
+  }
+  return verb ?? 'QUERY';
+}
+
+/** The pool as a `Queryable` that counts and times queries and maps availability errors to 503. */
 export const db: Queryable = {
   async query<R extends QueryResultRow = QueryResultRow>(text: string, values?: unknown[]) {
     const pool = await getPool();
     databaseStats.queries += 1;
-    return withAuthRetry(() => pool.query<R>(text, values));
+    return traced('postgres', statementName(text), () => withAuthRetry(() => pool.query<R>(text, values)));
   },
 };
 

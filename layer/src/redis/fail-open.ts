@@ -8,6 +8,7 @@
 import type { MetricName } from '../contracts/metrics';
 import { getConfig } from '../platform/config';
 import { countMetric, logger } from '../platform/observability';
+import { traced } from '../platform/tracing';
 import { getRedis, type RedisConnection } from './client';
 
 /** Which feature a Redis command serves: names its failure metric. */
@@ -61,7 +62,8 @@ export async function failOpen<T>(
 ): Promise<T> {
   if (!redisEnabled()) return fallback;
   try {
-    return await withinDeadline(work(await getRedis()), 2 * getConfig().redis.commandTimeoutMs, operation);
+    const redis = await getRedis();
+    return await traced('redis', `${feature}.${operation}`, () => withinDeadline(work(redis), 2 * getConfig().redis.commandTimeoutMs, operation));
   } catch (error) {
     reportRedisFailure(feature, operation, error, context);
     return fallback;
