@@ -38,6 +38,7 @@ import { handler as getConversationHandler } from '../lambdas/get-conversation';
 import { handler as listConversationsHandler } from '../lambdas/list-conversations';
 import { buildArtifacts, HANDLERS, LAYER_TESTING_ENTRY, measureColdStart, removeArtifacts, type ColdStartResult } from './cold-start';
 import { measureResumable, resumableMemoryRow, resumableSection } from './resumable';
+import { measureStress, stressSection } from './stress';
 import { KEY_PREFIX, REDIS_URL, REPO_ROOT, RUN_ID } from './env';
 import {
   createBenchDatabase,
@@ -941,6 +942,16 @@ async function main(): Promise<void> {
     // 12. Resumable replies (measured before the memory table, which gets its stream row)
     const resumable = await measureResumable(raw, log);
     section(12, ...resumableSection(resumable));
+
+    // 13. Stress
+    const stress = await measureStress(log);
+    section(13, ...stressSection(stress));
+    targets.push({
+      name: 'delete-all storm: DELs per key (stall, then another delete-all)',
+      target: '≤ 2 × keys + batches',
+      measured: `${count(stress.storm.dels)} for ${count(stress.storm.keys)} keys`,
+      met: stress.storm.dels <= 2 * stress.storm.keys + 50,
+    });
 
     // 7. Memory
     log('memory');
