@@ -69,6 +69,8 @@ export class Cache extends Construct {
   public readonly mode: CacheMode;
   /** Shards of the replication group (1 for serverless, which shards itself). */
   public readonly shards: number;
+  /** Read replicas per shard (0 for a serverless cache, whose replication is not the client's to confirm). */
+  public readonly replicas: number;
   /** Member nodes whose metrics the alarms combine (at most 10, the alarm metric-math limit). */
   public readonly watchedNodeCount: number;
 
@@ -86,6 +88,7 @@ export class Cache extends Construct {
     this.mode = props.mode ?? 'replication-group';
     const engine = props.engine ?? 'valkey';
     const replicas = props.replicas ?? 1;
+    this.replicas = props.mode === 'serverless' ? 0 : replicas;
     this.shards = this.mode === 'serverless' ? 1 : (props.shards ?? 1);
     if (!Number.isInteger(this.shards) || this.shards < 1 || this.shards > 500) {
       throw new Error(`Cache: shards must be an integer from 1 to 500; got ${this.shards}`);

@@ -123,6 +123,8 @@ export class ChatbotApiStack extends Stack {
         REDIS_PORT: String(this.cache.endpointPort),
         REDIS_TLS: 'true',
         REDIS_CLUSTER_MODE: String(this.cache.clusterMode),
+        // With replicas, an invalidation counts once one has it (a failover cannot lose it), retried for 2 s through a failover.
+        ...(this.cache.replicas > 0 ? { REDIS_INVALIDATION_REPLICAS: '1', REDIS_INVALIDATION_RETRY_MS: '2000' } : {}),
         ALLOWED_ORIGINS: allowedOrigins.join(','),
         ...(config.cacheKeyPrefix ? { CACHE_KEY_PREFIX: config.cacheKeyPrefix } : {}),
         USER_TURN_LIMIT: String(config.userTurnLimit),

@@ -98,6 +98,8 @@ describe('functions', () => {
       const env = fn(base, id).Properties!.Environment.Variables;
       expect(env.DATABASE_HOST).toEqual({ 'Fn::GetAtt': [proxyId, 'Endpoint'] });
       expect(env).toMatchObject({ DATABASE_PORT: '5432', DATABASE_SSL: 'true', REDIS_TLS: 'true', REDIS_CLUSTER_MODE: 'false' });
+      // One replica by default: an invalidation counts once it has it, so a failover cannot lose it.
+      expect(env).toMatchObject({ REDIS_INVALIDATION_REPLICAS: '1', REDIS_INVALIDATION_RETRY_MS: '2000' });
       expect(env.DATABASE_SECRET_ARN).toEqual({ Ref: expect.stringMatching(/^DatabaseAppSecretAttachment/) });
       expect(env.REDIS_AUTH_SECRET_ARN).toEqual({ Ref: expect.stringMatching(/^CacheAuthToken/) });
       expect(env.POWERTOOLS_METRICS_NAMESPACE).toBe('ChatbotApi');
@@ -193,6 +195,8 @@ describe('cache', () => {
     expect(cache.Properties).toMatchObject({ Engine: 'valkey', UserGroupId: { Ref: expect.any(String) } });
     for (const id of apiFunctionIds(serverless)) {
       expect(fn(serverless, id).Properties!.Environment.Variables.REDIS_CLUSTER_MODE).toBe('true');
+      // Its replication is the service's own: nothing to confirm.
+      expect(fn(serverless, id).Properties!.Environment.Variables.REDIS_INVALIDATION_REPLICAS).toBeUndefined();
     }
   });
 });

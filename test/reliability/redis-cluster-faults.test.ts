@@ -111,3 +111,30 @@ it('a primary that died, while its replica takes over: reads of its keys are ans
   // Two command timeouts (200 ms each) plus slack for a loaded machine: never the seconds of the cluster's own retries.
   expect(Math.max(...timings)).toBeLessThan(1000);
 }, 60_000);
+
+it('on a cluster with replicas, invalidations are confirmed by a replica of each key\'s shard (DEL + WAIT per key)', async () => {
+  const cluster = await startRedisCluster(3, { replicas: 1, nodeTimeoutMs: 1000 });
+  const layer = loadLayerInstance({ REDIS_URL: cluster.url, REDIS_CLUSTER_MODE: 'true', REDIS_INVALIDATION_REPLICAS: '1', REDIS_INVALIDATION_WAIT_MS: '200' });
+  const cache = layer.shared.getCacheService();
+  const keys = Array.from({ length: 12 }, (_, i) => `{confirm-${i}}:k`);
+  for (const key of keys) await cache.readThrough({ key, load: async () => `value of ${key}` });
+  const errorsBefore = layer.shared.redisStats.errors;
+
+  expect(await cache.delete(...keys)).toBe(true);
+
+  expect(layer.shared.redisStats.errors - errorsBefore).toBe(0);
+  // Gone from every node, replicas included.
+  for (const node of cluster.nodes) {
+    const client = new Redis(node.url);
+    await client.call('READONLY');
+    for (const key of keys) {
+      try {
+        expect(await client.exists(key)).toBe(0);
+      } catch (error) {
+        // Another shard's key: the node redirects, which is fine.
+        expect(String(error)).toMatch(/MOVED/);
+      }
+    }
+    client.disconnect();
+  }
+}, 60_000);

@@ -49,6 +49,12 @@ export const ENVIRONMENT = {
   REDIS_CONNECT_TIMEOUT_MS: { default: 1000 },
   /** How long one Redis command may take before it counts as failed. */
   REDIS_COMMAND_TIMEOUT_MS: { default: 200 },
+  /** Replicas that must have an invalidating DEL (WAIT) before it counts, so a failover cannot lose it; the stack sets 1 on a replication group with replicas. */
+  REDIS_INVALIDATION_REPLICAS: { default: 0 },
+  /** How long one WAIT for those replicas may take. */
+  REDIS_INVALIDATION_WAIT_MS: { default: 50 },
+  /** How long a write keeps retrying invalidations that failed or were not replicated (through a failover) before keeping them pending. */
+  REDIS_INVALIDATION_RETRY_MS: { default: 0 },
   // Cache
   /** false: every read goes to Postgres (also off when no Redis is configured). */
   CACHE_ENABLED: { default: true },

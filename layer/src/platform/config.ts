@@ -32,6 +32,12 @@ export interface RedisConfig {
   readonly clusterMode: boolean;
   readonly connectTimeoutMs: number;
   readonly commandTimeoutMs: number;
+  /** Replicas that must have an invalidating DEL before it counts (0: the primary's answer is enough). */
+  readonly invalidationReplicas: number;
+  /** How long one WAIT for them may take. */
+  readonly invalidationWaitMs: number;
+  /** How long a write keeps retrying invalidations that failed before keeping them pending (0: not at all). */
+  readonly invalidationRetryMs: number;
 }
 
 export interface CacheConfig {
@@ -211,6 +217,9 @@ export function parseConfig(env: Env = process.env): AppConfig {
     clusterMode: bool('REDIS_CLUSTER_MODE'),
     connectTimeoutMs: integer('REDIS_CONNECT_TIMEOUT_MS', 10),
     commandTimeoutMs: integer('REDIS_COMMAND_TIMEOUT_MS', 10),
+    invalidationReplicas: integer('REDIS_INVALIDATION_REPLICAS', 0, 5),
+    invalidationWaitMs: integer('REDIS_INVALIDATION_WAIT_MS', 1, 5000),
+    invalidationRetryMs: integer('REDIS_INVALIDATION_RETRY_MS', 0, 60_000),
   };
   const redisConfigured = Boolean(redis.url || redis.host);
 

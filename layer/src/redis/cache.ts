@@ -13,6 +13,7 @@ import { sleep } from '../platform/timers';
 import type { RedisConnection } from './client';
 import { inBatches } from './batches';
 import { acceptStoredValue, decodeCacheValue, encodeCacheValue } from './cache-encoding';
+import { deleteBatch, type InvalidationOptions } from './invalidation';
 import { PendingInvalidations } from './pending-invalidations';
 import { counted, failOpen } from './fail-open';
 import { defineScript, runScript } from './scripts';
@@ -176,6 +177,11 @@ export interface CacheServiceOptions {
   readonly compressMinBytes?: number;
   /** Single-flight tunables. @default see FillLeaseOptions */
   readonly lease?: FillLeaseOptions;
+  /**
+   * How invalidations are confirmed and retried (`REDIS_INVALIDATION_*`).
+   * @default none asked of replicas, no retry: a failed DEL is kept pending at once
+   */
+  readonly invalidation?: Partial<InvalidationOptions & { readonly retryMs: number }>;
 }
 
 export class CacheService {
@@ -183,10 +189,12 @@ export class CacheService {
   private readonly pending = new PendingInvalidations();
   private readonly compressMinBytes: number;
   private readonly lease: Required<FillLeaseOptions>;
+  private readonly invalidation: InvalidationOptions & { readonly retryMs: number };
 
   constructor(private readonly options: CacheServiceOptions) {
     this.compressMinBytes = options.compressMinBytes ?? 16384;
     this.lease = { leaseMs: 3000, waitMs: 250, firstPollMs: 2, maxPollMs: 16, ...options.lease };
+    this.invalidation = { replicas: 0, waitMs: 50, retryMs: 0, ...options.invalidation };
   }
 
   /** Runs one cache operation, fail-open; invalidations that failed earlier are applied first. */
@@ -197,7 +205,7 @@ export class CacheService {
       operation,
       fallback,
       async (redis) => {
-        if (this.pending.size > 0) await this.pending.flush(redis);
+        if (this.pending.size > 0) await this.pending.flush(redis, this.invalidation);
         return work(redis);
       },
       { key },
@@ -218,21 +226,13 @@ export class CacheService {
    */
   async delete(...keys: string[]): Promise<boolean> {
     if (!this.options.enabled || keys.length === 0) return true;
-    const failed: string[] = [];
-    for (const batch of inBatches(keys)) {
-      // Redis is failing: the rest waits for the flush rather than for more timeouts.
-      if (failed.length > 0) {
-        failed.push(...batch);
-        continue;
-      }
-      const sent = await this.attempt('delete', batch[0], false, async (redis) => {
-        const results = await Promise.allSettled(batch.map((key) => counted(redis.del(key))));
-        results.forEach((result, i) => result.status === 'rejected' && failed.push(batch[i]));
-        const rejected = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
-        if (rejected) throw rejected.reason;
-        return true;
-      });
-      if (!sent && failed.length === 0) failed.push(...batch);
+    const { retryMs } = this.invalidation;
+    const deadline = Date.now() + retryMs;
+    let failed = await this.deleteOnce(keys);
+    // Retrying through a failover (REDIS_INVALIDATION_RETRY_MS): the write answers once its keys are gone for good.
+    for (let pause = 25; failed.length > 0 && Date.now() + pause <= deadline; pause = Math.min(pause * 2, 400)) {
+      await sleep(pause);
+      failed = await this.deleteOnce(failed);
     }
     if (failed.length === 0) {
       this.pending.forget(keys);
@@ -241,6 +241,20 @@ export class CacheService {
     this.pending.add(failed);
     countMetric('CacheInvalidationFailed');
     return false;
+  }
+
+  /** One pass over `keys`, batch by batch; returns the keys not deleted (a failed batch and every batch after it). */
+  private async deleteOnce(keys: readonly string[]): Promise<string[]> {
+    const batches = inBatches(keys);
+    for (const [index, batch] of batches.entries()) {
+      const done = await this.attempt('delete', batch[0], false, async (redis) => {
+        await deleteBatch(redis, batch, this.invalidation);
+        return true;
+      });
+      // Redis is failing: the rest waits for a retry or the flush rather than for more timeouts.
+      if (!done) return batches.slice(index).flat();
+    }
+    return [];
   }
 
   /**
@@ -345,11 +359,12 @@ let defaultService: CacheService | undefined;
 /** The container's cache service, configured from the environment. */
 export function getCacheService(): CacheService {
   if (!defaultService) {
-    const { cache } = getConfig();
+    const { cache, redis } = getConfig();
     defaultService = new CacheService({
       enabled: cache.enabled,
       ttlSeconds: cache.ttlSeconds,
       compressMinBytes: cache.compressMinBytes,
+      invalidation: { replicas: redis.invalidationReplicas, waitMs: redis.invalidationWaitMs, retryMs: redis.invalidationRetryMs },
     });
   }
   return defaultService;

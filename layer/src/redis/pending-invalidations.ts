@@ -13,7 +13,7 @@
 import { countMetric, logger } from '../platform/observability';
 import { inBatches } from './batches';
 import type { RedisConnection } from './client';
-import { counted } from './fail-open';
+import { deleteBatch, type InvalidationOptions } from './invalidation';
 
 /** ~100 bytes a key: a megabyte at most. */
 export const MAX_PENDING_INVALIDATIONS = 10_000;
@@ -50,17 +50,17 @@ export class PendingInvalidations {
    * Deletes every pending key, in batches; concurrent callers share the one flush in flight.
    * Rejects when Redis fails (the keys stay pending: the caller answers from Postgres).
    */
-  flush(redis: RedisConnection): Promise<void> {
-    this.flushing ??= this.run(redis).finally(() => {
+  flush(redis: RedisConnection, options: InvalidationOptions): Promise<void> {
+    this.flushing ??= this.run(redis, options).finally(() => {
       this.flushing = undefined;
     });
     return this.flushing;
   }
 
-  private async run(redis: RedisConnection): Promise<void> {
+  private async run(redis: RedisConnection, options: InvalidationOptions): Promise<void> {
     const applied = this.keys.size;
     for (const batch of inBatches([...this.keys])) {
-      await Promise.all(batch.map((key) => counted(redis.del(key))));
+      await deleteBatch(redis, batch, options);
       for (const key of batch) this.keys.delete(key);
     }
     logger.info('Applied invalidations that had failed earlier', { applied });
