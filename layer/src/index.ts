@@ -22,6 +22,8 @@ export { getConversationDetail, listConversations, type CachedBody } from './con
 export { updateAllConversations, updateConversation } from './conversations/lifecycle';
 export { generateConversationTitle } from './conversations/titles';
 export { purgeDeletedConversations } from './conversations/purge';
+export { MAX_SEARCH_QUERY_CHARS, searchConversations } from './conversations/search';
+export { createShare, getSharedConversation, listShares, SHARED_CONVERSATION_MAX_AGE_SECONDS, updateShare, type ShareChanges } from './conversations/shares';
 export { assertMessageLength } from './conversations/limits';
 export type { ConversationChanges } from './conversations/repository';
 export type { IncomingUserMessage, TurnAction } from './conversations/turns';

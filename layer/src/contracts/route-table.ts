@@ -28,6 +28,11 @@ export const API_FUNCTIONS = {
   // As long as the reply it follows may run.
   'resume-conversation': { streaming: true, timeoutSeconds: 300, description: 'POST /backend-api/f/conversation/resume (streams a reply in progress)' },
   'reply-control': { streaming: false, timeoutSeconds: 15, description: 'GET stream_status and POST stop of a conversation\'s reply' },
+  'search-conversations': { streaming: false, timeoutSeconds: 15, description: 'GET /backend-api/conversations/search' },
+  // The owner's side of share links: create, rename or revoke, list.
+  'share-conversation': { streaming: false, timeoutSeconds: 15, description: 'POST share/create, PATCH share/{share_id}, GET shared_conversations' },
+  // The public side: anyone with the link, no token (the route is public).
+  'get-shared-conversation': { streaming: false, timeoutSeconds: 15, description: 'GET /backend-api/share/{share_id} (public)' },
 } as const satisfies Record<string, ApiFunctionSpec>;
 
 export type ApiFunctionName = keyof typeof API_FUNCTIONS;
@@ -46,6 +51,12 @@ export interface ApiRoute {
   readonly query?: readonly string[];
   /** The route takes a JSON body (the gateway requires a Content-Type header). @default false */
   readonly jsonBody?: boolean;
+  /**
+   * Anyone may call it: no authorizer, no token (the function never reads a caller's identity),
+   * and a throttle of its own on the deployed API, so anonymous traffic cannot use up the stage's.
+   * @default false
+   */
+  readonly public?: boolean;
 }
 
 export const API_ROUTES = [
@@ -60,6 +71,11 @@ export const API_ROUTES = [
   { id: 'getStreamStatus', method: 'GET', path: '/backend-api/conversation/{conversation_id}/stream_status', function: 'reply-control' },
   { id: 'stopReply', method: 'POST', path: '/backend-api/conversation/{conversation_id}/stop', function: 'reply-control' },
   { id: 'resumeReply', method: 'POST', path: '/backend-api/f/conversation/resume', function: 'resume-conversation', jsonBody: true },
+  { id: 'searchConversations', method: 'GET', path: '/backend-api/conversations/search', function: 'search-conversations', query: ['query', 'cursor', 'limit'] },
+  { id: 'createShare', method: 'POST', path: '/backend-api/share/create', function: 'share-conversation', jsonBody: true },
+  { id: 'updateShare', method: 'PATCH', path: '/backend-api/share/{share_id}', function: 'share-conversation', jsonBody: true },
+  { id: 'listShares', method: 'GET', path: '/backend-api/shared_conversations', function: 'share-conversation', query: ['offset', 'limit', 'order'] },
+  { id: 'getSharedConversation', method: 'GET', path: '/backend-api/share/{share_id}', function: 'get-shared-conversation', public: true },
 ] as const satisfies readonly ApiRoute[];
 
 export type RouteId = (typeof API_ROUTES)[number]['id'];
@@ -98,6 +114,9 @@ export const CORS = {
   /** How long a browser may reuse a preflight answer. */
   maxAgeSeconds: 3600,
 } as const;
+
+/** Whether a route answers without a token. */
+export const isPublicRoute = (route: ApiRoute): boolean => route.public === true;
 
 /** Every method the API answers, plus OPTIONS for preflights. */
 export const CORS_ALLOW_METHODS: readonly string[] = [...new Set(API_ROUTES.map((route) => route.method)), 'OPTIONS'];

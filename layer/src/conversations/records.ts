@@ -63,3 +63,16 @@ export function messageContentBytes(parts: readonly unknown[]): number {
 
 /** The text of a message: its string parts, joined (what the model and the title see). */
 export const messageText = (row: Pick<MessageRow, 'parts'>): string => row.parts.filter((part): part is string => typeof part === 'string').join('\n');
+
+/** A share link: a conversation's branch ending at `currentNodeId`, readable by anyone with its id. */
+export interface ShareRow {
+  readonly id: string;
+  readonly userId: string;
+  readonly conversationId: string;
+  readonly currentNodeId: string;
+  readonly title: string;
+  readonly isAnonymous: boolean;
+  /** Epoch seconds with microseconds. */
+  readonly createTime: number;
+  readonly updateTime: number;
+}

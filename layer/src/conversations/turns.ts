@@ -11,6 +11,7 @@ import { assertRoomForTurn } from './limits';
 import { invalidateConversationReads } from './reads';
 import type { MessageRow } from './records';
 import { createConversationWithMessage, getTurnTargetByConversationId, insertMessageAndMoveCurrentNode, MessageConflictError } from './repository';
+import { storeUserSideFromShare } from './shares';
 
 export type TurnAction = 'next' | 'variant' | 'continue';
 
@@ -30,6 +31,8 @@ export interface TurnRequest {
   readonly conversationId?: string;
   readonly parentMessageId: string;
   readonly message?: IncomingUserMessage;
+  /** A new conversation that starts with a copy of this share's branch (`continue_from_shared_conversation_id`). */
+  readonly continueFromShare?: { readonly shareId: string; readonly parentMessageId?: string };
 }
 
 /** A turn whose user side is stored and whose context is ready: what the reply needs. */
@@ -69,10 +72,20 @@ function rejectConflict(error: unknown): never {
 async function storeUserSide(request: TurnRequest): Promise<{
   conversationId: string;
   isNew: boolean;
+  /** Started from a share: it has a title and earlier messages already. */
+  fromShare?: boolean;
   userMessage?: MessageRow;
   replyParentId: string;
   contextParentId?: string;
 }> {
+  if (request.continueFromShare !== undefined) {
+    const { conversationId, userMessage } = await storeUserSideFromShare({
+      userId: request.userId,
+      ...request.continueFromShare,
+      message: request.message as IncomingUserMessage,
+    }).catch(rejectConflict);
+    return { conversationId, isNew: true, fromShare: true, userMessage, replyParentId: userMessage.id, contextParentId: userMessage.parentId ?? undefined };
+  }
   if (request.conversationId === undefined) {
     assertRoomForTurn({ messageCount: 0, contentBytes: 0 }, request.message);
     const conversationId = randomUUID();
@@ -125,7 +138,8 @@ export async function startTurn(request: TurnRequest): Promise<Turn> {
     invalidateConversationReads(request.userId, [stored.conversationId]),
     prepareContextWindow({
       conversationId: stored.conversationId,
-      isNew: stored.isNew,
+      // A copied conversation's window is rebuilt from its copied messages.
+      isNew: stored.isNew && !stored.fromShare,
       leafId: stored.replyParentId,
       appended: stored.userMessage,
       appendedAfter: stored.contextParentId,
@@ -140,6 +154,7 @@ export async function startTurn(request: TurnRequest): Promise<Turn> {
     replyParentId: stored.replyParentId,
     assistantMessageId: randomUUID(),
     context,
-    titleSource: stored.isNew ? request.message?.text : undefined,
+    // A copied conversation keeps the share's title.
+    titleSource: stored.isNew && !stored.fromShare ? request.message?.text : undefined,
   };
 }

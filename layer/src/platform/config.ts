@@ -101,6 +101,16 @@ export interface LifecycleConfig {
   readonly purgeBatchSize: number;
 }
 
+/** Conversation search and share links (docs/api.md#search, docs/api.md#share-links). */
+export interface SharingConfig {
+  /** The text search configuration the migrate function vectorises with; queries read it from the database. */
+  readonly searchTextConfig: string;
+  readonly maxSharesPerUser: number;
+  readonly shareCacheTtlSeconds: number;
+  /** Origin of share_url (no trailing slash); absent: the request's Origin. */
+  readonly shareUrlBase?: string;
+}
+
 export interface AppConfig {
   readonly database: DatabaseConfig;
   readonly redis: RedisConfig;
@@ -110,6 +120,7 @@ export interface AppConfig {
   readonly lifecycle: LifecycleConfig;
   readonly limits: LimitsConfig;
   readonly replyStream: ReplyStreamConfig;
+  readonly sharing: SharingConfig;
 }
 
 export class ConfigError extends Error {
@@ -256,7 +267,19 @@ export function parseConfig(env: Env = process.env): AppConfig {
     flushIntervalMs: integer('REPLY_STREAM_FLUSH_MS', 0, 1000),
   };
 
-  return { database, redis, cache, llm, http, lifecycle, limits, replyStream };
+  const searchTextConfig = text('SEARCH_TEXT_CONFIG') as string;
+  // A Postgres identifier, optionally schema-qualified: it is spliced into the trigger functions.
+  if (!/^([a-z_][a-z0-9_]*\.)?[a-z_][a-z0-9_]*$/.test(searchTextConfig)) {
+    throw new ConfigError('SEARCH_TEXT_CONFIG', searchTextConfig, 'a text search configuration name such as simple or english');
+  }
+  const sharing: SharingConfig = {
+    searchTextConfig,
+    maxSharesPerUser: integer('SHARE_MAX_PER_USER', 1, 1_000_000),
+    shareCacheTtlSeconds: integer('SHARE_CACHE_TTL_SECONDS', 1, 86400),
+    shareUrlBase: url('SHARE_URL_BASE', ['http:', 'https:'])?.replace(/\/+$/, ''),
+  };
+
+  return { database, redis, cache, llm, http, lifecycle, limits, replyStream, sharing };
 }
 
 let current: AppConfig | undefined;
