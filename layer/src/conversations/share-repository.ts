@@ -145,8 +145,8 @@ export async function updateShareByIdAndUserId(args: {
 }): Promise<boolean> {
   const { rowCount } = await (args.db ?? pool).query(
     `UPDATE shares s
-        SET title = COALESCE($3, title), update_time = clock_timestamp(),
-            revoked_at = CASE WHEN $4 THEN clock_timestamp() ELSE revoked_at END
+        SET title = COALESCE($3, s.title), update_time = clock_timestamp(),
+            revoked_at = CASE WHEN $4 THEN clock_timestamp() ELSE s.revoked_at END
        FROM conversations c
       WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL AND c.id = s.conversation_id AND c.deleted_at IS NULL`,
     [args.id, args.userId, args.changes.title ?? null, args.changes.revoked ?? false],

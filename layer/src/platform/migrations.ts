@@ -144,15 +144,16 @@ export async function alignSearchConfiguration(client: Client, config: string): 
 
   let revectorised = 0;
   for (let after = '00000000-0000-0000-0000-000000000000'; ; ) {
-    const { rows } = await client.query<{ last: string | null; n: number }>(
+    const { rows } = await client.query<{ id: string; n: number }>(
       `WITH batch AS (
          UPDATE conversations SET title_vector = to_tsvector($1::regconfig, coalesce(title, ''))
           WHERE id IN (SELECT id FROM conversations WHERE id > $2 ORDER BY id LIMIT $3) RETURNING id)
-       SELECT max(id)::text AS last, count(*)::int AS n FROM batch`,
+       SELECT id, count(*) OVER ()::int AS n FROM batch ORDER BY id DESC LIMIT 1`,
       [name, after, REVECTORISE_BATCH],
     );
-    if (rows[0].last === null) break;
-    after = rows[0].last;
+    if (rows.length === 0) break;
+    revectorised += rows[0].n;
+    after = rows[0].id;
   }
   for (let after: [string, string] = ['00000000-0000-0000-0000-000000000000', '']; ; ) {
     const { rows } = await client.query<{ conversation_id: string; id: string; n: number }>(
