@@ -124,7 +124,7 @@ export async function createShare(body: unknown, userId: string | undefined, hea
     method: 'POST',
     resource: '/backend-api/share/create',
     path: '/backend-api/share/create',
-    headers: { ...headers, 'Content-Type': 'application/json' },
+    headers: { 'Content-Type': 'application/json', ...headers },
     body: typeof body === 'string' ? body : JSON.stringify(body),
     userId,
   });
