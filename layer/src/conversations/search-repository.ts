@@ -39,8 +39,8 @@ export interface SearchHitRow {
  *   opening quote says whether it is negated. The tsquery's text form parses back exactly.
  *   Reading the configuration from the table also keeps the tsquery out of constant folding,
  *   so the planner estimates it with the default selectivity and keeps to the GIN index.
- * - `message_hits`: the GIN index finds the matching messages; the user's live conversations
- *   keep them; each conversation keeps its best message (rank, then the newest).
+ * - `message_hits`: the GIN index finds the matching messages, each is ranked, the user's live
+ *   conversations keep theirs, and each conversation keeps its best (rank, then the newest).
  * - `title_hits`: the same over the user's live titles.
  * - One item per conversation, ranked by relevance (the better of its message and its title),
  *   then the matching message's time (a title-only match: the conversation's creation time),
@@ -49,7 +49,7 @@ export interface SearchHitRow {
  * - The snippet (`ts_headline`) is built for the page's rows only.
  */
 /** Characters of a message `ts_headline` reads at most: it parses all it is given. */
-const SNIPPET_WINDOW = 2000;
+const SNIPPET_WINDOW = 1000;
 
 export const SEARCH_CONVERSATIONS_SQL = `
 WITH q AS MATERIALIZED (
@@ -64,12 +64,14 @@ WITH q AS MATERIALIZED (
 ), live AS MATERIALIZED (
   SELECT id FROM conversations WHERE user_id = $1 AND deleted_at IS NULL
 ), message_hits AS (
-  SELECT DISTINCT ON (m.conversation_id) m.conversation_id, m.id AS message_id, ts_rank(m.search_vector, q.query) AS rank, m.create_time
-    FROM q
-    JOIN messages m ON m.search_vector @@ q.query
+  SELECT DISTINCT ON (m.conversation_id) m.conversation_id, m.message_id, m.rank, m.create_time
+    FROM (SELECT m.conversation_id, m.id AS message_id, ts_rank(m.search_vector, q.query) AS rank, m.create_time
+            FROM q JOIN messages m ON m.search_vector @@ q.query
+           WHERE $5::bigint IS NULL OR m.create_time <= q.as_of_time
+          -- A fence: ranked here, so a join above holds the small ranked row, not each message's vector.
+          OFFSET 0) m
     JOIN live ON live.id = m.conversation_id
-   WHERE $5::bigint IS NULL OR m.create_time <= q.as_of_time
-   ORDER BY m.conversation_id, rank DESC, m.create_time DESC, m.id
+   ORDER BY m.conversation_id, m.rank DESC, m.create_time DESC, m.message_id
 ), title_hits AS (
   SELECT c.id AS conversation_id, ts_rank(c.title_vector, q.query) AS rank, c.create_time
     FROM q
@@ -81,15 +83,17 @@ WITH q AS MATERIALIZED (
          (extract(epoch FROM coalesce(mh.create_time, th.create_time)) * 1000000)::bigint AS match_us
     FROM message_hits mh FULL JOIN title_hits th ON th.conversation_id = mh.conversation_id
 ), page AS (
-  SELECT * FROM hits
+  SELECT hits.*, row_number() OVER (ORDER BY rank DESC, match_us DESC, conversation_id DESC) AS position
+    FROM hits
    WHERE $5::bigint IS NULL OR (rank, match_us, conversation_id) < ($6::real, $7::bigint, $8::uuid)
    ORDER BY rank DESC, match_us DESC, conversation_id DESC
    LIMIT $4
 )
 SELECT c.id AS "conversationId", c.current_node_id AS "currentNodeId", c.title, c.is_archived AS "isArchived",
        extract(epoch FROM c.update_time)::float8 AS "updateTime", page.message_id AS "messageId",
-       ts_headline(q.cfg, source.text, q.query,
-                   'MaxWords=30, MinWords=12, ShortWord=2, MaxFragments=2, FragmentDelimiter=" … ", StartSel="", StopSel=""') AS snippet,
+       -- The row past the page (it only tells whether there is a next page) needs no snippet.
+       CASE WHEN page.position < $4 THEN ts_headline(q.cfg, source.text, q.query,
+                   'MaxWords=30, MinWords=12, ShortWord=2, MaxFragments=2, FragmentDelimiter=" … ", StartSel="", StopSel=""') END AS snippet,
        page.rank, page.match_us::text AS "matchMicros", q.as_of::text AS "asOfMicros"
   FROM page
   CROSS JOIN q
@@ -100,6 +104,8 @@ SELECT c.id AS "conversationId", c.current_node_id AS "currentNodeId", c.title, 
                 ELSE (SELECT string_agg(part, E'\\n') FROM jsonb_array_elements_text(m.parts) part) END AS whole,
            -- The query's first lexeme (querytree leaves out negated ones), its quotes undoubled.
            replace((regexp_match(querytree(q.query), '''((?:[^'']|'''')*)'''))[1], '''''', '''') AS lexeme
+    -- Evaluated once per row, though read several times below.
+    OFFSET 0
   ) doc
   -- A long message: the ${SNIPPET_WINDOW} characters around that lexeme's first occurrence (or its start).
   CROSS JOIN LATERAL (
