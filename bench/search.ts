@@ -32,8 +32,8 @@ import { interleaved, median, summarize, type Summary } from './stats';
 const CONVERSATIONS = 1000;
 const MESSAGES_PER_CONVERSATION = 50;
 const SEARCH_ROUNDS = 30;
-/** Rounds in which the ILIKE scan runs too (it takes ~100× longer). */
-const SCAN_EVERY = 5;
+/** Rounds of the search beside the ILIKE scan (which takes ~100× longer). */
+const SCAN_ROUNDS = 6;
 const POST_ROUNDS = 600;
 const HERD_READERS = 200;
 const HERD_COPIES = 4;
@@ -69,9 +69,11 @@ const likePatterns = (query: string) => query.split(' ').map((word) => `%${word}
 
 export interface SearchBenchResult {
   readonly seedSeconds: number;
-  readonly queries: readonly { readonly query: string; readonly matches: number; readonly conversations: number; readonly search: Summary; readonly scan: Summary }[];
+  readonly queries: readonly { readonly query: string; readonly matches: number; readonly conversations: number; readonly search: Summary; readonly besideScan: Summary; readonly scan: Summary }[];
   readonly handler: Summary;
   readonly statement: Summary;
+  /** The statement in the rounds it alternates with the scan. */
+  readonly besideScan: Summary;
   readonly scan: Summary;
   readonly post: Record<'with search' | 'without search', Summary>;
   readonly pageBytes: number;
@@ -142,39 +144,41 @@ const sharedEvent = (shareId: string) =>
 
 async function measureQueries(userId: string, pool: Pool, log: (message: string) => void) {
   const queries = benchQueries();
-  const handler: number[] = [];
-  const statement: number[] = [];
-  const scan: number[] = [];
-  const perQuery = queries.map(() => ({ search: [] as number[], scan: [] as number[] }));
-  log(`search: ${queries.length} queries × ${SEARCH_ROUNDS} rounds (handler, statement; the ILIKE scan every ${SCAN_EVERY}th round)`);
-  for (let round = -2; round < SEARCH_ROUNDS; round += 1) {
-    for (const [i, query] of queries.entries()) {
-      const variants: [string, () => Promise<unknown>][] = [
-        ['handler', async () => {
-          const result = await invokeHandler(searchConversationsHandler, searchEvent(userId, query));
-          if (result.streamed || result.statusCode !== 200) throw new Error(`search ${query}: HTTP ${result.statusCode}`);
-        }],
-        ['statement', () => searchConversationsByUserId({ userId, query, prefix: endsInWord(query), limit: 21 })],
-      ];
-      if (round % SCAN_EVERY === 0) variants.push(['scan', () => pool.query(ILIKE_SCAN_SQL, [userId, likePatterns(query)])]);
-      for (let k = 0; k < variants.length; k += 1) {
-        const [name, run] = variants[(round + i + k + variants.length) % variants.length];
-        const start = nowMs();
-        await run();
-        const elapsed = nowMs() - start;
-        if (round < 0) continue;
-        if (name === 'handler') handler.push(elapsed);
-        if (name === 'statement') {
-          statement.push(elapsed);
-          perQuery[i].search.push(elapsed);
-        }
-        if (name === 'scan') {
-          scan.push(elapsed);
-          perQuery[i].scan.push(elapsed);
+  const samples = { handler: [] as number[], statement: [] as number[], besideScan: [] as number[], scan: [] as number[] };
+  const perQuery = queries.map(() => ({ search: [] as number[], besideScan: [] as number[], scan: [] as number[] }));
+  const variants = {
+    handler: async (query: string) => {
+      const result = await invokeHandler(searchConversationsHandler, searchEvent(userId, query));
+      if (result.streamed || result.statusCode !== 200) throw new Error(`search ${query}: HTTP ${result.statusCode}`);
+    },
+    statement: (query: string) => searchConversationsByUserId({ userId, query, prefix: endsInWord(query), limit: 21 }),
+    scan: (query: string) => pool.query(ILIKE_SCAN_SQL, [userId, likePatterns(query)]),
+  };
+  /** `rounds` rounds (after `warmup`) of every query through `names`, interleaved (the order rotating); `record` keeps a timed sample. */
+  const run = async (names: readonly (keyof typeof variants)[], rounds: number, warmup: number, record: (name: keyof typeof variants, i: number, ms: number) => void) => {
+    for (let round = -warmup; round < rounds; round += 1) {
+      for (const [i, query] of queries.entries()) {
+        for (let k = 0; k < names.length; k += 1) {
+          const name = names[(round + warmup + i + k) % names.length];
+          const start = nowMs();
+          await variants[name](query);
+          if (round >= 0) record(name, i, nowMs() - start);
         }
       }
     }
-  }
+  };
+  // The search alone, as it runs in production: handler and statement.
+  log(`search: ${queries.length} queries × ${SEARCH_ROUNDS} rounds (handler and statement, interleaved)`);
+  await run(['handler', 'statement'], SEARCH_ROUNDS, 2, (name, i, ms) => {
+    samples[name === 'handler' ? 'handler' : 'statement'].push(ms);
+    if (name === 'statement') perQuery[i].search.push(ms);
+  });
+  // Then beside the scan: its reads of the whole history push the search's pages out of shared buffers, so it gets rounds of its own.
+  log(`search: ${queries.length} queries × ${SCAN_ROUNDS} rounds (statement and the ILIKE scan, interleaved)`);
+  await run(['statement', 'scan'], SCAN_ROUNDS, 1, (name, i, ms) => {
+    samples[name === 'scan' ? 'scan' : 'besideScan'].push(ms);
+    perQuery[i][name === 'scan' ? 'scan' : 'besideScan'].push(ms);
+  });
   // How many messages and conversations each query matches: what its cost grows with.
   const counts = await Promise.all(
     queries.map(async (query) => {
@@ -189,10 +193,11 @@ async function measureQueries(userId: string, pool: Pool, log: (message: string)
     }),
   );
   return {
-    queries: queries.map((query, i) => ({ query, ...counts[i], search: summarize(perQuery[i].search), scan: summarize(perQuery[i].scan) })),
-    handler: summarize(handler),
-    statement: summarize(statement),
-    scan: summarize(scan),
+    queries: queries.map((query, i) => ({ query, ...counts[i], search: summarize(perQuery[i].search), besideScan: summarize(perQuery[i].besideScan), scan: summarize(perQuery[i].scan) })),
+    handler: summarize(samples.handler),
+    statement: summarize(samples.statement),
+    besideScan: summarize(samples.besideScan),
+    scan: summarize(samples.scan),
   };
 }
 
@@ -335,8 +340,8 @@ export async function measureSearch(raw: Redis, log: (message: string) => void):
 
 /** The section's text, its targets and its notes. */
 export function searchSection(result: SearchBenchResult): { text: string[]; targets: TargetResult[]; notes: string[] } {
-  const { handler, statement, scan, post } = result;
-  const scanRatio = scan.p50 / statement.p50;
+  const { handler, statement, besideScan, scan, post } = result;
+  const scanRatio = scan.p50 / besideScan.p50;
   const postCost = post['with search'].p50 - post['without search'].p50;
   // A cache in front of search: a hit is a GET; a miss adds a GET and a SET to the search; every write adds an INCR of the user's version.
   const hit = result.cachedPageGet.p50;
@@ -346,7 +351,7 @@ export function searchSection(result: SearchBenchResult): { text: string[]; targ
   const shareHit = result.share['handler hit'].p50;
   const targets: TargetResult[] = [
     { name: 'search p99 (1,000 conversations, 50,000 messages)', target: '≤ 25 ms', measured: `${ms(handler.p99)} ms (p50 ${ms(handler.p50)}; the statement alone ${ms(statement.p50)} / ${ms(statement.p99)})`, met: handler.p99 <= 25 },
-    { name: 'search vs ILIKE scan, p50', target: '≥ 20× faster', measured: `${ratio(scanRatio)} (${ms(statement.p50)} vs ${ms(scan.p50)} ms)`, met: scanRatio >= 20 },
+    { name: 'search vs ILIKE scan, p50', target: '≥ 20× faster', measured: `${ratio(scanRatio)} (${ms(besideScan.p50)} vs ${ms(scan.p50)} ms)`, met: scanRatio >= 20 },
     { name: 'search index cost per POST (its two writes), p50', target: '≤ 0.3 ms', measured: `${ms(postCost)} ms (${ms(post['with search'].p50)} vs ${ms(post['without search'].p50)} ms)`, met: postCost <= 0.3 },
     { name: 'share hit p50 vs raw GET', target: '≤ 1.5×', measured: `${ratio(shareHit / shareFloor)} (${ms(shareHit)} vs ${ms(shareFloor)} ms)`, met: shareHit <= 1.5 * shareFloor },
     {
@@ -357,17 +362,18 @@ export function searchSection(result: SearchBenchResult): { text: string[]; targ
     },
   ];
   const queryRows = [
-    ['query', 'messages matched', 'conversations', 'search p50 / p99 ms', 'ILIKE scan p50 ms', 'scan / search'],
-    ...result.queries.map((q) => [`\`${q.query}\``, String(q.matches), String(q.conversations), `${ms(q.search.p50)} / ${ms(q.search.p99)}`, ms(q.scan.p50), ratio(q.scan.p50 / q.search.p50)]),
+    ['query', 'messages matched', 'conversations', 'search p50 / p99 ms', 'beside the scan: search / ILIKE scan p50 ms', 'scan / search'],
+    ...result.queries.map((q) => [`\`${q.query}\``, String(q.matches), String(q.conversations), `${ms(q.search.p50)} / ${ms(q.search.p99)}`, `${ms(q.besideScan.p50)} / ${ms(q.scan.p50)}`, ratio(q.scan.p50 / q.besideScan.p50)]),
   ];
   const text = [
     '## 13. Search and share links (docs/api.md#search, docs/api.md#share-links)',
-    `One user with ${CONVERSATIONS.toLocaleString('en-US')} conversations of ${MESSAGES_PER_CONVERSATION} messages (${(CONVERSATIONS * MESSAGES_PER_CONVERSATION).toLocaleString('en-US')} messages; seeded in ${result.seedSeconds.toFixed(0)} s, twice: see the POST row). The text follows Zipf's law over 20,000 words (50 English function words, then made-up words), user messages a median of 14 words and replies 100, log-normal (test/support/search-corpus.ts). 20 queries of 1–3 content words drawn by their frequency in the text, each typed as a search box sends it (its last word a prefix). Each round runs every query through the search-conversations handler (in-process, as in §1) and through its statement alone; every ${SCAN_EVERY}th round also runs the peers' approach over the same rows — every message of the user's live conversations scanned with \`parts::text ILIKE '%word%'\` for each word, one item per conversation, newest first (the scan's SQL is in bench/search.ts). Interleaved, ${SEARCH_ROUNDS} rounds after 2 warm-up rounds.`,
+    `One user with ${CONVERSATIONS.toLocaleString('en-US')} conversations of ${MESSAGES_PER_CONVERSATION} messages (${(CONVERSATIONS * MESSAGES_PER_CONVERSATION).toLocaleString('en-US')} messages; seeded in ${result.seedSeconds.toFixed(0)} s, twice: see the POST row). The text follows Zipf's law over 20,000 words (50 English function words, then made-up words), user messages a median of 14 words and replies 100, log-normal (test/support/search-corpus.ts). 20 queries of 1–3 content words drawn by their frequency in the text, each typed as a search box sends it (its last word a prefix). First ${SEARCH_ROUNDS} rounds (after 2 warm-up rounds) run every query through the search-conversations handler (in-process, as in §1) and through its statement alone, interleaved; then ${SCAN_ROUNDS} rounds run the statement interleaved with the peers' approach over the same rows — every message of the user's live conversations scanned with \`parts::text ILIKE '%word%'\` for each word, one item per conversation, newest first (the scan's SQL is in bench/search.ts). The scan gets rounds of its own because each one reads the whole history through shared buffers, pushing out the pages the search reads next: beside it the search is slower than alone (the last row), which the ratio then includes.`,
     markdownTable([
       ['variant', 'p50 ms', 'p99 ms', 'samples'],
       ['search (handler)', ms(handler.p50), ms(handler.p99), String(handler.n)],
       ['search (statement)', ms(statement.p50), ms(statement.p99), String(statement.n)],
       ['ILIKE scan (statement)', ms(scan.p50), ms(scan.p99), String(scan.n)],
+      ['search (statement), in the rounds beside the scan', ms(besideScan.p50), ms(besideScan.p99), String(besideScan.n)],
     ]),
     'Per query (statement): the search\'s cost grows with the messages its words match — the GIN index finds them, and each match is fetched and ranked — while the scan reads every message whatever the query.',
     markdownTable(queryRows),
