@@ -1,7 +1,7 @@
 /**
  * A conversation history for search at size — what the search bench and the EXPLAIN test both
  * seed: text with the statistics of real chat, deterministic per seed, bulk-inserted (the
- * triggers of migration 005 vectorise every row, as for the app's own inserts).
+ * triggers of migration 007 vectorise every row, as for the app's own inserts).
  *
  * Words follow Zipf's law (the n-th most frequent word is about 1/n as frequent as the first)
  * over a vocabulary of 20,000: 50 English function words first, then made-up words built from

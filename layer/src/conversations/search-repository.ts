@@ -1,7 +1,7 @@
 /**
  * The SQL of conversation search (docs/api.md#search), with the repository's rules: one
  * parameterised statement per function, `db` defaults to the pool. The vectors are kept by
- * triggers (migration 005), in the text search configuration `search_configuration` names.
+ * triggers (migration 007), in the text search configuration `search_configuration` names.
  */
 import { db as pool, type Queryable } from '../platform/database';
 

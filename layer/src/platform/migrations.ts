@@ -91,7 +91,7 @@ export async function runMigrations(
   return { applied };
 }
 
-/** The trigger functions of migration 005, computing vectors in text search configuration `config` (a SQL literal). */
+/** The trigger functions of migration 007, computing vectors in text search configuration `config` (a SQL literal). */
 const searchTriggerFunctions = (config: string) => `
 CREATE OR REPLACE FUNCTION messages_search_vector() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
