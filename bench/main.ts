@@ -39,6 +39,7 @@ import { handler as listConversationsHandler } from '../lambdas/list-conversatio
 import { buildArtifacts, HANDLERS, LAYER_TESTING_ENTRY, measureColdStart, removeArtifacts, type ColdStartResult } from './cold-start';
 import { measureResumable, resumableMemoryRow, resumableSection } from './resumable';
 import { measureStress, stressSection } from './stress';
+import { measureSearch, searchSection } from './search';
 import { KEY_PREFIX, REDIS_URL, REPO_ROOT, RUN_ID } from './env';
 import {
   createBenchDatabase,
@@ -62,6 +63,24 @@ const DETAIL_ROUNDS: Record<(typeof SIZES)[number], { iterations: number; warmup
 const ORIGIN = 'https://chat.example.com';
 
 const log = (message: string) => process.stderr.write(`[bench] ${message}\n`);
+
+/**
+ * `npm run bench -- --only <section>`: one section that lives in a file of its own, run alone
+ * (while working on it); its text and targets are printed, docs/benchmarks.md is left as it is.
+ */
+const STANDALONE_SECTIONS = {
+  search: async (raw: Redis) => {
+    const { text, targets } = searchSection(await measureSearch(raw, log));
+    return { text, targets };
+  },
+  resumable: async (raw: Redis) => ({ text: resumableSection(await measureResumable(raw, log)), targets: [] as TargetResult[] }),
+} as const;
+const onlyArgument = process.argv.indexOf('--only');
+const ONLY = onlyArgument >= 0 ? process.argv[onlyArgument + 1] : undefined;
+if (ONLY !== undefined && !Object.hasOwn(STANDALONE_SECTIONS, ONLY)) {
+  console.error(`--only takes one of: ${Object.keys(STANDALONE_SECTIONS).join(', ')}`);
+  process.exit(2);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Invoking the handlers
@@ -812,6 +831,12 @@ async function main(): Promise<void> {
   await createBenchDatabase();
   try {
     const versions = await serverVersions(raw);
+    if (ONLY !== undefined) {
+      const { text, targets: sectionTargets } = await STANDALONE_SECTIONS[ONLY as keyof typeof STANDALONE_SECTIONS](raw);
+      process.stdout.write(`\n${text.join('\n\n')}\n\n`);
+      if (sectionTargets.length > 0) process.stdout.write(`${textTable(targetRows(sectionTargets))}\n\n${sectionTargets.filter((t) => t.met).length}/${sectionTargets.length} targets met.\n`);
+      return;
+    }
 
     log('seeding conversations of 20 / 100 / 1,000 messages');
     const owner = `bench-owner-${RUN_ID}`;
@@ -1104,6 +1129,12 @@ async function main(): Promise<void> {
       measured: `max ${Math.max(...singleFlight.loadsPerWave)} over ${singleFlight.loadsPerWave.length} waves (no waiting: max ${Math.max(...herd[2].loadsPerWave)})`,
       met: Math.max(...singleFlight.loadsPerWave) <= 1,
     });
+
+    // 13. Search and share links (seeds its own user's history, and a second database for the POST comparison)
+    const search = searchSection(await measureSearch(raw, log));
+    section(13, ...search.text);
+    targets.push(...search.targets);
+    notes.push(...search.notes);
 
     // 3. Database load (last of the latency-free sections: it writes)
     const load = await measureLoad();

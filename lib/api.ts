@@ -11,6 +11,7 @@ import {
   CORS_ALLOW_METHODS,
   GATEWAY_ERRORS,
   gatewayErrorBody,
+  isPublicRoute,
   type ApiFunctionName,
   type ApiRoute,
 } from '../layer/src/contracts/route-table';
@@ -46,6 +47,10 @@ export interface ApiProps {
   readonly throttleRateLimit?: number;
   /** Burst capacity of the stage. @default 100 */
   readonly throttleBurstLimit?: number;
+  /** Steady-state requests per second of each public (token-free) method, so anonymous traffic cannot use up the stage's. @default 20 */
+  readonly publicThrottleRateLimit?: number;
+  /** Burst capacity of each public method. @default 40 */
+  readonly publicThrottleBurstLimit?: number;
   /** How long API Gateway waits for post-conversation's stream to finish. @default Duration.minutes(5) */
   readonly streamingTimeout?: Duration;
   /** Retention of the access logs. @default logs.RetentionDays.ONE_MONTH */
@@ -181,6 +186,13 @@ export class Api extends Construct {
         stageName: props.stageName ?? 'v1',
         throttlingRateLimit: props.throttleRateLimit ?? 50,
         throttlingBurstLimit: props.throttleBurstLimit ?? 100,
+        // Public methods (the route table's `public`): a throttle of their own; the stage's other settings repeated, as a method setting replaces them all.
+        methodOptions: Object.fromEntries(
+          API_ROUTES.filter(isPublicRoute).map((route) => [
+            `${route.path}/${route.method}`,
+            { throttlingRateLimit: props.publicThrottleRateLimit ?? 20, throttlingBurstLimit: props.publicThrottleBurstLimit ?? 40, metricsEnabled: true, loggingLevel: apigw.MethodLoggingLevel.ERROR, dataTraceEnabled: false },
+          ]),
+        ),
         tracingEnabled: true,
         metricsEnabled: true,
         loggingLevel: apigw.MethodLoggingLevel.ERROR,
@@ -261,7 +273,13 @@ export class Api extends Construct {
       return integration;
     };
     for (const route of API_ROUTES) {
-      this.resourceFor(route.path).addMethod(route.method, integrationOf(route.function), methodOptions(route, validator, jsonBodyModel, this.authorizationScopes));
+      const method = this.resourceFor(route.path).addMethod(route.method, integrationOf(route.function), methodOptions(route, validator, jsonBodyModel, this.authorizationScopes));
+      if (isPublicRoute(route)) {
+        Validations.of(method).acknowledge(
+          { id: 'AwsSolutions-APIG4', reason: 'A public route of the route table (a share link anyone may read): no authorizer by design, its own method throttle.' },
+          { id: 'AwsSolutions-COG4', reason: 'A public route of the route table (a share link anyone may read): no Cognito authorizer by design.' },
+        );
+      }
     }
 
     this.backendApiUrl = this.restApi.urlForPath('/backend-api');
@@ -304,7 +322,7 @@ function methodOptions(route: ApiRoute, validator: apigw.IRequestValidator, json
   if (route.jsonBody) parameters['method.request.header.Content-Type'] = true;
   return {
     // Per method, not in defaultMethodOptions: the CORS preflight methods (no authorizer) must not carry scopes.
-    authorizationScopes: [...scopes],
+    ...(isPublicRoute(route) ? { authorizationType: apigw.AuthorizationType.NONE, authorizer: undefined } : { authorizationScopes: [...scopes] }),
     requestValidator: validator,
     requestParameters: parameters,
     ...(route.jsonBody ? { requestModels: { 'application/json': jsonBodyModel } } : {}),

@@ -81,7 +81,7 @@ export async function prepareLocalEnvironment(options: PrepareLocalEnvironmentOp
     const migrating = Date.now();
     let applied: string[];
     try {
-      ({ applied } = await shared.runMigrations({ dir: path.join(root, 'layer', 'migrations') }));
+      ({ applied } = await shared.runMigrations({ dir: path.join(root, 'layer', 'migrations'), searchTextConfig: config.sharing.searchTextConfig }));
     } catch (error) {
       throw databaseStartError(error, env.DATABASE_URL) ?? error;
     }

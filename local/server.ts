@@ -17,6 +17,7 @@ import {
   CORS_ALLOW_METHODS,
   gatewayError,
   gatewayErrorBody,
+  isPublicRoute,
   pathParameterNames,
   type ApiFunctionName,
 } from '../layer/src/contracts/route-table';
@@ -31,7 +32,7 @@ export type LocalHandlers = Readonly<Record<ApiFunctionName, unknown>>;
 interface Resource {
   readonly path: string;
   readonly segments: readonly string[];
-  readonly methods: ReadonlyMap<string, ApiFunctionName>;
+  readonly methods: ReadonlyMap<string, { readonly function: ApiFunctionName; readonly public: boolean }>;
 }
 
 /**
@@ -40,14 +41,14 @@ interface Resource {
  * too and, being literal, shadow a path parameter at their place.
  */
 const RESOURCES: readonly Resource[] = (() => {
-  const byPath = new Map<string, Map<string, ApiFunctionName>>();
+  const byPath = new Map<string, Map<string, { function: ApiFunctionName; public: boolean }>>();
   for (const route of API_ROUTES) {
     const segments = route.path.split('/').filter(Boolean);
     for (let i = 1; i <= segments.length; i += 1) {
       const path = `/${segments.slice(0, i).join('/')}`;
       if (!byPath.has(path)) byPath.set(path, new Map());
     }
-    byPath.get(route.path)!.set(route.method, route.function);
+    byPath.get(route.path)!.set(route.method, { function: route.function, public: isPublicRoute(route) });
   }
   return [...byPath].map(([path, methods]) => ({ path, segments: path.split('/').filter(Boolean), methods }));
 })();
@@ -126,6 +127,9 @@ const HANDLER_MODULES: Readonly<Record<ApiFunctionName, () => Promise<{ handler:
   'resume-conversation': () => import('../lambdas/resume-conversation/index'),
   'reply-control': () => import('../lambdas/reply-control/index'),
   'models-and-limits': () => import('../lambdas/models-and-limits/index'),
+  'search-conversations': () => import('../lambdas/search-conversations/index'),
+  'share-conversation': () => import('../lambdas/share-conversation/index'),
+  'get-shared-conversation': () => import('../lambdas/get-shared-conversation/index'),
 };
 
 /** Starts the local API Gateway emulator. */
@@ -216,23 +220,27 @@ async function handleRequest(req: IncomingMessage, res: ServerResponse, settings
   if (!match) return sendGatewayError(res, 'MISSING_AUTHENTICATION_TOKEN', cors);
   const { resource, pathParameters } = match;
   if (method === 'OPTIONS') return sendPreflight(res, cors);
-  const functionName = resource.methods.get(method);
+  const target = resource.methods.get(method);
   // Like a REST API: a method the resource lacks is the same "not found" as an unknown path.
-  if (!functionName) return sendGatewayError(res, 'MISSING_AUTHENTICATION_TOKEN', cors);
+  if (!target) return sendGatewayError(res, 'MISSING_AUTHENTICATION_TOKEN', cors);
+  const functionName = target.function;
 
   // Node keeps only the first of repeated Authorization headers; which one counts must not be a guess.
   if (countHeader(req, 'authorization') > 1) {
     settings.log(`${method} ${path}: refused: more than one Authorization header`);
     return sendGatewayError(res, 'BAD_REQUEST_PARAMETERS', cors);
   }
+  // A public route has no authorizer: whatever token comes along is neither checked nor passed on.
   let claims;
-  try {
-    claims = authenticateAuthorizationHeader(req.headers.authorization, { secret: settings.jwtSecret, maxLifetimeSeconds: settings.maxTokenLifetimeSeconds });
-  } catch (error) {
-    if (!(error instanceof InvalidTokenError)) throw error;
-    // The log says why; the client gets what API Gateway's authorizer answers.
-    settings.log(`${method} ${path}: token rejected: ${error.message}`);
-    return sendGatewayError(res, 'UNAUTHORIZED', { ...cors, 'WWW-Authenticate': 'Bearer' });
+  if (!target.public) {
+    try {
+      claims = authenticateAuthorizationHeader(req.headers.authorization, { secret: settings.jwtSecret, maxLifetimeSeconds: settings.maxTokenLifetimeSeconds });
+    } catch (error) {
+      if (!(error instanceof InvalidTokenError)) throw error;
+      // The log says why; the client gets what API Gateway's authorizer answers.
+      settings.log(`${method} ${path}: token rejected: ${error.message}`);
+      return sendGatewayError(res, 'UNAUTHORIZED', { ...cors, 'WWW-Authenticate': 'Bearer' });
+    }
   }
 
   const body = await readBody(req, settings.maxBodyBytes);
@@ -251,8 +259,8 @@ async function handleRequest(req: IncomingMessage, res: ServerResponse, settings
     query: groupValues([...url.searchParams]),
     headers: eventHeaders(req),
     body: body.length > 0 ? body : null,
-    userId: claims.sub,
-    claims: toAuthorizerClaims(claims),
+    userId: claims?.sub,
+    claims: claims && toAuthorizerClaims(claims),
     sourceIp: req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '127.0.0.1',
     requestId,
   });

@@ -23,6 +23,8 @@ export type WebAssetsHandler = (req: IncomingMessage, res: ServerResponse) => bo
 /** User names the sign-in accepts: what a person types, nothing that needs escaping. */
 const USER_NAME = /^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$/;
 const MAX_SIGN_IN_BODY_BYTES = 4096;
+/** `/share/<share_id>`: a share link, served by the page. */
+const SHARE_PAGE = /^\/share\/[0-9A-Fa-f-]{36}$/;
 /** The page reads the API from its own origin locally. */
 const LOCAL_CONFIG = Buffer.from(JSON.stringify({ apiUrl: '', auth: 'local' }));
 /** What a hosted page sends; the API is this same origin locally. */
@@ -39,7 +41,9 @@ export function createWebAssets(options: WebAssetsOptions): WebAssetsHandler {
       signIn(req, res, { secret: options.jwtSecret, expiresInSeconds, relayPorts: options.relayPorts ?? [] }).catch(() => res.destroy());
       return true;
     }
-    const file = path === '/' ? '/index.html' : path;
+    // A share link opens the page itself (it renders the share from its URL); `<base>` makes its relative asset URLs resolve from the root.
+    const shareLink = SHARE_PAGE.test(path);
+    const file = path === '/' || shareLink ? '/index.html' : path;
     if (file === '/config.json') {
       if (method !== 'GET' && method !== 'HEAD') return sendJson(res, 405, { detail: 'Method Not Allowed' });
       res.writeHead(200, { ...PAGE_HEADERS, 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
@@ -52,8 +56,9 @@ export function createWebAssets(options: WebAssetsOptions): WebAssetsHandler {
     built.then(
       (files) => {
         const found = files.get(file)!;
-        res.writeHead(200, { ...PAGE_HEADERS, 'Content-Type': found.contentType, 'Content-Length': String(found.body.length), 'Cache-Control': 'no-cache' });
-        res.end(method === 'HEAD' ? undefined : found.body);
+        const body = shareLink ? Buffer.from(found.body.toString('utf8').replace('<head>', '<head>\n  <base href="/">')) : found.body;
+        res.writeHead(200, { ...PAGE_HEADERS, 'Content-Type': found.contentType, 'Content-Length': String(body.length), 'Cache-Control': 'no-cache' });
+        res.end(method === 'HEAD' ? undefined : body);
       },
       (error: unknown) => {
         built = undefined;

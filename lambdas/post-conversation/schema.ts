@@ -16,6 +16,8 @@ export interface PostConversationRequest {
   readonly model?: string;
   /** `v1` when the client lists it in `supported_encodings` (delta frames, resumable), else the legacy snapshots. */
   readonly encoding: ReplyEncoding;
+  /** `continue_from_shared_conversation_id`: a new conversation starting with a copy of that share. */
+  readonly continueFromShare?: { readonly shareId: string; readonly parentMessageId?: string };
 }
 
 export interface PostConversationLimits {
@@ -83,6 +85,7 @@ export function parsePostConversationRequest(
   const conversationId = request.conversation_id ?? undefined;
   if (conversationId !== undefined && !isUuid(conversationId)) issues.add(['body', 'conversation_id'], 'must be a UUID or null', 'uuid_parsing');
 
+  const sentParent = request.parent_message_id ?? undefined;
   let parentMessageId = request.parent_message_id;
   if (parentMessageId === undefined || parentMessageId === null) {
     if (conversationId === undefined) parentMessageId = 'client-created-root';
@@ -115,6 +118,13 @@ export function parsePostConversationRequest(
   else if (requestedModel !== undefined && requestedModel !== null && typeof requestedModel !== 'string') {
     issues.add(['body', 'model'], 'must be a model slug (GET /backend-api/models)', 'string_type');
   }
+
+  const shareId = request.continue_from_shared_conversation_id ?? undefined;
+  if (shareId !== undefined) {
+    if (!isUuid(shareId)) issues.add(['body', 'continue_from_shared_conversation_id'], 'must be a share id (a UUID)', 'uuid_parsing');
+    else if (conversationId !== undefined) issues.add(['body', 'continue_from_shared_conversation_id'], 'starts a new conversation: send it without conversation_id', 'value_error');
+  }
+
   const encodings = request.supported_encodings;
   const encoding: ReplyEncoding = Array.isArray(encodings) && encodings.includes('v1') ? 'v1' : 'legacy';
   issues.throwIfAny();
@@ -127,5 +137,6 @@ export function parsePostConversationRequest(
     message,
     model,
     encoding,
+    continueFromShare: shareId === undefined ? undefined : { shareId: (shareId as string).toLowerCase(), parentMessageId: sentParent as string | undefined },
   };
 }

@@ -132,3 +132,10 @@ export class ReplyStreamNotFoundError extends AppError {
     super(404, 'stream_not_found', message);
   }
 }
+
+/** Unknown, revoked, or its conversation deleted — and, for its owner's changes, someone else's: all look the same. */
+export class ShareNotFoundError extends AppError {
+  constructor() {
+    super(404, 'share_not_found', 'Shared conversation not found');
+  }
+}

@@ -24,6 +24,8 @@ export { generateConversationTitle } from './conversations/titles';
 export { rateMessage, type FeedbackContent, type FeedbackRating, type FeedbackReceipt } from './conversations/feedback';
 export { purgeDeletedConversations } from './conversations/purge';
 export { assertMessageLength, getLimitsProgress, type LimitProgress } from './conversations/limits';
+export { MAX_SEARCH_QUERY_CHARS, searchConversations } from './conversations/search';
+export { createShare, getSharedConversation, listShares, SHARED_CONVERSATION_MAX_AGE_SECONDS, updateShare, type ShareChanges } from './conversations/shares';
 export type { ConversationChanges } from './conversations/repository';
 export type { IncomingUserMessage, TurnAction } from './conversations/turns';
 

@@ -4,7 +4,7 @@
  * cdk-nag (an unacknowledged finding throws), and cfn-lint-clean templates are the job of
  * cfn-lint.test.ts.
  */
-import { API_FUNCTIONS } from '../../layer/src/contracts/route-table';
+import { API_FUNCTIONS, API_ROUTES, isPublicRoute } from '../../layer/src/contracts/route-table';
 import { DEFAULT_CONTEXT } from '../../lib/stack-config';
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
@@ -210,8 +210,9 @@ describe('who may call', () => {
   it('methods take access tokens: the resource server scope or the scope of Cognito sign-ins, never an ID token', () => {
     const server = only(base, 'AWS::Cognito::UserPoolResourceServer').Properties!;
     expect(server).toMatchObject({ Identifier: 'chatbot-api', Scopes: [expect.objectContaining({ ScopeName: 'conversations' })] });
-    const guarded = resourcesOfType(base.json, 'AWS::ApiGateway::Method').map(([, m]) => m.Properties!).filter((m) => m.HttpMethod !== 'OPTIONS');
-    expect(guarded.length).toBeGreaterThanOrEqual(4);
+    // Every method but the preflights and the route table's public routes (a share link's read).
+    const guarded = resourcesOfType(base.json, 'AWS::ApiGateway::Method').map(([, m]) => m.Properties!).filter((m) => m.HttpMethod !== 'OPTIONS' && m.AuthorizationType !== 'NONE');
+    expect(guarded).toHaveLength(API_ROUTES.filter((route) => !isPublicRoute(route)).length);
     for (const method of guarded) {
       expect(method.AuthorizationType).toBe('COGNITO_USER_POOLS');
       expect(method.AuthorizationScopes).toEqual(['chatbot-api/conversations', 'aws.cognito.signin.user.admin']);

@@ -14,6 +14,7 @@ import {
   GATEWAY_ERRORS,
   gatewayError,
   gatewayErrorBody,
+  isPublicRoute,
   type ApiFunctionName,
 } from '../../layer/src/contracts/route-table';
 import { removeSynthOutputs, resourcesOfType, synthesize, type CfnResource, type Synthesized } from './support/synth';
@@ -48,7 +49,7 @@ function integrationFunctionId(method: CfnResource): string {
 }
 
 describe('the deployed API is built from the route table', () => {
-  it('has exactly the table\'s routes, each on its function, streamed when the function streams, behind Cognito', () => {
+  it('has exactly the table\'s routes, each on its function, streamed when the function streams, behind Cognito unless public', () => {
     const methods = templateMethods(synthesized.json);
     const secured = [...methods.keys()].filter((key) => !key.startsWith('OPTIONS '));
     expect(secured.sort()).toEqual(API_ROUTES.map((route) => `${route.method} ${route.path}`).sort());
@@ -56,7 +57,24 @@ describe('the deployed API is built from the route table', () => {
       const method = methods.get(`${route.method} ${route.path}`)!;
       expect(integrationFunctionId(method)).toBe(`Functions${logicalIdOf(route.function)}`);
       expect(method.Properties!.Integration.ResponseTransferMode === 'STREAM').toBe(API_FUNCTIONS[route.function].streaming);
-      expect(method.Properties!.AuthorizationType).toBe('COGNITO_USER_POOLS');
+      expect(method.Properties!.AuthorizationType).toBe(isPublicRoute(route) ? 'NONE' : 'COGNITO_USER_POOLS');
+    }
+  });
+
+  it('leaves a public route without authorizer or scopes, with a method throttle of its own below the stage\'s', () => {
+    const methods = templateMethods(synthesized.json);
+    const publicRoutes = API_ROUTES.filter(isPublicRoute);
+    expect(publicRoutes.map((route) => route.id)).toEqual(['getSharedConversation']);
+    const [, stage] = resourcesOfType(synthesized.json, 'AWS::ApiGateway::Stage')[0];
+    const settings = stage.Properties!.MethodSettings as { HttpMethod: string; ResourcePath: string; ThrottlingRateLimit?: number; ThrottlingBurstLimit?: number; LoggingLevel?: string; MetricsEnabled?: boolean }[];
+    const stageWide = settings.find((setting) => setting.ResourcePath === '/*')!;
+    for (const route of publicRoutes) {
+      const method = methods.get(`${route.method} ${route.path}`)!;
+      expect(method.Properties!.AuthorizerId).toBeUndefined();
+      expect(method.Properties!.AuthorizationScopes).toBeUndefined();
+      const own = settings.find((setting) => setting.HttpMethod === route.method && setting.ResourcePath === `/${route.path.replaceAll('/', '~1')}`)!;
+      expect(own).toMatchObject({ ThrottlingRateLimit: 20, ThrottlingBurstLimit: 40, LoggingLevel: 'ERROR', MetricsEnabled: true });
+      expect(own.ThrottlingRateLimit!).toBeLessThan(stageWide.ThrottlingRateLimit!);
     }
   });
 
@@ -114,7 +132,8 @@ describe('the local emulator is built from the same table', () => {
     // Act
     const res = await fetch(`${server.url}${concrete}`, {
       method: route.method,
-      headers: { Authorization: `Bearer ${signLocalToken('u', { secret: SECRET })}`, 'Content-Type': 'application/json' },
+      // A public route needs none: it is sent without one.
+      headers: { ...(isPublicRoute(route) ? {} : { Authorization: `Bearer ${signLocalToken('u', { secret: SECRET })}` }), 'Content-Type': 'application/json' },
       body: route.method === 'GET' ? undefined : '{}',
     });
 

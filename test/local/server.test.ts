@@ -58,7 +58,7 @@ describe('local API Gateway emulator (in-test handlers)', () => {
       jwtSecret: SECRET,
       allowedOrigins: ['https://app.example.com', 'https://other.example.com'],
       maxBodyBytes: 1024,
-      handlers: { 'get-conversation': echo, 'list-conversations': echo, 'post-conversation': postConversation, 'update-conversation': echo, 'resume-conversation': postConversation, 'reply-control': echo, 'models-and-limits': echo },
+      handlers: { 'get-conversation': echo, 'list-conversations': echo, 'post-conversation': postConversation, 'update-conversation': echo, 'resume-conversation': postConversation, 'reply-control': echo, 'models-and-limits': echo, 'search-conversations': echo, 'share-conversation': echo, 'get-shared-conversation': echo },
       log: (line) => logLines.push(line),
     });
   });
@@ -175,6 +175,25 @@ describe('local API Gateway emulator (in-test handlers)', () => {
     expect(getResource).toBe(genTitleResource);
   });
 
+  it('lets a public route through without a token, passing no identity even when a token comes along', async () => {
+    // Act
+    const anonymous = await fetch(`${server.url}/backend-api/share/3f8c1d5e-0000-4000-8000-000000000001`);
+    const anonymousEvent = events.at(-1)!;
+    const withToken = await fetch(`${server.url}/backend-api/share/3f8c1d5e-0000-4000-8000-000000000001`, { headers: auth('user-7') });
+    const withBadToken = await fetch(`${server.url}/backend-api/share/3f8c1d5e-0000-4000-8000-000000000001`, { headers: { Authorization: 'Bearer not-a-jwt' } });
+    const patchWithoutToken = await fetch(`${server.url}/backend-api/share/3f8c1d5e-0000-4000-8000-000000000001`, { method: 'PATCH', headers: { 'Content-Type': 'application/json' }, body: '{}' });
+    const createWithoutToken = await fetch(`${server.url}/backend-api/share/create`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
+
+    // Assess
+    expect([anonymous.status, withToken.status, withBadToken.status]).toEqual([200, 200, 200]);
+    expect(anonymousEvent.resource).toBe('/backend-api/share/{share_id}');
+    expect(anonymousEvent.requestContext.authorizer).toBeFalsy();
+    expect(((await withToken.json()) as { sub?: string }).sub).toBeUndefined();
+    // The same resource's PATCH, and the sibling create, still need a token.
+    expect(patchWithoutToken.status).toBe(401);
+    expect(createWithoutToken.status).toBe(401);
+  });
+
   it('answers 413 for a chunked body that grows past the limit', async () => {
     // Act
     const status = await new Promise<number>((resolve, reject) => {
@@ -264,7 +283,7 @@ describe('local API Gateway emulator against hostile clients', () => {
       port: 0,
       jwtSecret: SECRET,
       requestTimeoutMs: 400,
-      handlers: { 'get-conversation': echo, 'list-conversations': echo, 'post-conversation': postConversation, 'update-conversation': echo, 'resume-conversation': postConversation, 'reply-control': echo, 'models-and-limits': echo },
+      handlers: { 'get-conversation': echo, 'list-conversations': echo, 'post-conversation': postConversation, 'update-conversation': echo, 'resume-conversation': postConversation, 'reply-control': echo, 'models-and-limits': echo, 'search-conversations': echo, 'share-conversation': echo, 'get-shared-conversation': echo },
       log: () => undefined,
     });
   });

@@ -59,6 +59,20 @@ describe('the local web page and sign-in', () => {
     }
   });
 
+  it('serves the page at a share link, its relative assets resolving from the root; anything else under /share/ is not the page', async () => {
+    // Act
+    const shareLink = await fetch(`${server.url}/share/6f1d2c3b-0000-4000-8000-000000000001`);
+    const html = await shareLink.text();
+    const [notAShare, nested] = await Promise.all([fetch(`${server.url}/share/not-a-share`), fetch(`${server.url}/share/6f1d2c3b-0000-4000-8000-000000000001/app.js`)]);
+
+    // Assess
+    expect(shareLink.status).toBe(200);
+    expect(shareLink.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(html).toContain('<base href="/">');
+    expect(html).toContain('<script type="module" src="app.js"></script>');
+    expect([notAShare.status, nested.status]).toEqual([404, 404]);
+  });
+
   it('signs in a user name with a token the API accepts', async () => {
     // Act
     const res = await signIn(JSON.stringify({ user: 'alice.example' }));

@@ -4,7 +4,25 @@
  */
 import { randomUUID } from 'node:crypto';
 import { buildRestApiEvent, invokeHandler } from '../../local/lambda-runtime';
-import { generateTitle, getConversation, getLimits, listConversations, listModels, newUserId, patchAllConversations, patchConversation, postRaw, rateMessage, sendMessage, type JsonResponse } from '../support/handlers';
+import {
+  createShare,
+  generateTitle,
+  getConversation,
+  getLimits,
+  getSharedConversation,
+  listConversations,
+  listModels,
+  listShares,
+  newUserId,
+  patchAllConversations,
+  patchConversation,
+  patchShare,
+  postRaw,
+  rateMessage,
+  searchConversations,
+  sendMessage,
+  type JsonResponse,
+} from '../support/handlers';
 import { rawRedis, runPrefix } from '../support/redis';
 import { closeDatabase, closeRedis } from '@chatbot/shared/testing';
 import { AssertionDatabase } from './support/database';
@@ -395,6 +413,76 @@ const corpus: BadRequest[] = [
   { name: 'GET limits without an identity', status: 401, send: () => getLimits(undefined) },
   raw('GET models as a sub with a lone surrogate', '../../lambdas/models-and-limits', () => withClaims(buildRestApiEvent({ method: 'GET', resource: '/backend-api/models', path: '/backend-api/models' }), { sub: 'eve\ud800' }), 401),
   raw('GET limits as a sub that is an object', '../../lambdas/models-and-limits', () => withClaims(buildRestApiEvent({ method: 'GET', resource: '/backend-api/limits', path: '/backend-api/limits' }), { sub: unprintable }), 401),
+  // Search: what cannot be a query. Anything else typed is searchable text (the odd-query test below).
+  ...[
+    ['without a query', {}],
+    ['empty', { query: '' }],
+    ['whitespace only', { query: ' \t\n\u00a0\u3000 ' }],
+    ['257 characters', { query: 'a'.repeat(257) }],
+    ['10k characters', { query: 'a '.repeat(5000) }],
+    ['with NUL', { query: 'a\u0000b' }],
+    ['only NUL', { query: '\u0000' }],
+    ['a lone surrogate', { query: 'a\ud800' }],
+    ['a reversed surrogate pair', { query: '\udc00\ud800' }],
+    ['limit=0', { query: 'a', limit: '0' }],
+    ['limit=51', { query: 'a', limit: '51' }],
+    ['limit=abc', { query: 'a', limit: 'abc' }],
+    ['cursor garbage', { query: 'a', cursor: '!!!' }],
+    ['cursor empty', { query: 'a', cursor: '' }],
+    ['cursor of another shape', { query: 'a', cursor: Buffer.from('{"offset":20}').toString('base64url') }],
+    ['cursor with a null rank', { query: 'a', cursor: Buffer.from(`[1,"x","1",null,"1","${uuid}"]`).toString('base64url') }],
+    ['cursor with SQL', { query: 'a', cursor: Buffer.from(`[1,"x","1; DROP TABLE messages",0,"1","${uuid}"]`).toString('base64url') }],
+    ['cursor 10k', { query: 'a', cursor: 'A'.repeat(10_000) }],
+    ['cursor with NUL', { query: 'a', cursor: 'a\u0000b' }],
+  ].map(([name, query]) => ({ name: `search ${name as string}`, status: 422, send: () => searchConversations(user, query as Record<string, string>) })),
+  raw('search with query an unprintable object', '../../lambdas/search-conversations', () => ({ ...buildRestApiEvent({ method: 'GET', resource: '/backend-api/conversations/search', path: '/backend-api/conversations/search', userId: user }), queryStringParameters: { query: unprintable as unknown as string } }), 422),
+  raw('search with query an array', '../../lambdas/search-conversations', () => ({ ...buildRestApiEvent({ method: 'GET', resource: '/backend-api/conversations/search', path: '/backend-api/conversations/search', userId: user }), queryStringParameters: { query: ['a', 'b'] as unknown as string } }), 422),
+  raw('search with cursor an object', '../../lambdas/search-conversations', () => ({ ...buildRestApiEvent({ method: 'GET', resource: '/backend-api/conversations/search', path: '/backend-api/conversations/search', userId: user }), queryStringParameters: { query: 'a', cursor: unprintable as unknown as string } }), 422),
+  raw('search as a sub with NUL', '../../lambdas/search-conversations', () => withClaims(buildRestApiEvent({ method: 'GET', resource: '/backend-api/conversations/search', path: '/backend-api/conversations/search', query: { query: 'a' } }), { sub: 'eve\u0000' }), 401),
+  { name: 'search without an identity', status: 401, send: () => searchConversations(undefined, { query: 'a' }) },
+  // Share links: creating.
+  ...[
+    ['empty object', {}],
+    ['conversation_id not a UUID', { conversation_id: 'abc', current_node_id: 'm1' }],
+    ['conversation_id an object', { conversation_id: { $ne: null }, current_node_id: 'm1' }],
+    ['current_node_id missing', { conversation_id: uuid }],
+    ['current_node_id empty', { conversation_id: uuid, current_node_id: '' }],
+    ['current_node_id with a slash', { conversation_id: uuid, current_node_id: '../m1' }],
+    ['current_node_id 129 characters', { conversation_id: uuid, current_node_id: 'a'.repeat(129) }],
+    ['current_node_id an unprintable object', { conversation_id: uuid, current_node_id: unprintable }],
+    ['is_anonymous a string', { conversation_id: uuid, current_node_id: 'm1', is_anonymous: 'yes' }],
+    ['prototype-member keys only', JSON.parse('{"__proto__":{"conversation_id":"x"},"constructor":1,"toString":1}')],
+    ['invalid JSON', '{"conversation_id":'],
+    ['an array', '[]'],
+  ].map(([name, body]) => ({ name: `share create ${name as string}`, status: 422, send: () => createShare(body, user) })),
+  { name: 'share create of an unknown conversation', status: 404, code: 'conversation_not_found', send: () => createShare({ conversation_id: randomUUID(), current_node_id: 'm1' }, user) },
+  { name: 'share create text/plain', status: 415, send: () => createShare({ conversation_id: uuid, current_node_id: 'm1' }, user, { 'Content-Type': 'text/plain' }) },
+  { name: 'share create over MAX_BODY_BYTES', status: 413, send: () => createShare({ conversation_id: uuid, current_node_id: 'm1', padding: 'x'.repeat(300 * 1024) }, user) },
+  { name: 'share create without an identity', status: 401, send: () => createShare({ conversation_id: uuid, current_node_id: 'm1' }, undefined) },
+  // Share links: changing, listing, reading.
+  ...[
+    ['no known field', uuid, {}],
+    ['is_visible true', uuid, { is_visible: true }],
+    ['title blank', uuid, { title: '  ' }],
+    ['title 257 characters', uuid, { title: 'a'.repeat(257) }],
+    ['title with NUL', uuid, { title: 'a\u0000' }],
+    ['title an unprintable object', uuid, { title: unprintable }],
+    ['id not a UUID', 'not-a-uuid', { title: 'x' }],
+    ['id a traversal', '../../etc/passwd', { title: 'x' }],
+  ].map(([name, id, body]) => ({ name: `share update ${name as string}`, status: 422, send: () => patchShare(id as string, body, user) })),
+  { name: 'share update of an unknown share', status: 404, code: 'share_not_found', send: () => patchShare(randomUUID(), { is_visible: false }, user) },
+  { name: 'share update without an identity', status: 401, send: () => patchShare(uuid, { title: 'x' }, undefined) },
+  ...([{ limit: '0' }, { limit: '101' }, { offset: '-1' }, { limit: 'abc' }] as Record<string, string>[]).map((query) => ({ name: `shared_conversations ${JSON.stringify(query)}`, status: 422, send: () => listShares(user, query) })),
+  { name: 'shared_conversations without an identity', status: 401, send: () => listShares(undefined) },
+  ...['not-a-uuid', '', '..', `${uuid}\u0000`, `${uuid}/../x`, 'share:*', 'a'.repeat(10_000)].map((id) => ({ name: `public share read of ${JSON.stringify(id.slice(0, 40))}`, status: 422, send: () => getSharedConversation(id) })),
+  { name: 'public share read of an unknown share', status: 404, code: 'share_not_found', send: () => getSharedConversation(randomUUID()) },
+  // Continuing a share.
+  post('continue_from_shared_conversation_id not a UUID', validBody({ continue_from_shared_conversation_id: 'abc' })),
+  post('continue_from_shared_conversation_id a number', validBody({ continue_from_shared_conversation_id: 7 })),
+  post('continue_from_shared_conversation_id an unprintable object', validBody({ continue_from_shared_conversation_id: unprintable })),
+  post('continue_from_shared_conversation_id with a conversation_id', validBody({ conversation_id: uuid, continue_from_shared_conversation_id: uuid })),
+  post('continue_from_shared_conversation_id with action variant', validBody({ action: 'variant', continue_from_shared_conversation_id: uuid })),
+  post('continue_from_shared_conversation_id of an unknown share', validBody({ continue_from_shared_conversation_id: randomUUID() }), 404, { code: 'share_not_found' }),
   // Identity.
   { name: 'POST without an identity', status: 401, send: () => postRaw(validBody(), undefined) },
   { name: 'POST with an empty sub', status: 401, send: () => postRaw(validBody(), '') },
@@ -492,6 +580,31 @@ describe('bad-input corpus', () => {
     const sent = await sendMessage(userId, 'to rename');
     expect((await patchConversation(sent.conversationId, { title: '  \u202Eשלום\u202C world\u200B ' }, userId)).statusCode).toBe(200);
     expect(await db.conversationTitle(sent.conversationId)).toBe('\u202Eשלום\u202C world\u200B');
+  });
+
+  it('searches whatever a user types — quotes, operators, backslashes, other scripts, emoji — answering 200, never a 5xx', async () => {
+    const userId = newUserId();
+    // Something to match, so the odd queries run against rows as well as against nothing.
+    await sendMessage(userId, 'Quotes "and" apostrophes don\'t, a & b | !c, C:\\path\\to, 👩‍💻 Привет 你好 مرحبا (and parentheses)');
+    const queries = [
+      '"', '""', '"""', "'", "''", '"unbalanced', 'unbalanced"', '"a" "b', "don't", "'a':*",
+      '&', '|', '!', ':', '*', '(', ')', '&|!:*()', 'a & b | !c', '!(a)', 'a:*', 'a:A', 'a:*B', ':*', '<->', 'a <-> b', '<2>', 'a <2> b',
+      '\\', '\\\\', 'C:\\path\\to', '\\"', "\\'", 'a\\', '\\x00', '\\u0000',
+      '-', '--', '-a', '- -a', '"-"', '-"a b"', 'or', 'OR', 'or or', 'a or', 'or a', 'and', 'not', 'a -', 'a -"',
+      '%', '%_', '_', "' OR '1'='1", '$1', '$', '; DROP TABLE messages; --', '{}', '[]', '<script>alert(1)</script>', '{{7*7}}',
+      '😀', '👩‍💻', '🏳️‍🌈 flag', 'Привет', '你好', 'مرحبا', 'שלום', 'こんにちは', 'नमस्ते', 'สวัสดี', 'e\u0301', 'ﬁ ligature', 'ǅ', 'İstanbul',
+      '\u202e rtl', 'zero\u200bwidth', '\ufeffbom', 'tab\tand\nnewline', 'cr\r\nlf', 'bell\u0007', '\u0001\u001f', '\u00a0nbsp',
+      'a'.repeat(256), 'é'.repeat(256), '😀'.repeat(128), 'x '.repeat(128), `${'ab'.repeat(100)}:*`, ' padded ', '\t a',
+    ];
+    const wrong: string[] = [];
+    for (const query of queries) {
+      const response = await searchConversations(userId, { query });
+      if (response.statusCode !== 200 || !Array.isArray(response.json?.items) || !('cursor' in response.json)) wrong.push(`${JSON.stringify(query)}: ${response.statusCode} ${response.body.slice(0, 120)}`);
+    }
+    console.log(`[reliability] odd search queries: ${queries.length}, wrong: ${wrong.length}`);
+    expect(wrong).toEqual([]);
+    // And they match what they should.
+    for (const query of ['"and"', 'Привет', '你好', '(and', 'a & b', 'C:\\path']) expect([query, (await searchConversations(userId, { query })).json.items.length]).toEqual([query, 1]);
   });
 
   it('ignores prototype-member query keys on an otherwise valid list (200)', async () => {

@@ -18,6 +18,9 @@ const handlers = {
   resume: require('../../lambdas/resume-conversation').handler as unknown,
   control: require('../../lambdas/reply-control').handler as unknown,
   modelsAndLimits: require('../../lambdas/models-and-limits').handler as unknown,
+  search: require('../../lambdas/search-conversations').handler as unknown,
+  share: require('../../lambdas/share-conversation').handler as unknown,
+  shared: require('../../lambdas/get-shared-conversation').handler as unknown,
 };
 
 export interface JsonResponse {
@@ -119,6 +122,64 @@ export const listModels = (userId: string | undefined): Promise<JsonResponse> =>
 /** GET /backend-api/limits. */
 export const getLimits = (userId: string | undefined): Promise<JsonResponse> => getModelsOrLimits('/backend-api/limits', userId);
 
+/** GET /backend-api/conversations/search with these query parameters. */
+export async function searchConversations(userId: string | undefined, query: Record<string, string>): Promise<JsonResponse> {
+  const event = buildRestApiEvent({
+    method: 'GET',
+    resource: '/backend-api/conversations/search',
+    path: '/backend-api/conversations/search',
+    query,
+    headers: { Origin: 'https://chat.example.com' },
+    userId,
+  });
+  return toJsonResponse(await invokeHandler(handlers.search, event));
+}
+
+/** POST /backend-api/share/create. */
+export async function createShare(body: unknown, userId: string | undefined, headers: Record<string, string> = { Origin: 'https://chat.example.com' }): Promise<JsonResponse> {
+  const event = buildRestApiEvent({
+    method: 'POST',
+    resource: '/backend-api/share/create',
+    path: '/backend-api/share/create',
+    headers: { 'Content-Type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+    userId,
+  });
+  return toJsonResponse(await invokeHandler(handlers.share, event));
+}
+
+/** PATCH /backend-api/share/{share_id}. */
+export async function patchShare(shareId: string, body: unknown, userId: string | undefined): Promise<JsonResponse> {
+  const event = buildRestApiEvent({
+    method: 'PATCH',
+    resource: '/backend-api/share/{share_id}',
+    path: `/backend-api/share/${shareId}`,
+    pathParameters: { share_id: shareId },
+    headers: { Origin: 'https://chat.example.com', 'Content-Type': 'application/json' },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+    userId,
+  });
+  return toJsonResponse(await invokeHandler(handlers.share, event));
+}
+
+/** GET /backend-api/shared_conversations. */
+export async function listShares(userId: string | undefined, query: Record<string, string> = {}): Promise<JsonResponse> {
+  const event = buildRestApiEvent({ method: 'GET', resource: '/backend-api/shared_conversations', path: '/backend-api/shared_conversations', query, userId });
+  return toJsonResponse(await invokeHandler(handlers.share, event));
+}
+
+/** GET /backend-api/share/{share_id}: public, so no identity at all (as the gateway passes it). */
+export async function getSharedConversation(shareId: string): Promise<JsonResponse> {
+  const event = buildRestApiEvent({
+    method: 'GET',
+    resource: '/backend-api/share/{share_id}',
+    path: `/backend-api/share/${shareId}`,
+    pathParameters: { share_id: shareId },
+    headers: { Origin: 'https://reader.example.com' },
+  });
+  return toJsonResponse(await invokeHandler(handlers.shared, event));
+}
+
 export interface PostResult extends JsonResponse {
   readonly events: SseEvent[];
   /** How many separate chunks the body arrived in. */
@@ -205,7 +266,7 @@ export interface SentMessage {
 export async function sendMessage(
   userId: string,
   text: string,
-  options: { conversationId?: string; parentMessageId?: string; v1?: boolean; action?: string; messageId?: string; model?: string } = {},
+  options: { conversationId?: string; parentMessageId?: string; v1?: boolean; action?: string; messageId?: string; model?: string; continueFromShareId?: string } = {},
 ): Promise<SentMessage> {
   const userMessageId = options.messageId ?? randomUUID();
   const response = await postRaw(
@@ -213,8 +274,9 @@ export async function sendMessage(
       action: options.action ?? 'next',
       messages: [{ id: userMessageId, author: { role: 'user' }, content: { content_type: 'text', parts: [text] }, metadata: {} }],
       conversation_id: options.conversationId ?? null,
-      parent_message_id: options.parentMessageId ?? randomUUID(),
+      parent_message_id: options.parentMessageId ?? (options.continueFromShareId ? undefined : randomUUID()),
       model: options.model ?? 'auto',
+      ...(options.continueFromShareId ? { continue_from_shared_conversation_id: options.continueFromShareId } : {}),
       ...(options.v1 ? { supported_encodings: ['v1'] } : {}),
     },
     userId,

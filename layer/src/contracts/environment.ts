@@ -122,6 +122,15 @@ export const ENVIRONMENT = {
   DELETED_RETENTION_DAYS: { default: 30 },
   /** Conversations the purge deletes per statement. */
   PURGE_BATCH_SIZE: { default: 500 },
+  // Search and share links
+  /** Postgres text search configuration of conversation search (simple, english, …); the migrate function re-vectorises the rows when it changes. */
+  SEARCH_TEXT_CONFIG: { default: 'simple' },
+  /** Live share links one user may have (413 share_limit_exceeded beyond). */
+  SHARE_MAX_PER_USER: { default: 1000 },
+  /** TTL of a cached public share body share:{id}. */
+  SHARE_CACHE_TTL_SECONDS: { default: 3600 },
+  /** Origin the share_url of a new share starts with (the web client's); absent, the request's Origin header. */
+  SHARE_URL_BASE: {},
   // Resumable replies
   /** Record replies for resume (off when the cache is off). */
   REPLY_STREAM_ENABLED: { default: true },

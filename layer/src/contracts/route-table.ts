@@ -32,6 +32,11 @@ export const API_FUNCTIONS = {
   'reply-control': { streaming: false, timeoutSeconds: 15, description: 'GET stream_status and POST stop of a conversation\'s reply' },
   // Small reads a client makes at start: the models list from memory, the turn limit from one Redis script.
   'models-and-limits': { streaming: false, timeoutSeconds: 15, readsModelList: true, description: 'GET /backend-api/models and GET /backend-api/limits' },
+  'search-conversations': { streaming: false, timeoutSeconds: 15, description: 'GET /backend-api/conversations/search' },
+  // The owner's side of share links: create, rename or revoke, list.
+  'share-conversation': { streaming: false, timeoutSeconds: 15, description: 'POST share/create, PATCH share/{share_id}, GET shared_conversations' },
+  // The public side: anyone with the link, no token (the route is public).
+  'get-shared-conversation': { streaming: false, timeoutSeconds: 15, description: 'GET /backend-api/share/{share_id} (public)' },
 } as const satisfies Record<string, ApiFunctionSpec>;
 
 export type ApiFunctionName = keyof typeof API_FUNCTIONS;
@@ -56,6 +61,12 @@ export interface ApiRoute {
   readonly query?: readonly string[];
   /** The route takes a JSON body (the gateway requires a Content-Type header). @default false */
   readonly jsonBody?: boolean;
+  /**
+   * Anyone may call it: no authorizer, no token (the function never reads a caller's identity),
+   * and a throttle of its own on the deployed API, so anonymous traffic cannot use up the stage's.
+   * @default false
+   */
+  readonly public?: boolean;
 }
 
 export const API_ROUTES = [
@@ -73,6 +84,11 @@ export const API_ROUTES = [
   { id: 'rateMessage', method: 'POST', path: '/backend-api/conversation/message_feedback', function: 'update-conversation', jsonBody: true },
   { id: 'listModels', method: 'GET', path: '/backend-api/models', function: 'models-and-limits' },
   { id: 'getLimits', method: 'GET', path: '/backend-api/limits', function: 'models-and-limits' },
+  { id: 'searchConversations', method: 'GET', path: '/backend-api/conversations/search', function: 'search-conversations', query: ['query', 'cursor', 'limit'] },
+  { id: 'createShare', method: 'POST', path: '/backend-api/share/create', function: 'share-conversation', jsonBody: true },
+  { id: 'updateShare', method: 'PATCH', path: '/backend-api/share/{share_id}', function: 'share-conversation', jsonBody: true },
+  { id: 'listShares', method: 'GET', path: '/backend-api/shared_conversations', function: 'share-conversation', query: ['offset', 'limit', 'order'] },
+  { id: 'getSharedConversation', method: 'GET', path: '/backend-api/share/{share_id}', function: 'get-shared-conversation', public: true },
 ] as const satisfies readonly ApiRoute[];
 
 export type RouteId = (typeof API_ROUTES)[number]['id'];
@@ -111,6 +127,9 @@ export const CORS = {
   /** How long a browser may reuse a preflight answer. */
   maxAgeSeconds: 3600,
 } as const;
+
+/** Whether a route answers without a token. */
+export const isPublicRoute = (route: ApiRoute): boolean => route.public === true;
 
 /** Every method the API answers, plus OPTIONS for preflights. */
 export const CORS_ALLOW_METHODS: readonly string[] = [...new Set(API_ROUTES.map((route) => route.method)), 'OPTIONS'];

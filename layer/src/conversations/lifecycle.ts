@@ -2,17 +2,19 @@
  * The conversation lifecycle a sidebar calls (docs/api.md#conversation-lifecycle): rename,
  * archive / unarchive and soft-delete one conversation or all of them. Every change takes the
  * turn's race-free path: Postgres first, then the invalidation; a deletion also drops the
- * context windows and stops any running reply at once.
+ * context windows, stops any running reply and revokes the conversations' share links at once.
  */
 import { ConversationNotFoundError } from '../errors';
 import { discardReplyStreams } from '../redis/reply-state';
 import { invalidateConversationReads } from './reads';
-import { updateConversationByIdAndUserId, updateConversationsByUserId, type ConversationChanges } from './repository';
+import { updateConversationByIdAndUserId, updateConversationsByUserId, type ConversationChanges, type ConversationsChanged } from './repository';
+import { invalidateSharedConversations } from './shares';
 
-async function invalidateLifecycleChange(userId: string, conversationIds: readonly string[], deleted: boolean): Promise<void> {
+async function invalidateLifecycleChange(userId: string, changed: ConversationsChanged, deleted: boolean): Promise<void> {
   await Promise.all([
-    invalidateConversationReads(userId, conversationIds, { contextWindows: deleted }),
-    deleted ? discardReplyStreams({ userId, conversationIds }) : undefined,
+    invalidateConversationReads(userId, changed.ids, { contextWindows: deleted }),
+    deleted ? discardReplyStreams({ userId, conversationIds: changed.ids }) : undefined,
+    invalidateSharedConversations(changed.revokedShareIds),
   ]);
 }
 
@@ -22,9 +24,9 @@ export async function updateConversation(args: {
   readonly conversationId: string;
   readonly changes: ConversationChanges;
 }): Promise<void> {
-  const updated = await updateConversationByIdAndUserId({ id: args.conversationId, userId: args.userId, changes: args.changes });
-  if (!updated) throw new ConversationNotFoundError();
-  await invalidateLifecycleChange(args.userId, [args.conversationId], args.changes.deleted === true);
+  const changed = await updateConversationByIdAndUserId({ id: args.conversationId, userId: args.userId, changes: args.changes });
+  if (changed.ids.length === 0) throw new ConversationNotFoundError();
+  await invalidateLifecycleChange(args.userId, changed, args.changes.deleted === true);
 }
 
 /** PATCH conversations: archive or soft-delete all of the user's conversations; returns how many changed. */
@@ -32,7 +34,7 @@ export async function updateAllConversations(args: {
   readonly userId: string;
   readonly changes: Pick<ConversationChanges, 'isArchived' | 'deleted'>;
 }): Promise<number> {
-  const ids = await updateConversationsByUserId({ userId: args.userId, changes: args.changes });
-  await invalidateLifecycleChange(args.userId, ids, args.changes.deleted === true);
-  return ids.length;
+  const changed = await updateConversationsByUserId({ userId: args.userId, changes: args.changes });
+  await invalidateLifecycleChange(args.userId, changed, args.changes.deleted === true);
+  return changed.ids.length;
 }

@@ -70,3 +70,16 @@ export const messageText = (row: Pick<MessageRow, 'parts'>): string => row.parts
  * pair split between two pieces counts more than whole, never less).
  */
 export const textContentBytes = (text: string): number => Buffer.byteLength(JSON.stringify(JSON.stringify(text)), 'utf8') - 6;
+
+/** A share link: a conversation's branch ending at `currentNodeId`, readable by anyone with its id. */
+export interface ShareRow {
+  readonly id: string;
+  readonly userId: string;
+  readonly conversationId: string;
+  readonly currentNodeId: string;
+  readonly title: string;
+  readonly isAnonymous: boolean;
+  /** Epoch seconds with microseconds. */
+  readonly createTime: number;
+  readonly updateTime: number;
+}

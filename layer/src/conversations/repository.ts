@@ -4,34 +4,11 @@
  * statement, atomic without a transaction; `db` defaults to the pool.
  */
 import { db as pool, type Queryable } from '../platform/database';
-import { messageContentBytes, type ConversationListPage, type ConversationRow, type MessageRole, type MessageRow, type NewMessage } from './records';
+import { CONVERSATION_COLUMNS, INSERT_MESSAGE_COLUMNS, INSERT_MESSAGE_VALUES, MESSAGE_COLUMNS, MessageConflictError, messageSize, messageValues, toMessageConflict } from './sql';
+import type { ConversationListPage, ConversationRow, MessageRole, MessageRow, NewMessage } from './records';
 
 export type { ConversationListPage, ConversationRow, MessageRole, MessageRow, NewMessage };
-
-/** A message insert that broke a constraint: its id is taken in the conversation, or its parent is not there (any more). */
-export class MessageConflictError extends Error {
-  constructor(readonly reason: 'id_taken' | 'parent_missing', options?: { cause?: unknown }) {
-    super(reason === 'id_taken' ? 'A message with this id already exists' : 'The parent message does not exist', options);
-    this.name = 'MessageConflictError';
-  }
-}
-
-/** Postgres' unique (23505) and foreign-key (23503) violations of a message insert, as {@link MessageConflictError}. */
-function toMessageConflict(error: unknown): never {
-  const code = (error as { code?: string } | undefined)?.code;
-  if (code === '23505') throw new MessageConflictError('id_taken', { cause: error });
-  if (code === '23503') throw new MessageConflictError('parent_missing', { cause: error });
-  throw error;
-}
-
-const CONVERSATION_COLUMNS = `
-  id, user_id AS "userId", title, root_node_id AS "rootNodeId", current_node_id AS "currentNodeId",
-  default_model_slug AS "defaultModelSlug", is_archived AS "isArchived",
-  extract(epoch FROM create_time)::float8 AS "createTime", extract(epoch FROM update_time)::float8 AS "updateTime"`;
-
-const MESSAGE_COLUMNS = `
-  id, parent_id AS "parentId", role, content_type AS "contentType", parts, status, end_turn AS "endTurn",
-  weight, metadata, recipient, extract(epoch FROM create_time)::float8 AS "createTime"`;
+export { MessageConflictError };
 
 /** A message's columns with the owner's rating (migration 006) merged into its metadata as `feedback`; `msg` and `f` joined. */
 const MESSAGE_WITH_FEEDBACK_COLUMNS = `
@@ -196,30 +173,6 @@ function reserveFragments(first: number, adding: { messages: string; bytes: stri
 const releaseFragment = (param: number): string =>
   `reserved_messages = greatest(0, ${liveReserved('messages')} - 1), reserved_bytes = greatest(0, ${liveReserved('bytes')} - $${param})`;
 
-/** The columns `INSERT_MESSAGE_VALUES` fills, in order. */
-const INSERT_MESSAGE_COLUMNS = 'id, parent_id, role, content_type, parts, status, end_turn, weight, metadata, create_time';
-
-/** [counted, content bytes] of a message: the size counters of migration 003, kept by every statement that inserts one. */
-const messageSize = (m: Pick<NewMessage, 'role' | 'parts'>): [number, number] =>
-  m.role === 'user' || m.role === 'assistant' ? [1, messageContentBytes(m.parts ?? [])] : [0, 0];
-
-const INSERT_MESSAGE_VALUES = (first: number) =>
-  `$${first}, $${first + 1}, $${first + 2}, $${first + 3}, $${first + 4}::jsonb, $${first + 5}, $${first + 6}, $${first + 7}, $${first + 8}::jsonb, ` +
-  `COALESCE(to_timestamp($${first + 9}::float8), clock_timestamp())`;
-
-const messageValues = (m: NewMessage): unknown[] => [
-  m.id,
-  m.parentId,
-  m.role,
-  m.contentType ?? 'text',
-  JSON.stringify(m.parts ?? []),
-  m.status ?? 'finished_successfully',
-  m.endTurn ?? null,
-  m.weight ?? 1,
-  JSON.stringify(m.metadata ?? {}),
-  m.createTime ?? null,
-];
-
 /**
  * Creates a conversation — its root node, the hidden system node, and the first user message
  * under it, which becomes `current_node` — in one statement (atomic without a transaction).
@@ -374,39 +327,64 @@ export interface ConversationChanges {
   readonly deleted?: boolean;
 }
 
-/** Applies `changes` to one live conversation of the user; `false` when there is none (unknown, foreign or deleted). */
+/** What a lifecycle change did: the conversations it changed and, for a deletion, the live shares of them it revoked. */
+export interface ConversationsChanged {
+  readonly ids: string[];
+  readonly revokedShareIds: string[];
+}
+
+/**
+ * The end of a lifecycle statement whose CTE `changed` returns the conversations it changed:
+ * when `deleted` (a parameter) holds, their live shares are revoked in the same statement, so
+ * no share outlives its conversation.
+ */
+const revokeSharesOfChanged = (deleted: string) => `
+  revoked AS (
+    UPDATE shares SET revoked_at = clock_timestamp(), update_time = clock_timestamp()
+     WHERE conversation_id IN (SELECT id FROM changed) AND revoked_at IS NULL AND ${deleted}
+     RETURNING id
+  )
+  SELECT coalesce((SELECT array_agg(id::text) FROM changed), '{}') AS ids,
+         coalesce((SELECT array_agg(id::text) FROM revoked), '{}') AS "revokedShareIds"`;
+
+/** Applies `changes` to one live conversation of the user; `ids` is empty when there is none (unknown, foreign or deleted). */
 export async function updateConversationByIdAndUserId(args: {
   readonly id: string;
   readonly userId: string;
   readonly changes: ConversationChanges;
   readonly db?: Queryable;
-}): Promise<boolean> {
-  const { rowCount } = await (args.db ?? pool).query(
-    `UPDATE conversations
-        SET title = COALESCE($3, title), is_archived = COALESCE($4, is_archived),
-            deleted_at = CASE WHEN $5 THEN clock_timestamp() ELSE deleted_at END
-      WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL`,
+}): Promise<ConversationsChanged> {
+  const { rows } = await (args.db ?? pool).query<ConversationsChanged>(
+    `WITH changed AS (
+       UPDATE conversations
+          SET title = COALESCE($3, title), is_archived = COALESCE($4, is_archived),
+              deleted_at = CASE WHEN $5 THEN clock_timestamp() ELSE deleted_at END
+        WHERE id = $1 AND user_id = $2 AND deleted_at IS NULL
+        RETURNING id
+     ), ${revokeSharesOfChanged('$5')}`,
     [args.id, args.userId, args.changes.title ?? null, args.changes.isArchived ?? null, args.changes.deleted ?? false],
   );
-  return rowCount === 1;
+  return rows[0];
 }
 
-/** Archives or soft-deletes every live conversation of the user; returns the ids it changed. */
+/** Archives or soft-deletes every live conversation of the user; returns the ids it changed (and the shares a deletion revoked). */
 export async function updateConversationsByUserId(args: {
   readonly userId: string;
   readonly changes: Pick<ConversationChanges, 'isArchived' | 'deleted'>;
   readonly db?: Queryable;
-}): Promise<string[]> {
-  const { rows } = await (args.db ?? pool).query<{ id: string }>(
-    `UPDATE conversations
-        SET is_archived = COALESCE($2, is_archived),
-            deleted_at = CASE WHEN $3 THEN clock_timestamp() ELSE deleted_at END
-      WHERE user_id = $1 AND deleted_at IS NULL
-        AND ($3 OR is_archived IS DISTINCT FROM COALESCE($2, is_archived))
-      RETURNING id`,
+}): Promise<ConversationsChanged> {
+  const { rows } = await (args.db ?? pool).query<ConversationsChanged>(
+    `WITH changed AS (
+       UPDATE conversations
+          SET is_archived = COALESCE($2, is_archived),
+              deleted_at = CASE WHEN $3 THEN clock_timestamp() ELSE deleted_at END
+        WHERE user_id = $1 AND deleted_at IS NULL
+          AND ($3 OR is_archived IS DISTINCT FROM COALESCE($2, is_archived))
+        RETURNING id
+     ), ${revokeSharesOfChanged('$3')}`,
     [args.userId, args.changes.isArchived ?? null, args.changes.deleted ?? false],
   );
-  return rows.map((row) => row.id);
+  return rows[0];
 }
 
 /**

@@ -18,6 +18,7 @@ import {
   MessageConflictError,
   reserveReplyRoomById,
 } from './repository';
+import { storeUserSideFromShare } from './shares';
 
 export type TurnAction = 'next' | 'variant' | 'continue';
 
@@ -39,6 +40,8 @@ export interface TurnRequest {
   readonly message?: IncomingUserMessage;
   /** A listed model slug the client picked; absent: the conversation's last model, else the default. */
   readonly model?: string;
+  /** A new conversation that starts with a copy of this share's branch (`continue_from_shared_conversation_id`). */
+  readonly continueFromShare?: { readonly shareId: string; readonly parentMessageId?: string };
 }
 
 /** A turn whose user side is stored, whose reply's room is held and whose context is ready: what the reply needs. */
@@ -91,6 +94,8 @@ async function refusedWrite(conversationId: string, message: IncomingUserMessage
 async function storeUserSide(request: TurnRequest): Promise<{
   conversationId: string;
   isNew: boolean;
+  /** Started from a share: it has a title and earlier messages already. */
+  fromShare?: boolean;
   userMessage?: MessageRow;
   replyParentId: string;
   contextParentId?: string;
@@ -98,6 +103,15 @@ async function storeUserSide(request: TurnRequest): Promise<{
   lastModel?: string | null;
   variant?: number;
 }> {
+  if (request.continueFromShare !== undefined) {
+    const { conversationId, userMessage } = await storeUserSideFromShare({
+      userId: request.userId,
+      ...request.continueFromShare,
+      message: request.message as IncomingUserMessage,
+      replyRoom: replyRoom(),
+    }).catch(rejectConflict);
+    return { conversationId, isNew: true, fromShare: true, userMessage, replyParentId: userMessage.id, contextParentId: userMessage.parentId ?? undefined };
+  }
   if (request.conversationId === undefined) {
     assertRoomForTurn({ messageCount: 0, contentBytes: 0, reservedMessages: 0, reservedBytes: 0 }, request.message);
     const conversationId = randomUUID();
@@ -160,7 +174,8 @@ export async function startTurn(request: TurnRequest): Promise<Turn> {
     invalidateConversationReads(request.userId, [stored.conversationId]),
     prepareContextWindow({
       conversationId: stored.conversationId,
-      isNew: stored.isNew,
+      // A copied conversation's window is rebuilt from its copied messages.
+      isNew: stored.isNew && !stored.fromShare,
       leafId: stored.replyParentId,
       appended: stored.userMessage,
       appendedAfter: stored.contextParentId,
@@ -175,7 +190,8 @@ export async function startTurn(request: TurnRequest): Promise<Turn> {
     replyParentId: stored.replyParentId,
     assistantMessageId: randomUUID(),
     context,
-    titleSource: stored.isNew ? request.message?.text : undefined,
+    // A copied conversation keeps the share's title.
+    titleSource: stored.isNew && !stored.fromShare ? request.message?.text : undefined,
     modelSlug: resolveModelSlug(request.model, stored.lastModel),
     variant: stored.variant ?? 0,
   };

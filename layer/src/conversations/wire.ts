@@ -3,7 +3,7 @@
  * their own. Key order is fixed on purpose: the detail body starts with its conversation id
  * and owner, which is how a cache hit is checked for ownership without parsing it.
  */
-import type { ConversationListPage, ConversationRow, MessageRow } from './records';
+import type { ConversationListPage, ConversationRow, MessageRow, ShareRow } from './records';
 
 export const DEFAULT_CONVERSATION_TITLE = 'New chat';
 
@@ -135,5 +135,36 @@ export function serializeConversationList(page: ConversationListPage, offset: nu
     limit,
     offset,
     has_missing_conversations: false,
+  });
+}
+
+/**
+ * The public `GET /share/{id}` body: the detail's shape for the shared branch, without
+ * `user_id` or anything else naming the owner (the API has no public profile to show, so
+ * `is_anonymous: false` shows none either).
+ */
+export function serializeSharedConversation(share: ShareRow, messages: readonly MessageRow[]): string {
+  return JSON.stringify({
+    share_id: share.id,
+    title: share.title,
+    create_time: share.createTime,
+    update_time: share.updateTime,
+    mapping: buildMapping(messages),
+    current_node: share.currentNodeId,
+    is_anonymous: share.isAnonymous,
+  });
+}
+
+/** The `GET /shared_conversations` body: the caller's live shares. */
+export function serializeShareList(page: { readonly total: number; readonly items: readonly ShareRow[] }): string {
+  return JSON.stringify({
+    items: page.items.map((share) => ({
+      id: share.id,
+      conversation_id: share.conversationId,
+      title: share.title,
+      create_time: toIsoTime(share.createTime),
+      update_time: toIsoTime(share.updateTime),
+    })),
+    total: page.total,
   });
 }

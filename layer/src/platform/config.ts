@@ -123,6 +123,16 @@ export interface ObservabilityConfig {
   readonly logRequestTimings: boolean;
 }
 
+/** Conversation search and share links (docs/api.md#search, docs/api.md#share-links). */
+export interface SharingConfig {
+  /** The text search configuration the migrate function vectorises with; queries read it from the database. */
+  readonly searchTextConfig: string;
+  readonly maxSharesPerUser: number;
+  readonly shareCacheTtlSeconds: number;
+  /** Origin of share_url (no trailing slash); absent: the request's Origin. */
+  readonly shareUrlBase?: string;
+}
+
 export interface AppConfig {
   readonly database: DatabaseConfig;
   readonly redis: RedisConfig;
@@ -133,6 +143,7 @@ export interface AppConfig {
   readonly limits: LimitsConfig;
   readonly replyStream: ReplyStreamConfig;
   readonly observability: ObservabilityConfig;
+  readonly sharing: SharingConfig;
 }
 
 export class ConfigError extends Error {
@@ -294,7 +305,19 @@ export function parseConfig(env: Env = process.env): AppConfig {
 
   const observability: ObservabilityConfig = { logRequestTimings: bool('LOG_REQUEST_TIMINGS') };
 
-  return { database, redis, cache, llm, http, lifecycle, limits, replyStream, observability };
+  const searchTextConfig = text('SEARCH_TEXT_CONFIG') as string;
+  // A Postgres identifier, optionally schema-qualified: it is spliced into the trigger functions.
+  if (!/^([a-z_][a-z0-9_]*\.)?[a-z_][a-z0-9_]*$/.test(searchTextConfig)) {
+    throw new ConfigError('SEARCH_TEXT_CONFIG', searchTextConfig, 'a text search configuration name such as simple or english');
+  }
+  const sharing: SharingConfig = {
+    searchTextConfig,
+    maxSharesPerUser: integer('SHARE_MAX_PER_USER', 1, 1_000_000),
+    shareCacheTtlSeconds: integer('SHARE_CACHE_TTL_SECONDS', 1, 86400),
+    shareUrlBase: url('SHARE_URL_BASE', ['http:', 'https:'])?.replace(/\/+$/, ''),
+  };
+
+  return { database, redis, cache, llm, http, lifecycle, limits, replyStream, observability, sharing };
 }
 
 /**

@@ -53,7 +53,14 @@ async function connectForMigrations(connection?: ClientConfig): Promise<Client> 
  * app's database), because the lock and the DDL must share a session. Not a pooled one: the
  * app pool's statement timeout (5 s) is for requests, and a migration may rightly take longer.
  */
-export async function runMigrations(options: { connection?: ClientConfig; dir?: string } = {}): Promise<{ applied: string[] }> {
+export async function runMigrations(
+  options: {
+    connection?: ClientConfig;
+    dir?: string;
+    /** Then make this the text search configuration of conversation search ({@link alignSearchConfiguration}). @default left as it is */
+    searchTextConfig?: string;
+  } = {},
+): Promise<{ applied: string[] }> {
   const migrations = await loadMigrations(options.dir);
   const client = await connectForMigrations(options.connection);
   const applied: string[] = [];
@@ -77,10 +84,95 @@ export async function runMigrations(options: { connection?: ClientConfig; dir?: 
         throw error;
       }
     }
+    if (options.searchTextConfig !== undefined) await alignSearchConfiguration(client, options.searchTextConfig);
   } finally {
     await client.end();
   }
   return { applied };
+}
+
+/** The trigger functions of migration 007, computing vectors in text search configuration `config` (a SQL literal). */
+const searchTriggerFunctions = (config: string) => `
+CREATE OR REPLACE FUNCTION messages_search_vector() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  NEW.search_vector := CASE WHEN NEW.role IN ('user', 'assistant') THEN jsonb_to_tsvector(${config}::regconfig, NEW.parts, '["string"]') END;
+  RETURN NEW;
+END
+$$;
+CREATE OR REPLACE FUNCTION conversations_title_vector() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  NEW.title_vector := to_tsvector(${config}::regconfig, coalesce(NEW.title, ''));
+  RETURN NEW;
+END
+$$;`;
+
+/** Rows re-vectorised per statement: short enough that each holds its row locks only briefly. */
+const REVECTORISE_BATCH = 2000;
+
+/**
+ * Makes `config` the text search configuration of conversation search (`SEARCH_TEXT_CONFIG`),
+ * online: under the migration lock the trigger functions are replaced (new rows use it at
+ * once, and queries read it from `search_configuration`), then the existing rows are
+ * re-vectorised in batches, each its own short statement, and `backfilled_config` records
+ * that they are done — an interrupted run is finished by the next. Until then, old rows are
+ * matched with the vectors of the previous configuration. A no-op when nothing changed.
+ */
+export async function alignSearchConfiguration(client: Client, config: string): Promise<{ reconfigured: boolean; revectorised: number }> {
+  // Fails here, before anything changes, for a configuration the server does not have.
+  const { rows: canonical } = await client.query<{ name: string }>('SELECT $1::regconfig::text AS name', [config]);
+  const name = canonical[0].name;
+  await client.query('BEGIN');
+  let backfilled: string;
+  let reconfigured = false;
+  try {
+    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_ID]);
+    const { rows } = await client.query<{ text: string; backfilled: string }>(
+      'SELECT text_config::text AS text, backfilled_config::text AS backfilled FROM search_configuration FOR UPDATE',
+    );
+    backfilled = rows[0].backfilled;
+    if (rows[0].text !== name) {
+      await client.query(searchTriggerFunctions(escapeLiteral(name)));
+      await client.query('UPDATE search_configuration SET text_config = $1::regconfig', [name]);
+      reconfigured = true;
+    }
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+  if (backfilled === name) return { reconfigured, revectorised: 0 };
+
+  let revectorised = 0;
+  for (let after = '00000000-0000-0000-0000-000000000000'; ; ) {
+    const { rows } = await client.query<{ id: string; n: number }>(
+      `WITH batch AS (
+         UPDATE conversations SET title_vector = to_tsvector($1::regconfig, coalesce(title, ''))
+          WHERE id IN (SELECT id FROM conversations WHERE id > $2 ORDER BY id LIMIT $3) RETURNING id)
+       SELECT id, count(*) OVER ()::int AS n FROM batch ORDER BY id DESC LIMIT 1`,
+      [name, after, REVECTORISE_BATCH],
+    );
+    if (rows.length === 0) break;
+    revectorised += rows[0].n;
+    after = rows[0].id;
+  }
+  for (let after: [string, string] = ['00000000-0000-0000-0000-000000000000', '']; ; ) {
+    const { rows } = await client.query<{ conversation_id: string; id: string; n: number }>(
+      `WITH batch AS (
+         UPDATE messages SET search_vector = jsonb_to_tsvector($1::regconfig, parts, '["string"]')
+          WHERE (conversation_id, id) IN (
+            SELECT conversation_id, id FROM messages WHERE (conversation_id, id) > ($2::uuid, $3) AND role IN ('user', 'assistant')
+             ORDER BY conversation_id, id LIMIT $4)
+          RETURNING conversation_id, id)
+       SELECT conversation_id, id, count(*) OVER ()::int AS n FROM batch ORDER BY conversation_id DESC, id DESC LIMIT 1`,
+      [name, after[0], after[1], REVECTORISE_BATCH],
+    );
+    if (rows.length === 0) break;
+    revectorised += rows[0].n;
+    after = [rows[0].conversation_id, rows[0].id];
+  }
+  await client.query('UPDATE search_configuration SET backfilled_config = text_config WHERE text_config = $1::regconfig', [name]);
+  logger.info('Text search configuration applied', { config: name, reconfigured, revectorised });
+  return { reconfigured, revectorised };
 }
 
 /**
@@ -105,11 +197,12 @@ export async function ensureAppRoleLogin(options: { secretArn: string; connectio
 }
 
 /**
- * What the deploy-time migrate function does: applies the pending migrations, then (when
- * `APP_DATABASE_SECRET_ARN` is set) gives the application role its first login.
+ * What the deploy-time migrate function does: applies the pending migrations and the text
+ * search configuration, then (when `APP_DATABASE_SECRET_ARN` is set) gives the application
+ * role its first login.
  */
 export async function migrateDatabase(): Promise<{ applied: string[]; appRoleLoginCreated: boolean }> {
-  const { applied } = await runMigrations();
+  const { applied } = await runMigrations({ searchTextConfig: getConfig().sharing.searchTextConfig });
   const appSecretArn = getConfig().database.appRoleSecretArn;
   const appRoleLoginCreated = appSecretArn ? await ensureAppRoleLogin({ secretArn: appSecretArn }) : false;
   logger.info('Migrations applied', { applied, appRoleLoginCreated });

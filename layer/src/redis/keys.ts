@@ -12,6 +12,8 @@ export const redisKeys = {
   conversationHistory: (conversationId: string) => prefixed(`conv:${conversationId}:history`),
   /** Hash of list pages, one field per view and page shape (cache-aside; one DEL drops them all). */
   conversationList: (userId: string) => prefixed(`user:${userId}:conversation_list`),
+  /** String: the public GET share body (cache-aside; public, so no owner check on hits). */
+  sharedConversation: (shareId: string) => prefixed(`share:${shareId}`),
   /** List: the last messages of the branch being continued, sent to the model (not a cache of a read). */
   contextWindow: (conversationId: string) => prefixed(`chat:${conversationId}:context`),
   /** Sorted set: the user's live streams (replies and followers), each scored by when its lease runs out. */

@@ -59,6 +59,16 @@ export class AssertionDatabase {
     return Number(rows[0].n);
   }
 
+  /** The size counters of migrations 003 and 005: what is stored, and what running replies hold. */
+  async conversationSize(conversationId: string): Promise<{ messageCount: number; contentBytes: number; reservedMessages: number; reservedBytes: number } | undefined> {
+    const client = await this.ready();
+    const { rows } = await client.query<{ message_count: number; content_bytes: string; reserved_messages: number; reserved_bytes: string }>(
+      'SELECT message_count, content_bytes, reserved_messages, reserved_bytes FROM conversations WHERE id = $1',
+      [conversationId],
+    );
+    return rows[0] && { messageCount: rows[0].message_count, contentBytes: Number(rows[0].content_bytes), reservedMessages: rows[0].reserved_messages, reservedBytes: Number(rows[0].reserved_bytes) };
+  }
+
   async close(): Promise<void> {
     if (this.connected) await this.client.end();
   }
