@@ -40,6 +40,7 @@ import { buildArtifacts, HANDLERS, LAYER_TESTING_ENTRY, measureColdStart, remove
 import { measureResumable, resumableMemoryRow, resumableSection } from './resumable';
 import { measureStress, stressSection } from './stress';
 import { measureSearch, searchSection } from './search';
+import { measureOpenAi, openAiSection, openAiTargets } from './openai';
 import { KEY_PREFIX, REDIS_URL, REPO_ROOT, RUN_ID } from './env';
 import {
   createBenchDatabase,
@@ -943,7 +944,7 @@ async function main(): Promise<void> {
     section(
       5,
       '## 5. Round trips per request',
-      'Averages over 5 requests each. `Redis commands` is the layer\'s own count (`redisStats.commands`); `seen by Redis` counts, independently, the top-level commands Redis received from the layer\'s connection (MONITOR; commands run inside a Lua script are not round trips and are excluded). The two invalidation DELs of a POST are sent together by ioredis auto-pipelining, so they cost one network round trip. A POST also records that its reply runs (docs/api.md#resumable-replies): one script call when it starts and one when it ends; a v1 reply adds one per batch of frames (at most one per 20 ms, never awaited per token; these rows post in the legacy format). GET models is served from memory; GET limits is one read-only script on the turn log; a rating is one Postgres statement (owner, role and upsert together) and one DEL of the detail (the list is untouched).',
+      'Averages over 5 requests each. `Redis commands` is the layer\'s own count (`redisStats.commands`); `seen by Redis` counts, independently, the top-level commands Redis received from the layer\'s connection (MONITOR; commands run inside a Lua script are not round trips and are excluded). The three invalidation DELs of a POST (the detail, the conversation\'s OpenAI-API read hash, the list) are sent together by ioredis auto-pipelining, so they cost one network round trip. A POST also records that its reply runs (docs/api.md#resumable-replies): one script call when it starts and one when it ends; a v1 reply adds one per batch of frames (at most one per 20 ms, never awaited per token; these rows post in the legacy format). GET models is served from memory; GET limits is one read-only script on the turn log; a rating is one Postgres statement (owner, role and upsert together) and two DELs, pipelined (the detail and its OpenAI-API read hash; the list is untouched).',
       markdownTable([
         ['request', 'Redis commands', 'seen by Redis', 'Postgres queries'],
         ...trips.map((t) => [t.endpoint, String(t.redisCommands), String(t.redisSeenByServer), String(t.postgresQueries)]),
@@ -977,6 +978,12 @@ async function main(): Promise<void> {
       measured: `${count(stress.storm.dels)} for ${count(stress.storm.keys)} keys`,
       met: stress.storm.dels <= 2 * stress.storm.keys + 50,
     });
+
+    // 14. OpenAI API: item page vs detail (20 and 100 messages), first streamed event vs a backend-api POST
+    setCache('on');
+    const openai = await measureOpenAi(conversations.slice(0, 2), log);
+    section(14, ...openAiSection(openai));
+    targets.push(...openAiTargets(openai));
 
     // 7. Memory
     log('memory');

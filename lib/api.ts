@@ -82,6 +82,8 @@ export class Api extends Construct {
   public readonly restApi: apigw.RestApi;
   /** Base URL of the backend API, ending in `/backend-api`. */
   public readonly backendApiUrl: string;
+  /** Base URL of OpenAI's API on the same store, ending in `/v1`: what an OpenAI SDK or frontend takes as its base URL. */
+  public readonly openAiApiUrl: string;
   /** The user pool whose tokens the API accepts. */
   public readonly userPool: cognito.IUserPool;
   /** The web app client, when the stack created the pool. */
@@ -283,6 +285,7 @@ export class Api extends Construct {
     }
 
     this.backendApiUrl = this.restApi.urlForPath('/backend-api');
+    this.openAiApiUrl = this.restApi.urlForPath('/v1');
   }
 
   /** The resource of a route-table path, creating the missing segments. */

@@ -220,6 +220,7 @@ export class ChatbotApiStack extends Stack {
       new CfnOutput(this, 'WebClientUrl', { value: `${this.webClient.origin}/`, description: 'The reference web client' });
     }
     new CfnOutput(this, 'ApiUrl', { value: this.api.backendApiUrl, description: 'Base URL of the backend API' });
+    new CfnOutput(this, 'OpenAiBaseUrl', { value: this.api.openAiApiUrl, description: "Base URL of OpenAI's API (/v1) for OpenAI SDKs and frontends" });
     new CfnOutput(this, 'UserPoolId', { value: this.api.userPool.userPoolId });
     if (this.api.userPoolClient) {
       new CfnOutput(this, 'UserPoolClientId', { value: this.api.userPoolClient.userPoolClientId });

@@ -130,6 +130,10 @@ const HANDLER_MODULES: Readonly<Record<ApiFunctionName, () => Promise<{ handler:
   'search-conversations': () => import('../lambdas/search-conversations/index'),
   'share-conversation': () => import('../lambdas/share-conversation/index'),
   'get-shared-conversation': () => import('../lambdas/get-shared-conversation/index'),
+  'openai-conversations': () => import('../lambdas/openai-conversations/index'),
+  'openai-responses': () => import('../lambdas/openai-responses/index'),
+  'openai-chat-completions': () => import('../lambdas/openai-chat-completions/index'),
+  'openai-models': () => import('../lambdas/openai-models/index'),
 };
 
 /** Starts the local API Gateway emulator. */

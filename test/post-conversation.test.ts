@@ -210,7 +210,7 @@ describe('POST /backend-api/f/conversation', () => {
       const detail = (await getConversation(conversationId, userId)).json;
       const assistant = detail.mapping[detail.current_node].message;
       expect(assistant.author.role).toBe('assistant');
-      expect(assistant.metadata.finish_details).toEqual({ type: 'interrupted' });
+      expect(assistant.metadata.finish_details).toEqual({ type: 'interrupted', reason: 'error' });
       expect(assistant.status).toBe('finished_partial_completion');
       expect(assistant.content.parts[0].length).toBeGreaterThan(0);
       if (v1) {
@@ -249,7 +249,7 @@ describe('POST /backend-api/f/conversation', () => {
       assistant = row;
       if (!row) await new Promise((r) => setTimeout(r, 100));
     }
-    expect(assistant?.metadata.finish_details).toEqual({ type: 'interrupted' });
+    expect(assistant?.metadata.finish_details).toEqual({ type: 'interrupted', reason: 'client_gone' });
     expect(assistant?.parts[0].length).toBeGreaterThan(0);
     expect(assistant?.parts[0]).not.toContain('not an LLM');
   });

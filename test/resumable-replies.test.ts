@@ -237,7 +237,7 @@ describe('stop, stream_status and the deadline', () => {
     expect((await replyControl('stream_status', conversationId, userId)).json).toEqual({ status: 'NOT_STREAMING' });
     const stored = (await getConversation(conversationId, userId)).json.mapping[messageId].message;
     expect(stored.status).toBe('finished_partial_completion');
-    expect(stored.metadata.finish_details).toEqual({ type: 'interrupted' });
+    expect(stored.metadata.finish_details).toEqual({ type: 'interrupted', reason: 'stopped' });
     expect(stored.content.parts[0].length).toBeGreaterThan(0);
 
     const frames = sseFrames((await follower).body);
@@ -260,7 +260,7 @@ describe('stop, stream_status and the deadline', () => {
     const doc = applyV1Deltas(parseSse(response.body));
     expect(doc.message.status).toBe('finished_partial_completion');
     const stored = (await getConversation(doc.conversation_id, userId)).json.mapping[doc.message.id].message;
-    expect(stored.metadata.finish_details).toEqual({ type: 'interrupted' });
+    expect(stored.metadata.finish_details).toEqual({ type: 'interrupted', reason: 'deadline' });
     expect(stored.content.parts).toEqual(doc.message.content.parts);
   });
 

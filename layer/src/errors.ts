@@ -139,3 +139,21 @@ export class ShareNotFoundError extends AppError {
     super(404, 'share_not_found', 'Shared conversation not found');
   }
 }
+
+/**
+ * A request parameter the OpenAI API routes (`/v1`) refuse: 400 `invalid_request_error` naming
+ * the parameter (`param`), as OpenAI's API answers a bad model or body.
+ */
+export class InvalidParameterError extends AppError {
+  constructor(readonly param: string, message: string, code = 'invalid_value') {
+    super(400, code, message, { message, code, param });
+  }
+}
+
+/** A response, item or model of the OpenAI API routes that does not exist or is not the caller's: 404, the cases alike. */
+export class OpenAiObjectNotFoundError extends AppError {
+  constructor(kind: 'response' | 'item' | 'model', id: string) {
+    const message = `No ${kind} found with id '${id.length > 200 ? `${id.slice(0, 200)}…` : id}'.`;
+    super(404, `${kind}_not_found`, message);
+  }
+}

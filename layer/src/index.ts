@@ -16,6 +16,21 @@ export * from './errors';
 export { dispatchRoutes, getUserId, httpMiddlewares, jsonResponse, type RouteHandler } from './http/middlewares';
 export { sseResponse, type StreamingResult } from './http/sse';
 export { IssueCollector, isStorableText, isUuid, MAX_TITLE_CHARS, readIntegerParam, readJsonObjectBody, readTitle } from './http/validation';
+export { finishBackgroundWork, openAiReplyResponse } from './http/background';
+export {
+  assertListedModel,
+  isJsonObject,
+  MAX_REQUEST_ITEMS,
+  readConversationIdParam,
+  readMessageItem,
+  readMessageItems,
+  readMetadata,
+  readModel,
+  readOptionalBoolean,
+  readOptionalInteger,
+  toChatMessages,
+  type RequestMessage,
+} from './http/openai-validation';
 
 // Conversations
 export { getConversationDetail, listConversations, type CachedBody } from './conversations/reads';
@@ -28,15 +43,30 @@ export { MAX_SEARCH_QUERY_CHARS, searchConversations } from './conversations/sea
 export { createShare, getSharedConversation, listShares, SHARED_CONVERSATION_MAX_AGE_SECONDS, updateShare, type ShareChanges } from './conversations/shares';
 export type { ConversationChanges } from './conversations/repository';
 export type { IncomingUserMessage, TurnAction } from './conversations/turns';
+export {
+  addOpenAiConversationItems,
+  createOpenAiConversation,
+  deleteOpenAiConversation,
+  deleteOpenAiConversationItem,
+  getOpenAiConversation,
+  getOpenAiConversationItem,
+  listOpenAiConversationItems,
+  updateOpenAiConversation,
+  type NewItem,
+  type OpenAiBody,
+} from './conversations/openai-conversations';
+export { parseItemId, parseResponseId } from './conversations/openai-wire';
 
 // Replies
 export { startConversationReply, type ConversationReply } from './replies/start-reply';
 export { followConversationReply } from './replies/follow-reply';
 export { getConversationStreamStatus, stopConversationReply, type StreamStatus } from './replies/reply-control';
 export type { FrameStream, ReplyEncoding } from './replies/frames';
+export { cancelResponse, createResponse, followResponse, getResponse, type CreateResponseRequest, type OpenAiReplyResult } from './replies/openai-responses';
+export { createChatCompletion, type ChatCompletionRequest } from './replies/chat-completions';
 
 // Models
-export { findListedModel, getChatModel, getModelsBody } from './ai/models';
+export { findListedModel, getChatModel, getModelsBody, getOpenAiModelBody, getOpenAiModelsBody } from './ai/models';
 
 // Platform
 export { getConfig, ConfigError, type AppConfig } from './platform/config';

@@ -60,6 +60,8 @@ describe('bedrock provider (ConverseStream through aws-sdk-client-mock)', () => 
     expect(result.error).toBeUndefined();
     expect(result.texts).toEqual(['Why ', 'did the ', 'chicken…']);
     expect(result.events.at(-1)).toEqual({ type: 'finish', reason: 'stop' });
+    // Bedrock's metadata event (after messageStop) becomes the usage, before the finish.
+    expect(result.events.at(-2)).toEqual({ type: 'usage', inputTokens: 10, outputTokens: 3 });
   });
 
   it('sends the system prompt apart, the turns as content blocks, maxTokens and an abort signal', async () => {

@@ -33,6 +33,9 @@ describe('local offline model', () => {
     expect(first.texts.length).toBe(first.text.split(' ').length);
     expect(first.events.at(-1)).toEqual({ type: 'finish', reason: 'stop' });
     expect(first.events.filter((e) => e.type === 'finish')).toHaveLength(1);
+    // Its usage: every word of the window (system prompt included) in, one token per streamed word out.
+    const windowWords = ask('hello   there\nfriend', history).reduce((sum, m) => sum + m.content.split(/\s+/).filter(Boolean).length, 0);
+    expect(first.events.at(-2)).toEqual({ type: 'usage', inputTokens: windowWords, outputTokens: first.texts.length });
     expect(second.events).toEqual(first.events);
   });
 

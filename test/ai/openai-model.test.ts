@@ -51,6 +51,8 @@ describe('openai provider (against a fake OpenAI-compatible server)', () => {
     expect(result.texts).toHaveLength(5);
     expect(result.text).toBe('The quick brown fox jumps over the lazy dog.');
     expect(result.events.at(-1)).toEqual({ type: 'finish', reason: 'stop' });
+    // The usage chunk the server sends last (it counts the chunks it streamed) comes right before the finish.
+    expect(result.events.at(-2)).toEqual({ type: 'usage', inputTokens: expect.any(Number), outputTokens: 5 });
   });
 
   it('sends the system prompt and the messages in the chat-completions shape, with the key as bearer token', async () => {
@@ -64,6 +66,7 @@ describe('openai provider (against a fake OpenAI-compatible server)', () => {
     expect(request.body).toEqual({
       model: 'gpt-test',
       stream: true,
+      stream_options: { include_usage: true },
       max_tokens: 50,
       messages: [
         { role: 'system', content: 'You are terse.' },

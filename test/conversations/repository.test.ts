@@ -70,11 +70,13 @@ describe('conversation repository on a real Postgres', () => {
     // with the replies under the reply's parent only when asked (a regenerate).
     const size = { messageCount: 2, contentBytes: expect.any(Number), reservedMessages: 0, reservedBytes: 0, defaultModelSlug: null, replyCount: 0 };
     expect(await getTurnTargetByConversationId({ conversationId: id, parentId: ids[1], messageId: randomUUID() })).toEqual({
-      userId, parentRole: 'assistant', existing: null, ...size,
+      userId, parentId: ids[1], parentRole: 'assistant', existing: null, untitled: true, ...size,
     });
     expect(await getTurnTargetByConversationId({ conversationId: id, parentId: 'nope', messageId: ids[1] })).toEqual({
-      userId, parentRole: null, existing: { parentId: ids[0], role: 'assistant' }, ...size,
+      userId, parentId: 'nope', parentRole: null, existing: { parentId: ids[0], role: 'assistant' }, untitled: true, ...size,
     });
+    // No parent asked for: the conversation's current node (the reply) is the parent.
+    expect(await getTurnTargetByConversationId({ conversationId: id, parentId: null })).toMatchObject({ parentId: ids[1], parentRole: 'assistant' });
     // ids[0] (the user message) has one reply: under it (as the parent, or as the message re-sent), a regenerate is the second.
     expect(await getTurnTargetByConversationId({ conversationId: id, parentId: ids[0], countReplies: true })).toMatchObject({ replyCount: 1 });
     expect(await getTurnTargetByConversationId({ conversationId: id, parentId: 'x', messageId: ids[0], countReplies: true })).toMatchObject({ replyCount: 1 });

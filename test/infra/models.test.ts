@@ -49,9 +49,9 @@ describe('loadModelList', () => {
     expect(loadModelList(node(), bedrock).bedrockModelArns('aws', 'us-east-1', '123456789012').sort()).toEqual(
       [
         `arn:aws:bedrock:us-east-1:123456789012:inference-profile/${HAIKU}`,
-        'arn:aws:bedrock:*::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0',
+        'arn:aws:bedrock:us-*::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0',
         `arn:aws:bedrock:us-east-1:123456789012:inference-profile/${SONNET}`,
-        'arn:aws:bedrock:*::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0',
+        'arn:aws:bedrock:us-*::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0',
       ].sort(),
     );
     expect(loadModelList(node(), { ...bedrock, llmProvider: 'openai', openaiModel: 'gpt-4o-mini' }).bedrockModelArns('aws', 'us-east-1', '1')).toEqual([]);
@@ -123,12 +123,22 @@ describe('the synthesized stack', () => {
         .map((statement) => ({ policy: id.replace(/ServiceRole.*$/, ''), resource: statement.Resource })),
     );
 
-  it('gives the list to the functions that call a model and to models-and-limits, and to no other', () => {
+  it('gives the list to the functions that call a model and to the two that list models, and to no other', () => {
     const withList = resourcesOfType(base.json, 'AWS::Lambda::Function')
       .filter(([, fn]) => fn.Properties!.Environment?.Variables?.LLM_MODELS !== undefined)
       .map(([id]) => id.replace(/[0-9A-F]{8}$/, ''))
       .sort();
-    expect(withList).toEqual(['FunctionsModelsAndLimits', 'FunctionsPostConversation', 'FunctionsUpdateConversation']);
+    expect(withList).toEqual([
+      'FunctionsModelsAndLimits',
+      'FunctionsOpenaiChatCompletions',
+      'FunctionsOpenaiModels',
+      'FunctionsOpenaiResponses',
+      'FunctionsPostConversation',
+      'FunctionsUpdateConversation',
+    ]);
+    // The OpenAI API's model list reads the same variables, without the provider's settings.
+    expect(functionNamed(base, 'OpenaiModels').Properties!.Environment.Variables).toMatchObject({ LLM_MODELS: functionNamed(base, 'ModelsAndLimits').Properties!.Environment.Variables.LLM_MODELS });
+    expect(functionNamed(base, 'OpenaiModels').Properties!.Environment.Variables.BEDROCK_MODEL_ID).toBeUndefined();
     const models = functionNamed(base, 'ModelsAndLimits').Properties!.Environment.Variables;
     expect(models).toMatchObject({ LLM_PROVIDER: 'bedrock', LLM_DEFAULT_MODEL: 'claude-haiku-4-5', LLM_TITLE_MODEL: 'claude-haiku-4-5' });
     expect(JSON.parse(models.LLM_MODELS).map((m: { id: string }) => m.id)).toEqual([HAIKU, SONNET]);
@@ -138,7 +148,7 @@ describe('the synthesized stack', () => {
 
   it('lets only the model callers stream from Bedrock, from exactly the listed models', () => {
     const statements = bedrockStatements(base);
-    expect(statements.map((s) => s.policy).sort()).toEqual(['FunctionsPostConversation', 'FunctionsUpdateConversation']);
+    expect(statements.map((s) => s.policy).sort()).toEqual(['FunctionsOpenaiChatCompletions', 'FunctionsOpenaiResponses', 'FunctionsPostConversation', 'FunctionsUpdateConversation']);
     for (const { resource } of statements) {
       const arns = JSON.stringify(resource);
       expect(arns).toContain(`inference-profile/${HAIKU}`);

@@ -106,13 +106,18 @@ describe('functions', () => {
     }
   });
 
-  it('only post-conversation and update-conversation (gen_title) may stream, from the configured Bedrock model only', () => {
+  it('only the functions that call a model (post-conversation, update-conversation for gen_title, the OpenAI API\'s responses and chat completions) may stream, from the configured Bedrock model only', () => {
     const policies = resourcesOfType(base.json, 'AWS::IAM::Policy');
     const statements = policies.flatMap(([, p]) => p.Properties!.PolicyDocument.Statement);
     const bedrock = statements.filter((s: { Action: string | string[] }) => JSON.stringify(s.Action).includes('bedrock'));
-    expect(bedrock).toHaveLength(2);
+    expect(bedrock).toHaveLength(4);
     const withBedrock = policies.filter(([, p]) => JSON.stringify(p.Properties!.PolicyDocument).includes('bedrock:')).map(([id]) => id);
-    expect(withBedrock.map((id) => id.replace(/ServiceRole.*$/, '')).sort()).toEqual(['FunctionsPostConversation', 'FunctionsUpdateConversation']);
+    expect(withBedrock.map((id) => id.replace(/ServiceRole.*$/, '')).sort()).toEqual([
+      'FunctionsOpenaiChatCompletions',
+      'FunctionsOpenaiResponses',
+      'FunctionsPostConversation',
+      'FunctionsUpdateConversation',
+    ]);
     expect(bedrock[0].Action).toBe('bedrock:InvokeModelWithResponseStream');
     expect(JSON.stringify(bedrock[0].Resource)).toContain('inference-profile/us.anthropic.claude-haiku-4-5-20251001-v1:0');
     const postPolicy = resourcesOfType(base.json, 'AWS::IAM::Policy').find(([id]) => id.startsWith('FunctionsPostConversation'))!;

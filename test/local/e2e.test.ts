@@ -237,7 +237,9 @@ describe('local API end to end (real Postgres and Redis)', () => {
     // Assess
     expect(res.status).toBe(204);
     expect(res.headers.get('access-control-allow-origin')).toBe('*');
-    expect(res.headers.get('access-control-allow-methods')).toBe('GET,POST,PATCH,OPTIONS');
+    // DELETE for OpenAI's API (/v1); the OpenAI SDKs' headers for a frontend that calls it from a browser.
+    expect(res.headers.get('access-control-allow-methods')).toBe('GET,POST,PATCH,DELETE,OPTIONS');
     expect(res.headers.get('access-control-allow-headers')?.toLowerCase()).toEqual(expect.stringContaining('oai-device-id'));
+    expect(res.headers.get('access-control-allow-headers')?.toLowerCase()).toEqual(expect.stringContaining('x-stainless-retry-count'));
   });
 });

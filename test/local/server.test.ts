@@ -58,7 +58,7 @@ describe('local API Gateway emulator (in-test handlers)', () => {
       jwtSecret: SECRET,
       allowedOrigins: ['https://app.example.com', 'https://other.example.com'],
       maxBodyBytes: 1024,
-      handlers: { 'get-conversation': echo, 'list-conversations': echo, 'post-conversation': postConversation, 'update-conversation': echo, 'resume-conversation': postConversation, 'reply-control': echo, 'models-and-limits': echo, 'search-conversations': echo, 'share-conversation': echo, 'get-shared-conversation': echo },
+      handlers: { 'get-conversation': echo, 'list-conversations': echo, 'post-conversation': postConversation, 'update-conversation': echo, 'resume-conversation': postConversation, 'reply-control': echo, 'models-and-limits': echo, 'search-conversations': echo, 'share-conversation': echo, 'get-shared-conversation': echo, 'openai-conversations': echo, 'openai-responses': postConversation, 'openai-chat-completions': postConversation, 'openai-models': echo },
       log: (line) => logLines.push(line),
     });
   });
@@ -283,7 +283,7 @@ describe('local API Gateway emulator against hostile clients', () => {
       port: 0,
       jwtSecret: SECRET,
       requestTimeoutMs: 400,
-      handlers: { 'get-conversation': echo, 'list-conversations': echo, 'post-conversation': postConversation, 'update-conversation': echo, 'resume-conversation': postConversation, 'reply-control': echo, 'models-and-limits': echo, 'search-conversations': echo, 'share-conversation': echo, 'get-shared-conversation': echo },
+      handlers: { 'get-conversation': echo, 'list-conversations': echo, 'post-conversation': postConversation, 'update-conversation': echo, 'resume-conversation': postConversation, 'reply-control': echo, 'models-and-limits': echo, 'search-conversations': echo, 'share-conversation': echo, 'get-shared-conversation': echo, 'openai-conversations': echo, 'openai-responses': postConversation, 'openai-chat-completions': postConversation, 'openai-models': echo },
       log: () => undefined,
     });
   });

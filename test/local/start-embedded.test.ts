@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
+import OpenAI from 'openai';
 import { signLocalToken } from '../../local/auth';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -46,6 +47,26 @@ describe('npm start with embedded services', () => {
     expect(output).toMatch(/database : embedded PGlite \(in memory\)/);
     expect(output).toMatch(/cache {4}: embedded js-redis-server/);
     expect(output).toMatch(/model {4}: local offline model/);
+  });
+
+  it('serves OpenAI\'s API on the embedded services too: items, a streamed response into the conversation, its events again, an item deleted', async () => {
+    const client = new OpenAI({ apiKey: signLocalToken('embedded-openai-user'), baseURL: `${url}/v1`, maxRetries: 0 });
+
+    const conversation = await client.conversations.create({ metadata: { via: 'sdk' }, items: [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello' } as never] });
+    const stream = await client.responses.create({ conversation: conversation.id, input: 'And now?', stream: true });
+    const events: { type: string; sequence_number: number; response?: { id: string } }[] = [];
+    for await (const event of stream) events.push(event);
+    const replay = await client.responses.retrieve(events[0].response!.id, { stream: true, starting_after: 2 });
+    const replayed: number[] = [];
+    for await (const event of replay) replayed.push(event.sequence_number);
+    const items = await client.conversations.items.list(conversation.id, { order: 'asc' });
+    await client.conversations.items.delete(items.data[1].id as string, { conversation_id: conversation.id });
+    const after = await client.conversations.items.list(conversation.id, { order: 'asc' });
+
+    expect(events.at(-1)?.type).toBe('response.completed');
+    expect(replayed).toEqual(events.slice(3).map((event) => event.sequence_number));
+    expect(items.data.map((item) => ('role' in item ? item.role : item.type))).toEqual(['user', 'assistant', 'user', 'assistant']);
+    expect(after.data.map((item) => item.id)).toEqual([items.data[0].id, items.data[2].id, items.data[3].id]);
   });
 
   it('serves the list and a complete POST, then shuts down cleanly on SIGTERM', async () => {

@@ -1,6 +1,7 @@
 /**
  * A corpus of malformed requests against the API functions: each must be a 4xx with a JSON
- * `detail` (never a 5xx), create no rows and no Redis keys, and leave the handlers healthy.
+ * `detail` (never a 5xx) — on OpenAI's routes (`/v1`), OpenAI's `{"error": {message, type,
+ * param, code}}` — create no rows and no Redis keys, and leave the handlers healthy.
  */
 import { randomUUID } from 'node:crypto';
 import { buildRestApiEvent, invokeHandler } from '../../local/lambda-runtime';
@@ -14,6 +15,7 @@ import {
   listModels,
   listShares,
   newUserId,
+  openaiRequest,
   patchAllConversations,
   patchConversation,
   patchShare,
@@ -54,6 +56,8 @@ interface BadRequest {
   /** @default any 4xx */
   readonly status?: number;
   readonly code?: string;
+  /** The error shape: the backend-api's `{"detail"}`, or OpenAI's `{"error"}` (a `/v1` route). @default 'detail' */
+  readonly format?: 'detail' | 'openai';
 }
 
 const user = newUserId();
@@ -490,6 +494,154 @@ const corpus: BadRequest[] = [
   { name: 'list without an identity', status: 401, send: () => listConversations(undefined) },
 ];
 
+// OpenAI's API (/v1): the same refusals in OpenAI's shape, a 400 naming the parameter.
+const unknownConversation = `conv_${randomUUID().replaceAll('-', '')}`;
+const v1 = (name: string, method: string, path: string, options: { body?: unknown; query?: Record<string, string>; headers?: Record<string, string>; status?: number; code?: string; userId?: string | null } = {}): BadRequest => ({
+  name: `${method} ${path.split('/').slice(0, 3).join('/')} ${name}`,
+  status: options.status ?? 400,
+  code: options.code,
+  format: 'openai',
+  send: () => openaiRequest(method, path, options.userId === null ? undefined : (options.userId ?? user), { body: options.body, query: options.query, headers: options.headers }),
+});
+const item = (overrides: Record<string, unknown> = {}) => ({ type: 'message', role: 'user', content: 'hello', ...overrides });
+const createConversation = (name: string, body: unknown, status = 400, code?: string) => v1(name, 'POST', '/v1/conversations', { body, status, code });
+const createResponse = (name: string, body: unknown, status = 400, code?: string) => v1(name, 'POST', '/v1/responses', { body, status, code });
+const chat = (name: string, body: unknown) => v1(name, 'POST', '/v1/chat/completions', { body });
+const chatBody = (overrides: Record<string, unknown> = {}) => ({ model: 'local-offline-model', messages: [{ role: 'user', content: 'hi' }], ...overrides });
+
+const openaiCorpus: BadRequest[] = [
+  // Conversations: the body.
+  ...[
+    ['null', 'null'],
+    ['an array', '[]'],
+    ['a string', '"x"'],
+    ['truncated JSON', '{"items":['],
+    ['items an object', { items: {} }],
+    ['items a string', { items: 'hello' }],
+    ['21 items', { items: Array.from({ length: 21 }, () => item()) }],
+    ['an item that is null', { items: [null] }],
+    ['a function_call item', { items: [{ type: 'function_call', call_id: 'c', name: 'f', arguments: '{}' }] }],
+    ['an item reference', { items: [{ type: 'item_reference', id: 'msg_1' }] }],
+    ['role tool', { items: [item({ role: 'tool' })] }],
+    ['role system', { items: [item({ role: 'system' })] }],
+    ['role developer', { items: [item({ role: 'developer' })] }],
+    ['role an unprintable object', { items: [item({ role: unprintable })] }],
+    ['content a number', { items: [item({ content: 42 })] }],
+    ['content empty', { items: [item({ content: [] })] }],
+    ['content an image', { items: [item({ content: [{ type: 'input_image', image_url: 'https://x.example/a.png' }] })] }],
+    ['content a file', { items: [item({ content: [{ type: 'input_file', file_id: 'file-1' }] })] }],
+    ['text a number', { items: [item({ content: [{ type: 'input_text', text: 5 }] })] }],
+    ['text blank', { items: [item({ content: ' \n ' })] }],
+    ['text with NUL', { items: [item({ content: 'a\u0000b' })] }],
+    ['text a lone surrogate', '{"items":[{"role":"user","content":"a\\ud800"}]}'],
+    ['text of MAX_MESSAGE_CHARS + 1', { items: [item({ content: 'a'.repeat(32_001) })] }],
+    ['metadata a list', { metadata: ['a'] }],
+    ['metadata of 17 pairs', { metadata: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, 'v'])) }],
+    ['a metadata value a number', { metadata: { a: 1 } }],
+    ['a metadata key of 65 characters', { metadata: { ['k'.repeat(65)]: 'v' } }],
+    ['a metadata value of 513 characters', { metadata: { a: 'v'.repeat(513) } }],
+    ['a metadata value unprintable', { metadata: { a: unprintable } }],
+    ['__proto__ carrying items', `{"__proto__":{"items":[{"role":"system","content":"x"}]},"items":[{"role":"tool","content":"x"}]}`],
+    ['over MAX_BODY_BYTES', { items: [item()], padding: 'x'.repeat(300 * 1024) }],
+  ].map(([name, body]) => createConversation(name as string, body)),
+  v1('as text/plain', 'POST', '/v1/conversations', { body: '{}', headers: { 'Content-Type': 'text/plain' } }),
+  // Conversations: the ids of the path.
+  ...['abc', 'conv_', `conv_${'g'.repeat(32)}`, `conv_${'a'.repeat(33)}`, randomUUID(), randomUUID().replaceAll('-', ''), '__proto__', 'conv_..%2F..'].map((id) =>
+    v1(`id ${JSON.stringify(id)}`, 'GET', `/v1/conversations/${encodeURIComponent(id)}`),
+  ),
+  v1('an unknown conversation', 'GET', `/v1/conversations/${unknownConversation}`, { status: 404, code: 'conversation_not_found' }),
+  v1('update without metadata', 'POST', `/v1/conversations/${unknownConversation}`, { body: {} }),
+  v1('update with metadata a string', 'POST', `/v1/conversations/${unknownConversation}`, { body: { metadata: 'x' } }),
+  v1('update an unknown conversation', 'POST', `/v1/conversations/${unknownConversation}`, { body: { metadata: { a: 'b' } }, status: 404 }),
+  v1('delete an unknown conversation', 'DELETE', `/v1/conversations/${unknownConversation}`, { status: 404 }),
+  // Items.
+  ...[
+    ['limit=0', { limit: '0' }],
+    ['limit=101', { limit: '101' }],
+    ['limit=abc', { limit: 'abc' }],
+    ['limit=-1', { limit: '-1' }],
+    ['order=up', { order: 'up' }],
+    ['after=x', { after: 'x' }],
+    ['after with a space', { after: 'msg_a b' }],
+  ].map(([name, query]) => v1(`items ${name as string}`, 'GET', `/v1/conversations/${unknownConversation}/items`, { query: query as Record<string, string> })),
+  v1('items of an unknown conversation', 'GET', `/v1/conversations/${unknownConversation}/items`, { status: 404 }),
+  v1('add no items', 'POST', `/v1/conversations/${unknownConversation}/items`, { body: {} }),
+  v1('add an empty list', 'POST', `/v1/conversations/${unknownConversation}/items`, { body: { items: [] } }),
+  v1('add an image', 'POST', `/v1/conversations/${unknownConversation}/items`, { body: { items: [item({ content: [{ type: 'input_image' }] })] } }),
+  v1('add to an unknown conversation', 'POST', `/v1/conversations/${unknownConversation}/items`, { body: { items: [item()] }, status: 404 }),
+  ...['x', 'msg_', 'msg_a%2Fb', 'msg_a%20b'].map((itemId) => v1(`item id ${itemId}`, 'GET', `/v1/conversations/${unknownConversation}/items/${itemId}`)),
+  v1('an item of an unknown conversation', 'GET', `/v1/conversations/${unknownConversation}/items/msg_1`, { status: 404 }),
+  v1('delete an item of an unknown conversation', 'DELETE', `/v1/conversations/${unknownConversation}/items/msg_1`, { status: 404 }),
+  // Responses.
+  ...[
+    ['empty body', ''],
+    ['null', 'null'],
+    ['invalid JSON', '{"input":'],
+    ['model a number', { model: 7, input: 'x' }],
+    ['model unknown', { model: 'gpt-nothing', input: 'x' }],
+    ['model a ChatGPT slug in another case', { model: 'LOCAL-OFFLINE-MODEL', input: 'x' }],
+    ['model __proto__', { model: '__proto__', input: 'x' }],
+    ['no input', {}],
+    ['input a number', { input: 42 }],
+    ['input empty', { input: [] }],
+    ['input blank', { input: '   ' }],
+    ['input with NUL', { input: 'a\u0000b' }],
+    ['input of MAX_MESSAGE_CHARS + 1', { input: 'a'.repeat(32_001) }],
+    ['input a tool message', { input: [item({ role: 'tool' })] }],
+    ['input an image', { input: [item({ content: [{ type: 'input_image', image_url: 'x' }] })] }],
+    ['input ending with an assistant message', { input: [item(), item({ role: 'assistant' })] }],
+    ['21 input items', { input: Array.from({ length: 21 }, () => item()) }],
+    ['instructions a number', { input: 'x', instructions: 5 }],
+    ['conversation malformed', { input: 'x', conversation: 'abc' }],
+    ['conversation an object without an id', { input: 'x', conversation: { id: 5 } }],
+    ['previous_response_id malformed', { input: 'x', previous_response_id: 'resp_x' }],
+    ['conversation and previous_response_id', { input: 'x', conversation: unknownConversation, previous_response_id: `resp_${'a'.repeat(64)}` }],
+    ['stream a string', { input: 'x', stream: 'yes' }],
+    ['background a string', { input: 'x', background: 'yes' }],
+    ['store a string', { input: 'x', store: 'no' }],
+    ['background without store', { input: 'x', background: true, store: false }],
+    ['a conversation without store', { input: 'x', conversation: unknownConversation, store: false }],
+    ['max_output_tokens 0', { input: 'x', max_output_tokens: 0 }],
+    ['max_output_tokens 1.5', { input: 'x', max_output_tokens: 1.5 }],
+    ['max_output_tokens huge', { input: 'x', max_output_tokens: 1e12 }],
+    ['tools', { input: 'x', tools: [{ type: 'function', name: 'f' }] }],
+  ].map(([name, body]) => createResponse(name as string, body)),
+  createResponse('in an unknown conversation', { input: 'x', conversation: unknownConversation }, 404, 'conversation_not_found'),
+  createResponse('after an unknown response', { input: 'x', previous_response_id: `resp_${'a'.repeat(64)}` }, 404, 'response_not_found'),
+  v1('as text/plain', 'POST', '/v1/responses', { body: '{"input":"x"}', headers: { 'Content-Type': 'text/plain' } }),
+  v1('a malformed id', 'GET', '/v1/responses/x', { status: 404 }),
+  v1('an unknown id', 'GET', `/v1/responses/resp_${'b'.repeat(64)}`, { status: 404, code: 'response_not_found' }),
+  v1('stream=maybe', 'GET', `/v1/responses/resp_${'b'.repeat(64)}`, { query: { stream: 'maybe' } }),
+  v1('starting_after=-1', 'GET', `/v1/responses/resp_${'b'.repeat(64)}`, { query: { stream: 'true', starting_after: '-1' } }),
+  v1('stream an unknown one', 'GET', `/v1/responses/resp_${'b'.repeat(64)}`, { query: { stream: 'true' }, status: 404 }),
+  v1('cancel an unknown one', 'POST', `/v1/responses/resp_${'b'.repeat(64)}/cancel`, { status: 404 }),
+  // Chat completions.
+  chat('no messages', chatBody({ messages: undefined })),
+  chat('messages empty', chatBody({ messages: [] })),
+  chat('messages a string', chatBody({ messages: 'hi' })),
+  chat('a tool message', chatBody({ messages: [{ role: 'tool', content: 'x', tool_call_id: 'c' }] })),
+  chat('a function message', chatBody({ messages: [{ role: 'function', content: 'x', name: 'f' }] })),
+  chat('an image', chatBody({ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }] })),
+  chat('audio', chatBody({ messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: { data: '', format: 'wav' } }] }] })),
+  chat('content null', chatBody({ messages: [{ role: 'assistant', content: null, tool_calls: [] }] })),
+  chat('content blank', chatBody({ messages: [{ role: 'user', content: '' }] })),
+  chat('n=2', chatBody({ n: 2 })),
+  chat('tools', chatBody({ tools: [{ type: 'function', function: { name: 'f' } }] })),
+  chat('max_tokens 0', chatBody({ max_tokens: 0 })),
+  chat('stream a string', chatBody({ stream: 'true' })),
+  chat('stream_options a number', chatBody({ stream: true, stream_options: 5 })),
+  chat('model unknown', chatBody({ model: 'gpt-4o' })),
+  chat('model a list', chatBody({ model: ['local-offline-model'] })),
+  // Models and identity.
+  v1('an unknown model', 'GET', '/v1/models/gpt-nothing', { status: 404, code: 'model_not_found' }),
+  v1('a model named constructor', 'GET', '/v1/models/constructor', { status: 404 }),
+  v1('without an identity', 'GET', '/v1/models', { status: 401, code: 'invalid_api_key', userId: null }),
+  v1('without an identity', 'POST', '/v1/responses', { body: { input: 'x' }, status: 401, userId: null }),
+  v1('without an identity', 'POST', '/v1/conversations', { body: {}, status: 401, userId: null }),
+  v1('with an identity that is a lone surrogate', 'POST', '/v1/chat/completions', { body: chatBody(), status: 401, userId: 'eve\ud800' }),
+];
+corpus.push(...openaiCorpus);
+
 describe('bad-input corpus', () => {
   it(`answers all ${corpus.length} malformed requests 4xx with a JSON detail, creating no rows and no keys`, async () => {
     expect(corpus.length).toBeGreaterThanOrEqual(100);
@@ -503,8 +655,15 @@ describe('bad-input corpus', () => {
       const problems = [];
       if (response.statusCode < 400 || response.statusCode > 499) problems.push(`status ${response.statusCode}`);
       if (request.status !== undefined && response.statusCode !== request.status) problems.push(`status ${response.statusCode}, expected ${request.status}`);
-      if (!response.json || typeof response.json !== 'object' || !('detail' in response.json)) problems.push(`no JSON detail: ${response.body.slice(0, 120)}`);
-      if (request.code !== undefined && response.json?.detail?.code !== request.code) problems.push(`code ${JSON.stringify(response.json?.detail)}`);
+      if (request.format === 'openai') {
+        const error = response.json?.error;
+        const shaped = error && typeof error === 'object' && ['message', 'type', 'param', 'code'].every((key) => Object.hasOwn(error, key)) && typeof error.message === 'string';
+        if (!shaped) problems.push(`no OpenAI error: ${response.body.slice(0, 120)}`);
+        if (request.code !== undefined && error?.code !== request.code) problems.push(`code ${JSON.stringify(error)}`);
+      } else {
+        if (!response.json || typeof response.json !== 'object' || !('detail' in response.json)) problems.push(`no JSON detail: ${response.body.slice(0, 120)}`);
+        if (request.code !== undefined && response.json?.detail?.code !== request.code) problems.push(`code ${JSON.stringify(response.json?.detail)}`);
+      }
       if (!String(response.headers['content-type'] ?? response.headers['Content-Type']).startsWith('application/json')) problems.push('not application/json');
       if (problems.length > 0) wrong.push(`${request.name}: ${problems.join('; ')}`);
     }
@@ -514,9 +673,10 @@ describe('bad-input corpus', () => {
       if (keysBefore.has(key)) continue;
       // The unknown-conversation POST is a valid request: it counts against the caller's turn limit.
       if (key === `${runPrefix()}user:${user}:turns`) continue;
-      // The unknown-UUID GET may leave its fill lease (10 s); any other new key is a leak.
-      const value = (await redis.type(key)) === 'string' ? await redis.get(key) : null;
-      if (!value?.startsWith('\u0000lease:')) newKeys.push(key);
+      // The unknown-UUID GETs may leave their fill leases (a key, or a hash field, for seconds); any other new key is a leak.
+      const type = await redis.type(key);
+      const values = type === 'string' ? [await redis.get(key)] : type === 'hash' ? await redis.hvals(key) : [null];
+      if (!values.every((value) => value?.startsWith('\u0000lease:'))) newKeys.push(key);
     }
     console.log(`[reliability] bad-input corpus: ${corpus.length} requests, statuses ${JSON.stringify(statuses)}, wrong: ${wrong.length}`);
     expect(wrong).toEqual([]);

@@ -4,8 +4,10 @@
  * list read afterwards shows the conversation's old `update_time`. Several isolated copies
  * of the layer stand in for containers; one reaches Postgres through a slow link, so its
  * cache fills often land after a writer's DEL (the stale-fill race the fill leases close).
- * The last case is the thundering herd: 40 concurrent GETs right after a POST's
- * invalidation cause at most one Postgres load per wave, and none of them is stale.
+ * Then the thundering herd: 40 concurrent GETs right after a POST's invalidation cause at
+ * most one Postgres load per wave, and none of them is stale. The last case reads through
+ * OpenAI's API (`/v1` item pages and conversation objects, their own cached hash) while
+ * backend-api turns, `/v1` item appends and metadata updates are acknowledged.
  */
 import { newUserId } from '../support/handlers';
 import { AssertionDatabase } from './support/database';
@@ -285,3 +287,114 @@ it(`a wave of ${HERD_SIZE} GETs after an invalidation, across 4 containers, load
   expect(Math.max(...loadsPerWave)).toBeLessThanOrEqual(1);
   expect(loadsPerWave.reduce((a, b) => a + b, 0)).toBe(HERD_WAVES);
 }, 60_000);
+
+const OPENAI_TARGET_READS = 600;
+const OPENAI_MAX_DURATION_MS = 15_000;
+
+it(`no read through OpenAI's API after an acknowledged write (either API) serves the old state: ${OPENAI_TARGET_READS}+ checked reads across 4 containers`, async () => {
+  const ledger = new AckLedger();
+  const userId = newUserId();
+  const conversations = await seedConversations(containers[0], ledger, userId, 2);
+  const openaiId = (id: string) => `conv_${id.replaceAll('-', '')}`;
+  /** Per conversation: the acknowledged message ids (newest last) and the highest metadata revision. */
+  const acked = new Map(conversations.map((c) => [c.id, { ids: [...c.acked], revision: -1 }]));
+
+  let stop = false;
+  let checkedItems = 0;
+  let checkedObjects = 0;
+  let writes = 0;
+  const violations: Violation[] = [];
+  const cacheStatuses: string[] = [];
+  const failures: string[] = [];
+
+  const reader = async () => {
+    while (!stop) {
+      const index = Math.floor(Math.random() * containers.length);
+      const conversation = pick(conversations);
+      const state = acked.get(conversation.id)!;
+      if (Math.random() < 0.3) {
+        const floor = state.revision;
+        const response = await containers[index].api.openaiRequest('GET', `/v1/conversations/${openaiId(conversation.id)}`, userId);
+        if (response.statusCode !== 200) {
+          failures.push(`conversation ${response.statusCode}`);
+          continue;
+        }
+        checkedObjects += 1;
+        cacheStatuses.push(response.headers['x-cache']);
+        if (Number(response.json.metadata.revision ?? -1) < floor) {
+          violations.push({ kind: 'get', conversationId: conversation.id, instance: index, cache: response.headers['x-cache'], detail: `revision ${response.json.metadata.revision} < ${floor}` });
+        }
+      } else {
+        // The newest acknowledged messages, on the current branch: the first page, newest first.
+        const expected = state.ids.slice(-10).map((id) => `msg_${id}`);
+        const response = await containers[index].api.openaiRequest('GET', `/v1/conversations/${openaiId(conversation.id)}/items`, userId, { query: { limit: '100' } });
+        if (response.statusCode !== 200) {
+          failures.push(`items ${response.statusCode}`);
+          continue;
+        }
+        checkedItems += 1;
+        cacheStatuses.push(response.headers['x-cache']);
+        const listed = new Set(response.json.data.map((item: { id: string }) => item.id));
+        const missing = expected.filter((id) => !listed.has(id));
+        if (missing.length > 0) violations.push({ kind: 'get', conversationId: conversation.id, instance: index, cache: response.headers['x-cache'], detail: `items missing ${missing.join(', ')}` });
+      }
+    }
+  };
+
+  // One writer per conversation, so its branch stays linear: backend-api turns, /v1 item appends and metadata updates, in turn.
+  const writer = async (conversation: TrackedConversation) => {
+    const state = acked.get(conversation.id)!;
+    for (let n = 0; !stop; n += 1) {
+      const container = pick(containers);
+      const kind = n % 3;
+      if (kind === 0) {
+        const outcome = await ledger.post(container, userId, `fuzz ${n}`, { conversationId: conversation.id, parentMessageId: conversation.lastAssistantId });
+        if (outcome.statusCode !== 200 || !outcome.turn?.assistantMessageId) {
+          failures.push(`post ${outcome.statusCode}`);
+          continue;
+        }
+        conversation.lastAssistantId = outcome.turn.assistantMessageId;
+        state.ids.push(outcome.turn.userMessageId, outcome.turn.assistantMessageId);
+      } else if (kind === 1) {
+        const response = await container.api.openaiRequest('POST', `/v1/conversations/${openaiId(conversation.id)}/items`, userId, {
+          body: { items: [{ role: 'user', content: `item ${n}` }, { role: 'assistant', content: `answer ${n}` }] },
+        });
+        if (response.statusCode !== 200) {
+          failures.push(`items ${response.statusCode}`);
+          continue;
+        }
+        const ids = response.json.data.map((item: { id: string }) => item.id.slice(4));
+        conversation.lastAssistantId = ids.at(-1);
+        state.ids.push(...ids);
+      } else {
+        const response = await container.api.openaiRequest('POST', `/v1/conversations/${openaiId(conversation.id)}`, userId, { body: { metadata: { revision: String(n) } } });
+        if (response.statusCode !== 200) {
+          failures.push(`metadata ${response.statusCode}`);
+          continue;
+        }
+        state.revision = n;
+      }
+      writes += 1;
+      await sleep(Math.random() * 20);
+    }
+  };
+
+  const started = performance.now();
+  const loops = [...Array.from({ length: 8 }, reader), ...conversations.map((conversation) => writer(conversation))];
+  while (!stop) {
+    await sleep(100);
+    stop = (checkedItems + checkedObjects >= OPENAI_TARGET_READS && writes >= 60) || performance.now() - started > OPENAI_MAX_DURATION_MS;
+  }
+  await Promise.all(loops);
+
+  console.log(
+    `[reliability] OpenAI API fuzz: ${checkedItems} item pages and ${checkedObjects} conversation objects checked (${JSON.stringify(countBy(cacheStatuses, (s) => s))}), ` +
+      `${writes} writes acknowledged, 4 containers; violations: ${violations.length}, failures: ${failures.length}`,
+  );
+  expect(failures).toEqual([]);
+  expect(violations.slice(0, 10)).toEqual([]);
+  expect(checkedItems + checkedObjects).toBeGreaterThanOrEqual(OPENAI_TARGET_READS / 2);
+  expect(writes).toBeGreaterThanOrEqual(30);
+  expect(cacheStatuses).toContain('HIT');
+  expect(await ledger.lost(db)).toEqual([]);
+}, 40_000);

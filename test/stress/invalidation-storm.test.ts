@@ -58,11 +58,11 @@ it('delete-all during a write stall, then another user\'s delete-all: each key d
   await layer.api.listConversations(userA, {});
   const after = await invalidations();
 
-  // Assess: both deletes answered; A's keys (1 list + 100 details + 100 contexts = 201) were
-  // tried once and flushed once; B's (1,001) deleted once; batches add a few script calls.
+  // Assess: both deletes answered; A's keys (1 list + 100 details + 100 OpenAI-API read hashes
+  // + 100 contexts = 301) were tried once and flushed once; B's (1,501) deleted once; batches add a few script calls.
   expect(deleteA.statusCode).toBe(200);
   expect(deleteB.statusCode).toBe(200);
-  const keys = 201 + 1001;
+  const keys = 301 + 1501;
   const dels = after.dels - before.dels;
   console.log(`[stress] delete-all storm: ${dels} DELs for ${keys} keys; ${after.scripts - before.scripts} scripts`);
   expect(dels).toBeGreaterThanOrEqual(keys);
@@ -81,8 +81,8 @@ it('a delete-all of 2,000 conversations on a healthy Redis: one DEL per key, no 
 
   const after = await invalidations();
   expect(response.statusCode).toBe(200);
-  // 1 list + 2,000 details + 2,000 context windows; a discard script per conversation.
-  expect(after.dels - before.dels).toBe(4001);
+  // 1 list + 2,000 details + 2,000 OpenAI-API read hashes + 2,000 context windows; a discard script per conversation.
+  expect(after.dels - before.dels).toBe(6001);
   expect(after.scripts - before.scripts).toBe(2000);
   expect(layer.shared.redisStats.errors - errorsBefore).toBe(0);
   expect(layer.shared.getCacheService().pendingInvalidations).toBe(0);

@@ -3,7 +3,8 @@
  * `chat.completion.chunk`, then `data: [DONE]`), for tests of the `openai` provider and of the
  * handlers using it. It records every request and follows a script that can be changed between
  * tests: reply split in N chunks, per-chunk delay, an HTTP error before streaming, a connection
- * dropped mid-stream, a `length` finish, or no finish at all.
+ * dropped mid-stream, a `length` finish, or no finish at all. Asked for usage
+ * (`stream_options.include_usage`), it counts the request body's bytes in and the chunks out.
  */
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -146,6 +147,11 @@ export async function startFakeOpenAiServer(initialScript: FakeOpenAiScript = {}
     const finishReason = current.finishReason === undefined ? 'stop' : current.finishReason;
     if (finishReason !== null) {
       res.write(chunk({}, finishReason));
+      // Like OpenAI: asked for usage, the last chunk before [DONE] has no choices and the counts.
+      if ((body as { stream_options?: { include_usage?: boolean } } | undefined)?.stream_options?.include_usage) {
+        const usage = { prompt_tokens: raw.length, completion_tokens: pieces.length, total_tokens: raw.length + pieces.length };
+        res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [], usage })}\n\n`);
+      }
       res.write('data: [DONE]\n\n');
     }
     res.end();

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { buildRestApiEvent, installLambdaRuntimeGlobals, invokeHandler, type InvokeResult } from '../../local/lambda-runtime';
+import { API_ROUTES, type ApiFunctionName } from '../../layer/src/contracts/route-table';
 import { parseSse, type SseEvent } from './sse';
 
 installLambdaRuntimeGlobals();
@@ -21,6 +22,13 @@ const handlers = {
   search: require('../../lambdas/search-conversations').handler as unknown,
   share: require('../../lambdas/share-conversation').handler as unknown,
   shared: require('../../lambdas/get-shared-conversation').handler as unknown,
+};
+/** The OpenAI API's functions, by route-table name. */
+const openaiHandlers: Partial<Record<ApiFunctionName, unknown>> = {
+  'openai-conversations': require('../../lambdas/openai-conversations').handler as unknown,
+  'openai-responses': require('../../lambdas/openai-responses').handler as unknown,
+  'openai-chat-completions': require('../../lambdas/openai-chat-completions').handler as unknown,
+  'openai-models': require('../../lambdas/openai-models').handler as unknown,
 };
 
 export interface JsonResponse {
@@ -290,3 +298,59 @@ export async function sendMessage(
 }
 
 export const newUserId = (): string => `user-${randomUUID()}`;
+
+/** Options of {@link openaiRequest}. */
+export interface OpenAiRequestOptions extends StreamOptions {
+  /** A JSON body (an object, or a string sent as it is). @default none */
+  readonly body?: unknown;
+  readonly query?: Record<string, string>;
+}
+
+/**
+ * A request to an OpenAI API route (`/v1/...`), routed by the route table to its function as
+ * API Gateway would (the path's `{name}` segments become path parameters), read to its end.
+ */
+export async function openaiRequest(method: string, path: string, userId: string | undefined, options: OpenAiRequestOptions = {}): Promise<PostResult> {
+  const segments = path.split('/').filter(Boolean);
+  const route = API_ROUTES.filter((candidate) => {
+    const parts = candidate.path.split('/').filter(Boolean);
+    return candidate.method === method && parts.length === segments.length && parts.every((part, i) => part.startsWith('{') || part === segments[i]);
+  }).sort((a, b) => b.path.replace(/\{[^}]+\}/g, '').length - a.path.replace(/\{[^}]+\}/g, '').length)[0];
+  if (!route || !openaiHandlers[route.function]) throw new Error(`No OpenAI API route for ${method} ${path}`);
+  const names = route.path.split('/').filter(Boolean);
+  const pathParameters = Object.fromEntries(names.flatMap((name, i) => (name.startsWith('{') ? [[name.slice(1, -1), decodeURIComponent(segments[i])]] : [])));
+  const event = buildRestApiEvent({
+    method,
+    resource: route.path,
+    path,
+    pathParameters: Object.keys(pathParameters).length > 0 ? pathParameters : null,
+    query: options.query,
+    headers: { 'Content-Type': 'application/json', ...options.headers },
+    body: options.body === undefined ? null : typeof options.body === 'string' ? options.body : JSON.stringify(options.body),
+    userId,
+  });
+  const result = await invokeHandler(openaiHandlers[route.function], event, {
+    signal: options.signal,
+    ...(options.timeoutMs === undefined ? {} : { context: { timeoutMs: options.timeoutMs } }),
+  });
+  if (!result.streamed) return { ...(await toJsonResponse(result)), events: [], chunks: 1 };
+  let text = '';
+  let chunks = 0;
+  try {
+    for await (const chunk of result.body) {
+      const piece = Buffer.from(chunk).toString('utf8');
+      text += piece;
+      chunks += 1;
+      options.onChunk?.(piece);
+    }
+  } catch (error) {
+    if (!options.signal?.aborted) throw error;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { statusCode: result.statusCode, headers: lowerCaseKeys(result.headers), body: text, json, events: parseSse(text), chunks };
+}

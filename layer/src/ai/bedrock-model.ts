@@ -93,6 +93,10 @@ export class BedrockChatModel implements ChatModel {
         const text = event.contentBlockDelta?.delta?.text;
         if (text) yield { type: 'text', text };
         else if (event.messageStop) finish = toFinishReason(event.messageStop.stopReason);
+        else if (event.metadata?.usage) {
+          const { inputTokens = 0, outputTokens = 0 } = event.metadata.usage;
+          yield { type: 'usage', inputTokens, outputTokens };
+        }
         else {
           const failure = STREAM_EXCEPTIONS.find((name) => event[name]);
           if (failure) {

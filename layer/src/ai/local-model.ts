@@ -53,7 +53,7 @@ export interface LocalChatModelProps {
  * `You said: "hello there". (2 words, 3 messages in context; local-offline-model is a
  * deterministic echo for development and tests, not an LLM.)`. It is streamed one word per
  * `text` event (the events concatenate to the reply exactly), `tokenDelayMs` apart, then
- * `finish: stop`. `maxTokens` is honoured (one word = one token; a longer reply ends with
+ * its `usage` (the words of the window in, the words streamed out) and `finish: stop`. `maxTokens` is honoured (one word = one token; a longer reply ends with
  * `finish: max_tokens`). Asked for a title (system prompt `TITLE_SYSTEM_PROMPT`), it answers
  * with the first six words of the message. An aborted signal ends the stream quietly between
  * two tokens.
@@ -120,6 +120,9 @@ export class LocalChatModel implements ChatModel {
       yield { type: 'text', text: tokens[i] };
     }
     if (signal?.aborted) return;
+    // One word = one token, as for maxTokens: the window's words in, the streamed tokens out.
+    const inputTokens = messages.reduce((sum, m) => sum + (m.content.match(/\S+/g)?.length ?? 0), 0);
+    yield { type: 'usage', inputTokens, outputTokens: limit };
     yield { type: 'finish', reason };
   }
 }

@@ -16,6 +16,7 @@ import type { ChatModel } from './types';
 import { startSpan } from '../platform/tracing';
 import { getConfig, type AppConfig } from '../platform/config';
 import { getSecretString } from '../platform/secrets';
+import { OpenAiObjectNotFoundError } from '../errors';
 
 export type { ChatMessage, ChatModel, FinishReason, ModelStreamEvent, ModelStreamRequest } from './types';
 export { BedrockChatModel, toConverseMessages, type BedrockChatModelProps } from './bedrock-model';
@@ -143,6 +144,33 @@ export function getModelsBody(): string {
     });
     modelsBodies.set(config, body);
   }
+  return body;
+}
+
+const openAiModelsBodies = new WeakMap<AppConfig, { readonly list: string; readonly byId: ReadonlyMap<string, string> }>();
+
+/**
+ * OpenAI's model objects of the same list (GET /v1/models, GET /v1/models/{model}), built once
+ * per container. `created` is 0: when a deployment's model was made is not known here.
+ */
+function openAiModelBodies(): { readonly list: string; readonly byId: ReadonlyMap<string, string> } {
+  const config = getConfig();
+  let bodies = openAiModelsBodies.get(config);
+  if (bodies === undefined) {
+    const models = config.llm.models.map((model) => ({ id: model.slug, object: 'model', created: 0, owned_by: 'chatbot-api' }));
+    bodies = { list: JSON.stringify({ object: 'list', data: models }), byId: new Map(models.map((model) => [model.id, JSON.stringify(model)])) };
+    openAiModelsBodies.set(config, bodies);
+  }
+  return bodies;
+}
+
+/** The GET /v1/models body. */
+export const getOpenAiModelsBody = (): string => openAiModelBodies().list;
+
+/** The GET /v1/models/{model} body; a 404 `model_not_found` for a model the deployment does not list. */
+export function getOpenAiModelBody(slug: unknown): string {
+  const body = typeof slug === 'string' ? openAiModelBodies().byId.get(slug) : undefined;
+  if (body === undefined) throw new OpenAiObjectNotFoundError('model', typeof slug === 'string' ? slug : '');
   return body;
 }
 

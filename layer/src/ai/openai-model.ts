@@ -52,12 +52,15 @@ export class OpenAiChatModel implements ChatModel {
           model: this.props.model,
           messages: messages.map((m) => ({ role: m.role, content: m.content })),
           stream: true,
+          // The last chunk then carries the token counts (OpenAI, vLLM, Ollama, llama.cpp all send it).
+          stream_options: { include_usage: true },
           ...(maxTokens !== undefined ? { max_tokens: maxTokens } : {}),
         },
         { signal: requestSignal },
       );
       for await (const chunk of iterateUntilAborted(chunks, { signal, idleTimeoutMs: this.props.idleTimeoutMs ?? 60_000 })) {
-        // A usage-only chunk (stream_options.include_usage) has no choices.
+        // The usage-only chunk (stream_options.include_usage) has no choices.
+        if (chunk.usage) yield { type: 'usage', inputTokens: chunk.usage.prompt_tokens ?? 0, outputTokens: chunk.usage.completion_tokens ?? 0 };
         const choice = chunk.choices?.[0];
         if (!choice) continue;
         if (choice.delta?.content) yield { type: 'text', text: choice.delta.content };

@@ -85,7 +85,7 @@ export async function generateTitle(
       signal,
     })) {
       if (event.type === 'finish') finished = true;
-      else reply += event.text;
+      else if (event.type === 'text') reply += event.text;
       if (reply.length > MAX_TITLE_REPLY_CHARS) break;
     }
     // An aborted stream ends quietly with part of a title: not worth keeping.

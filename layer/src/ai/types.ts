@@ -7,9 +7,19 @@ export interface ChatMessage {
 /** Why a reply ended: the model finished, or it hit the token limit (the reply is cut short). */
 export type FinishReason = 'stop' | 'max_tokens';
 
-/** A reply arrives as text fragments, in order, then exactly one `finish` when it completed. */
+/** Tokens a provider counted for one request. */
+export interface ModelUsage {
+  readonly inputTokens: number;
+  readonly outputTokens: number;
+}
+
+/**
+ * A reply arrives as text fragments, in order, then exactly one `finish` when it completed;
+ * a provider that counts tokens sends one `usage` before the `finish`.
+ */
 export type ModelStreamEvent =
   | { readonly type: 'text'; readonly text: string }
+  | ({ readonly type: 'usage' } & ModelUsage)
   | { readonly type: 'finish'; readonly reason: FinishReason };
 
 /** What a provider is asked for. */
@@ -28,7 +38,7 @@ export interface ModelStreamRequest {
 }
 
 /**
- * A model provider. `stream` yields `text` events and then one `finish` event.
+ * A model provider. `stream` yields `text` events, the `usage` when the provider reports it, and then one `finish` event.
  *
  * - Provider failures (HTTP errors, throttling, a dropped connection, a stream that ends
  *   without a finish reason) throw `ModelProviderError`, before or after some text.

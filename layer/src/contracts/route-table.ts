@@ -37,6 +37,13 @@ export const API_FUNCTIONS = {
   'share-conversation': { streaming: false, timeoutSeconds: 15, description: 'POST share/create, PATCH share/{share_id}, GET shared_conversations' },
   // The public side: anyone with the link, no token (the route is public).
   'get-shared-conversation': { streaming: false, timeoutSeconds: 15, description: 'GET /backend-api/share/{share_id} (public)' },
+  // OpenAI's public API (/v1) on the same store: one function per concern, so that only the two
+  // that call a model get its settings and permission, and only the two that stream are streaming functions.
+  'openai-conversations': { streaming: false, timeoutSeconds: 15, description: 'OpenAI Conversations API: /v1/conversations and their items' },
+  // A response may be generated in the background after its request answered: as long as a reply may run.
+  'openai-responses': { streaming: true, timeoutSeconds: 300, callsModel: true, description: 'OpenAI Responses API: POST /v1/responses (streams), GET and cancel a response' },
+  'openai-chat-completions': { streaming: true, timeoutSeconds: 300, callsModel: true, description: 'OpenAI Chat Completions API: POST /v1/chat/completions (stateless; streams)' },
+  'openai-models': { streaming: false, timeoutSeconds: 15, readsModelList: true, description: 'OpenAI Models API: GET /v1/models and /v1/models/{model}' },
 } as const satisfies Record<string, ApiFunctionSpec>;
 
 export type ApiFunctionName = keyof typeof API_FUNCTIONS;
@@ -47,7 +54,10 @@ export type ApiFunctionName = keyof typeof API_FUNCTIONS;
  */
 export const GATEWAY_INTEGRATION_TIMEOUT_SECONDS = 29;
 
-export type HttpMethod = 'GET' | 'POST' | 'PATCH';
+export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+
+/** The shape of the errors a route's function answers: `{"detail": ...}` (ChatGPT's backend-api) or `{"error": {message, type, param, code}}` (OpenAI's API). */
+export type ErrorFormat = 'detail' | 'openai';
 
 /** One method on one resource. */
 export interface ApiRoute {
@@ -67,6 +77,8 @@ export interface ApiRoute {
    * @default false
    */
   readonly public?: boolean;
+  /** How the function renders its errors. @default 'detail' */
+  readonly errorFormat?: ErrorFormat;
 }
 
 export const API_ROUTES = [
@@ -89,6 +101,21 @@ export const API_ROUTES = [
   { id: 'updateShare', method: 'PATCH', path: '/backend-api/share/{share_id}', function: 'share-conversation', jsonBody: true },
   { id: 'listShares', method: 'GET', path: '/backend-api/shared_conversations', function: 'share-conversation', query: ['offset', 'limit', 'order'] },
   { id: 'getSharedConversation', method: 'GET', path: '/backend-api/share/{share_id}', function: 'get-shared-conversation', public: true },
+  // OpenAI's API. No `jsonBody`: the function checks the body itself, so a bad one gets OpenAI's error shape, not the gateway's.
+  { id: 'createOpenAiConversation', method: 'POST', path: '/v1/conversations', function: 'openai-conversations', errorFormat: 'openai' },
+  { id: 'getOpenAiConversation', method: 'GET', path: '/v1/conversations/{conversation_id}', function: 'openai-conversations', errorFormat: 'openai' },
+  { id: 'updateOpenAiConversation', method: 'POST', path: '/v1/conversations/{conversation_id}', function: 'openai-conversations', errorFormat: 'openai' },
+  { id: 'deleteOpenAiConversation', method: 'DELETE', path: '/v1/conversations/{conversation_id}', function: 'openai-conversations', errorFormat: 'openai' },
+  { id: 'listOpenAiConversationItems', method: 'GET', path: '/v1/conversations/{conversation_id}/items', function: 'openai-conversations', query: ['limit', 'order', 'after', 'include'], errorFormat: 'openai' },
+  { id: 'createOpenAiConversationItems', method: 'POST', path: '/v1/conversations/{conversation_id}/items', function: 'openai-conversations', query: ['include'], errorFormat: 'openai' },
+  { id: 'getOpenAiConversationItem', method: 'GET', path: '/v1/conversations/{conversation_id}/items/{item_id}', function: 'openai-conversations', query: ['include'], errorFormat: 'openai' },
+  { id: 'deleteOpenAiConversationItem', method: 'DELETE', path: '/v1/conversations/{conversation_id}/items/{item_id}', function: 'openai-conversations', errorFormat: 'openai' },
+  { id: 'createResponse', method: 'POST', path: '/v1/responses', function: 'openai-responses', errorFormat: 'openai' },
+  { id: 'getResponse', method: 'GET', path: '/v1/responses/{response_id}', function: 'openai-responses', query: ['stream', 'starting_after', 'include', 'include_obfuscation'], errorFormat: 'openai' },
+  { id: 'cancelResponse', method: 'POST', path: '/v1/responses/{response_id}/cancel', function: 'openai-responses', errorFormat: 'openai' },
+  { id: 'createChatCompletion', method: 'POST', path: '/v1/chat/completions', function: 'openai-chat-completions', errorFormat: 'openai' },
+  { id: 'listOpenAiModels', method: 'GET', path: '/v1/models', function: 'openai-models', errorFormat: 'openai' },
+  { id: 'getOpenAiModel', method: 'GET', path: '/v1/models/{model}', function: 'openai-models', errorFormat: 'openai' },
 ] as const satisfies readonly ApiRoute[];
 
 export type RouteId = (typeof API_ROUTES)[number]['id'];
@@ -96,17 +123,20 @@ export type RouteId = (typeof API_ROUTES)[number]['id'];
 /** The routes a function serves, by id. */
 export type RouteIdOf<F extends ApiFunctionName> = Extract<(typeof API_ROUTES)[number], { function: F }>['id'];
 
-const ROUTE_IDS: ReadonlyMap<string, RouteId> = new Map(API_ROUTES.map((route) => [`${route.method} ${route.path}`, route.id]));
+const ROUTES: ReadonlyMap<string, ApiRoute & { readonly id: RouteId }> = new Map(API_ROUTES.map((route) => [`${route.method} ${route.path}`, route]));
 
 /** The route an event reached (`event.httpMethod`, `event.resource`), or `undefined`. */
-export const routeIdOf = (method: string, resource: string): RouteId | undefined => ROUTE_IDS.get(`${method.toUpperCase()} ${resource}`);
+export const routeIdOf = (method: string, resource: string): RouteId | undefined => ROUTES.get(`${String(method).toUpperCase()} ${resource}`)?.id;
+
+/** How the route an event reached renders its errors; `detail` for an event no route matches. */
+export const errorFormatOf = (method: string, resource: string): ErrorFormat => ROUTES.get(`${String(method).toUpperCase()} ${resource}`)?.errorFormat ?? 'detail';
 
 /** The path parameter names of a resource path, in order. */
 export const pathParameterNames = (path: string): string[] => [...path.matchAll(/\{([^}]+)\}/g)].map((match) => match[1]);
 
 /** CORS, on preflights (gateway), on the functions' responses (middleware) and on gateway errors. */
 export const CORS = {
-  /** Request headers a browser may send: ours and the ChatGPT web client's. */
+  /** Request headers a browser may send: ours, the ChatGPT web client's and the official OpenAI SDKs' (a browser frontend on `/v1`). */
   allowHeaders: [
     'Content-Type',
     'Authorization',
@@ -121,9 +151,24 @@ export const CORS = {
     'OpenAI-Sentinel-Proof-Token',
     'OpenAI-Sentinel-Turnstile-Token',
     'OpenAI-Sentinel-Arkose-Token',
+    'OpenAI-Organization',
+    'OpenAI-Project',
+    'OpenAI-Beta',
+    'X-Stainless-Arch',
+    'X-Stainless-Helper-Method',
+    'X-Stainless-Lang',
+    'X-Stainless-OS',
+    'X-Stainless-Package-Version',
+    'X-Stainless-Retry-Count',
+    'X-Stainless-Runtime',
+    'X-Stainless-Runtime-Version',
+    'X-Stainless-Timeout',
   ],
-  /** Response headers a browser script may read; `Retry-After` tells a client when a 429 ends. */
-  exposeHeaders: ['X-Cache', 'X-Request-Id', 'Retry-After'],
+  /**
+   * Response headers a browser script may read; `Retry-After` tells a client when a 429 ends,
+   * `X-Should-Retry` tells an OpenAI SDK not to retry a request whose first attempt already stored something.
+   */
+  exposeHeaders: ['X-Cache', 'X-Request-Id', 'Retry-After', 'X-Should-Retry'],
   /** How long a browser may reuse a preflight answer. */
   maxAgeSeconds: 3600,
 } as const;

@@ -65,6 +65,20 @@ export function assertRoomForTurn(
 }
 
 /**
+ * Items stored without a reply (OpenAI's Conversations API): the conversation's limits must hold
+ * them beside what is stored and what running replies hold. A precise 413 before anything is
+ * written; the statement that stores them checks again.
+ */
+export function assertRoomForItems(
+  size: { readonly messageCount: number; readonly contentBytes: number; readonly reservedMessages: number; readonly reservedBytes: number },
+  added: { readonly messages: number; readonly bytes: number },
+): void {
+  const { maxConversationMessages, maxConversationBytes } = getConfig().limits;
+  if (size.messageCount + size.reservedMessages + added.messages > maxConversationMessages) throw conversationTooLong('messages');
+  if (size.contentBytes + size.reservedBytes + added.bytes > maxConversationBytes) throw conversationTooLong('bytes');
+}
+
+/**
  * A reply's size as it streams: at most `MAX_REPLY_BYTES` (the room its turn reserved), so a
  * model that writes without end — or one enormous "token" — cannot take a conversation past
  * its limit. {@link ReplyBudget.take} says what of each piece still fits.

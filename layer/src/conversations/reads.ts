@@ -59,9 +59,10 @@ export async function listConversations(args: {
 }
 
 /**
- * Drops every cached read a change of these conversations alters: their details and the
- * user's list (both views, one key); with `contextWindows`, their context windows too (a
- * deletion); with `list: false`, not the list (a change no list shows, like a rating).
+ * Drops every cached read a change of these conversations alters: their details, their reads
+ * through OpenAI's API and the user's list (both views, one key); with `contextWindows`, their
+ * context windows too (a deletion); with `list: false`, not the list (a change no list shows,
+ * like a rating).
  * Race-free because the change is in Postgres first and each `DEL` also removes a reader's
  * fill lease, so no reader that saw the old rows can fill the cache after it. A failure is
  * logged, counted and retried by the cache service.
@@ -73,7 +74,7 @@ export async function invalidateConversationReads(
 ): Promise<void> {
   const keys = options.list === false ? [] : [redisKeys.conversationList(userId)];
   for (const id of conversationIds) {
-    keys.push(redisKeys.conversationHistory(id));
+    keys.push(redisKeys.conversationHistory(id), redisKeys.openaiConversation(id, userId));
     if (options.contextWindows) keys.push(redisKeys.contextWindow(id));
   }
   await getCacheService().delete(...keys);

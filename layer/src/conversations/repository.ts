@@ -79,7 +79,9 @@ export interface TurnTarget {
   /** Room held by replies still running (lapsed reservations not counted). */
   readonly reservedMessages: number;
   readonly reservedBytes: number;
-  /** Role of the `parentId` node, `null` when the conversation has no such node. */
+  /** The parent: the `parentId` asked for, or the conversation's current node when none was. */
+  readonly parentId: string;
+  /** Role of the parent node, `null` when the conversation has no such node. */
   readonly parentRole: MessageRole | null;
   /** The node with `messageId`, when it already exists (a retry or a regenerate). */
   readonly existing: { readonly parentId: string | null; readonly role: MessageRole } | null;
@@ -87,16 +89,19 @@ export interface TurnTarget {
   readonly defaultModelSlug: string | null;
   /** Assistant replies already under the node a new reply would go under (`messageId`, else `parentId`); 0 unless asked for. */
   readonly replyCount: number;
+  /** The conversation has no title yet. */
+  readonly untitled: boolean;
 }
 
 /**
  * The owner, the parent's role, any existing node with the message's id and the last model;
- * with `countReplies` (a regenerate), how many replies that node already has. `null` when the
- * conversation does not exist.
+ * with `countReplies` (a regenerate), how many replies that node already has. `parentId: null`
+ * asks for the conversation's current node as the parent. `null` when the conversation does
+ * not exist.
  */
 export async function getTurnTargetByConversationId(args: {
   readonly conversationId: string;
-  readonly parentId: string;
+  readonly parentId: string | null;
   readonly messageId?: string;
   /** Count the replies already under the reply's parent (a scan of the conversation's rows: only for a regenerate). @default false */
   readonly countReplies?: boolean;
@@ -113,13 +118,16 @@ export async function getTurnTargetByConversationId(args: {
     existingRole: MessageRole | null;
     defaultModelSlug: string | null;
     replyCount: number;
+    parentId: string;
+    untitled: boolean;
   }>(
     `SELECT c.user_id AS "userId", c.message_count AS "messageCount", c.content_bytes AS "contentBytes",
             ${liveReserved('messages', 'c')} AS "reservedMessages", ${liveReserved('bytes', 'c')} AS "reservedBytes",
-            (SELECT role FROM messages WHERE conversation_id = c.id AND id = $2) AS "parentRole",
+            COALESCE($2, c.current_node_id) AS "parentId", c.title IS NULL AS "untitled",
+            (SELECT role FROM messages WHERE conversation_id = c.id AND id = COALESCE($2, c.current_node_id)) AS "parentRole",
             e.parent_id AS "existingParentId", e.role AS "existingRole", c.default_model_slug AS "defaultModelSlug",
             CASE WHEN $4 THEN (SELECT count(*)::int FROM messages r
-                                WHERE r.conversation_id = c.id AND r.parent_id = COALESCE(e.id, $2) AND r.role = 'assistant')
+                                WHERE r.conversation_id = c.id AND r.parent_id = COALESCE(e.id, $2, c.current_node_id) AND r.role = 'assistant')
                  ELSE 0 END AS "replyCount"
        FROM conversations c
        LEFT JOIN messages e ON e.conversation_id = c.id AND e.id = $3
@@ -138,6 +146,8 @@ export async function getTurnTargetByConversationId(args: {
     existing: row.existingRole ? { parentId: row.existingParentId, role: row.existingRole } : null,
     defaultModelSlug: row.defaultModelSlug,
     replyCount: row.replyCount,
+    parentId: row.parentId,
+    untitled: row.untitled,
   };
 }
 

@@ -8,7 +8,8 @@ import { resolveModelSlug } from '../ai/models';
 import type { ChatMessage } from '../ai/types';
 import { AppError, ConversationNotFoundError, ValidationError } from '../errors';
 import { prepareContextWindow } from './context-window';
-import { assertRoomForTurn, conversationTooLong, replyRoom } from './limits';
+import { assertRoomForItems, assertRoomForTurn, conversationTooLong, replyRoom } from './limits';
+import { appendItemsByConversationId, chainSize, createConversationWithItems, type NewItem } from './openai-repository';
 import { invalidateConversationReads } from './reads';
 import type { MessageRow } from './records';
 import {
@@ -36,12 +37,25 @@ export interface TurnRequest {
   readonly action: TurnAction;
   /** Absent: a new conversation. */
   readonly conversationId?: string;
-  readonly parentMessageId: string;
+  /** The node the turn goes under (a new conversation: its root's id); absent: the conversation's current node. */
+  readonly parentMessageId?: string;
   readonly message?: IncomingUserMessage;
   /** A listed model slug the client picked; absent: the conversation's last model, else the default. */
   readonly model?: string;
   /** A new conversation that starts with a copy of this share's branch (`continue_from_shared_conversation_id`). */
   readonly continueFromShare?: { readonly shareId: string; readonly parentMessageId?: string };
+  /** The reply's message id. @default a random UUID */
+  readonly assistantMessageId?: string;
+  /** Instructions for this reply only, after the deployment's system prompt. @default none */
+  readonly instructions?: string;
+  /** At most this many tokens for this reply (the model's own limit still applies). @default the model's */
+  readonly maxOutputTokens?: number;
+  /** Name a conversation that has no title yet from this turn's message, as a new one is. @default false (only new ones) */
+  readonly nameIfUntitled?: boolean;
+  /** Messages stored before the user's, as a chain under the parent (OpenAI's Responses API `input` with history). @default none */
+  readonly precedingMessages?: readonly NewItem[];
+  /** The user message may follow a user message (OpenAI's API allows it; the `backend-api` does not). @default false */
+  readonly allowUserAfterUser?: boolean;
 }
 
 /** A turn whose user side is stored, whose reply's room is held and whose context is ready: what the reply needs. */
@@ -63,6 +77,9 @@ export interface Turn {
   readonly modelSlug: string;
   /** Replies already under `replyParentId`: 0 for a first answer, 1 for the first regenerate, … */
   readonly variant: number;
+  /** The request's instructions for this reply (see {@link TurnRequest}). */
+  readonly instructions?: string;
+  readonly maxOutputTokens?: number;
 }
 
 function invalidParent(detail: string): ValidationError {
@@ -87,6 +104,28 @@ async function refusedWrite(conversationId: string, message: IncomingUserMessage
 }
 
 /**
+ * Stores the request's preceding messages — a new conversation with them, or a chain under the
+ * parent — and returns the request to continue under the last of them. Checked against the
+ * conversation's limits like any item; the turn's own check follows.
+ */
+async function storePrecedingMessages(request: TurnRequest): Promise<TurnRequest> {
+  const items = request.precedingMessages ?? [];
+  const next = { ...request, precedingMessages: undefined, parentMessageId: items.at(-1)?.id };
+  if (request.conversationId === undefined) {
+    assertRoomForItems({ messageCount: 0, contentBytes: 0, reservedMessages: 0, reservedBytes: 0 }, chainSize(items));
+    const created = await createConversationWithItems({ id: randomUUID(), userId: request.userId, systemNodeId: randomUUID(), items, metadata: {} }).catch(rejectConflict);
+    return { ...next, conversationId: created.conversation.id };
+  }
+  const target = await getTurnTargetByConversationId({ conversationId: request.conversationId, parentId: request.parentMessageId ?? null });
+  if (!target || target.userId !== request.userId) throw new ConversationNotFoundError();
+  if (!target.parentRole) throw invalidParent('parent_message_id is not a message of this conversation');
+  assertRoomForItems(target, chainSize(items));
+  const rows = await appendItemsByConversationId({ conversationId: request.conversationId, parentId: target.parentId, items, limits: replyRoom() }).catch(rejectConflict);
+  if (!rows) await refusedWrite(request.conversationId, undefined);
+  return next;
+}
+
+/**
  * Writes the user's message (or finds the one being regenerated) and holds room for the reply:
  * one round trip to check ownership and the parent, one statement to insert, move
  * `current_node` and reserve the reply's room if it fits.
@@ -102,6 +141,7 @@ async function storeUserSide(request: TurnRequest): Promise<{
   /** The model of the conversation's last reply. */
   lastModel?: string | null;
   variant?: number;
+  untitled?: boolean;
 }> {
   if (request.continueFromShare !== undefined) {
     const { conversationId, userMessage } = await storeUserSideFromShare({
@@ -112,13 +152,14 @@ async function storeUserSide(request: TurnRequest): Promise<{
     }).catch(rejectConflict);
     return { conversationId, isNew: true, fromShare: true, userMessage, replyParentId: userMessage.id, contextParentId: userMessage.parentId ?? undefined };
   }
+  if (request.precedingMessages?.length) return storeUserSide(await storePrecedingMessages(request));
   if (request.conversationId === undefined) {
     assertRoomForTurn({ messageCount: 0, contentBytes: 0, reservedMessages: 0, reservedBytes: 0 }, request.message);
     const conversationId = randomUUID();
     const userMessage = await createConversationWithMessage({
       id: conversationId,
       userId: request.userId,
-      rootNodeId: request.parentMessageId,
+      rootNodeId: request.parentMessageId ?? 'client-created-root',
       systemNodeId: randomUUID(),
       message: request.message as IncomingUserMessage,
       replyRoom: replyRoom(),
@@ -130,7 +171,7 @@ async function storeUserSide(request: TurnRequest): Promise<{
   // A `next` answers a new message, or retries the first answer: only other actions regenerate.
   const target = await getTurnTargetByConversationId({
     conversationId,
-    parentId: request.parentMessageId,
+    parentId: request.parentMessageId ?? null,
     messageId: request.message?.id,
     countReplies: request.action !== 'next',
   });
@@ -140,7 +181,7 @@ async function storeUserSide(request: TurnRequest): Promise<{
 
   const existing = target.existing;
   // Regenerate (or a retried `next`): the user message is already there; answer under it again.
-  if (existing && request.message && (request.action !== 'next' || existing.parentId === request.parentMessageId)) {
+  if (existing && request.message && (request.action !== 'next' || existing.parentId === target.parentId)) {
     if (existing.role !== 'user') throw invalidParent('the message to regenerate is not a user message');
     if (!(await reserveReplyRoomById({ id: conversationId, room: replyRoom() }))) await refusedWrite(conversationId, undefined);
     return { conversationId, isNew: false, replyParentId: request.message.id, lastModel: target.defaultModelSlug, variant: target.replyCount };
@@ -149,21 +190,29 @@ async function storeUserSide(request: TurnRequest): Promise<{
   if (!target.parentRole) throw invalidParent('parent_message_id is not a message of this conversation');
 
   if (request.message) {
-    if (target.parentRole === 'user') throw invalidParent('a user message cannot follow a user message');
+    if (target.parentRole === 'user' && !request.allowUserAfterUser) throw invalidParent('a user message cannot follow a user message');
     const userMessage = await insertMessageAndMoveCurrentNode({
       conversationId,
-      message: { ...request.message, role: 'user', parentId: request.parentMessageId },
+      message: { ...request.message, role: 'user', parentId: target.parentId },
       reserveReply: replyRoom(),
     }).catch(rejectConflict);
     // Deleted, or filled by a concurrent turn, between the read above and this write.
     if (!userMessage) return refusedWrite(conversationId, request.message);
-    return { conversationId, isNew: false, userMessage, replyParentId: userMessage.id, contextParentId: request.parentMessageId, lastModel: target.defaultModelSlug };
+    return {
+      conversationId,
+      isNew: false,
+      userMessage,
+      replyParentId: userMessage.id,
+      contextParentId: target.parentId,
+      lastModel: target.defaultModelSlug,
+      untitled: target.untitled,
+    };
   }
   // `continue` answers under the assistant message it continues; `variant` without a message under the user message.
   const expectedRole = request.action === 'continue' ? 'assistant' : 'user';
   if (target.parentRole !== expectedRole) throw invalidParent(`parent_message_id must be a ${expectedRole} message for action "${request.action}"`);
   if (!(await reserveReplyRoomById({ id: conversationId, room: replyRoom() }))) await refusedWrite(conversationId, undefined);
-  return { conversationId, isNew: false, replyParentId: request.parentMessageId, lastModel: target.defaultModelSlug, variant: target.replyCount };
+  return { conversationId, isNew: false, replyParentId: target.parentId, lastModel: target.defaultModelSlug, variant: target.replyCount };
 }
 
 /** Stores the user side of a turn, invalidates the cached reads, and prepares the context window. */
@@ -188,11 +237,13 @@ export async function startTurn(request: TurnRequest): Promise<Turn> {
     action: request.action,
     userMessage: stored.userMessage,
     replyParentId: stored.replyParentId,
-    assistantMessageId: randomUUID(),
+    assistantMessageId: request.assistantMessageId ?? randomUUID(),
     context,
     // A copied conversation keeps the share's title.
-    titleSource: stored.isNew && !stored.fromShare ? request.message?.text : undefined,
+    titleSource: (stored.isNew && !stored.fromShare) || (request.nameIfUntitled && stored.untitled && stored.userMessage) ? request.message?.text : undefined,
     modelSlug: resolveModelSlug(request.model, stored.lastModel),
     variant: stored.variant ?? 0,
+    instructions: request.instructions,
+    maxOutputTokens: request.maxOutputTokens,
   };
 }

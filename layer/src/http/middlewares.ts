@@ -7,13 +7,14 @@
 import { Readable } from 'node:stream';
 import type { MiddlewareObj } from '@middy/core';
 import httpCors from '@middy/http-cors';
-import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { CORS, gatewayError, gatewayErrorBody, routeIdOf, type ApiFunctionName, type RouteIdOf } from '../contracts/route-table';
+import { CORS, errorFormatOf, gatewayError, gatewayErrorBody, routeIdOf, type ApiFunctionName, type RouteIdOf } from '../contracts/route-table';
 import { AppError, UnauthorizedError } from '../errors';
 import { getConfig } from '../platform/config';
 import { logger, publishMetricsIfAny } from '../platform/observability';
 import { beginTracedRequest, reportTimings } from '../platform/tracing';
+import { OPENAI_INTERNAL_ERROR, toOpenAiError } from './openai-errors';
 import { isStorableText } from './validation';
 
 type HttpMiddleware = MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult>;
@@ -26,21 +27,29 @@ export function jsonResponse(statusCode: number, body: string, headers: Record<s
 }
 
 /**
- * Renders errors as `{"detail": ...}` with the right status. Known application errors keep
- * their message; anything else is logged with its cause and answered with a generic 500.
+ * Renders errors in the shape of the route the request reached (the route table's
+ * `errorFormat`): `{"detail": ...}` for the `backend-api`, `{"error": {...}}` for OpenAI's API.
+ * Known application errors keep their message; anything else is logged with its cause and
+ * answered with a generic 500.
  */
 export function httpErrorResponse(): HttpMiddleware {
   return {
     onError: async (request) => {
       const error = request.error;
+      const openai = errorFormatOf(request.event?.httpMethod, request.event?.resource) === 'openai';
       if (error instanceof AppError) {
         const log = error.status >= 500 ? logger.error.bind(logger) : logger.info.bind(logger);
         log('Request failed', { status: error.status, code: error.code, error: error.message, cause: error.cause });
-        request.response = jsonResponse(error.status, JSON.stringify({ detail: error.detail }), { ...error.headers });
+        if (openai) {
+          const rendered = toOpenAiError(error);
+          request.response = jsonResponse(rendered.status, rendered.body, { ...rendered.headers });
+        } else request.response = jsonResponse(error.status, JSON.stringify({ detail: error.detail }), { ...error.headers });
         return;
       }
       logger.error('Unhandled error', { error });
-      request.response = jsonResponse(500, JSON.stringify({ detail: { message: 'Internal server error', code: 'internal_error' } }));
+      request.response = openai
+        ? jsonResponse(OPENAI_INTERNAL_ERROR.status, OPENAI_INTERNAL_ERROR.body)
+        : jsonResponse(500, JSON.stringify({ detail: { message: 'Internal server error', code: 'internal_error' } }));
     },
   };
 }
@@ -109,20 +118,25 @@ export function httpMiddlewares<TResult = APIGatewayProxyResult>(): MiddlewareOb
   return middlewares as unknown as MiddlewareObj<APIGatewayProxyEvent, TResult>[];
 }
 
-/** One route of a function that serves several: parse → one service call → respond. */
-export type RouteHandler = (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>;
+/**
+ * One route of a function that serves several: parse → one service call → respond. A
+ * streaming function's routes answer a `StreamingResult` (`TResult`), which a JSON answer is too.
+ */
+export type RouteHandler<TResult = APIGatewayProxyResult> = (event: APIGatewayProxyEvent, context: Context) => Promise<TResult>;
 
 /**
  * The handler of function `F`, which serves several routes of the route table: one handler per
  * route id of `F` (the type requires every one). API Gateway sends only the table's routes
  * here; anything else (a misconfigured integration) is the gateway's own 404.
  */
-export function dispatchRoutes<F extends ApiFunctionName>(routes: Readonly<Record<RouteIdOf<F>, RouteHandler>>): RouteHandler {
-  const byId: Readonly<Record<string, RouteHandler>> = routes;
-  return async (event) => {
+export function dispatchRoutes<F extends ApiFunctionName, TResult = APIGatewayProxyResult>(
+  routes: Readonly<Record<RouteIdOf<F>, RouteHandler<TResult | APIGatewayProxyResult>>>,
+): RouteHandler<TResult | APIGatewayProxyResult> {
+  const byId: Readonly<Record<string, RouteHandler<TResult | APIGatewayProxyResult>>> = routes;
+  return async (event, context) => {
     const id = routeIdOf(event.httpMethod, event.resource);
     const route = id === undefined ? undefined : byId[id];
     if (!route) return jsonResponse(404, gatewayErrorBody(gatewayError('MISSING_AUTHENTICATION_TOKEN')));
-    return route(event);
+    return route(event, context);
   };
 }

@@ -14,6 +14,12 @@ export const redisKeys = {
   conversationList: (userId: string) => prefixed(`user:${userId}:conversation_list`),
   /** String: the public GET share body (cache-aside; public, so no owner check on hits). */
   sharedConversation: (shareId: string) => prefixed(`share:${shareId}`),
+  /**
+   * Hash of a conversation's reads through OpenAI's API — the conversation object, item pages,
+   * single items — for its owner (cache-aside; one DEL drops them all). Per owner, so a hit
+   * needs no ownership check: another user's read never fills it.
+   */
+  openaiConversation: (conversationId: string, userId: string) => prefixed(`conv:${conversationId}:openai:${userId}`),
   /** List: the last messages of the branch being continued, sent to the model (not a cache of a read). */
   contextWindow: (conversationId: string) => prefixed(`chat:${conversationId}:context`),
   /** Sorted set: the user's live streams (replies and followers), each scored by when its lease runs out. */

@@ -88,10 +88,16 @@ export interface ReplyRecordingOptions {
    * so its stream would grow with the square of its length, for clients that never resume.
    */
   readonly recordFrames: boolean;
+  /**
+   * The token (22 base64url characters, as `isReplyStreamToken` checks) when the caller derives
+   * it from the reply, so the reply's stream can be named again without having been told the
+   * token (OpenAI's API resumes a response by its id). @default 16 random bytes
+   */
+  readonly token?: string;
 }
 
 class RedisReplyRecorder implements ReplyRecorder {
-  readonly token = randomBytes(16).toString('base64url');
+  readonly token: string;
   private readonly stopController = new AbortController();
   readonly stopSignal = this.stopController.signal;
   private readonly queue: string[] = [];
@@ -109,6 +115,7 @@ class RedisReplyRecorder implements ReplyRecorder {
 
   constructor(private readonly options: ReplyRecordingOptions) {
     const { replyStream } = getConfig();
+    this.token = options.token ?? randomBytes(16).toString('base64url');
     this.current = redisKeys.replyCurrent(options.conversationId);
     this.frames = redisKeys.replyFrames(options.conversationId, this.token);
     // Appends wait for the start: they need its token in the hash.

@@ -116,6 +116,18 @@ export async function requestReplyStop(args: {
 }
 
 /**
+ * The first frame recorded for the reply `token` of the conversation (what a reply announced
+ * when it started); `null` when there is none (not recorded, expired, Redis unavailable).
+ */
+export async function readFirstReplyFrame(conversationId: string, token: string): Promise<string | null> {
+  if (!getConfig().replyStream.enabled) return null;
+  return failOpen('replyStream', 'firstFrame', null, async (redis) => {
+    const [entry] = (await counted(redis.xrange(redisKeys.replyFrames(conversationId, token), '-', '+', 'COUNT', 1))) as [string, string[]][];
+    return entry?.[1][0] === 'd' ? (entry[1][1] ?? null) : null;
+  }, { conversationId });
+}
+
+/**
  * The user deleted these conversations: each running reply stops (its partial reply is not
  * stored: the row is gone) and each record answers as absent. Fail-open like the cache: a
  * failure is logged and counted, and the reply routes still answer 404 once the record
