@@ -140,10 +140,8 @@ describe('web client: model picker and ratings', () => {
     await page.waitForSelector('#model option', { state: 'attached' });
 
     // Act
-    await page.evaluate(() => {
-      const scroller = document.querySelector('#scroller');
-      scroller.scrollTop = 0;
-    });
+    // The end of the reply: its code block and the thumbs under it.
+    await page.evaluate(() => document.querySelector('#messages .message.assistant:last-child .tools').scrollIntoView({ block: 'end' }));
     const shots = SCREENSHOTS
       ? [
           await page.screenshot({ path: path.join(DOCS, 'web-client.png') }),

@@ -144,9 +144,25 @@ function ratingButtons(message: Shown): HTMLElement[] {
       title: rating === 'thumbsUp' ? 'Good reply' : 'Bad reply',
       'aria-pressed': String(message.rating === rating),
       onclick: () => void rate(message, rating, buttons),
-    }, rating === 'thumbsUp' ? '👍' : '👎'),
+    }, thumbIcon(rating === 'thumbsDown')),
   );
   return buttons;
+}
+
+/** A thumb drawn inline (no emoji font needed, nothing fetched): Material's thumb_up, turned for down. */
+function thumbIcon(down: boolean): SVGSVGElement {
+  const NS = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(NS, 'svg');
+  svg.setAttribute('viewBox', '0 0 24 24');
+  svg.setAttribute('width', '16');
+  svg.setAttribute('height', '16');
+  svg.setAttribute('aria-hidden', 'true');
+  if (down) svg.setAttribute('transform', 'rotate(180)');
+  const path = document.createElementNS(NS, 'path');
+  path.setAttribute('fill', 'currentColor');
+  path.setAttribute('d', 'M1 21h4V9H1v12zm22-11c0-1.1-.9-2-2-2h-6.31l.95-4.57.03-.32c0-.41-.17-.79-.44-1.06L14.17 1 7.59 7.59C7.22 7.95 7 8.45 7 9v10c0 1.1.9 2 2 2h9c.83 0 1.54-.5 1.84-1.22l3.02-7.05c.09-.23.14-.47.14-.73v-2z');
+  svg.append(path);
+  return svg;
 }
 
 async function rate(message: Shown, rating: Rating, buttons: HTMLElement[]): Promise<void> {
