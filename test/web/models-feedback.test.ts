@@ -131,6 +131,27 @@ describe('web client: model picker and ratings', () => {
     expect(web.cspViolations).toEqual([]);
   });
 
+  it('fits a phone: the picker, Share and the thumbs at 390 px with nothing scrolling sideways', async () => {
+    // Prepare
+    const { page } = web;
+    await page.setViewportSize({ width: 390, height: 800 });
+
+    // Act
+    await page.goto(`${web.relay.url}/#c/${longConversation}`);
+    await page.waitForSelector('#messages .message.assistant [data-action=thumbs-up]');
+    const layout = await page.evaluate(() => ({
+      scrollWidth: document.documentElement.scrollWidth,
+      picker: document.querySelector('#model').getBoundingClientRect().right,
+      share: document.querySelector('#share').getBoundingClientRect().right,
+    }));
+
+    // Assess
+    expect(layout.scrollWidth).toBeLessThanOrEqual(390);
+    expect(layout.picker).toBeLessThanOrEqual(390);
+    expect(layout.share).toBeLessThanOrEqual(390);
+    await page.setViewportSize({ width: 1100, height: 700 });
+  });
+
   it('takes the pictures of the README and docs/screenshots when asked to (UPDATE_SCREENSHOTS=1)', async () => {
     // Prepare
     const { page } = web;

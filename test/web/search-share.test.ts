@@ -196,6 +196,8 @@ describe('web client: search and share links', () => {
     // Assess
     expect(await page.isVisible('#signin')).toBe(false);
     expect(await page.isVisible('#sidebar')).toBe(true);
+    // The reader's own app around it: their conversations listed.
+    await page.waitForFunction(() => document.querySelectorAll('#list li').length === 20);
     expect(await page.locator('#messages .message').count()).toBe(2);
     expect(await page.evaluate(() => document.activeElement.id)).toBe('input');
   });

@@ -27,7 +27,7 @@ export function takePendingShare(): SharedConversation | undefined {
 }
 
 /** The read-only page of a share link (signed in or not). */
-export async function showSharedPage(shareId: string, signIn: (message: string) => void): Promise<void> {
+export async function showSharedPage(shareId: string, app: { signIn(message: string): void; show(): void }): Promise<void> {
   $('signin').hidden = true;
   $('app').hidden = false;
   $('app').classList.add('shared');
@@ -46,10 +46,11 @@ export async function showSharedPage(shareId: string, signIn: (message: string) 
         type: 'button',
         class: 'primary',
         id: 'continue-shared',
+        // The app (list, models, turns left) opens with the share in it; signed out, after the sign-in.
         onclick: () => {
-          if (storedToken()) return continueShared(share);
           pending = share;
-          signIn('Sign in to continue this conversation.');
+          if (storedToken()) app.show();
+          else app.signIn('Sign in to continue this conversation.');
         },
       }, 'Continue this conversation'),
     );

@@ -39,7 +39,7 @@ export async function boot(): Promise<void> {
   const problem = fragment ? await offerToken(fragment.token) : undefined;
   // A share link reads without signing in.
   const share = sharedRoute();
-  if (share && !problem) return showSharedPage(share, showSignIn);
+  if (share && !problem) return showSharedPage(share, { signIn: showSignIn, show: showApp });
   if (!storedToken()) return showSignIn(problem);
   showApp();
   if (problem) notify(new Error(problem));
