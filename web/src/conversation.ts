@@ -20,7 +20,7 @@ export function newChat(): void {
   leaveSharedPage();
   showModelOf(undefined);
   // A share link's address (`/share/<id>`) too: a new chat is the page's own.
-  if (location.hash || sharedRoute()) history.replaceState(null, '', (sharedRoute() ? './' : location.pathname) + location.search);
+  if (location.hash || sharedRoute()) history.replaceState(null, '', (sharedRoute() ? '/' : location.pathname) + location.search);
   $('conversation-title').textContent = 'New chat';
   renderMessages([]);
   renderList();

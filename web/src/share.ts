@@ -57,7 +57,7 @@ export async function showSharedPage(shareId: string, app: { signIn(message: str
   } catch (error) {
     notify(error);
     renderMessages([], true);
-    bar.replaceChildren(h('a', { href: './' }, 'Go to your chats'));
+    bar.replaceChildren(h('a', { href: '/' }, 'Go to your chats'));
   }
 }
 
