@@ -152,6 +152,31 @@ describe('web client: model picker and ratings', () => {
     await page.setViewportSize({ width: 1100, height: 700 });
   });
 
+  it('regenerates with another model: the new variant is that model\'s, the earlier one keeps its own', async () => {
+    // Prepare
+    const { page } = web;
+    await page.goto(`${web.relay.url}/#c/${echoConversation}`);
+    await page.waitForSelector('#messages .message.assistant [data-action=regenerate]');
+    await page.waitForSelector('#model option', { state: 'attached' });
+
+    // Act
+    await page.selectOption('#model', 'local-long-answer');
+    await page.click('#messages .message.assistant [data-action=regenerate]');
+    await waitForIdle(page);
+    await page.waitForSelector('#messages .message.assistant .markdown h2');
+    const stored = await detail(echoConversation);
+    await page.reload();
+    await page.waitForSelector('#messages .message.assistant .markdown h2');
+    await page.waitForSelector('#model option', { state: 'attached' });
+
+    // Assess
+    const replies = Object.values(stored.mapping).filter((node) => node.message?.author.role === 'assistant').map((node) => node.message!.metadata!.model_slug);
+    expect(replies).toEqual(['local-offline-model', 'local-long-answer']);
+    expect(stored.mapping[stored.current_node].message!.metadata!.model_slug).toBe('local-long-answer');
+    expect((await picked()).value).toBe('local-long-answer');
+    expect(await page.textContent('#messages .message.assistant .branch')).toBe('2/2');
+  });
+
   it('takes the pictures of the README and docs/screenshots when asked to (UPDATE_SCREENSHOTS=1)', async () => {
     // Prepare
     const { page } = web;
