@@ -71,7 +71,9 @@ function banner(url: string, environment: LocalEnvironment, elapsedMs: number): 
     `  database : ${environment.database}${environment.appliedMigrations.length ? ` (applied ${environment.appliedMigrations.join(', ')})` : ''}`,
     `  cache    : ${environment.cache}`,
     `  model    : ${environment.model}`,
-    `  auth     : HS256 JWTs signed with LOCAL_JWT_SECRET${process.env.LOCAL_JWT_SECRET ? '' : ' (the documented default: local development only)'}`,
+    process.env.OIDC_ISSUER?.trim()
+      ? `  auth     : access tokens of ${process.env.OIDC_ISSUER.trim()} (aud ${process.env.OIDC_AUDIENCE ?? ''}) only, as the authMode=oidc authorizer checks them; local tokens are refused`
+      : `  auth     : HS256 JWTs signed with LOCAL_JWT_SECRET${process.env.LOCAL_JWT_SECRET ? '' : ' (the documented default: local development only)'}`,
     '',
     'Try it (in another terminal):',
     `  TOKEN=${token}   # or: TOKEN=$(npm run --silent token -- demo-user)`,

@@ -107,6 +107,18 @@ describe('OIDC token verification (jose, a local issuer)', () => {
     await expect(scoped(await issuer.sign({}))).rejects.toThrow('Token lacks a required scope');
   });
 
+  it('takes a Cognito pool\'s access tokens by client_id (they have no aud) and refuses its ID tokens', async () => {
+    // Prepare: a Cognito-shaped issuer whose keys the local issuer serves (OIDC_JWKS_URL), so nothing leaves the machine.
+    const pool = 'https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123';
+    const cognito = createOidcVerifier({ issuer: pool, audience: 'app-client-1', jwksUrl: issuer.jwksUrl });
+    const token = (claims: Record<string, unknown>, omit: string[] = ['aud']) => issuer.sign({ claims: { iss: pool, ...claims }, omit });
+
+    // Act + Assess
+    expect((await cognito(await token({ token_use: 'access', client_id: 'app-client-1' }))).sub).toBe('oidc-user');
+    await expect(cognito(await token({ token_use: 'access', client_id: 'another-client' }))).rejects.toThrow('Wrong token audience');
+    await expect(cognito(await token({ token_use: 'id', aud: 'app-client-1' }, []))).rejects.toThrow('Wrong token audience');
+  });
+
   it('fetches the JWKS once per container for many verifications, and refetches for an unknown kid at most once per cooldown', async () => {
     // Prepare: a fresh issuer, so the counts are this test's alone; a short cooldown stands in for the minute.
     const own = await startLocalIssuer(AUDIENCE, ['RS256', 'ES256']);

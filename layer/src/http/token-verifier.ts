@@ -32,7 +32,7 @@ export type TokenVerifier = (token: string) => Promise<VerifiedClaims>;
 export interface OidcSettings {
   /** The `iss` value, exactly (an https URL; http only on a loopback host, for tests and local runs). */
   readonly issuer: string;
-  /** The `aud` value the API's tokens carry (for a Cognito issuer, also the access token's `client_id`). */
+  /** The `aud` value the API's tokens carry; for a Cognito issuer, the app client id, which its access tokens carry as `client_id`. */
   readonly audience: string;
   /** The JWKS URL. @default the `jwks_uri` of `${issuer}/.well-known/openid-configuration` */
   readonly jwksUrl?: string;
@@ -242,9 +242,11 @@ function checkedClaims(payload: JWTPayload): VerifiedClaims {
   return payload as VerifiedClaims;
 }
 
+/**
+ * A Cognito pool's access token names its app client in `client_id` and has no `aud` (its ID
+ * token has `aud`); like the Cognito authorizer of `authMode=cognito`, only access tokens pass.
+ */
 function hasCognitoAudience(payload: JWTPayload, audience: string): boolean {
-  const aud = payload.aud;
-  if (aud !== undefined) return Array.isArray(aud) ? aud.includes(audience) : aud === audience;
   return payload.token_use === 'access' && payload.client_id === audience;
 }
 
