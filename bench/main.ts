@@ -42,6 +42,7 @@ import { measureResumable, resumableMemoryRow, resumableSection } from './resuma
 import { measureStress, stressSection } from './stress';
 import { measureSearch, searchSection } from './search';
 import { measureOpenAi, openAiSection, openAiTargets } from './openai';
+import { authSection, measureAuth } from './auth';
 import { KEY_PREFIX, REDIS_URL, REPO_ROOT, RUN_ID } from './env';
 import {
   createBenchDatabase,
@@ -76,6 +77,7 @@ const STANDALONE_SECTIONS = {
     return { text, targets };
   },
   resumable: async (raw: Redis) => ({ text: resumableSection(await measureResumable(raw, log)), targets: [] as TargetResult[] }),
+  auth: async () => ({ text: authSection(await measureAuth(log)), targets: [] as TargetResult[] }),
 } as const;
 const WRITE_DOCS = process.argv.includes('--write-docs');
 const onlyArgument = process.argv.indexOf('--only');
@@ -1138,6 +1140,9 @@ async function main(): Promise<void> {
       measured: `max ${Math.max(...singleFlight.loadsPerWave)} over ${singleFlight.loadsPerWave.length} waves (no waiting: max ${Math.max(...herd[2].loadsPerWave)})`,
       met: Math.max(...singleFlight.loadsPerWave) <= 1,
     });
+
+    // 15. Token verification: the OIDC authorizer's verifier with a warm JWKS vs the hand-written HS256 it replaced
+    section(15, ...authSection(await measureAuth(log)));
 
     // 13. Search and share links (seeds its own user's history, and a second database for the POST comparison)
     const search = searchSection(await measureSearch(raw, log));

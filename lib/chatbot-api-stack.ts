@@ -141,6 +141,17 @@ export class ChatbotApiStack extends Stack {
       },
       modelSecrets: openaiKey ? [openaiKey] : [],
       deletedRetentionDays: config.deletedRetentionDays,
+      authorizerEnvironment:
+        config.authMode === 'oidc'
+          ? {
+              POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+              POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+              OIDC_ISSUER: config.oidcIssuer,
+              OIDC_AUDIENCE: config.oidcAudience,
+              ...(config.oidcJwksUri ? { OIDC_JWKS_URL: config.oidcJwksUri } : {}),
+              ...(config.oidcRequiredScopes.length > 0 ? { OIDC_REQUIRED_SCOPES: config.oidcRequiredScopes.join(',') } : {}),
+            }
+          : undefined,
       bedrockModelArns: modelList.bedrockModelArns(this.partition, this.region, this.account),
     });
     modelList.addTo(this.functions.apiFunctions);
@@ -173,6 +184,7 @@ export class ChatbotApiStack extends Stack {
 
     this.api = new Api(this, 'Api', {
       functions: this.functions.apiFunctions,
+      oidcAuthorizer: this.functions.authorizer && { handler: this.functions.authorizer, resultsCacheTtl: Duration.seconds(config.authorizerCacheTtl) },
       stageName: config.stage,
       allowedOrigins,
       userPoolId: config.userPoolId,
@@ -210,7 +222,7 @@ export class ChatbotApiStack extends Stack {
       },
     });
 
-    if (this.webClient) {
+    if (this.webClient && this.api.userPool) {
       this.webClient.connect({
         url: this.api.restApi.url,
         origin: `https://${this.api.restApi.restApiId}.execute-api.${this.region}.${this.urlSuffix}`,
@@ -221,7 +233,8 @@ export class ChatbotApiStack extends Stack {
     }
     new CfnOutput(this, 'ApiUrl', { value: this.api.backendApiUrl, description: 'Base URL of the backend API' });
     new CfnOutput(this, 'OpenAiBaseUrl', { value: this.api.openAiApiUrl, description: "Base URL of OpenAI's API (/v1) for OpenAI SDKs and frontends" });
-    new CfnOutput(this, 'UserPoolId', { value: this.api.userPool.userPoolId });
+    if (this.api.userPool) new CfnOutput(this, 'UserPoolId', { value: this.api.userPool.userPoolId });
+    else new CfnOutput(this, 'OidcIssuer', { value: config.oidcIssuer!, description: 'The OpenID Connect issuer whose access tokens the API accepts (authMode=oidc)' });
     if (this.api.userPoolClient) {
       new CfnOutput(this, 'UserPoolClientId', { value: this.api.userPoolClient.userPoolClientId });
     }

@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { removeSynthOutputs, synthesize } from './support/synth';
-import { AURORA_PROD_PROFILE, DEV_LOW_COST_PROFILE, PROD_PROFILE, SCALE_PROFILE, WAF_PROFILE } from './support/profiles';
+import { AURORA_PROD_PROFILE, DEV_LOW_COST_PROFILE, OIDC_PROFILE, PROD_PROFILE, SCALE_PROFILE, WAF_PROFILE } from './support/profiles';
 
 const COMBINATIONS: Readonly<Record<string, Readonly<Record<string, string>>>> = {
   default: {},
@@ -23,6 +23,8 @@ const COMBINATIONS: Readonly<Record<string, Readonly<Record<string, string>>>> =
   'prod-scale': SCALE_PROFILE,
   'prod-aurora': AURORA_PROD_PROFILE,
   waf: WAF_PROFILE,
+  // Any OpenID Connect issuer through the Lambda authorizer, no Cognito.
+  oidc: OIDC_PROFILE,
   // The optional settings with template effects of their own: SES sender, one required scope, the hosted page.
   'cognito-ses-web-client': { selfSignUp: 'true', sesFromAddress: 'no-reply@example.com', apiScope: 'chatbot-api/conversations', webClient: 'true' },
 };

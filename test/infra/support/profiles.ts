@@ -31,3 +31,12 @@ export const SCALE_PROFILE: Readonly<Record<string, string>> = {
   auroraMaxAcu: '32',
   auroraReaders: '1',
 };
+
+/** "Use your own identity provider": a Lambda authorizer verifying an OpenID Connect issuer's tokens, no Cognito. */
+export const OIDC_PROFILE: Readonly<Record<string, string>> = {
+  authMode: 'oidc',
+  oidcIssuer: 'https://login.example.com/',
+  oidcAudience: 'https://api.example.com',
+  oidcRequiredScopes: 'chat',
+  authorizerCacheTtl: '120',
+};
