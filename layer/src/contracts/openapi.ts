@@ -1,0 +1,142 @@
+/**
+ * The OpenAPI 3.1 document of the API, built from the route table (`API_ROUTES`, which routes
+ * exist, which are public, which take a body, how they render errors) and the routes' schemas
+ * (`ROUTE_SCHEMAS`). `npm run openapi` writes it to docs/openapi.json; the local emulator
+ * serves it at `GET /backend-api/openapi.json`. Pure: no I/O.
+ */
+import type { TSchema } from '@sinclair/typebox';
+import { ROUTE_SCHEMAS } from './route-schemas';
+import { API_ROUTES, OPENAPI_DOCUMENT_ROUTE, type ApiRoute, type RouteId } from './route-table';
+import { PostConversationMessage } from './schemas/backend-api';
+import { DetailError, DetailObjectError, OpenAiError, ValidationErrorBody } from './schemas/common';
+
+type Json = Record<string, unknown>;
+
+/** A TypeBox schema as plain JSON: no `$id` (it would rebase `$ref`s inside the document). */
+function plain(schema: TSchema): Json {
+  return JSON.parse(JSON.stringify(schema, (key, value: unknown) => (key === '$id' ? undefined : value))) as Json;
+}
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const COMPONENTS = { DetailError, DetailObjectError, ValidationError: ValidationErrorBody, OpenAiError, PostConversationMessage } as const;
+
+/** What each status means, in one line; the bodies' `code`s are in docs/api.md#errors. */
+const STATUS_TEXT: Readonly<Record<number, string>> = {
+  400: 'A bad parameter (OpenAI routes: every refused request); the gateway: a body route without Content-Type',
+  401: 'Missing, malformed, expired or wrongly signed token (the gateway), or a token whose `sub` cannot be a user id (the function)',
+  404: 'Not found: unknown, deleted or another user\'s object (they look the same), or an unknown path',
+  409: 'The message id already exists in the conversation under another parent',
+  413: 'The body or the message is too large, or the conversation or the share count would pass its limit',
+  415: 'A Content-Type other than application/json',
+  422: 'A malformed body, query or path: one issue per offending field (or `model_not_allowed`)',
+  429: 'The turn limit or the live-stream cap (`Retry-After`), or the gateway\'s throttle',
+  500: 'An unexpected error; the body says nothing about its cause',
+  502: 'The model failed before its first token',
+  503: 'Postgres (or, for replies, Redis) is unavailable: retry',
+  504: 'The gateway timed out waiting for a buffered function',
+};
+
+/** The error body of a status on a route. */
+function errorSchema(route: ApiRoute, status: number): Json {
+  const openai = route.errorFormat === 'openai';
+  if (!openai) return status === 422 ? ref('ValidationError') : ref('DetailObjectError');
+  // The gateway answers before any function, in the `detail` shape, on every route.
+  if (status === 504) return ref('DetailObjectError');
+  if ([401, 413, 429].includes(status)) return { anyOf: [ref('OpenAiError'), ref('DetailObjectError')] };
+  return ref('OpenAiError');
+}
+
+/** Every status a route may answer besides 200: its own, then the ones the edge adds. */
+export function errorStatusesOf(route: ApiRoute & { readonly id: RouteId }): number[] {
+  const statuses = new Set<number>(ROUTE_SCHEMAS[route.id].errors);
+  if (route.public !== true) statuses.add(401);
+  if (ROUTE_SCHEMAS[route.id].body) statuses.add(413);
+  if (route.jsonBody === true) statuses.add(415);
+  statuses.add(429);
+  statuses.add(500);
+  if (route.function !== 'post-conversation' && !route.function.startsWith('openai-responses') && !route.function.startsWith('openai-chat') && route.function !== 'resume-conversation') statuses.add(504);
+  return [...statuses].sort((a, b) => a - b);
+}
+
+function parameters(location: 'path' | 'query', schema: TSchema | undefined): Json[] {
+  if (!schema) return [];
+  const object = plain(schema) as { properties: Record<string, Json>; required?: string[] };
+  return Object.entries(object.properties).map(([name, property]) => ({
+    name,
+    in: location,
+    required: location === 'path' || (object.required ?? []).includes(name),
+    schema: property,
+    ...(typeof property.description === 'string' ? { description: property.description } : {}),
+  }));
+}
+
+function operation(route: (typeof API_ROUTES)[number]): Json {
+  const schemas = ROUTE_SCHEMAS[route.id];
+  const content: Json = {};
+  if (schemas.ok.stream !== 'always') content['application/json'] = { schema: plain(schemas.ok.schema) };
+  if (schemas.ok.stream) content['text/event-stream'] = { schema: { type: 'string', description: 'Server-sent events: `data: <json>` frames, `: ping` heartbeats, `data: [DONE]` at the end' } };
+  const responses: Json = { 200: { description: 'OK', content } };
+  for (const status of errorStatusesOf(route)) {
+    responses[status] = { description: STATUS_TEXT[status] ?? 'Error', content: { 'application/json': { schema: errorSchema(route, status) } } };
+  }
+  const openai = (route as ApiRoute).errorFormat === 'openai';
+  return {
+    operationId: route.id,
+    summary: schemas.summary,
+    tags: [openai ? 'openai' : 'backend-api'],
+    'x-function': route.function,
+    ...((route as ApiRoute).public === true ? { security: [] } : {}),
+    parameters: [...parameters('path', schemas.pathParams), ...parameters('query', schemas.query)],
+    ...(schemas.body ? { requestBody: { required: schemas.bodyOptional !== true, content: { 'application/json': { schema: plain(schemas.body) } } } } : {}),
+    responses,
+  };
+}
+
+/** The whole document, deterministic (same input, same bytes once serialised). */
+export function buildOpenApiDocument(version: string): Json {
+  const paths: Record<string, Json> = {};
+  for (const route of API_ROUTES) (paths[route.path] ??= {})[route.method.toLowerCase()] = operation(route);
+  paths[OPENAPI_DOCUMENT_ROUTE.path] = {
+    get: {
+      operationId: OPENAPI_DOCUMENT_ROUTE.id,
+      summary: 'This document (served by the local emulator; public, no token)',
+      tags: ['backend-api'],
+      security: [],
+      responses: { 200: { description: 'OK', content: { 'application/json': { schema: { type: 'object', required: ['openapi', 'paths'] } } } } },
+    },
+  };
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'chatbot-api',
+      version,
+      description:
+        "ChatGPT's backend-api wire format and OpenAI's public API (/v1) on one store. Generated from layer/src/contracts/route-table.ts and route-schemas.ts by `npm run openapi`; the prose contract is docs/api.md.",
+      license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
+    },
+    jsonSchemaDialect: 'https://spec.openapis.org/oas/3.1/dialect/base',
+    servers: [
+      { url: 'http://127.0.0.1:3000', description: 'npm start' },
+      {
+        url: 'https://{apiId}.execute-api.{region}.amazonaws.com/{stage}',
+        description: 'Deployed (stack output ApiUrl, without /backend-api)',
+        variables: { apiId: { default: 'api-id' }, region: { default: 'us-east-1' }, stage: { default: 'dev' } },
+      },
+    ],
+    security: [{ bearer: [] }],
+    tags: [
+      { name: 'backend-api', description: "ChatGPT's backend-api wire format; errors are `{\"detail\": ...}`" },
+      { name: 'openai', description: "OpenAI's public API; errors are `{\"error\": {message, type, param, code}}` (the gateway's own are `detail`)" },
+    ],
+    paths,
+    components: {
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'Deployed: a Cognito access token; locally: `npm run token`' },
+      },
+      schemas: Object.fromEntries(Object.entries(COMPONENTS).map(([name, schema]) => [name, plain(schema)])),
+    },
+  };
+}
+
+/** The document as docs/openapi.json holds it. */
+export const serializeOpenApiDocument = (version: string): string => `${JSON.stringify(buildOpenApiDocument(version), null, 2)}\n`;
