@@ -13,8 +13,6 @@ const escape = (segment: string) => segment.replace(/~/g, '~0').replace(/\//g, '
 export function documentSchemas(document: Json): (location: readonly string[]) => ValidateFunction {
   // Strict about schemas (unknown keywords, types), except `required` beside `anyOf` (valid JSON Schema).
   const ajv = new Ajv2020({ strict: true, strictRequired: false, allErrors: true });
-  ajv.addKeyword('x-minimum');
-  ajv.addKeyword('x-maximum');
   ajv.addSchema({ $id: DOCUMENT_ID, $defs: { components: { schemas: document.components.schemas } } }, DOCUMENT_ID);
   const cache = new Map<string, ValidateFunction>();
   return (location) => {

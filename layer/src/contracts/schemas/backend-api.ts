@@ -34,23 +34,37 @@ export const PostConversationMessage = Type.Object({
   id: MessageId,
   author: Type.Optional(Type.Object({ role: Type.Literal('user') })),
   role: Type.Optional(Type.Literal('user')),
-  content: Type.Object({
-    content_type: Type.Optional(Type.Union([Type.Literal('text'), Type.Literal('multimodal_text')])),
-    parts: Type.Array(Type.Unknown(), { minItems: 1, maxItems: 100, description: 'Strings (text); other parts are kept but not read (multimodal_text)' }),
-  }),
-});
+  content: Type.Object(
+    {
+      content_type: Type.Optional(Type.Union([Type.Literal('text'), Type.Literal('multimodal_text')])),
+      parts: Type.Array(Type.Unknown(), { minItems: 1, maxItems: 100, description: 'Strings (text); other parts are kept but not read (multimodal_text)' }),
+    },
+    // Text parts are strings of storable text.
+    { if: { properties: { content_type: { const: 'text' } } }, then: { properties: { parts: { type: 'array', items: { type: 'string', pattern: STORABLE_TEXT } } } } },
+  ),
+}, { description: 'A user message: the author role "user" (2023) or a "role" (2022)', anyOf: [{ required: ['author'] }, { required: ['role'] }] });
 
 export const PostConversationBody = Type.Object(
   {
     action: Type.Optional(Type.Union([Type.Literal('next'), Type.Literal('variant'), Type.Literal('continue')], { default: 'next' })),
     conversation_id: Type.Optional(Nullable(Uuid)),
     parent_message_id: Type.Optional(Nullable(MessageId)),
-    messages: Type.Optional(Nullable(Type.Array(Type.Unknown(), { maxItems: 10, description: 'The last one is the user message (#/components/schemas/PostConversationMessage); the others are ignored' }))),
+    messages: Type.Optional(Nullable(Type.Array(PostConversationMessage, { maxItems: 10, description: 'The last one is the turn\'s user message' }))),
     model: Type.Optional(Nullable(Type.String({ description: 'A slug GET /backend-api/models lists, or "auto"' }))),
     continue_from_shared_conversation_id: Type.Optional(Nullable(Uuid)),
     supported_encodings: Type.Optional(Type.Array(Type.Unknown(), { description: 'Lists "v1" for the delta encoding' })),
   },
   {
+    allOf: [
+      // Continuing a conversation names the message to answer under.
+      { if: { required: ['conversation_id'], properties: { conversation_id: { type: 'string' } } }, then: { required: ['parent_message_id'], properties: { parent_message_id: { type: 'string' } } } },
+      // "next" (the default) needs a user message; "variant" and "continue" a conversation; "continue" no message.
+      { if: { anyOf: [{ not: { required: ['action'] } }, { properties: { action: { const: 'next' } } }] }, then: { required: ['messages'], properties: { messages: { type: 'array', minItems: 1 } } } },
+      { if: { required: ['action'], properties: { action: { enum: ['variant', 'continue'] } } }, then: { required: ['conversation_id'], properties: { conversation_id: { type: 'string' } } } },
+      { if: { required: ['action'], properties: { action: { const: 'continue' } } }, then: { properties: { messages: { anyOf: [{ type: 'null' }, { type: 'array', maxItems: 0 }] } } } },
+      // A share is continued as a new conversation.
+      { if: { required: ['continue_from_shared_conversation_id'], properties: { continue_from_shared_conversation_id: { type: 'string' } } }, then: { properties: { conversation_id: { type: 'null' } } } },
+    ],
     description:
       'A turn. Also checked by the function: the last message is a user message of text (not blank, at most MAX_MESSAGE_CHARS), "next" needs one, "variant"/"continue" need conversation_id, the model is listed.',
   },
@@ -61,7 +75,13 @@ export const ResumeBody = Type.Object({
   token: Type.Optional(Nullable(Type.String({ maxLength: 4096 }))),
 });
 
-const Title = Text({ minLength: 1, description: '1–256 visible characters once trimmed; no control characters' });
+/** A title: no control characters, well-formed, at least one visible character (not only spaces, format characters or blank letters). */
+const Title = Type.String({
+  minLength: 1,
+  maxLength: 256,
+  pattern: '^(?=[\\s\\S]*[^\\p{Cf}\\p{Z}\\s\\u115F\\u1160\\u3164\\uFFA0\\u2800])[^\\p{Cc}\\uD800-\\uDFFF]*$',
+  description: '1–256 characters once trimmed, with a visible one; no control characters',
+});
 const ChangesBase = {
   is_archived: Type.Optional(Type.Boolean()),
   is_visible: Type.Optional(Type.Literal(false, { description: 'false deletes' })),

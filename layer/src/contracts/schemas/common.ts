@@ -16,9 +16,18 @@ export const Uuid = Type.String({ pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a
 /** Message and node ids: 1–128 letters, digits, `-`, `_`, `.`, `:`. */
 export const MessageId = Type.String({ pattern: '^[\\w.:-]{1,128}$', description: 'A message id: 1–128 letters, digits, "-", "_", ".", ":"' });
 export const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
-/** A query parameter holding a decimal integer. */
-export const IntegerParam = (min: number, max: number, fallback: number) =>
-  Type.String({ pattern: '^\\d{1,9}$', description: `An integer from ${min} to ${max} (default ${fallback})`, 'x-minimum': min, 'x-maximum': max, default: String(fallback) });
+/** Decimal integers of 1–9 digits (leading zeros allowed) within the ranges the query parameters use. */
+const INTEGER_RANGES: Readonly<Record<string, string>> = {
+  '0-1000000': '^(?=\\d{1,9}$)0*(?:\\d{1,6}|1000000)$',
+  '1-100': '^(?=\\d{1,9}$)0*(?:[1-9]\\d?|100)$',
+  '1-50': '^(?=\\d{1,9}$)0*(?:[1-9]|[1-4]\\d|50)$',
+};
+/** A query parameter holding a decimal integer from `min` to `max`. */
+export function IntegerParam(min: number, max: number, fallback: number) {
+  const pattern = INTEGER_RANGES[`${min}-${max}`];
+  if (pattern === undefined) throw new Error(`no pattern for the integer range ${min}-${max}`);
+  return Type.String({ pattern, description: `An integer from ${min} to ${max} (default ${fallback})`, default: String(fallback) });
+}
 export const EpochSeconds = Type.Number({ description: 'Epoch seconds (float, microseconds)' });
 export const IsoTime = Type.String({ description: 'ISO-8601 UTC with milliseconds and Z' });
 

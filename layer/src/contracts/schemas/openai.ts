@@ -9,7 +9,9 @@ export const ItemId = Type.String({ pattern: '^msg_[\\w.:-]{1,128}$', descriptio
 
 export const OpenAiConversationPath = Type.Object({ conversation_id: OpenAiConversationId });
 export const ItemPath = Type.Object({ conversation_id: OpenAiConversationId, item_id: ItemId });
-export const ResponsePath = Type.Object({ response_id: Type.String({ description: '"resp_…"' }) });
+export const ResponseId = Type.String({ pattern: '^resp_[0-9a-fA-F]{32}[\\w.:-]{1,128}$', description: '"resp_", the conversation\'s 32 hexadecimal digits and the reply\'s message id' });
+/** Any id up to 200 characters: one that names no response is a 404. */
+export const ResponsePath = Type.Object({ response_id: Type.String({ maxLength: 200, description: '"resp_…"' }) });
 export const ModelPath = Type.Object({ model: Type.String() });
 export const ListItemsQuery = Type.Object({
   limit: Type.Optional(IntegerParam(1, 100, 20)),
@@ -48,12 +50,26 @@ export const CreateResponseBody = Type.Object({
   input: Type.Optional(Nullable(Type.Union([Type.String({ pattern: STORABLE_TEXT }), Items(0)]))),
   instructions: Type.Optional(Nullable(Type.String({ pattern: STORABLE_TEXT }))),
   conversation: Type.Optional(Nullable(Type.Union([OpenAiConversationId, Type.Object({ id: OpenAiConversationId })]))),
-  previous_response_id: Type.Optional(Nullable(Type.String())),
+  previous_response_id: Type.Optional(Nullable(ResponseId)),
   stream: Type.Optional(Nullable(Type.Boolean())),
   background: Type.Optional(Nullable(Type.Boolean())),
   store: Type.Optional(Nullable(Type.Boolean())),
   max_output_tokens: MaxTokens,
-  tools: Type.Optional(Nullable(Type.Array(Type.Unknown(), { maxItems: 0 }))),
+  tools: Type.Optional(Type.Unknown({ description: 'Must be absent or empty' })),
+}, {
+  allOf: [
+    // Either a conversation or a previous response, not both.
+    { not: { required: ['conversation', 'previous_response_id'], properties: { conversation: { not: { type: 'null' } }, previous_response_id: { type: 'string' } } } },
+    // Not stored: not in the background, not in a conversation.
+    {
+      if: { required: ['store'], properties: { store: { const: false } } },
+      then: { properties: { background: { not: { const: true } }, conversation: { type: 'null' }, previous_response_id: { type: 'null' } } },
+    },
+    // Without a conversation, an input is required.
+    { if: { not: { required: ['conversation'], properties: { conversation: { not: { type: 'null' } } } } }, then: { required: ['input'], properties: { input: { not: { type: 'null' } } } } },
+    { properties: { tools: { not: { type: 'array', minItems: 1 } } } },
+  ],
+  description: 'Also checked by the function: the last conversational message is a user message; each within MAX_MESSAGE_CHARS; the model is listed.',
 });
 export const CreateChatCompletionBody = Type.Object({
   model: Model,
@@ -64,7 +80,7 @@ export const CreateChatCompletionBody = Type.Object({
   max_tokens: MaxTokens,
   n: Type.Optional(Nullable(Type.Literal(1))),
   tools: Type.Optional(Type.Unknown({ description: 'Must be absent or empty' })),
-});
+}, { allOf: [{ properties: { tools: { not: { type: 'array', minItems: 1 } } } }] });
 
 // ---- responses
 
