@@ -224,7 +224,7 @@ async function handleRequest(req: IncomingMessage, res: ServerResponse, settings
   const cors = corsHeaders(req, settings);
 
   // The OpenAPI document: public, answered here (no function behind it), the bytes of docs/openapi.json.
-  if (path === OPENAPI_DOCUMENT_ROUTE.path && (method === 'GET' || method === 'HEAD')) return sendOpenApiDocument(res, method, cors);
+  if (path === OPENAPI_DOCUMENT_ROUTE.path && method === OPENAPI_DOCUMENT_ROUTE.method) return sendOpenApiDocument(res, cors);
   const match = matchRoute(path);
   if (!match) return sendGatewayError(res, 'MISSING_AUTHENTICATION_TOKEN', cors);
   const { resource, pathParameters } = match;
@@ -353,10 +353,10 @@ async function writeResult(res: ServerResponse, result: InvokeResult, extraHeade
 
 let openApiDocument: string | undefined;
 
-function sendOpenApiDocument(res: ServerResponse, method: string, cors: Record<string, string>): void {
+function sendOpenApiDocument(res: ServerResponse, cors: Record<string, string>): void {
   openApiDocument ??= serializeOpenApiDocument(packageVersion);
   res.writeHead(200, { ...cors, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': String(Buffer.byteLength(openApiDocument)), 'Cache-Control': 'no-cache' });
-  res.end(method === 'HEAD' ? undefined : openApiDocument);
+  res.end(openApiDocument);
 }
 
 function sendPreflight(res: ServerResponse, cors: Record<string, string>): void {
