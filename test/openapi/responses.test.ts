@@ -12,6 +12,8 @@ import type { LocalServer } from '../../local/server';
 import { API_ROUTES, OPENAPI_DOCUMENT_ROUTE, type ApiRoute, type RouteId } from '../../layer/src/contracts/route-table';
 import { documentSchemas, responseSchemaAt, type Json } from './support';
 
+// Read by the layer's config on first use, after this line: a turn limit the test reaches (429).
+process.env.USER_TURN_LIMIT = '12';
 const SECRET = 'openapi-responses-secret';
 const document = JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../docs/openapi.json'), 'utf8')) as Json;
 const schemaAt = documentSchemas(document);
@@ -162,7 +164,7 @@ describe('every route answers as docs/openapi.json says (local emulator, real Po
     expect(withSuccess).toEqual(API_ROUTES.map((route) => route.id));
   }, 30_000);
 
-  it('answers each route\'s errors in the documented shapes: 401, bad ids and bodies, 415, unknown objects', async () => {
+  it('answers each route\'s errors in the documented shapes: 401, bad ids and bodies, 413, 415, unknown objects, 429', async () => {
     const badParams: Record<string, string> = { conversation_id: 'not-an-id', share_id: 'not-an-id', item_id: 'bad id', response_id: 'resp_nope', model: 'no-such-model' };
     const unknownParams: Record<string, string> = { conversation_id: randomUUID(), share_id: randomUUID() };
     for (const route of API_ROUTES as readonly ApiRoute[]) {
@@ -179,11 +181,30 @@ describe('every route answers as docs/openapi.json says (local emulator, real Po
         if (route.jsonBody === true) expect((await call(id, { params, rawBody: 'text', contentType: 'text/plain' })).status).toBe(415);
       }
     }
+    // Too large: the function's limit (MAX_BODY_BYTES, 256 KiB: 413 detail; 400 on /v1) and the gateway's (1 MiB locally: 413 detail on both).
+    const big = 'x'.repeat(300 * 1024);
+    expect((await call('updateConversation', { params: unknownParams, body: { title: big } })).status).toBe(413);
+    expect((await call('createChatCompletion', { body: { messages: [{ role: 'user', content: big }] } })).status).toBe(400);
+    const huge = 'x'.repeat(1100 * 1024);
+    expect((await call('createResponse', { body: { input: huge } })).status).toBe(413);
+    expect((await call('postConversation', { body: { messages: [message(huge)] } })).status).toBe(413);
+
     // Unknown objects: 404 in each shape.
     expect((await call('getConversation', { params: unknownParams })).status).toBe(404);
     expect((await call('getSharedConversation', { params: unknownParams, auth: false })).status).toBe(404);
     expect((await call('getOpenAiConversation', { params: { conversation_id: `conv_${'0'.repeat(32)}` } })).status).toBe(404);
     expect((await call('getOpenAiModel', { params: { model: 'no-such-model' } })).status).toBe(404);
+
+    // The turn limit: 429 with Retry-After, in each shape (the first test spent 7 of the 12 turns).
+    let limited: Answer | undefined;
+    for (let turn = 0; turn < 12 && !limited; turn += 1) {
+      const answer = await call('createChatCompletion', { body: { messages: [{ role: 'user', content: `turn ${turn}` }] } });
+      if (answer.status === 429) limited = answer;
+    }
+    expect(limited?.json.error).toMatchObject({ type: 'requests' });
+    const refused = await call('postConversation', { body: { messages: [message('over the limit')] } });
+    expect(refused.status).toBe(429);
+    expect(refused.json.detail).toMatchObject({ code: 'rate_limit_exceeded', retry_after: expect.any(Number) });
 
     // Every route answered at least one error, each validated.
     const withError = API_ROUTES.filter((route) => [...(seen.get(route.id) ?? [])].some((status) => status >= 400)).map((route) => route.id);
