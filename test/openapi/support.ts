@@ -13,7 +13,8 @@ const escape = (segment: string) => segment.replace(/~/g, '~0').replace(/\//g, '
 export function documentSchemas(document: Json): (location: readonly string[]) => ValidateFunction {
   // Strict about schemas (unknown keywords, types), except `required` beside `anyOf` (valid JSON Schema).
   const ajv = new Ajv2020({ strict: true, strictRequired: false, allErrors: true });
-  ajv.addSchema({ $id: DOCUMENT_ID, $defs: { components: { schemas: document.components.schemas } } }, DOCUMENT_ID);
+  const rebase = (schema: unknown) => JSON.parse(JSON.stringify(schema).replace(/"#\/components\/schemas\//g, `"${DOCUMENT_ID}#/$defs/components/schemas/`)) as object;
+  ajv.addSchema({ $id: DOCUMENT_ID, $defs: { components: { schemas: rebase(document.components.schemas) } } }, DOCUMENT_ID);
   const cache = new Map<string, ValidateFunction>();
   return (location) => {
     const key = location.join('\u0000');
@@ -23,8 +24,7 @@ export function documentSchemas(document: Json): (location: readonly string[]) =
       for (const segment of location) schema = (schema as Json)[segment];
       if (schema === undefined) throw new Error(`no schema at ${location.join(' > ')}`);
       // Refs point at `#/components/schemas/…` of the document: resolve them in the registered copy.
-      const rebased = JSON.parse(JSON.stringify(schema).replace(/"#\/components\/schemas\//g, `"${DOCUMENT_ID}#/$defs/components/schemas/`)) as object;
-      validate = ajv.compile(rebased);
+      validate = ajv.compile(rebase(schema));
       cache.set(key, validate);
     }
     return validate;

@@ -7,18 +7,47 @@
 import type { TSchema } from '@sinclair/typebox';
 import { ROUTE_SCHEMAS } from './route-schemas';
 import { API_ROUTES, OPENAPI_DOCUMENT_ROUTE, type ApiRoute, type RouteId } from './route-table';
-import { PostConversationMessage } from './schemas/backend-api';
+import * as B from './schemas/backend-api';
 import { DetailError, DetailObjectError, OpenAiError, ValidationErrorBody } from './schemas/common';
+import * as O from './schemas/openai';
 
 type Json = Record<string, unknown>;
 
-/** A TypeBox schema as plain JSON: no `$id` (it would rebase `$ref`s inside the document). */
-function plain(schema: TSchema): Json {
-  return JSON.parse(JSON.stringify(schema, (key, value: unknown) => (key === '$id' ? undefined : value))) as Json;
-}
-
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
-const COMPONENTS = { DetailError, DetailObjectError, ValidationError: ValidationErrorBody, OpenAiError, PostConversationMessage } as const;
+/** A schema where an operation uses it: a `$ref` when it is a component. */
+const use = (schema: TSchema): Json => (typeof schema.$id === 'string' && Object.hasOwn(COMPONENTS, schema.$id) ? ref(schema.$id) : plain(schema));
+/** Schemas the document names (`components.schemas`, by their `$id`) and refers to wherever they appear. */
+const COMPONENTS: Readonly<Record<string, TSchema>> = Object.fromEntries(
+  [
+    DetailError,
+    DetailObjectError,
+    ValidationErrorBody,
+    OpenAiError,
+    B.PostConversationMessage,
+    B.WireNode,
+    B.ConversationDetail,
+    B.ConversationList,
+    B.SharedConversation,
+    O.MessageItem,
+    O.OutputItem,
+    O.OpenAiConversation,
+    O.OpenAiResponse,
+    O.ChatCompletion,
+  ].map((schema) => [schema.$id as string, schema]),
+);
+
+/** A TypeBox schema as plain JSON: a named schema inside it becomes a `$ref` to its component; no `$id` is left (it would rebase refs). */
+function plain(schema: TSchema): Json {
+  return JSON.parse(
+    JSON.stringify(schema, function (this: unknown, key: string, value: unknown) {
+      if (key === '$id') return undefined;
+      const id = typeof value === 'object' && value !== null ? (value as { $id?: unknown }).$id : undefined;
+      // Not the schema being serialised itself (the root, key ''), only what it contains.
+      if (key !== '' && typeof id === 'string' && Object.hasOwn(COMPONENTS, id)) return ref(id);
+      return value;
+    }),
+  ) as Json;
+}
 
 /** What each status means, in one line; the bodies' `code`s are in docs/api.md#errors. */
 const STATUS_TEXT: Readonly<Record<number, string>> = {
@@ -73,7 +102,7 @@ function parameters(location: 'path' | 'query', schema: TSchema | undefined): Js
 function operation(route: (typeof API_ROUTES)[number]): Json {
   const schemas = ROUTE_SCHEMAS[route.id];
   const content: Json = {};
-  if (schemas.ok.stream !== 'always') content['application/json'] = { schema: plain(schemas.ok.schema) };
+  if (schemas.ok.stream !== 'always') content['application/json'] = { schema: use(schemas.ok.schema) };
   if (schemas.ok.stream) content['text/event-stream'] = { schema: { type: 'string', description: 'Server-sent events: `data: <json>` frames, `: ping` heartbeats, `data: [DONE]` at the end' } };
   const responses: Json = { 200: { description: 'OK', content } };
   for (const status of errorStatusesOf(route)) {
@@ -87,7 +116,7 @@ function operation(route: (typeof API_ROUTES)[number]): Json {
     'x-function': route.function,
     ...((route as ApiRoute).public === true ? { security: [] } : {}),
     parameters: [...parameters('path', schemas.pathParams), ...parameters('query', schemas.query)],
-    ...(schemas.body ? { requestBody: { required: schemas.bodyOptional !== true, content: { 'application/json': { schema: plain(schemas.body) } } } } : {}),
+    ...(schemas.body ? { requestBody: { required: schemas.bodyOptional !== true, content: { 'application/json': { schema: use(schemas.body) } } } } : {}),
     responses,
   };
 }

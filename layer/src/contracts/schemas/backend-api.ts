@@ -42,7 +42,7 @@ export const PostConversationMessage = Type.Object({
     // Text parts are strings of storable text.
     { if: { properties: { content_type: { const: 'text' } } }, then: { properties: { parts: { type: 'array', items: { type: 'string', pattern: STORABLE_TEXT } } } } },
   ),
-}, { description: 'A user message: the author role "user" (2023) or a "role" (2022)', anyOf: [{ required: ['author'] }, { required: ['role'] }] });
+}, { $id: 'PostConversationMessage', description: 'A user message: the author role "user" (2023) or a "role" (2022)', anyOf: [{ required: ['author'] }, { required: ['role'] }] });
 
 export const PostConversationBody = Type.Object(
   {
@@ -116,12 +116,12 @@ const WireMessage = Type.Object({
   status: Type.Optional(Type.String()),
   metadata: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
 });
-const WireNode = Type.Object({
+export const WireNode = Type.Object({
   id: Type.String(),
   message: Type.Optional(WireMessage),
   parent: Type.Optional(Type.String()),
   children: Type.Array(Type.String()),
-});
+}, { $id: 'WireNode' });
 export const ConversationDetail = Type.Object(
   {
     conversation_id: Uuid,
@@ -206,4 +206,4 @@ export const SharedConversation = Type.Object({
   mapping: Type.Record(Type.String(), WireNode),
   current_node: Type.String(),
   is_anonymous: Type.Boolean(),
-});
+}, { $id: 'SharedConversation' });

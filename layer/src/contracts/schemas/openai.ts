@@ -36,7 +36,7 @@ export const MessageItem = Type.Object({
   role: Type.Union([Type.Literal('user'), Type.Literal('assistant'), Type.Literal('system'), Type.Literal('developer')]),
   content: Type.Union([Type.String({ pattern: STORABLE_TEXT }), Type.Array(TextPart, { minItems: 1, maxItems: 100 })]),
   status: Type.Optional(Type.String()),
-});
+}, { $id: 'MessageItem' });
 const Metadata = Nullable(Type.Record(Type.String({ minLength: 1, maxLength: 64, pattern: STORABLE_TEXT }), Type.String({ maxLength: 512, pattern: STORABLE_TEXT }), { maxProperties: 16 }));
 const Items = (min: number) => Type.Array(MessageItem, { minItems: min, maxItems: 20 });
 
@@ -84,7 +84,10 @@ export const CreateChatCompletionBody = Type.Object({
 
 // ---- responses
 
-export const OpenAiConversation = Type.Object({ id: OpenAiConversationId, object: Type.Literal('conversation'), created_at: Type.Integer(), metadata: Type.Record(Type.String(), Type.String()) });
+export const OpenAiConversation = Type.Object(
+  { id: OpenAiConversationId, object: Type.Literal('conversation'), created_at: Type.Integer(), metadata: Type.Record(Type.String(), Type.String()) },
+  { $id: 'OpenAiConversation' },
+);
 export const OpenAiConversationDeleted = Type.Object({ id: OpenAiConversationId, object: Type.Literal('conversation.deleted'), deleted: Type.Literal(true) });
 export const OutputItem = Type.Object({
   type: Type.Literal('message'),
@@ -92,7 +95,7 @@ export const OutputItem = Type.Object({
   status: Type.Union([Type.Literal('completed'), Type.Literal('incomplete'), Type.Literal('in_progress')]),
   role: Type.Union([Type.Literal('user'), Type.Literal('assistant')]),
   content: Type.Array(Type.Object({ type: Type.String(), text: Type.String() })),
-});
+}, { $id: 'OutputItem' });
 export const ItemList = Type.Object({
   object: Type.Literal('list'),
   data: Type.Array(OutputItem),
@@ -113,7 +116,7 @@ export const OpenAiResponse = Type.Object({
   output: Type.Array(OutputItem),
   store: Type.Boolean(),
   usage: Nullable(Type.Object({ input_tokens: Type.Integer(), output_tokens: Type.Integer(), total_tokens: Type.Integer() })),
-});
+}, { $id: 'OpenAiResponse' });
 export const ChatCompletion = Type.Object({
   id: Type.String({ pattern: '^chatcmpl-' }),
   object: Type.Literal('chat.completion'),
@@ -128,6 +131,6 @@ export const ChatCompletion = Type.Object({
     { minItems: 1, maxItems: 1 },
   ),
   usage: Type.Optional(Nullable(Type.Object({ prompt_tokens: Type.Integer(), completion_tokens: Type.Integer(), total_tokens: Type.Integer() }))),
-});
+}, { $id: 'ChatCompletion' });
 export const OpenAiModel = Type.Object({ id: Type.String(), object: Type.Literal('model'), created: Type.Integer(), owned_by: Type.String() });
 export const OpenAiModelList = Type.Object({ object: Type.Literal('list'), data: Type.Array(OpenAiModel) });
