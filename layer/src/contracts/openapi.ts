@@ -6,7 +6,7 @@
  */
 import type { TSchema } from '@sinclair/typebox';
 import { ROUTE_SCHEMAS } from './route-schemas';
-import { API_ROUTES, OPENAPI_DOCUMENT_ROUTE, type ApiRoute, type RouteId } from './route-table';
+import { API_FUNCTIONS, API_ROUTES, OPENAPI_DOCUMENT_ROUTE, type ApiRoute, type RouteId } from './route-table';
 import * as B from './schemas/backend-api';
 import { DetailError, DetailObjectError, OpenAiError, ValidationErrorBody } from './schemas/common';
 import * as O from './schemas/openai';
@@ -83,7 +83,8 @@ export function errorStatusesOf(route: ApiRoute & { readonly id: RouteId }): num
   if (route.jsonBody === true) statuses.add(415);
   statuses.add(429);
   statuses.add(500);
-  if (route.function !== 'post-conversation' && !route.function.startsWith('openai-responses') && !route.function.startsWith('openai-chat') && route.function !== 'resume-conversation') statuses.add(504);
+  // A buffered integration times out at the gateway (GATEWAY_INTEGRATION_TIMEOUT_SECONDS); a streaming one runs as long as its function.
+  if (!API_FUNCTIONS[route.function].streaming) statuses.add(504);
   return [...statuses].sort((a, b) => a - b);
 }
 
