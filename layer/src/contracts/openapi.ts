@@ -51,7 +51,8 @@ function plain(schema: TSchema): Json {
 
 /** What each status means, in one line; the bodies' `code`s are in docs/api.md#errors. */
 const STATUS_TEXT: Readonly<Record<number, string>> = {
-  400: 'A bad parameter (OpenAI routes: every refused request); the gateway: a body route without Content-Type',
+  400: 'OpenAI routes: any refused request, naming the parameter. The gateway: a body route without Content-Type or with a body that is not a JSON object (deployed), two Authorization headers (local)',
+  403: 'The gateway: an expired or refused token (deployed)',
   401: 'Missing, malformed, expired or wrongly signed token (the gateway), or a token whose `sub` cannot be a user id (the function)',
   404: 'Not found: unknown, deleted or another user\'s object (they look the same), or an unknown path',
   409: 'The message id already exists in the conversation under another parent',
@@ -70,17 +71,19 @@ function errorSchema(route: ApiRoute, status: number): Json {
   const openai = route.errorFormat === 'openai';
   if (!openai) return status === 422 ? ref('ValidationError') : ref('DetailObjectError');
   // The gateway answers before any function, in the `detail` shape, on every route.
-  if (status === 504) return ref('DetailObjectError');
-  if ([401, 413, 429].includes(status)) return { anyOf: [ref('OpenAiError'), ref('DetailObjectError')] };
+  if (status === 403 || status === 504) return ref('DetailObjectError');
+  if ([400, 401, 413, 429].includes(status)) return { anyOf: [ref('OpenAiError'), ref('DetailObjectError')] };
   return ref('OpenAiError');
 }
 
 /** Every status a route may answer besides 200: its own, then the ones the edge adds. */
 export function errorStatusesOf(route: ApiRoute & { readonly id: RouteId }): number[] {
   const statuses = new Set<number>(ROUTE_SCHEMAS[route.id].errors);
-  if (route.public !== true) statuses.add(401);
+  // The authorizer's: no or a bad token (401), an expired or refused one (403, deployed).
+  if (route.public !== true) [401, 403].forEach((status) => statuses.add(status));
   if (ROUTE_SCHEMAS[route.id].body) statuses.add(413);
-  if (route.jsonBody === true) statuses.add(415);
+  // The gateway's request validator (deployed): a body route without Content-Type, or a body that is not a JSON object.
+  if (route.jsonBody === true) [400, 415].forEach((status) => statuses.add(status));
   statuses.add(429);
   statuses.add(500);
   // A buffered integration times out at the gateway (GATEWAY_INTEGRATION_TIMEOUT_SECONDS); a streaming one runs as long as its function.
