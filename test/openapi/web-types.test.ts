@@ -7,7 +7,7 @@
  */
 import type { Static } from '@sinclair/typebox';
 import type * as B from '../../layer/src/contracts/schemas/backend-api';
-import type { Api, ConversationDetail, ConversationList, ListItem } from '../../web/src/api';
+import type { Api, ConversationDetail, ConversationList, ListItem, ModelList, Rating, SearchPage, SharedConversation, ShareLink, TurnLimit } from '../../web/src/api';
 
 /** `true` when every `From` is a `To`; `false` otherwise (a type error where `true` is required). */
 type Assignable<From, To> = [From] extends [To] ? true : false;
@@ -23,6 +23,14 @@ const checks = {
   conversationDetail: true satisfies Assignable<Static<typeof B.ConversationDetail>, ConversationDetail>,
   streamStatus: true satisfies Assignable<Static<typeof B.StreamStatus>, StreamStatusAnswer>,
   patchFields: true satisfies KnownFields<PatchChange, Static<typeof B.UpdateConversationBody>>,
+  models: true satisfies Assignable<Static<typeof B.ModelsList>, ModelList>,
+  turnLimit: true satisfies Assignable<Static<typeof B.Limits>['limits_progress'][number], TurnLimit>,
+  searchPage: true satisfies Assignable<Static<typeof B.SearchResults>, SearchPage>,
+  shareLink: true satisfies Assignable<Static<typeof B.CreatedShare>, ShareLink>,
+  sharedConversation: true satisfies Assignable<Static<typeof B.SharedConversation>, SharedConversation>,
+  // The rating the client sends is one the request schema takes, and the other way round.
+  rating: true satisfies Assignable<Rating, Static<typeof B.RateMessageBody>['rating']>,
+  ratingBack: true satisfies Assignable<Static<typeof B.RateMessageBody>['rating'], Rating>,
 };
 
 // What a drifted type looks like to the checks above (they would have to be `false`).
