@@ -20,9 +20,12 @@ import {
   gatewayError,
   gatewayErrorBody,
   isPublicRoute,
+  OPENAPI_DOCUMENT_ROUTE,
   pathParameterNames,
   type ApiFunctionName,
 } from '../layer/src/contracts/route-table';
+import { serializeOpenApiDocument } from '../layer/src/contracts/openapi';
+import { version as packageVersion } from '../package.json';
 import { buildRestApiEvent, installLambdaRuntimeGlobals, invokeHandler, type InvokeResult } from './lambda-runtime';
 import { createWebAssets } from './web-assets';
 import { formatTimings, getConfig, setTimingSink } from '@chatbot/shared';
@@ -232,6 +235,8 @@ async function handleRequest(req: IncomingMessage, res: ServerResponse, settings
   const method = (req.method ?? 'GET').toUpperCase();
   const cors = corsHeaders(req, settings);
 
+  // The OpenAPI document: public, answered here (no function behind it), the bytes of docs/openapi.json.
+  if (path === OPENAPI_DOCUMENT_ROUTE.path && method === OPENAPI_DOCUMENT_ROUTE.method) return sendOpenApiDocument(res, cors);
   const match = matchRoute(path);
   if (!match) return sendGatewayError(res, 'MISSING_AUTHENTICATION_TOKEN', cors);
   const { resource, pathParameters } = match;
@@ -365,6 +370,14 @@ async function writeResult(res: ServerResponse, result: InvokeResult, extraHeade
     // The invocation failed mid-stream; like API Gateway, cut the response short.
     res.destroy();
   }
+}
+
+let openApiDocument: string | undefined;
+
+function sendOpenApiDocument(res: ServerResponse, cors: Record<string, string>): void {
+  openApiDocument ??= serializeOpenApiDocument(packageVersion);
+  res.writeHead(200, { ...cors, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': String(Buffer.byteLength(openApiDocument)), 'Cache-Control': 'no-cache' });
+  res.end(openApiDocument);
 }
 
 function sendPreflight(res: ServerResponse, cors: Record<string, string>): void {
