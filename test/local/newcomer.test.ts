@@ -154,7 +154,7 @@ describe('npm start with an unreachable Redis', () => {
       expect(await res.json()).toMatchObject({ items: [], total: 0 });
       expect(output).toContain(`web page : ${url}/`);
       expect(page.status).toBe(200);
-      expect(await page.text()).toContain('src="app.js"');
+      expect(await page.text()).toContain('src="/app.js"');
       expect(script.status).toBe(200);
     } finally {
       child.kill('SIGTERM');

@@ -5,6 +5,7 @@
  * elsewhere; these are what they all stand on.
  */
 import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { closeRedis, defineScript, failOpen, getRedis, metrics, redisStats, resetConfig, runScript } from '@chatbot/shared/testing';
 import { freePort } from '../reliability/support/redis-server';
 import { rawRedis, runPrefix } from '../support/redis';
@@ -101,5 +102,21 @@ describe('failOpen', () => {
     let called = false;
     expect(await failOpen('cache', 'off', 'fallback', async () => ((called = true), 'ran'))).toBe('fallback');
     expect(called).toBe(false);
+  });
+});
+
+describe('getRedis', () => {
+  it('lets a burst of first requests share one wait for the connection (no listener per request)', async () => {
+    // A listener per waiting request passed Node's 10 per event in a burst (MaxListenersExceededWarning in npm run bench).
+    const once = jest.spyOn(Redis.prototype, 'once');
+    try {
+      const clients = await Promise.all(Array.from({ length: 50 }, () => getRedis()));
+      expect(new Set(clients).size).toBe(1);
+      expect(clients[0].status).toBe('ready');
+      expect(once.mock.calls.filter(([event, listener]) => event === 'ready' && listener.name === 'onReady')).toHaveLength(1);
+      expect(clients[0].listenerCount('ready')).toBe(0);
+    } finally {
+      once.mockRestore();
+    }
   });
 });

@@ -77,7 +77,20 @@ async function createClient(config: RedisConfig): Promise<RedisConnection> {
   return client;
 }
 
+// One wait per connect, shared by every request that arrives meanwhile (a listener each would
+// pass Node's limit of 10 per event in a burst: MaxListenersExceededWarning).
+const readyWaits = new WeakMap<RedisConnection, Promise<void>>();
+
 function waitUntilReady(client: RedisConnection, timeoutMs: number): Promise<void> {
+  let wait = readyWaits.get(client);
+  if (!wait) {
+    wait = listenUntilReady(client, timeoutMs).finally(() => readyWaits.delete(client));
+    readyWaits.set(client, wait);
+  }
+  return wait;
+}
+
+function listenUntilReady(client: RedisConnection, timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => finish(new Error(`Redis not ready within ${timeoutMs} ms`)), timeoutMs);
     const onReady = () => finish();
