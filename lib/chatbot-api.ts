@@ -1,0 +1,573 @@
+import { Annotations, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as acm from 'aws-cdk-lib/aws-certificatemanager';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cognito from 'aws-cdk-lib/aws-cognito';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as route53 from 'aws-cdk-lib/aws-route53';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import { Construct } from 'constructs';
+import { METRICS_NAMESPACE, SERVICE_NAME } from '../layer/src/contracts/metrics';
+import { API_FUNCTIONS, type ApiFunctionName } from '../layer/src/contracts/route-table';
+import { Api } from './api';
+import { Cache } from './cache';
+import { Database } from './database';
+import { ApiFirewall } from './firewall';
+import { Functions, logicalIdOf } from './functions';
+import { loadModelList } from './models';
+import { Network } from './network';
+import { Observability } from './observability';
+import {
+  DEFAULT_CONTEXT,
+  PROD_AURORA_READERS,
+  PROD_STREAMING_CONCURRENCY,
+  validateStackConfig,
+  type CacheEngine,
+  type CacheMode,
+  type ContextKey,
+  type DatabaseMode,
+  type LlmProvider,
+  type StackConfig,
+} from './stack-config';
+import { WebClient } from './web-client';
+
+/** Who may call the API: Cognito user-pool access tokens. */
+export interface ChatbotApiCognitoAuth {
+  readonly mode: 'cognito';
+  /** An existing user pool (e.g. `eu-west-1_AbCdEf123`) whose access tokens the API accepts. @default - a new pool, with a web app client */
+  readonly userPoolId?: string;
+  /** Let anyone sign up to the created pool. @default false */
+  readonly selfSignUp?: boolean;
+  /** Verified SES address the created pool sends its e-mail from. @default - Cognito's own sender (about 50 e-mails a day) */
+  readonly sesFromAddress?: string;
+  /** ARN of the SES identity verifying `sesFromAddress`. @default - the address's identity in this Region and account */
+  readonly sesIdentityArn?: string;
+  /** The one OAuth scope every method requires. @default - the created pool's resource-server scope or Cognito's sign-in scope */
+  readonly apiScope?: string;
+}
+
+/**
+ * The authentication choice. Only `cognito` exists today; an `oidc` member (any OpenID Connect issuer,
+ * verified by a Lambda authorizer: `{ mode: 'oidc'; issuer; audience; jwksUri?; requiredScopes? }`) joins
+ * this union with the OIDC authorizer (issue #23 items 1-2).
+ */
+export type ChatbotApiAuth = ChatbotApiCognitoAuth;
+
+/** The ElastiCache cache in front of Postgres. */
+export interface ChatbotApiCacheProps {
+  /** Node-based replication group or ElastiCache Serverless. @default 'replication-group' */
+  readonly mode?: CacheMode;
+  /** Valkey or Redis OSS. @default 'valkey' */
+  readonly engine?: CacheEngine;
+  /** Node type of the replication group. @default 'cache.t4g.small' */
+  readonly nodeType?: string;
+  /** Read replicas per shard (0–5). @default 1 */
+  readonly replicas?: number;
+  /** Shards of the replication group (above 1: cluster mode). @default 1 */
+  readonly shards?: number;
+  /** Data-storage cap of a serverless cache, in GB. @default 5 */
+  readonly serverlessMaxStorageGb?: number;
+  /** Prefix of every cache key (several deployments sharing one cache). @default '' */
+  readonly keyPrefix?: string;
+}
+
+/** The PostgreSQL database. */
+export interface ChatbotApiDatabaseProps {
+  /** One RDS instance behind RDS Proxy, or Aurora PostgreSQL Serverless v2. @default 'instance' */
+  readonly mode?: DatabaseMode;
+  /** RDS instance class (instance mode), with or without `db.`. @default 't4g.micro' */
+  readonly instanceType?: string;
+  /** Allocated storage in GB (instance mode). @default 20 */
+  readonly allocatedStorageGb?: number;
+  /** Aurora minimum capacity in ACUs (0 pauses when idle). @default 0 */
+  readonly auroraMinAcu?: number;
+  /** Aurora maximum capacity in ACUs. @default 4 */
+  readonly auroraMaxAcu?: number;
+  /** Aurora readers besides the writer. @default - 1 on stage `prod`, else 0 */
+  readonly auroraReaders?: number;
+}
+
+/** The model provider and the models clients may pick. */
+export interface ChatbotApiModelProps {
+  /** `bedrock`, `openai` (any OpenAI-compatible endpoint) or `local` (offline, for tests). @default 'bedrock' */
+  readonly provider?: LlmProvider;
+  /** Default Bedrock model / inference profile id. @default 'us.anthropic.claude-haiku-4-5-20251001-v1:0' */
+  readonly bedrockModelId?: string;
+  /** Base URL of the OpenAI-compatible API (provider `openai`). @default - none */
+  readonly openaiBaseUrl?: string;
+  /** Model of the OpenAI-compatible API (provider `openai`). @default - none */
+  readonly openaiModel?: string;
+  /** Secrets Manager secret (complete ARN) holding the OpenAI-compatible API key. @default - none */
+  readonly openaiApiKeySecretArn?: string;
+  /** The models clients may pick: `{ id, slug?, title?, description?, max_tokens?, tags? }`. @default - the list this repository's cdk.json ships */
+  readonly models?: readonly Record<string, unknown>[];
+  /** Slug of the model that writes conversation titles. @default - the default model */
+  readonly titleModel?: string;
+}
+
+/** A custom domain for the API. */
+export interface ChatbotApiDomainProps {
+  /** The domain, e.g. `api.example.com`. */
+  readonly domainName: string;
+  /** ARN of an ACM certificate in the stack's Region covering it. */
+  readonly certificateArn: string;
+  /** Route 53 public hosted zone to add an alias record to, with `hostedZoneName`. @default - no record */
+  readonly hostedZoneId?: string;
+  /** The zone's domain name, e.g. `example.com`. @default - no record */
+  readonly hostedZoneName?: string;
+}
+
+/** Usage limits and throttling. */
+export interface ChatbotApiLimits {
+  /** Turns one user may send per window (0 = no limit). @default 60 */
+  readonly userTurnLimit?: number;
+  /** The window of `userTurnLimit`, in seconds. @default 3600 */
+  readonly userTurnWindowSeconds?: number;
+  /** Messages one conversation may hold. @default 1000 */
+  readonly maxConversationMessages?: number;
+  /** Bytes one conversation may hold. @default 3145728 (3 MiB) */
+  readonly maxConversationBytes?: number;
+  /** Steady requests per second of the stage. @default 50 */
+  readonly throttleRateLimit?: number;
+  /** Burst of the stage. @default 100 */
+  readonly throttleBurstLimit?: number;
+  /** Reserved concurrency of each streaming function, or 'none'. @default - 100 on stage `prod`, none elsewhere */
+  readonly streamingConcurrency?: number | 'none';
+  /** Days a deleted conversation is kept before the daily purge. @default 30 */
+  readonly deletedRetentionDays?: number;
+}
+
+/** Props for {@link ChatbotApi}; every one optional. */
+export interface ChatbotApiProps {
+  /** Stage name (the API stage path); `prod` turns on Multi-AZ, deletion protection, snapshots and retention. @default 'dev' */
+  readonly stage?: string;
+  /**
+   * An existing VPC: the functions go in its private subnets with egress (or isolated ones), the cache and
+   * the database in its isolated subnets (or private ones); no VPC, endpoint or flow log is created. It
+   * needs NAT or interface endpoints for Secrets Manager, Bedrock Runtime and CloudWatch Logs.
+   * @default - a new VPC with isolated subnets and interface endpoints
+   */
+  readonly vpc?: ec2.IVpc;
+  /** NAT gateways of the VPC the construct creates (0–2). @default 0 */
+  readonly natGateways?: number;
+  /** Authentication. @default { mode: 'cognito' } (a new user pool) */
+  readonly auth?: ChatbotApiAuth;
+  /** The cache. @default - a Valkey replication group of one cache.t4g.small shard with one replica */
+  readonly cache?: ChatbotApiCacheProps;
+  /** The database. @default - one db.t4g.micro PostgreSQL instance behind RDS Proxy */
+  readonly database?: ChatbotApiDatabaseProps;
+  /** The model provider. @default - Bedrock with the shipped model list */
+  readonly model?: ChatbotApiModelProps;
+  /** CORS origins of the frontends (`['*']` for any). @default - `['*']` off `prod`; required on `prod` unless `webClient` */
+  readonly allowedOrigins?: readonly string[];
+  /** Host the reference web client on S3 + CloudFront. @default false */
+  readonly webClient?: boolean;
+  /** A custom domain. @default - the execute-api URL only */
+  readonly domain?: ChatbotApiDomainProps;
+  /** Usage limits and throttling. @default - see {@link ChatbotApiLimits} */
+  readonly limits?: ChatbotApiLimits;
+  /** A WAF web ACL on the stage with a per-IP rate rule: `true`, or the requests per IP per 5 minutes. @default false */
+  readonly waf?: boolean | number;
+  /** E-mail address the alarm topic notifies. @default - none: subscribe to {@link ChatbotApi.alarmTopic} */
+  readonly alarmEmail?: string;
+  /** Alarm when the account's concurrent executions reach this. @default 800 */
+  readonly accountConcurrencyAlarmThreshold?: number;
+}
+
+/** Maps props onto the configuration every rule checks, applying the same defaults as the context. */
+export function configFromProps(props: ChatbotApiProps = {}): StackConfig {
+  const d = DEFAULT_CONTEXT;
+  const stage = props.stage ?? d.stage;
+  const isProd = stage === 'prod';
+  const auth = props.auth ?? { mode: 'cognito' };
+  const explicitOrigins = [...(props.allowedOrigins ?? [])];
+  const limits = props.limits ?? {};
+  const model = props.model ?? {};
+  const cache = props.cache ?? {};
+  const database = props.database ?? {};
+  const streaming = limits.streamingConcurrency;
+  return {
+    stage,
+    isProd,
+    cacheMode: cache.mode ?? d.cacheMode,
+    cacheEngine: cache.engine ?? d.cacheEngine,
+    cacheNodeType: cache.nodeType ?? d.cacheNodeType,
+    cacheReplicas: cache.replicas ?? d.cacheReplicas,
+    cacheShards: cache.shards ?? d.cacheShards,
+    serverlessMaxStorageGb: cache.serverlessMaxStorageGb ?? d.serverlessMaxStorageGb,
+    cacheKeyPrefix: cache.keyPrefix ?? d.cacheKeyPrefix,
+    databaseMode: database.mode ?? d.databaseMode,
+    auroraMinAcu: database.auroraMinAcu ?? d.auroraMinAcu,
+    auroraMaxAcu: database.auroraMaxAcu ?? d.auroraMaxAcu,
+    auroraReaders: database.auroraReaders ?? (isProd ? PROD_AURORA_READERS : 0),
+    dbInstanceType: (database.instanceType ?? d.dbInstanceType).replace(/^db\./, ''),
+    dbAllocatedStorageGb: database.allocatedStorageGb ?? d.dbAllocatedStorageGb,
+    natGateways: props.natGateways ?? d.natGateways,
+    allowedOrigins: explicitOrigins.length > 0 || isProd ? explicitOrigins : ['*'],
+    llmProvider: model.provider ?? d.llmProvider,
+    bedrockModelId: model.bedrockModelId ?? d.bedrockModelId,
+    openaiBaseUrl: model.openaiBaseUrl,
+    openaiModel: model.openaiModel,
+    openaiApiKeySecretArn: model.openaiApiKeySecretArn,
+    userPoolId: auth.userPoolId,
+    selfSignUp: auth.selfSignUp ?? false,
+    sesFromAddress: auth.sesFromAddress,
+    sesIdentityArn: auth.sesIdentityArn,
+    apiScope: auth.apiScope,
+    userTurnLimit: limits.userTurnLimit ?? d.userTurnLimit,
+    userTurnWindowSeconds: limits.userTurnWindowSeconds ?? d.userTurnWindowSeconds,
+    maxConversationMessages: limits.maxConversationMessages ?? d.maxConversationMessages,
+    maxConversationBytes: limits.maxConversationBytes ?? d.maxConversationBytes,
+    throttleRateLimit: limits.throttleRateLimit ?? d.throttleRateLimit,
+    throttleBurstLimit: limits.throttleBurstLimit ?? d.throttleBurstLimit,
+    streamingConcurrency: streaming === undefined ? (isProd ? PROD_STREAMING_CONCURRENCY : undefined) : streaming === 'none' ? undefined : streaming,
+    deletedRetentionDays: limits.deletedRetentionDays ?? d.deletedRetentionDays,
+    alarmEmail: props.alarmEmail,
+    webClient: props.webClient ?? false,
+    waf: props.waf !== undefined && props.waf !== false,
+    wafRateLimit: typeof props.waf === 'number' ? props.waf : d.wafRateLimit,
+    accountConcurrencyAlarmThreshold: props.accountConcurrencyAlarmThreshold ?? d.accountConcurrencyAlarmThreshold,
+    domainName: props.domain?.domainName.toLowerCase(),
+    certificateArn: props.domain?.certificateArn,
+    hostedZoneId: props.domain?.hostedZoneId,
+    hostedZoneName: props.domain?.hostedZoneName?.toLowerCase().replace(/\.$/, ''),
+  };
+}
+
+/** The context keys' prop paths, so a bad prop is reported by the name the team wrote. */
+const PROP_PATHS: Partial<Record<ContextKey, string>> = {
+  cacheMode: 'cache.mode',
+  cacheEngine: 'cache.engine',
+  cacheNodeType: 'cache.nodeType',
+  cacheReplicas: 'cache.replicas',
+  cacheShards: 'cache.shards',
+  serverlessMaxStorageGb: 'cache.serverlessMaxStorageGb',
+  cacheKeyPrefix: 'cache.keyPrefix',
+  databaseMode: 'database.mode',
+  auroraMinAcu: 'database.auroraMinAcu',
+  auroraMaxAcu: 'database.auroraMaxAcu',
+  auroraReaders: 'database.auroraReaders',
+  dbInstanceType: 'database.instanceType',
+  dbAllocatedStorageGb: 'database.allocatedStorageGb',
+  llmProvider: 'model.provider',
+  bedrockModelId: 'model.bedrockModelId',
+  openaiBaseUrl: 'model.openaiBaseUrl',
+  openaiModel: 'model.openaiModel',
+  openaiApiKeySecretArn: 'model.openaiApiKeySecretArn',
+  userPoolId: 'auth.userPoolId',
+  selfSignUp: 'auth.selfSignUp',
+  sesFromAddress: 'auth.sesFromAddress',
+  sesIdentityArn: 'auth.sesIdentityArn',
+  apiScope: 'auth.apiScope',
+  userTurnLimit: 'limits.userTurnLimit',
+  userTurnWindowSeconds: 'limits.userTurnWindowSeconds',
+  maxConversationMessages: 'limits.maxConversationMessages',
+  maxConversationBytes: 'limits.maxConversationBytes',
+  throttleRateLimit: 'limits.throttleRateLimit',
+  throttleBurstLimit: 'limits.throttleBurstLimit',
+  streamingConcurrency: 'limits.streamingConcurrency',
+  deletedRetentionDays: 'limits.deletedRetentionDays',
+  wafRateLimit: 'waf',
+  domainName: 'domain.domainName',
+  certificateArn: 'domain.certificateArn',
+  hostedZoneId: 'domain.hostedZoneId',
+  hostedZoneName: 'domain.hostedZoneName',
+};
+
+/** Validates props with the context's rules; each message names the context knob and the prop it maps to. */
+export function validateProps(props: ChatbotApiProps = {}): StackConfig {
+  const config = configFromProps(props);
+  const auth = props.auth as { mode?: unknown } | undefined;
+  if (auth !== undefined && auth.mode !== 'cognito') {
+    throw new Error(`ChatbotApi: "auth.mode" must be 'cognito'; got ${JSON.stringify(auth.mode)}`);
+  }
+  try {
+    validateStackConfig(config, {
+      shown: (key) => JSON.stringify((config as unknown as Record<string, unknown>)[key] ?? ''),
+      explicitOrigins: [...(props.allowedOrigins ?? [])],
+      notBoolean: () => false,
+    });
+  } catch (error) {
+    const message = (error as Error).message
+      .replace(/^Invalid CDK context:/, 'Invalid ChatbotApi props:')
+      .replace(/^- "(\w+)"/gm, (_line, key: ContextKey) => (PROP_PATHS[key] ? `- "${PROP_PATHS[key]}" (-c ${key})` : `- "${key}"`));
+    throw Object.assign(error as Error, { message });
+  }
+  return config;
+}
+
+/** The `models`/`titleModel` settings as the model-list loader reads them. */
+const modelContext = (model: ChatbotApiModelProps | undefined) => ({
+  tryGetContext: (key: string): unknown => (key === 'models' ? model?.models : key === 'titleModel' ? model?.titleModel : undefined),
+});
+
+/**
+ * The chat backend as one construct a team's CDK app adds to any stack: VPC (or yours), ElastiCache,
+ * RDS PostgreSQL (or Aurora Serverless v2), the Lambda functions on one shared layer, the REST API
+ * (`/backend-api` and OpenAI's `/v1`), Cognito, dashboards and alarms, optionally a custom domain,
+ * WAF and the hosted web client.
+ *
+ * ```ts
+ * const chat = new ChatbotApi(this, 'Chat', { vpc, allowedOrigins: ['https://chat.example.com'] });
+ * new CfnOutput(this, 'ChatUrl', { value: chat.url });
+ * ```
+ */
+export class ChatbotApi extends Construct {
+  /** The validated configuration the props resolved to. */
+  public readonly config: StackConfig;
+  /** The network placement (created or given VPC, and the subnets used). */
+  public readonly network: Network;
+  public readonly cache: Cache;
+  public readonly database: Database;
+  /** The Lambda functions and their shared layer (`functions.apiFunctions`, `functions.migrate`, `functions.purgeDeleted`). */
+  public readonly functions: Functions;
+  /** The REST API construct (`api.restApi`, `api.userPool`, `api.domainName`). */
+  public readonly api: Api;
+  public readonly observability: Observability;
+  /** The hosted web client (`webClient: true`). */
+  public readonly webClient?: WebClient;
+  /** The WAF web ACL on the API stage (`waf`). */
+  public readonly firewall?: ApiFirewall;
+
+  constructor(scope: Construct, id: string, props: ChatbotApiProps = {}) {
+    super(scope, id);
+    const config = (this.config = validateProps(props));
+    const stack = Stack.of(this);
+    const removalPolicy = config.isProd ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+
+    this.network = new Network(this, 'Network', {
+      vpc: props.vpc,
+      natGateways: config.natGateways,
+      bedrockEndpoint: config.llmProvider === 'bedrock',
+      removalPolicy,
+    });
+    const { vpc } = this.network;
+    if (config.llmProvider === 'openai' && !this.network.hasInternetEgress) {
+      Annotations.of(this).addWarningV2(
+        'chatbot:openaiWithoutNat',
+        'llmProvider=openai with natGateways=0: the functions can only reach an OpenAI-compatible endpoint inside the VPC. Set -c natGateways=1 for a public endpoint.',
+      );
+    }
+
+    this.cache = new Cache(this, 'Cache', {
+      vpc,
+      subnets: this.network.dataSubnets,
+      mode: config.cacheMode,
+      engine: config.cacheEngine,
+      nodeType: config.cacheNodeType,
+      replicas: config.cacheReplicas,
+      shards: config.cacheShards,
+      serverlessMaxStorageGb: config.serverlessMaxStorageGb,
+      removalPolicy: config.isProd ? RemovalPolicy.SNAPSHOT : RemovalPolicy.DESTROY,
+    });
+
+    this.database = new Database(this, 'Database', {
+      vpc,
+      subnets: this.network.dataSubnets,
+      mode: config.databaseMode,
+      instanceType: config.dbInstanceType,
+      allocatedStorageGb: config.dbAllocatedStorageGb,
+      minCapacityAcu: config.auroraMinAcu,
+      maxCapacityAcu: config.auroraMaxAcu,
+      readers: config.auroraReaders,
+      multiAz: config.isProd,
+      deletionProtection: config.isProd,
+      // Replaced (a databaseMode switch) or removed, the database leaves a final snapshot in every stage.
+      removalPolicy: RemovalPolicy.SNAPSHOT,
+      secretsRemovalPolicy: removalPolicy,
+    });
+
+    // The page's origin must be allowed before the API exists; '*' already admits it. On prod with no
+    // allowedOrigins set (stack-config allows that only with the web client), it is the only origin.
+    this.webClient = config.webClient ? new WebClient(this, 'WebClient', { removalPolicy }) : undefined;
+    const allowedOrigins =
+      this.webClient && !config.allowedOrigins.includes('*') ? [...config.allowedOrigins, this.webClient.origin] : config.allowedOrigins;
+    if (allowedOrigins.length === 0) throw new Error('ChatbotApi: no CORS origin; set allowedOrigins (or webClient=true)');
+
+    // The models clients may pick (context `models`): their env for the functions, IAM for exactly them.
+    const modelList = loadModelList(modelContext(props.model), config);
+    const openaiKey = config.openaiApiKeySecretArn
+      ? secretsmanager.Secret.fromSecretCompleteArn(this, 'OpenAiApiKey', config.openaiApiKeySecretArn)
+      : undefined;
+    this.functions = new Functions(this, 'Functions', {
+      vpc,
+      subnets: this.network.functionSubnets,
+      internetEgress: this.network.hasInternetEgress,
+      removalPolicy,
+      // How long a connect may take depends on the database mode (a paused Aurora writer takes ~15 s to resume).
+      requestConnectTimeout: this.database.connectWait.request,
+      jobConnectTimeout: this.database.connectWait.job,
+      streamingReservedConcurrency: config.streamingConcurrency,
+      environment: {
+        POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+        // DATABASE_SECRET_ARN and REDIS_AUTH_SECRET_ARN are set per function below, with the grant to read them.
+        DATABASE_HOST: this.database.endpointHost,
+        DATABASE_PORT: String(this.database.endpointPort),
+        DATABASE_NAME: this.database.databaseName,
+        DATABASE_SSL: 'true',
+        // Aurora presents a certificate from the RDS CA, which the Lambda Node.js runtime ships but does not load by default.
+        ...(this.database.presentsRdsCertificate ? { NODE_EXTRA_CA_CERTS: '/var/runtime/ca-cert.pem' } : {}),
+      },
+      apiEnvironment: {
+        REDIS_HOST: this.cache.endpointHost,
+        REDIS_PORT: String(this.cache.endpointPort),
+        REDIS_TLS: 'true',
+        REDIS_CLUSTER_MODE: String(this.cache.clusterMode),
+        // With replicas, an invalidation counts once one has it (a failover cannot lose it), retried for 2 s through a failover.
+        ...(this.cache.replicas > 0 ? { REDIS_INVALIDATION_REPLICAS: '1', REDIS_INVALIDATION_RETRY_MS: '2000' } : {}),
+        ALLOWED_ORIGINS: allowedOrigins.join(','),
+        ...(config.cacheKeyPrefix ? { CACHE_KEY_PREFIX: config.cacheKeyPrefix } : {}),
+        USER_TURN_LIMIT: String(config.userTurnLimit),
+        USER_TURN_WINDOW_SECONDS: String(config.userTurnWindowSeconds),
+        MAX_CONVERSATION_MESSAGES: String(config.maxConversationMessages),
+        MAX_CONVERSATION_BYTES: String(config.maxConversationBytes),
+      },
+      modelEnvironment: {
+        LLM_PROVIDER: config.llmProvider,
+        ...(config.llmProvider === 'bedrock' ? { BEDROCK_MODEL_ID: config.bedrockModelId } : {}),
+        ...(config.openaiBaseUrl ? { OPENAI_BASE_URL: config.openaiBaseUrl } : {}),
+        ...(config.openaiModel ? { OPENAI_MODEL: config.openaiModel } : {}),
+        ...(openaiKey ? { OPENAI_API_KEY_SECRET_ARN: openaiKey.secretArn } : {}),
+      },
+      modelSecrets: openaiKey ? [openaiKey] : [],
+      deletedRetentionDays: config.deletedRetentionDays,
+      bedrockModelArns: modelList.bedrockModelArns(stack.partition, stack.region, stack.account),
+    });
+    modelList.addTo(this.functions.apiFunctions);
+
+    // Each function is told about, and may read, only the secrets it uses: the API handlers the app role's
+    // and the cache token; the purge job the app role's (it touches no cache key); migrate the master
+    // credentials, and the app role's to give that role its first login.
+    for (const fn of [...this.functions.apiHandlers, this.functions.purgeDeleted]) {
+      this.database.grantConnect(fn);
+      fn.addEnvironment('DATABASE_SECRET_ARN', this.database.appSecret.secretArn);
+    }
+    for (const handler of this.functions.apiHandlers) {
+      this.cache.grantReadAuthToken(handler);
+      handler.addEnvironment('REDIS_AUTH_SECRET_ARN', this.cache.authSecret.secretArn);
+    }
+    this.database.grantMigrate(this.functions.migrate);
+    this.functions.migrate.addEnvironment('DATABASE_SECRET_ARN', this.database.masterSecret.secretArn);
+    this.functions.migrate.addEnvironment('APP_DATABASE_SECRET_ARN', this.database.appSecret.secretArn);
+
+    // The functions' security group starts with no egress; open exactly what they use.
+    this.functions.connections.allowTo(this.cache, ec2.Port.tcp(this.cache.endpointPort), 'Functions to the cache');
+    this.functions.connections.allowTo(this.database, ec2.Port.tcp(this.database.endpointPort), 'Functions to the database (RDS Proxy or Aurora)');
+    if (this.network.existing && !this.network.hasInternetEgress) {
+      // A given VPC without NAT: its interface endpoints (Secrets Manager, Bedrock, Logs) are somewhere in it.
+      this.functions.connections.allowTo(ec2.Peer.ipv4(vpc.vpcCidrBlock), ec2.Port.tcp(443), 'Functions to the VPC endpoints');
+    }
+    for (const endpoint of this.network.endpoints) {
+      this.functions.connections.allowTo(endpoint, ec2.Port.tcp(443), 'Functions to a VPC endpoint');
+    }
+    // Migrations need the proxy, its secrets, the endpoint and the rules above in place; the app secret's
+    // first rotation test logs in as the role the migration gives a login, so it waits for the migration.
+    this.functions.migrationTrigger.executeAfter(this.network, ...this.database.clientDependencies, this.functions.securityGroup);
+    this.database.rotateAppSecretAfter(this.functions.migrationTrigger);
+
+    this.api = new Api(this, 'Api', {
+      functions: this.functions.apiFunctions,
+      stageName: config.stage,
+      allowedOrigins,
+      userPoolId: config.userPoolId,
+      selfSignUp: config.selfSignUp,
+      sesFromAddress: config.sesFromAddress,
+      sesIdentityArn: config.sesIdentityArn,
+      apiScope: config.apiScope,
+      throttleRateLimit: config.throttleRateLimit,
+      throttleBurstLimit: config.throttleBurstLimit,
+      removalPolicy,
+      domain: config.domainName
+        ? {
+            domainName: config.domainName,
+            certificate: acm.Certificate.fromCertificateArn(this, 'Certificate', config.certificateArn!),
+            hostedZone:
+              config.hostedZoneId && config.hostedZoneName
+                ? route53.HostedZone.fromHostedZoneAttributes(this, 'HostedZone', { hostedZoneId: config.hostedZoneId, zoneName: config.hostedZoneName })
+                : undefined,
+          }
+        : undefined,
+    });
+
+    this.firewall = config.waf
+      ? new ApiFirewall(this, 'Firewall', { stage: this.api.restApi.deploymentStage, requestsPerIp: config.wafRateLimit })
+      : undefined;
+
+    this.observability = new Observability(this, 'Observability', {
+      cache: this.cache,
+      database: this.database,
+      restApi: this.api.restApi,
+      alarmEmail: config.alarmEmail,
+      accountConcurrencyThreshold: config.accountConcurrencyAlarmThreshold,
+      firewall: this.firewall,
+      functions: {
+        ...Object.fromEntries(
+          Object.entries(this.functions.apiFunctions).map(([name, fn]) => [
+            logicalIdOf(name as ApiFunctionName),
+            // A streamed reply lasts as long as the model talks; everything else should answer fast.
+            { function: fn, p99DurationThreshold: API_FUNCTIONS[name as ApiFunctionName].streaming ? Duration.seconds(120) : Duration.seconds(2) },
+          ]),
+        ),
+      },
+      jobs: {
+        PurgeDeleted: { function: this.functions.purgeDeleted, failureQueue: this.functions.purgeFailures, p99DurationThreshold: Duration.minutes(4) },
+      },
+    });
+
+    if (this.webClient) {
+      this.webClient.connect({
+        // With a custom domain the page talks to it: its config.json and its CSP name the domain.
+        url: config.domainName ? `https://${config.domainName}/` : this.api.restApi.url,
+        origin: config.domainName ? `https://${config.domainName}` : `https://${this.api.restApi.restApiId}.execute-api.${stack.region}.${stack.urlSuffix}`,
+        userPool: this.api.userPool,
+        apiScope: config.apiScope ? cognito.OAuthScope.custom(config.apiScope) : undefined,
+      });
+    }
+  }
+
+  /** Base URL of the backend API (`…/backend-api`), on the custom domain when there is one. */
+  public get url(): string {
+    return this.api.backendApiUrl;
+  }
+
+  /** Base URL of OpenAI's API (`…/v1`) for OpenAI SDKs and frontends. */
+  public get openAiUrl(): string {
+    return this.api.openAiApiUrl;
+  }
+
+  /** The topic every alarm notifies: subscribe your on-call to it. */
+  public get alarmTopic(): sns.ITopic {
+    return this.observability.alarmTopic;
+  }
+
+  /** Every API function, by route-table name (e.g. `post-conversation`). */
+  public get apiFunctions(): Readonly<Record<ApiFunctionName, lambda.Function>> {
+    return this.functions.apiFunctions;
+  }
+
+  /**
+   * Lets `grantee` (e.g. a team's own reporting function, placed in {@link network}'s function subnets and
+   * allowed to the database's port) connect to the database as the API's app role: its secret, read-only IAM.
+   */
+  public grantDatabaseConnect(grantee: iam.IGrantable): iam.Grant {
+    return this.database.grantConnect(grantee);
+  }
+
+  /** The stage's 5XX errors (API Gateway's `5XXError`), summed. */
+  public metricServerErrors(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.api.restApi.metricServerError({ statistic: 'Sum', ...props });
+  }
+
+  /** The stage's request count. */
+  public metricRequests(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.api.restApi.metricCount({ statistic: 'Sum', ...props });
+  }
+
+  /** The stage's latency (API Gateway's `Latency`), p99 unless told. */
+  public metricLatency(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.api.restApi.metricLatency({ statistic: 'p99', ...props });
+  }
+}
