@@ -10,6 +10,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { openSync } from 'node:fs';
 import path from 'node:path';
 import type { Resources } from './cleanup';
+import { CostRecorder, type CostSamples } from './costs';
 import { ApiTarget } from './http-client';
 
 /** What a worker reports about its layer at the end of the run. */
@@ -18,6 +19,8 @@ export interface WorkerStats {
   readonly cacheCommands: number;
   readonly cacheErrors: number;
   readonly databaseQueries: number;
+  /** Every request's costs as its handler measured them (see costs.ts). */
+  readonly costs: CostSamples;
 }
 
 /** Variables of the layer's configuration, all cleared before ours are set (nothing leaks in from the shell). */
@@ -122,14 +125,20 @@ export class Fleet {
       this.workers.map(
         (worker) =>
           new Promise<WorkerStats>((resolve) => {
-            const none = { index: worker.target.index, cacheCommands: Number.NaN, cacheErrors: Number.NaN, databaseQueries: Number.NaN };
+            const none = { index: worker.target.index, cacheCommands: Number.NaN, cacheErrors: Number.NaN, databaseQueries: Number.NaN, costs: { routes: [], rows: [] } };
             if (!worker.child.connected) return resolve(none);
-            const timer = setTimeout(() => resolve(none), 3000);
+            const timer = setTimeout(() => resolve(none), 10_000);
             const onMessage = (message: { type: string } & Omit<WorkerStats, 'index'>) => {
               if (message.type !== 'stats') return;
               clearTimeout(timer);
               worker.child.off('message', onMessage);
-              resolve({ index: worker.target.index, cacheCommands: message.cacheCommands, cacheErrors: message.cacheErrors, databaseQueries: message.databaseQueries });
+              resolve({
+                index: worker.target.index,
+                cacheCommands: message.cacheCommands,
+                cacheErrors: message.cacheErrors,
+                databaseQueries: message.databaseQueries,
+                costs: message.costs,
+              });
             };
             worker.child.on('message', onMessage);
             worker.child.send({ type: 'stats' });
@@ -172,9 +181,19 @@ export async function runWorker(): Promise<void> {
     process.send?.({ type: 'redis-errors', at: Date.now(), count: errors - errorsSeen });
     errorsSeen = errors;
   }, 100).unref();
+  // Each request's costs as the handler measured them (layer/src/platform/tracing.ts): the Redis
+  // commands it sent, its Postgres statements and its duration, until its stream ended.
+  const costs = new CostRecorder();
+  shared.setTimingSink((summary, request) => costs.add(request, summary));
   process.on('message', (message: { type: string }) => {
     if (message.type !== 'stats') return;
-    process.send?.({ type: 'stats', cacheCommands: shared.redisStats.commands, cacheErrors: shared.redisStats.errors, databaseQueries: shared.databaseStats.queries });
+    process.send?.({
+      type: 'stats',
+      cacheCommands: shared.redisStats.commands,
+      cacheErrors: shared.redisStats.errors,
+      databaseQueries: shared.databaseStats.queries,
+      costs: costs.samples(),
+    });
   });
   const stop = async () => {
     setTimeout(() => process.exit(0), 2000).unref();

@@ -26,6 +26,7 @@ import { analyze } from './analysis';
 import { Checker, type FollowerOutcome } from './checker';
 import { Resources, runReaper } from './cleanup';
 import { runPhases, type FaultContext } from './faults';
+import { renderRouteCosts, routeCostLines, routeCosts } from './costs';
 import { Fleet, runWorker, workerEnvironment } from './fleet';
 import { History, User } from './history';
 import { detailRead, OPERATIONS } from './operations';
@@ -147,6 +148,10 @@ async function orchestrate(options: ChaosOptions, resources: Resources): Promise
   for (const index of crashedWorkers) recorder.violation('status', performance.now(), 'worker', `worker ${index} (a container) exited during the run`);
 
   const analysis = analyze(recorder, cores);
+  const steadyWindow = recorder.phases.find((phase) => phase.name === 'steady');
+  const costSamples = workerStats.map((stats) => stats.costs);
+  const steadyCosts = steadyWindow ? routeCosts(costSamples, { from: steadyWindow.startedAt + recorder.epochOffset, to: steadyWindow.endedAt + recorder.epochOffset }) : [];
+  const allCosts = routeCosts(costSamples);
   const results = targets(analysis);
   const reportDir = path.resolve(ROOT, options.reportDir);
   mkdirSync(reportDir, { recursive: true });
@@ -184,6 +189,7 @@ async function orchestrate(options: ChaosOptions, resources: Resources): Promise
     crashes: driver.crashes,
     excusedByObservedRedisFailures: checker.excusedByObservedRedisFailures,
     chartFile: 'chaos.svg',
+    routeCosts: renderRouteCosts(steadyCosts, allCosts, 'steady'),
   });
   writeFileSync(path.join(reportDir, 'chaos.md'), markdown);
   writeFileSync(path.join(reportDir, 'chaos.svg'), renderSvg(analysis));
@@ -194,6 +200,8 @@ async function orchestrate(options: ChaosOptions, resources: Resources): Promise
         VIOLATION_CATEGORIES.map((c) => `${c} ${phase.violations[c]}`).join(' '),
     );
   }
+  log('per-route costs in the steady phase (requests, Redis commands and Postgres statements per request, handler ms):');
+  for (const line of routeCostLines(steadyCosts)) log(`  ${line}`);
   for (const result of results) log(`${result.met ? 'met   ' : 'MISSED'} ${result.name}: ${result.measured} (goal ${result.goal})`);
   for (const crash of driver.crashes.slice(0, 5)) log(`harness error: ${crash}`);
   log(`report: ${path.relative(ROOT, path.join(reportDir, 'chaos.md'))}; worker logs: ${path.relative(ROOT, logDir)}`);

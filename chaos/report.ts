@@ -37,6 +37,8 @@ export interface RunDescription {
   readonly excusedByObservedRedisFailures: number;
   readonly crashes: readonly string[];
   readonly chartFile: string;
+  /** The per-route costs section (costs.ts). */
+  readonly routeCosts: readonly string[];
 }
 
 export interface TargetResult {
@@ -166,6 +168,7 @@ export function renderMarkdown(analysis: Analysis, recorder: Recorder, run: RunD
     '',
     `![p99 read latency and cache hit rate over time, faults marked](${run.chartFile})`,
     '',
+    ...run.routeCosts,
     '## Violations',
     '',
   );

@@ -20,6 +20,14 @@ import {
 } from '../layer/src/contracts/route-table';
 import { COGNITO_SIGN_IN_SCOPE } from './stack-config';
 
+/** A Lambda authorizer verifying an OpenID Connect issuer's access tokens (`authMode=oidc`), instead of Cognito. */
+export interface OidcAuthorizerOptions {
+  /** The authorizer function (`lambdas/authorizer`): a TOKEN authorizer on the `Authorization` header. */
+  readonly handler: lambda.IFunction;
+  /** How long API Gateway caches its answer per token (0 = every request invokes it). @default Duration.minutes(5) */
+  readonly resultsCacheTtl?: Duration;
+}
+
 /** Props for {@link Api}. */
 export interface ApiProps {
   /** The function behind each entry of the route table (`layer/src/route-table.ts`). */
@@ -28,6 +36,12 @@ export interface ApiProps {
   readonly stageName?: string;
   /** CORS origins (`*` or full origins). @default ['*'] */
   readonly allowedOrigins?: readonly string[];
+  /**
+   * Verify tokens with this Lambda authorizer (any OpenID Connect issuer) instead of Cognito: no
+   * user pool is created or used, and the Cognito props below must be unset.
+   * @default - a Cognito user pool authorizer
+   */
+  readonly oidcAuthorizer?: OidcAuthorizerOptions;
   /** Existing Cognito user pool id; when absent a pool and a web app client are created. @default - a new pool */
   readonly userPoolId?: string;
   /** Let anyone sign up to the created pool; off, an administrator creates each user. @default false */
@@ -99,13 +113,13 @@ export class Api extends Construct {
   public readonly backendApiUrl: string;
   /** Base URL of OpenAI's API on the same store, ending in `/v1`: what an OpenAI SDK or frontend takes as its base URL. */
   public readonly openAiApiUrl: string;
-  /** The user pool whose tokens the API accepts. */
-  public readonly userPool: cognito.IUserPool;
+  /** The user pool whose tokens the API accepts; absent with an OIDC authorizer. */
+  public readonly userPool?: cognito.IUserPool;
   /** The web app client, when the stack created the pool. */
   public readonly userPoolClient?: cognito.UserPoolClient;
-  /** The authorizer attached to every non-preflight method. */
-  public readonly authorizer: apigw.CognitoUserPoolsAuthorizer;
-  /** The scopes every routed method accepts (any one of them). */
+  /** The authorizer attached to every routed method but the public ones. */
+  public readonly authorizer: apigw.IAuthorizer;
+  /** The scopes every routed method accepts (any one of them); empty with an OIDC authorizer, which checks its own. */
   public readonly authorizationScopes: readonly string[];
   /** The access log group. */
   public readonly accessLogGroup: logs.LogGroup;
@@ -120,11 +134,25 @@ export class Api extends Construct {
     super(scope, id);
     const allowedOrigins = props.allowedOrigins ?? ['*'];
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.DESTROY;
-    this.authorizationScopes = props.apiScope ? [props.apiScope] : AUTHORIZATION_SCOPES;
+    const oidc = props.oidcAuthorizer;
+    if (oidc && (props.userPoolId || props.selfSignUp || props.sesFromAddress || props.apiScope)) {
+      throw new Error('Api: oidcAuthorizer replaces Cognito: userPoolId, selfSignUp, sesFromAddress and apiScope must be unset');
+    }
+    this.authorizationScopes = oidc ? [] : props.apiScope ? [props.apiScope] : AUTHORIZATION_SCOPES;
     if (props.sesIdentityArn && !props.sesFromAddress) throw new Error('Api: sesIdentityArn needs sesFromAddress');
     if (props.sesFromAddress && props.userPoolId) throw new Error('Api: sesFromAddress applies to a pool the construct creates, not to userPoolId');
 
-    if (props.userPoolId) {
+    let tokenAuthorizer: apigw.TokenAuthorizer | undefined;
+    if (oidc) {
+      tokenAuthorizer = new apigw.TokenAuthorizer(this, 'OidcAuthorizer', {
+        handler: oidc.handler,
+        identitySource: apigw.IdentitySource.header('Authorization'),
+        // The cache key is the header: one verification per token per TTL, answering for every route (the policy allows the whole stage).
+        resultsCacheTtl: oidc.resultsCacheTtl ?? Duration.minutes(5),
+        // Only something shaped like a JWT (Bearer or bare) reaches the function; anything else is the gateway's 401.
+        validationRegex: '^([Bb][Ee][Aa][Rr][Ee][Rr] +)?[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$',
+      });
+    } else if (props.userPoolId) {
       this.userPool = cognito.UserPool.fromUserPoolId(this, 'UserPool', props.userPoolId);
     } else {
       const userPool = new cognito.UserPool(this, 'UserPool', {
@@ -185,11 +213,13 @@ export class Api extends Construct {
       this.userPool = userPool;
     }
 
-    this.authorizer = new apigw.CognitoUserPoolsAuthorizer(this, 'Authorizer', {
-      cognitoUserPools: [this.userPool],
-      identitySource: apigw.IdentitySource.header('Authorization'),
-      resultsCacheTtl: Duration.minutes(5),
-    });
+    this.authorizer =
+      tokenAuthorizer ??
+      new apigw.CognitoUserPoolsAuthorizer(this, 'Authorizer', {
+        cognitoUserPools: [this.userPool!],
+        identitySource: apigw.IdentitySource.header('Authorization'),
+        resultsCacheTtl: Duration.minutes(5),
+      });
 
     this.accessLogGroup = new logs.LogGroup(this, 'AccessLogs', {
       retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
@@ -238,7 +268,7 @@ export class Api extends Construct {
             integrationStatus: F.contextIntegrationStatus(),
             errorType: F.contextErrorResponseType(),
             errorMessage: F.contextErrorMessage(),
-            user: F.contextAuthorizerClaims('sub'),
+            user: oidc ? F.contextAuthorizerPrincipalId() : F.contextAuthorizerClaims('sub'),
             xrayTraceId: F.contextXrayTraceId(),
           }),
         ),
@@ -251,7 +281,7 @@ export class Api extends Construct {
       },
       defaultMethodOptions: {
         authorizer: this.authorizer,
-        authorizationType: apigw.AuthorizationType.COGNITO,
+        authorizationType: oidc ? apigw.AuthorizationType.CUSTOM : apigw.AuthorizationType.COGNITO,
       },
     });
 
@@ -297,6 +327,12 @@ export class Api extends Construct {
     };
     for (const route of API_ROUTES) {
       const method = this.resourceFor(route.path).addMethod(route.method, integrationOf(route.function), methodOptions(route, validator, jsonBodyModel, this.authorizationScopes));
+      if (oidc && !isPublicRoute(route)) {
+        Validations.of(method).acknowledge({
+          id: 'AwsSolutions-COG4',
+          reason: 'authMode=oidc: the method uses a Lambda (TOKEN) authorizer that verifies the configured OpenID Connect issuer\'s access tokens (signature against its JWKS, iss, aud, exp, scopes); there is no Cognito user pool.',
+        });
+      }
       if (isPublicRoute(route)) {
         Validations.of(method).acknowledge(
           { id: 'AwsSolutions-APIG4', reason: 'A public route of the route table (a share link anyone may read): no authorizer by design, its own method throttle.' },
@@ -369,7 +405,11 @@ function methodOptions(route: ApiRoute, validator: apigw.IRequestValidator, json
   if (route.jsonBody) parameters['method.request.header.Content-Type'] = true;
   return {
     // Per method, not in defaultMethodOptions: the CORS preflight methods (no authorizer) must not carry scopes.
-    ...(isPublicRoute(route) ? { authorizationType: apigw.AuthorizationType.NONE, authorizer: undefined } : { authorizationScopes: [...scopes] }),
+    ...(isPublicRoute(route)
+      ? { authorizationType: apigw.AuthorizationType.NONE, authorizer: undefined }
+      : scopes.length > 0
+        ? { authorizationScopes: [...scopes] }
+        : {}),
     requestValidator: validator,
     requestParameters: parameters,
     ...(route.jsonBody ? { requestModels: { 'application/json': jsonBodyModel } } : {}),

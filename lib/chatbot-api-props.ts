@@ -27,12 +27,23 @@ export interface ChatbotApiCognitoAuth {
   readonly apiScope?: string;
 }
 
-/**
- * The authentication choice. Only `cognito` exists today; an `oidc` member (any OpenID Connect issuer,
- * verified by a Lambda authorizer: `{ mode: 'oidc'; issuer; audience; jwksUri?; requiredScopes? }`) joins
- * this union with the OIDC authorizer (issue #23 items 1-2).
- */
-export type ChatbotApiAuth = ChatbotApiCognitoAuth;
+/** Who may call the API: access tokens of any OpenID Connect issuer, verified by a Lambda authorizer (no Cognito resource). */
+export interface ChatbotApiOidcAuth {
+  readonly mode: 'oidc';
+  /** The issuer, exactly as the tokens' `iss` (an https URL, e.g. `https://login.example.com/`). */
+  readonly issuer: string;
+  /** The audience (`aud`) the API's access tokens carry. */
+  readonly audience: string;
+  /** The JWKS URL. @default - the `jwks_uri` of the issuer's discovery document */
+  readonly jwksUri?: string;
+  /** Scopes every token must carry. @default [] */
+  readonly requiredScopes?: readonly string[];
+  /** How long API Gateway caches the authorizer's answer per token, seconds (0 = no cache). @default 300 */
+  readonly cacheTtlSeconds?: number;
+}
+
+/** The authentication choice: Cognito (a new or an existing pool) or any OpenID Connect issuer. */
+export type ChatbotApiAuth = ChatbotApiCognitoAuth | ChatbotApiOidcAuth;
 
 /** The ElastiCache cache in front of Postgres. */
 export interface ChatbotApiCacheProps {
@@ -131,7 +142,7 @@ export interface ChatbotApiProps {
   readonly vpc?: ec2.IVpc;
   /** NAT gateways of the VPC the construct creates (0–2). @default 0 */
   readonly natGateways?: number;
-  /** Authentication. @default { mode: 'cognito' } (a new user pool) */
+  /** Authentication: Cognito (a new or an existing pool) or any OpenID Connect issuer. @default { mode: 'cognito' } (a new user pool) */
   readonly auth?: ChatbotApiAuth;
   /** The cache. @default - a Valkey replication group of one cache.t4g.small shard with one replica */
   readonly cache?: ChatbotApiCacheProps;
@@ -160,7 +171,9 @@ export function configFromProps(props: ChatbotApiProps = {}): StackConfig {
   const d = DEFAULT_CONTEXT;
   const stage = props.stage ?? d.stage;
   const isProd = stage === 'prod';
-  const auth = props.auth ?? { mode: 'cognito' };
+  const auth: ChatbotApiAuth = props.auth ?? { mode: 'cognito' };
+  const cognito = auth.mode === 'cognito' ? auth : undefined;
+  const oidc = auth.mode === 'oidc' ? auth : undefined;
   const explicitOrigins = [...(props.allowedOrigins ?? [])];
   const limits = props.limits ?? {};
   const model = props.model ?? {};
@@ -192,11 +205,17 @@ export function configFromProps(props: ChatbotApiProps = {}): StackConfig {
     openaiBaseUrl: opt(model.openaiBaseUrl),
     openaiModel: opt(model.openaiModel),
     openaiApiKeySecretArn: opt(model.openaiApiKeySecretArn),
-    userPoolId: opt(auth.userPoolId),
-    selfSignUp: auth.selfSignUp ?? false,
-    sesFromAddress: opt(auth.sesFromAddress),
-    sesIdentityArn: opt(auth.sesIdentityArn),
-    apiScope: opt(auth.apiScope),
+    authMode: auth.mode,
+    userPoolId: cognito ? opt(cognito.userPoolId) : undefined,
+    selfSignUp: cognito?.selfSignUp ?? false,
+    sesFromAddress: cognito ? opt(cognito.sesFromAddress) : undefined,
+    sesIdentityArn: cognito ? opt(cognito.sesIdentityArn) : undefined,
+    apiScope: cognito ? opt(cognito.apiScope) : undefined,
+    oidcIssuer: oidc ? opt(oidc.issuer) : undefined,
+    oidcAudience: oidc ? opt(oidc.audience) : undefined,
+    oidcJwksUri: oidc ? opt(oidc.jwksUri) : undefined,
+    oidcRequiredScopes: oidc?.requiredScopes ? [...oidc.requiredScopes] : [],
+    authorizerCacheTtl: oidc?.cacheTtlSeconds ?? d.authorizerCacheTtl,
     userTurnLimit: limits.userTurnLimit ?? d.userTurnLimit,
     userTurnWindowSeconds: limits.userTurnWindowSeconds ?? d.userTurnWindowSeconds,
     maxConversationMessages: limits.maxConversationMessages ?? d.maxConversationMessages,
@@ -242,6 +261,12 @@ const PROP_PATHS: Partial<Record<ContextKey, string>> = {
   sesFromAddress: 'auth.sesFromAddress',
   sesIdentityArn: 'auth.sesIdentityArn',
   apiScope: 'auth.apiScope',
+  authMode: 'auth.mode',
+  oidcIssuer: 'auth.issuer',
+  oidcAudience: 'auth.audience',
+  oidcJwksUri: 'auth.jwksUri',
+  oidcRequiredScopes: 'auth.requiredScopes',
+  authorizerCacheTtl: 'auth.cacheTtlSeconds',
   userTurnLimit: 'limits.userTurnLimit',
   userTurnWindowSeconds: 'limits.userTurnWindowSeconds',
   maxConversationMessages: 'limits.maxConversationMessages',
@@ -261,8 +286,8 @@ const PROP_PATHS: Partial<Record<ContextKey, string>> = {
 export function validateProps(props: ChatbotApiProps = {}): StackConfig {
   const config = configFromProps(props);
   const auth = props.auth as { mode?: unknown } | undefined;
-  if (auth !== undefined && auth.mode !== 'cognito') {
-    throw new Error(`ChatbotApi: "auth.mode" must be 'cognito'; got ${JSON.stringify(auth.mode)}`);
+  if (auth !== undefined && auth.mode !== 'cognito' && auth.mode !== 'oidc') {
+    throw new Error(`ChatbotApi: "auth.mode" must be 'cognito' or 'oidc'; got ${JSON.stringify(auth.mode)}`);
   }
   try {
     validateStackConfig(config, {

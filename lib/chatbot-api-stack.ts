@@ -28,14 +28,24 @@ export function propsFromConfig(config: StackConfig, extra: { readonly vpc?: ec2
     stage: config.stage,
     vpc: extra.vpc,
     natGateways: config.natGateways,
-    auth: {
-      mode: 'cognito',
-      userPoolId: config.userPoolId,
-      selfSignUp: config.selfSignUp,
-      sesFromAddress: config.sesFromAddress,
-      sesIdentityArn: config.sesIdentityArn,
-      apiScope: config.apiScope,
-    },
+    auth:
+      config.authMode === 'oidc'
+        ? {
+            mode: 'oidc',
+            issuer: config.oidcIssuer!,
+            audience: config.oidcAudience!,
+            jwksUri: config.oidcJwksUri,
+            requiredScopes: config.oidcRequiredScopes,
+            cacheTtlSeconds: config.authorizerCacheTtl,
+          }
+        : {
+            mode: 'cognito',
+            userPoolId: config.userPoolId,
+            selfSignUp: config.selfSignUp,
+            sesFromAddress: config.sesFromAddress,
+            sesIdentityArn: config.sesIdentityArn,
+            apiScope: config.apiScope,
+          },
     cache: {
       mode: config.cacheMode,
       engine: config.cacheEngine,
@@ -140,7 +150,8 @@ export class ChatbotApiStack extends Stack {
         description: `Point ${config.domainName} here (CNAME or alias) unless hostedZoneId made the record`,
       });
     }
-    new CfnOutput(this, 'UserPoolId', { value: this.api.userPool.userPoolId });
+    if (this.api.userPool) new CfnOutput(this, 'UserPoolId', { value: this.api.userPool.userPoolId });
+    else new CfnOutput(this, 'OidcIssuer', { value: config.oidcIssuer!, description: 'The OpenID Connect issuer whose access tokens the API accepts (authMode=oidc)' });
     if (this.api.userPoolClient) {
       new CfnOutput(this, 'UserPoolClientId', { value: this.api.userPoolClient.userPoolClientId });
     }

@@ -156,6 +156,17 @@ export class ChatbotApi extends Construct {
       },
       modelSecrets: openaiKey ? [openaiKey] : [],
       deletedRetentionDays: config.deletedRetentionDays,
+      authorizerEnvironment:
+        config.authMode === 'oidc'
+          ? {
+              POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+              POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+              OIDC_ISSUER: config.oidcIssuer,
+              OIDC_AUDIENCE: config.oidcAudience,
+              ...(config.oidcJwksUri ? { OIDC_JWKS_URL: config.oidcJwksUri } : {}),
+              ...(config.oidcRequiredScopes.length > 0 ? { OIDC_REQUIRED_SCOPES: config.oidcRequiredScopes.join(',') } : {}),
+            }
+          : undefined,
       bedrockModelArns: modelList.bedrockModelArns(stack.partition, stack.region, stack.account),
     });
     modelList.addTo(this.functions.apiFunctions);
@@ -192,6 +203,7 @@ export class ChatbotApi extends Construct {
 
     this.api = new Api(this, 'Api', {
       functions: this.functions.apiFunctions,
+      oidcAuthorizer: this.functions.authorizer && { handler: this.functions.authorizer, resultsCacheTtl: Duration.seconds(config.authorizerCacheTtl) },
       stageName: config.stage,
       allowedOrigins,
       userPoolId: config.userPoolId,
@@ -239,7 +251,7 @@ export class ChatbotApi extends Construct {
       },
     });
 
-    if (this.webClient) {
+    if (this.webClient && this.api.userPool) {
       this.webClient.connect({
         // With a custom domain the page talks to it: its config.json and its CSP name the domain.
         url: config.domainName ? `https://${config.domainName}/` : this.api.restApi.url,

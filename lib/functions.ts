@@ -61,6 +61,13 @@ export interface FunctionsProps {
   readonly streamingReservedConcurrency?: number;
   /** How long a deleted conversation's rows are kept before the purge job removes them. @default 30 */
   readonly deletedRetentionDays?: number;
+  /**
+   * Environment of a Lambda authorizer verifying an OpenID Connect issuer's tokens (`OIDC_*`);
+   * when given, the `authorizer` function exists. It runs outside the VPC: it needs only the
+   * issuer's JWKS on the internet, no database or cache.
+   * @default - no authorizer function (the API uses Cognito)
+   */
+  readonly authorizerEnvironment?: FunctionEnvironment;
   /** Retention of the functions' log groups. @default logs.RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
   /** What happens to the log groups when the stack is deleted. @default RemovalPolicy.DESTROY */
@@ -68,7 +75,7 @@ export interface FunctionsProps {
 }
 
 /** Handler names, each a folder `lambdas/<name>/index.ts`: the API's functions and the two jobs. */
-export type HandlerName = ApiFunctionName | 'migrate' | 'purge-deleted';
+export type HandlerName = ApiFunctionName | 'migrate' | 'purge-deleted' | 'authorizer';
 
 /** Path of a handler's entry file. */
 export const handlerEntry = (name: HandlerName): string => path.join(sourceBuild().REPO_ROOT, 'lambdas', name, 'index.ts');
@@ -149,6 +156,8 @@ export class Functions extends Construct {
   public readonly migrationTrigger: triggers.Trigger;
   /** The API's functions. */
   public readonly apiHandlers: readonly lambda.Function[];
+  /** The Lambda authorizer (`authorizerEnvironment` given): verifies OIDC access tokens, outside the VPC. */
+  public readonly authorizer?: lambda.Function;
   /** The functions' security group. */
   public readonly securityGroup: ec2.SecurityGroup;
   /** Network access of all functions (open ports with `connections.allowTo`). */
@@ -209,10 +218,13 @@ export class Functions extends Construct {
         environment?: FunctionEnvironment;
         description: string;
         reservedConcurrentExecutions?: number;
+        /** Run in the VPC. @default true */
+        inVpc?: boolean;
       },
     ): lambda.Function => {
+      const inVpc = options.inVpc ?? true;
       // A function that gives up before its connect wait would time out instead of answering 503.
-      if (options.timeout.toMilliseconds() <= options.connectTimeout.toMilliseconds()) {
+      if ((options.inVpc ?? true) && options.timeout.toMilliseconds() <= options.connectTimeout.toMilliseconds()) {
         throw new Error(
           `Functions: ${name} would time out (${options.timeout.toHumanString()}) before its database connect wait (${options.connectTimeout.toHumanString()}) ends`,
         );
@@ -228,14 +240,11 @@ export class Functions extends Construct {
         timeout: options.timeout,
         reservedConcurrentExecutions: options.reservedConcurrentExecutions,
         layers: [this.layer],
-        environment: {
-          ...props.environment,
-          ...options.environment,
-          DATABASE_CONNECT_TIMEOUT_MS: String(options.connectTimeout.toMilliseconds()),
-        },
-        vpc: props.vpc,
-        vpcSubnets: props.subnets,
-        securityGroups: [this.securityGroup],
+        // Outside the VPC (the authorizer) a function reaches no database: it gets only its own environment.
+        environment: inVpc
+          ? { ...props.environment, ...options.environment, DATABASE_CONNECT_TIMEOUT_MS: String(options.connectTimeout.toMilliseconds()) }
+          : { ...options.environment },
+        ...(inVpc ? { vpc: props.vpc, vpcSubnets: props.subnets, securityGroups: [this.securityGroup] } : {}),
         tracing: lambda.Tracing.ACTIVE,
         loggingFormat: lambda.LoggingFormat.JSON,
         applicationLogLevelV2: lambda.ApplicationLogLevel.INFO,
@@ -264,10 +273,14 @@ export class Functions extends Construct {
           id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
           reason: 'The AWS-maintained minimum for a function to write its own logs; it grants nothing beyond logs:CreateLogStream/PutLogEvents.',
         },
-        {
-          id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]',
-          reason: 'Required for a function in a VPC to create and delete its ENIs; the EC2 network-interface actions do not support resource scoping.',
-        },
+        ...(inVpc
+          ? [
+              {
+                id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]',
+                reason: 'Required for a function in a VPC to create and delete its ENIs; the EC2 network-interface actions do not support resource scoping.',
+              },
+            ]
+          : []),
         {
           id: 'AwsSolutions-IAM5[Resource::*]',
           reason: 'Only xray:PutTraceSegments/PutTelemetryRecords (active tracing), which have no resource-level permissions.',
@@ -322,6 +335,16 @@ export class Functions extends Construct {
       targets: [new targets.LambdaFunction(this.purgeDeleted, { retryAttempts: 2, deadLetterQueue: this.purgeFailures })],
     });
     this.apiHandlers = Object.values(apiFunctions);
+    this.authorizer = props.authorizerEnvironment
+      ? make('authorizer', 'Authorizer', {
+          // Discovery and a JWKS fetch take at most 5 s each (the verifier's own timeouts); a verification with warm keys, milliseconds.
+          timeout: Duration.seconds(15),
+          connectTimeout: Duration.seconds(0),
+          environment: props.authorizerEnvironment,
+          description: 'Lambda authorizer: verifies OpenID Connect access tokens (OIDC_ISSUER) with jose',
+          inVpc: false,
+        })
+      : undefined;
 
     const modelCallers = (Object.keys(API_FUNCTIONS) as ApiFunctionName[]).filter((name) => callsModel(API_FUNCTIONS[name])).map((name) => apiFunctions[name]);
     for (const secret of props.modelSecrets ?? []) for (const fn of modelCallers) secret.grantRead(fn);

@@ -13,6 +13,7 @@ export {
   type ChatbotApiDomainProps,
   type ChatbotApiLimits,
   type ChatbotApiModelProps,
+  type ChatbotApiOidcAuth,
   type ChatbotApiProps,
 } from './chatbot-api';
 export { ChatbotApiStack, propsFromConfig, type ChatbotApiStackProps } from './chatbot-api-stack';

@@ -9,6 +9,9 @@ export type CacheEngine = 'valkey' | 'redis';
 export type DatabaseMode = 'instance' | 'aurora-serverless';
 export type { LlmProvider };
 
+/** Who signs the API's tokens: the stack's (or an existing) Cognito user pool, or any OpenID Connect issuer through a Lambda authorizer. */
+export type AuthMode = 'cognito' | 'oidc';
+
 /** Every tunable of the stack, parsed and validated once from CDK context. */
 export interface StackConfig {
   /** Deployment stage; `prod` turns on deletion protection, snapshots on delete and Multi-AZ RDS. */
@@ -104,6 +107,18 @@ export interface StackConfig {
   readonly hostedZoneId?: string;
   /** The zone's domain name (e.g. example.com), with {@link hostedZoneId}. */
   readonly hostedZoneName?: string;
+  /** Cognito user pool authorizer (default), or a Lambda authorizer verifying any OpenID Connect issuer's tokens. */
+  readonly authMode: AuthMode;
+  /** `authMode=oidc`: the issuer (`iss`, an https URL). */
+  readonly oidcIssuer?: string;
+  /** `authMode=oidc`: the audience (`aud`) the tokens carry. */
+  readonly oidcAudience?: string;
+  /** `authMode=oidc`: the JWKS URL when not the discovery document's `jwks_uri`. */
+  readonly oidcJwksUri?: string;
+  /** `authMode=oidc`: scopes every token must have. */
+  readonly oidcRequiredScopes: readonly string[];
+  /** How long API Gateway caches the Lambda authorizer's answer for a token, seconds (0 = no cache). */
+  readonly authorizerCacheTtl: number;
 }
 
 /** Reserved concurrency of each streaming function on `stage=prod` unless `streamingConcurrency` says otherwise. */
@@ -165,6 +180,12 @@ export const DEFAULT_CONTEXT = {
   certificateArn: '',
   hostedZoneId: '',
   hostedZoneName: '',
+  authMode: 'cognito',
+  oidcIssuer: '',
+  oidcAudience: '',
+  oidcJwksUri: '',
+  oidcRequiredScopes: '',
+  authorizerCacheTtl: 300,
 } as const;
 
 export type ContextKey = keyof typeof DEFAULT_CONTEXT;
@@ -180,6 +201,7 @@ export class StackConfigError extends Error {
 const CACHE_MODES: readonly CacheMode[] = ['replication-group', 'serverless'];
 const CACHE_ENGINES: readonly CacheEngine[] = ['valkey', 'redis'];
 const DATABASE_MODES: readonly DatabaseMode[] = ['instance', 'aurora-serverless'];
+const AUTH_MODES: readonly AuthMode[] = ['cognito', 'oidc'];
 
 /** ElastiCache's limit on the nodes of one cluster-mode-enabled replication group (shards × (1 + replicas)). */
 export const MAX_CACHE_NODES = 500;
@@ -269,6 +291,12 @@ export function loadStackConfig(node: Pick<Node, 'tryGetContext'>): StackConfig 
     certificateArn: optional('certificateArn'),
     hostedZoneId: optional('hostedZoneId'),
     hostedZoneName: optional('hostedZoneName')?.toLowerCase().replace(/\.$/, ''),
+    authMode: str('authMode') as AuthMode,
+    oidcIssuer: optional('oidcIssuer'),
+    oidcAudience: optional('oidcAudience'),
+    oidcJwksUri: optional('oidcJwksUri'),
+    oidcRequiredScopes: list('oidcRequiredScopes'),
+    authorizerCacheTtl: int('authorizerCacheTtl'),
   };
   validateStackConfig(config, {
     shown: (key) => JSON.stringify(raw(key)),
@@ -295,6 +323,15 @@ export interface ValidationInput {
 export function validateStackConfig(config: StackConfig, input: ValidationInput): void {
   const { shown, explicitOrigins } = input;
   const { isProd, webClient } = config;
+  const oidc = config.authMode === 'oidc';
+  const httpsUrl = (value: string | undefined): boolean => {
+    try {
+      const url = new URL(value ?? '');
+      return url.protocol === 'https:' && !url.username && !url.password && !url.hash && !/\s/.test(value ?? '');
+    } catch {
+      return false;
+    }
+  };
 
   const between = (value: number, min: number, max: number): boolean =>
     Number.isInteger(value) && value >= min && value <= max;
@@ -524,6 +561,39 @@ export function validateStackConfig(config: StackConfig, input: ValidationInput)
         config.domainName !== undefined &&
         (!DOMAIN_NAME.test(config.hostedZoneName) || !`.${config.domainName}`.endsWith(`.${config.hostedZoneName}`)),
       message: `"hostedZoneName" must be the zone holding domainName (${shown('domainName')} is not in it); got ${shown('hostedZoneName')}`,
+    },
+    {
+      condition: !AUTH_MODES.includes(config.authMode),
+      message: `"authMode" must be one of ${AUTH_MODES.join(', ')}; got ${shown('authMode')}`,
+    },
+    {
+      condition: oidc && !httpsUrl(config.oidcIssuer),
+      message: `"oidcIssuer" must be the issuer's https URL, exactly as the tokens' iss (e.g. https://login.example.com/), with authMode=oidc; got ${shown('oidcIssuer')}`,
+    },
+    {
+      condition: oidc && !config.oidcAudience,
+      message: `"oidcAudience" is required with authMode=oidc: the aud your API's access tokens carry (an API identifier or client id); got ${shown('oidcAudience')}`,
+    },
+    {
+      condition: config.oidcJwksUri !== undefined && !httpsUrl(config.oidcJwksUri),
+      message: `"oidcJwksUri" must be an https URL; got ${shown('oidcJwksUri')}`,
+    },
+    {
+      condition: !oidc && [config.oidcIssuer, config.oidcAudience, config.oidcJwksUri, config.oidcRequiredScopes[0]].some((value) => value !== undefined),
+      message: `"oidcIssuer", "oidcAudience", "oidcJwksUri" and "oidcRequiredScopes" apply to authMode=oidc; got authMode=${shown('authMode')}`,
+    },
+    {
+      condition: oidc && (config.userPoolId !== undefined || config.apiScope !== undefined || config.sesFromAddress !== undefined || config.selfSignUp),
+      message: `"userPoolId", "apiScope", "sesFromAddress" and "selfSignUp" configure the Cognito authorizer; with authMode=oidc there is no user pool (point oidcIssuer at a pool instead)`,
+    },
+    {
+      condition: oidc && webClient,
+      message: `"webClient" signs in through the stack's Cognito managed login and needs authMode=cognito; got authMode=oidc`,
+    },
+    {
+      // API Gateway's bounds for an authorizer's result cache.
+      condition: !between(config.authorizerCacheTtl, 0, 3600),
+      message: `"authorizerCacheTtl" must be an integer from 0 (no cache) to 3600 seconds; got ${shown('authorizerCacheTtl')}`,
     },
   ];
 

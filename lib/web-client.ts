@@ -17,6 +17,18 @@ export interface WebClientProps {
   readonly priceClass?: cloudfront.PriceClass;
 }
 
+/**
+ * The CloudFront Function (JavaScript runtime 2.0) in front of the bucket: a share link,
+ * `/share/<share_id>`, is the page itself (it reads the share from its address), so its request
+ * is rewritten to `/index.html`. Anything else under `/share/` is left alone (a 403 from the
+ * private bucket, as for any missing file). Exported for the test that runs it.
+ */
+export const SHARE_LINK_REWRITE = `function handler(event) {
+  var request = event.request;
+  if (/^\\/share\\/[0-9A-Fa-f-]{36}$/.test(request.uri)) request.uri = '/index.html';
+  return request;
+}`;
+
 /** What {@link WebClient.connect} needs from the API. */
 export interface WebClientApi {
   /** Base URL of the REST API stage (the page appends `/backend-api/...`). */
@@ -49,6 +61,8 @@ export class WebClient extends Construct {
   public readonly distribution: cloudfront.Distribution;
   /** Security headers on every response: CSP (complete once connected), HSTS, frame and content-type options. */
   public readonly responseHeadersPolicy: cloudfront.ResponseHeadersPolicy;
+  /** The viewer-request function that serves the page at `/share/<share_id>` ({@link SHARE_LINK_REWRITE}). */
+  public readonly shareLinkRewrite: cloudfront.Function;
   /** `https://<distribution domain>`: the origin the API must allow. */
   public readonly origin: string;
   /** The managed-login app client, once connected. */
@@ -87,6 +101,12 @@ export class WebClient extends Construct {
         referrerPolicy: { referrerPolicy: cloudfront.HeadersReferrerPolicy.STRICT_ORIGIN_WHEN_CROSS_ORIGIN, override: true },
       },
     });
+    /** Serves the page at a share link's address. */
+    this.shareLinkRewrite = new cloudfront.Function(this, 'ShareLinkRewrite', {
+      comment: 'Chatbot web client: /share/<id> is the page (index.html)',
+      code: cloudfront.FunctionCode.fromInline(SHARE_LINK_REWRITE),
+      runtime: cloudfront.FunctionRuntime.JS_2_0,
+    });
     this.distribution = new cloudfront.Distribution(this, 'Distribution', {
       comment: 'Chatbot reference web client',
       defaultRootObject: 'index.html',
@@ -99,6 +119,7 @@ export class WebClient extends Construct {
         responseHeadersPolicy: this.responseHeadersPolicy,
         allowedMethods: cloudfront.AllowedMethods.ALLOW_GET_HEAD,
         compress: true,
+        functionAssociations: [{ function: this.shareLinkRewrite, eventType: cloudfront.FunctionEventType.VIEWER_REQUEST }],
       },
     });
     this.origin = `https://${this.distribution.distributionDomainName}`;

@@ -4,7 +4,8 @@
  * (`sub` = user id) reach the handler in `requestContext.authorizer.claims`, and a bad token
  * is rejected with 401 before any Lambda runs.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
+import { readBearerToken, verifySharedSecretToken, type VerifiedClaims } from '../layer/src/http/token-verifier';
 import { LocalStartError } from './start-error';
 
 /** Documented development default; anyone can mint tokens with it, so never expose the local server. */
@@ -56,24 +57,7 @@ export function getLocalJwtMaxLifetimeSeconds(env: NodeJS.ProcessEnv = process.e
   return value;
 }
 
-/** Whether `sub` can be stored as itself: no NUL (Postgres text), no lone surrogate (stored as U+FFFD, so two subs would collide). */
-export function isStorableSubject(sub: unknown): sub is string {
-  return typeof sub === 'string' && sub !== '' && !sub.includes('\u0000') && sub.isWellFormed();
-}
-
-/** Why a token was refused; the message is safe to return to the client. */
-export class InvalidTokenError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'InvalidTokenError';
-  }
-}
-
-/** Claims of a verified token; `sub` is always a non-empty string. */
-export interface VerifiedClaims {
-  readonly sub: string;
-  readonly [claim: string]: unknown;
-}
+export { InvalidTokenError, type VerifiedClaims } from '../layer/src/http/token-verifier';
 
 /** Options of {@link signLocalToken}. */
 export interface SignTokenOptions {
@@ -115,44 +99,27 @@ export interface VerifyTokenOptions {
 }
 
 /**
- * Verifies a compact JWS: exactly HS256 (no `none`, no algorithm switching), a constant-time
- * signature check, then a finite `exp` no further ahead than the maximum lifetime, `nbf`
- * (both with a small leeway) and a non-empty `sub` that can be stored as itself.
+ * Verifies a local sign-in token with `jose`: exactly HS256 (no `none`, no algorithm switching),
+ * then a finite `exp` no further ahead than the maximum lifetime, `nbf` (both with a small
+ * leeway) and a non-empty `sub` that can be stored as itself.
  * @throws InvalidTokenError
  */
-export function verifyLocalToken(token: string, options: VerifyTokenOptions = {}): VerifiedClaims {
-  const parts = token.split('.');
-  if (parts.length !== 3 || parts.some((part) => !/^[A-Za-z0-9_-]*$/.test(part))) throw new InvalidTokenError('Malformed token');
-  const [encodedHeader, encodedPayload, signature] = parts;
-  const header = parseJsonSegment(encodedHeader);
-  // The algorithm is fixed by the server, never chosen by the token.
-  if (header.alg !== 'HS256') throw new InvalidTokenError('Unsupported token algorithm');
-  const expected = Buffer.from(hmac(`${encodedHeader}.${encodedPayload}`, options.secret ?? getLocalJwtSecret()));
-  const actual = Buffer.from(signature);
-  if (actual.length !== expected.length || !timingSafeEqual(actual, expected)) throw new InvalidTokenError('Invalid token signature');
-  const claims = parseJsonSegment(encodedPayload);
-  const now = options.now ?? Date.now() / 1000;
-  if (typeof claims.exp !== 'number' || !Number.isFinite(claims.exp)) throw new InvalidTokenError('Token has no valid expiry');
-  if (now > claims.exp + CLOCK_LEEWAY_SECONDS) throw new InvalidTokenError('Token expired');
-  const maxLifetime = options.maxLifetimeSeconds ?? getLocalJwtMaxLifetimeSeconds();
-  if (claims.exp - now > maxLifetime + CLOCK_LEEWAY_SECONDS) throw new InvalidTokenError('Token lifetime exceeds the allowed maximum');
-  if (claims.nbf !== undefined && (typeof claims.nbf !== 'number' || now < claims.nbf - CLOCK_LEEWAY_SECONDS)) {
-    throw new InvalidTokenError('Token not yet valid');
-  }
-  if (typeof claims.sub !== 'string' || claims.sub === '') throw new InvalidTokenError('Token has no subject');
-  if (!isStorableSubject(claims.sub)) throw new InvalidTokenError('Token subject is not valid Unicode text');
-  return claims as VerifiedClaims;
+export function verifyLocalToken(token: string, options: VerifyTokenOptions = {}): Promise<VerifiedClaims> {
+  return verifySharedSecretToken(token, {
+    secret: options.secret ?? getLocalJwtSecret(),
+    maxLifetimeSeconds: options.maxLifetimeSeconds ?? getLocalJwtMaxLifetimeSeconds(),
+    clockToleranceSeconds: CLOCK_LEEWAY_SECONDS,
+    now: options.now,
+  });
 }
 
 /**
- * Authenticates an `Authorization` header value (`Bearer <jwt>`).
+ * Authenticates an `Authorization` header value (`Bearer <jwt>`, or the bare token, as the
+ * OIDC authorizer accepts) against the local secret.
  * @throws InvalidTokenError when missing or invalid
  */
-export function authenticateAuthorizationHeader(value: string | undefined, options: Omit<VerifyTokenOptions, 'now'> = {}): VerifiedClaims {
-  if (!value) throw new InvalidTokenError('Missing Authorization header');
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(value);
-  if (!match) throw new InvalidTokenError('Authorization header must be "Bearer <token>"');
-  return verifyLocalToken(match[1], options);
+export async function authenticateAuthorizationHeader(value: string | undefined, options: Omit<VerifyTokenOptions, 'now'> = {}): Promise<VerifiedClaims> {
+  return verifyLocalToken(readBearerToken(value), options);
 }
 
 /** Cognito hands every claim to the integration as a string; so does the emulator. */
@@ -168,15 +135,4 @@ function hmac(input: string, secret: string): string {
 
 function base64url(text: string): string {
   return Buffer.from(text, 'utf8').toString('base64url');
-}
-
-function parseJsonSegment(segment: string): Record<string, unknown> {
-  let value: unknown;
-  try {
-    value = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'));
-  } catch {
-    throw new InvalidTokenError('Malformed token');
-  }
-  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new InvalidTokenError('Malformed token');
-  return value as Record<string, unknown>;
 }

@@ -176,6 +176,11 @@ export interface RestApiEventInput {
   readonly userId?: string;
   /** Extra authorizer claims (Cognito passes every claim as a string). @default {} */
   readonly claims?: Record<string, string>;
+  /**
+   * A Lambda authorizer's answer instead of Cognito's claims: `principalId` and the context,
+   * which API Gateway puts side by side in `requestContext.authorizer`. @default none
+   */
+  readonly lambdaAuthorizer?: { readonly principalId: string; readonly context?: Record<string, string | number | boolean> };
   /** API Gateway stage name. @default 'local' */
   readonly stage?: string;
   /** Client address. @default '127.0.0.1' */
@@ -210,7 +215,11 @@ export function buildRestApiEvent(input: RestApiEventInput): APIGatewayProxyEven
     requestContext: {
       accountId: '000000000000',
       apiId: 'local',
-      authorizer: claims === undefined ? undefined : { claims },
+      authorizer: input.lambdaAuthorizer
+        ? { ...input.lambdaAuthorizer.context, principalId: input.lambdaAuthorizer.principalId }
+        : claims === undefined
+          ? undefined
+          : { claims },
       domainName: 'localhost',
       domainPrefix: 'localhost',
       extendedRequestId: randomUUID(),

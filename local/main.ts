@@ -3,6 +3,7 @@
  * REDIS_URL say otherwise, migrations, every API function of the route table behind the API Gateway emulator.
  */
 import { assertSafeBinding, getLocalJwtSecret, signLocalToken } from './auth';
+import { readOidcSettings } from '../layer/src/http/token-verifier';
 import { prepareLocalEnvironment, type LocalEnvironment } from './environment';
 import { installLambdaRuntimeGlobals } from './lambda-runtime';
 import { errorCodes, LocalStartError } from './start-error';
@@ -11,6 +12,11 @@ async function main(): Promise<void> {
   const started = Date.now();
   // Before anything slow starts: refusing takes a moment, not the embedded database's start-up.
   assertSafeBinding(process.env.HOST ?? '127.0.0.1', getLocalJwtSecret());
+  try {
+    readOidcSettings(process.env);
+  } catch (error) {
+    throw new LocalStartError(`${(error as Error).message}: fix or unset it (docs/local.md lists every variable).`, { cause: error });
+  }
   // Before any handler module loads: the streaming handler needs `awslambda` at import time.
   installLambdaRuntimeGlobals();
   const environment = await prepareLocalEnvironment();
@@ -71,7 +77,9 @@ function banner(url: string, environment: LocalEnvironment, elapsedMs: number): 
     `  database : ${environment.database}${environment.appliedMigrations.length ? ` (applied ${environment.appliedMigrations.join(', ')})` : ''}`,
     `  cache    : ${environment.cache}`,
     `  model    : ${environment.model}`,
-    `  auth     : HS256 JWTs signed with LOCAL_JWT_SECRET${process.env.LOCAL_JWT_SECRET ? '' : ' (the documented default: local development only)'}`,
+    process.env.OIDC_ISSUER?.trim()
+      ? `  auth     : access tokens of ${process.env.OIDC_ISSUER.trim()} (aud ${process.env.OIDC_AUDIENCE ?? ''}) only, as the authMode=oidc authorizer checks them; local tokens are refused`
+      : `  auth     : HS256 JWTs signed with LOCAL_JWT_SECRET${process.env.LOCAL_JWT_SECRET ? '' : ' (the documented default: local development only)'}`,
     '',
     'Try it (in another terminal):',
     `  TOKEN=${token}   # or: TOKEN=$(npm run --silent token -- demo-user)`,

@@ -10,6 +10,8 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { assertSafeBinding, authenticateAuthorizationHeader, getLocalJwtMaxLifetimeSeconds, getLocalJwtSecret, InvalidTokenError, toAuthorizerClaims } from './auth';
+import { allowPolicy, verifyAuthorizationHeader } from '../layer/src/http/authorizer';
+import { createOidcVerifier, readOidcSettings, type OidcSettings, type TokenVerifier } from '../layer/src/http/token-verifier';
 import {
   API_FUNCTIONS,
   API_ROUTES,
@@ -18,9 +20,12 @@ import {
   gatewayError,
   gatewayErrorBody,
   isPublicRoute,
+  OPENAPI_DOCUMENT_ROUTE,
   pathParameterNames,
   type ApiFunctionName,
 } from '../layer/src/contracts/route-table';
+import { serializeOpenApiDocument } from '../layer/src/contracts/openapi';
+import { version as packageVersion } from '../package.json';
 import { buildRestApiEvent, installLambdaRuntimeGlobals, invokeHandler, type InvokeResult } from './lambda-runtime';
 import { createWebAssets } from './web-assets';
 import { formatTimings, getConfig, setTimingSink } from '@chatbot/shared';
@@ -70,6 +75,12 @@ export interface LocalServerOptions {
   readonly handlers?: LocalHandlers;
   /** HMAC secret of the local authorizer. @default LOCAL_JWT_SECRET or its documented default */
   readonly jwtSecret?: string;
+  /**
+   * Accept only this OpenID Connect issuer's tokens, verified by the deployed Lambda authorizer's
+   * code (`layer/src/http/authorizer.ts`), instead of the local HS256 sign-in.
+   * @default OIDC_ISSUER / OIDC_AUDIENCE / OIDC_JWKS_URL / OIDC_REQUIRED_SCOPES when OIDC_ISSUER is set, else none
+   */
+  readonly oidc?: OidcSettings;
   /** Origins allowed by CORS (`*` = any). @default ALLOWED_ORIGINS or '*' */
   readonly allowedOrigins?: readonly string[];
   /** Largest accepted request body in bytes. @default 1 MiB */
@@ -143,9 +154,11 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   const jwtSecret = options.jwtSecret ?? getLocalJwtSecret();
   assertSafeBinding(host, jwtSecret);
   const handlers = options.handlers ?? (await loadHandlers());
+  const oidc = options.oidc ?? readOidcSettings(process.env);
   const settings: RequestSettings = {
     handlers,
     jwtSecret,
+    oidcVerifier: oidc && createOidcVerifier(oidc),
     maxTokenLifetimeSeconds: options.maxTokenLifetimeSeconds ?? getLocalJwtMaxLifetimeSeconds(),
     allowedOrigins: options.allowedOrigins ?? parseOrigins(process.env.ALLOWED_ORIGINS),
     maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
@@ -207,6 +220,8 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
 interface RequestSettings {
   readonly handlers: LocalHandlers;
   readonly jwtSecret: string;
+  /** OIDC mode: the deployed authorizer's verifier, one per server (a container's). */
+  readonly oidcVerifier?: TokenVerifier;
   readonly maxTokenLifetimeSeconds: number;
   readonly allowedOrigins: readonly string[];
   readonly maxBodyBytes: number;
@@ -220,6 +235,8 @@ async function handleRequest(req: IncomingMessage, res: ServerResponse, settings
   const method = (req.method ?? 'GET').toUpperCase();
   const cors = corsHeaders(req, settings);
 
+  // The OpenAPI document: public, answered here (no function behind it), the bytes of docs/openapi.json.
+  if (path === OPENAPI_DOCUMENT_ROUTE.path && method === OPENAPI_DOCUMENT_ROUTE.method) return sendOpenApiDocument(res, cors);
   const match = matchRoute(path);
   if (!match) return sendGatewayError(res, 'MISSING_AUTHENTICATION_TOKEN', cors);
   const { resource, pathParameters } = match;
@@ -236,9 +253,17 @@ async function handleRequest(req: IncomingMessage, res: ServerResponse, settings
   }
   // A public route has no authorizer: whatever token comes along is neither checked nor passed on.
   let claims;
+  let lambdaAuthorizer;
   if (!target.public) {
     try {
-      claims = authenticateAuthorizationHeader(req.headers.authorization, { secret: settings.jwtSecret, maxLifetimeSeconds: settings.maxTokenLifetimeSeconds });
+      if (settings.oidcVerifier) {
+        // What the deployed TOKEN authorizer does, with its code: verify, then the Allow answer's principal and context.
+        const verified = await verifyAuthorizationHeader(req.headers.authorization, settings.oidcVerifier);
+        const answer = allowPolicy(verified, `arn:aws:execute-api:local:000000000000:local/local/${method}${path}`);
+        lambdaAuthorizer = { principalId: answer.principalId, context: answer.context };
+      } else {
+        claims = await authenticateAuthorizationHeader(req.headers.authorization, { secret: settings.jwtSecret, maxLifetimeSeconds: settings.maxTokenLifetimeSeconds });
+      }
     } catch (error) {
       if (!(error instanceof InvalidTokenError)) throw error;
       // The log says why; the client gets what API Gateway's authorizer answers.
@@ -265,6 +290,7 @@ async function handleRequest(req: IncomingMessage, res: ServerResponse, settings
     body: body.length > 0 ? body : null,
     userId: claims?.sub,
     claims: claims && toAuthorizerClaims(claims),
+    lambdaAuthorizer,
     sourceIp: req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '127.0.0.1',
     requestId,
   });
@@ -344,6 +370,14 @@ async function writeResult(res: ServerResponse, result: InvokeResult, extraHeade
     // The invocation failed mid-stream; like API Gateway, cut the response short.
     res.destroy();
   }
+}
+
+let openApiDocument: string | undefined;
+
+function sendOpenApiDocument(res: ServerResponse, cors: Record<string, string>): void {
+  openApiDocument ??= serializeOpenApiDocument(packageVersion);
+  res.writeHead(200, { ...cors, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': String(Buffer.byteLength(openApiDocument)), 'Cache-Control': 'no-cache' });
+  res.end(openApiDocument);
 }
 
 function sendPreflight(res: ServerResponse, cors: Record<string, string>): void {

@@ -41,7 +41,7 @@ export function createWebAssets(options: WebAssetsOptions): WebAssetsHandler {
       signIn(req, res, { secret: options.jwtSecret, expiresInSeconds, relayPorts: options.relayPorts ?? [] }).catch(() => res.destroy());
       return true;
     }
-    // A share link opens the page itself (it renders the share from its URL); `<base>` makes its relative asset URLs resolve from the root.
+    // A share link opens the page itself (it renders the share from its URL; its asset URLs are from the root).
     const shareLink = SHARE_PAGE.test(path);
     const file = path === '/' || shareLink ? '/index.html' : path;
     if (file === '/config.json') {
@@ -56,7 +56,7 @@ export function createWebAssets(options: WebAssetsOptions): WebAssetsHandler {
     built.then(
       (files) => {
         const found = files.get(file)!;
-        const body = shareLink ? Buffer.from(found.body.toString('utf8').replace('<head>', '<head>\n  <base href="/">')) : found.body;
+        const body = found.body;
         res.writeHead(200, { ...PAGE_HEADERS, 'Content-Type': found.contentType, 'Content-Length': String(body.length), 'Cache-Control': 'no-cache' });
         res.end(method === 'HEAD' ? undefined : body);
       },

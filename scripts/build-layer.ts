@@ -19,7 +19,7 @@ const PACKAGE_PATH_IN_LAYER = path.join('nodejs', 'node_modules', '@chatbot', 's
  * handlers none, post-conversation only its model provider's. Still ONE layer and one package
  * (`@chatbot/shared`); the handlers import it exactly as before.
  */
-export const LAZY_SDKS: readonly string[] = ['openai', '@aws-sdk/client-bedrock-runtime', '@aws-sdk/client-secrets-manager'];
+export const LAZY_SDKS: readonly string[] = ['openai', '@aws-sdk/client-bedrock-runtime', '@aws-sdk/client-secrets-manager', 'jose'];
 
 const commonOptions = () =>
   ({

@@ -17,6 +17,7 @@ export { dispatchRoutes, getUserId, httpMiddlewares, jsonResponse, type RouteHan
 export { sseResponse, type StreamingResult } from './http/sse';
 export { IssueCollector, isStorableText, isUuid, MAX_TITLE_CHARS, readIntegerParam, readJsonObjectBody, readTitle } from './http/validation';
 export { finishBackgroundWork, openAiReplyResponse } from './http/background';
+export { authorizeToken } from './http/authorizer';
 export {
   assertListedModel,
   isJsonObject,

@@ -30,7 +30,7 @@ beforeAll(async () => {
   await client.query('CREATE INDEX messages_search_idx ON messages USING gin (search_vector)');
   await client.query('ANALYZE');
   console.log(`[search plan] seeded 1,000 + 200 conversations in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-}, 60_000);
+}, 180_000); // 15-20 s on a quiet machine; a loaded one (other suites, CI neighbours) takes several times that
 
 afterAll(async () => {
   await client?.end();

@@ -7,7 +7,7 @@ import { configFromProps, validateProps } from '../../lib/chatbot-api';
 import { propsFromConfig } from '../../lib/chatbot-api-stack';
 import { loadStackConfig } from '../../lib/stack-config';
 import { cdkJsonContext } from './support/synth';
-import { CUSTOM_DOMAIN_PROFILE, DEV_LOW_COST_PROFILE, PROD_PROFILE, SCALE_PROFILE, WAF_PROFILE } from './support/profiles';
+import { CUSTOM_DOMAIN_PROFILE, DEV_LOW_COST_PROFILE, OIDC_PROFILE, PROD_PROFILE, SCALE_PROFILE, WAF_PROFILE } from './support/profiles';
 
 const fromContext = (overrides: Record<string, string>) => loadStackConfig(new App({ context: { ...cdkJsonContext(), ...overrides } }).node);
 
@@ -24,6 +24,7 @@ describe('ChatbotApi props', () => {
     ['prod scaled out', SCALE_PROFILE],
     ['waf', WAF_PROFILE],
     ['custom domain', CUSTOM_DOMAIN_PROFILE],
+    ['oidc', OIDC_PROFILE],
     ['shared pool', { userPoolId: 'eu-west-1_AbCdEf123', apiScope: 'chatbot-api/conversations', streamingConcurrency: '7', userTurnLimit: '0' }],
   ])('the %s context maps onto props that resolve back to the same configuration', (_, overrides) => {
     const { vpcId: __, ...config } = fromContext(overrides as Record<string, string>);
@@ -49,7 +50,16 @@ describe('ChatbotApi props', () => {
     );
   });
 
-  it('an auth mode other than cognito is refused (OIDC arrives with its authorizer)', () => {
-    expect(() => validateProps({ auth: { mode: 'oidc' } as never })).toThrow(`"auth.mode" must be 'cognito'; got "oidc"`);
+  it('an unknown auth mode is refused; oidc props pass the OIDC rules naming the prop', () => {
+    expect(() => validateProps({ auth: { mode: 'saml' } as never })).toThrow(`"auth.mode" must be 'cognito' or 'oidc'; got "saml"`);
+    expect(() => validateProps({ auth: { mode: 'oidc', issuer: 'http://login.example.com/', audience: 'api' } })).toThrow('"auth.issuer" (-c oidcIssuer) must be the issuer\'s https URL');
+    expect(validateProps({ auth: { mode: 'oidc', issuer: 'https://login.example.com/', audience: 'api', requiredScopes: ['chat'] } })).toMatchObject({
+      authMode: 'oidc',
+      oidcIssuer: 'https://login.example.com/',
+      oidcAudience: 'api',
+      oidcRequiredScopes: ['chat'],
+      authorizerCacheTtl: 300,
+      userPoolId: undefined,
+    });
   });
 });

@@ -65,6 +65,38 @@ const sdks = () => Object.keys(require.cache).filter((file) => /openai|client-be
 })();
 `;
 
+// The OIDC authorizer's code in the Lambda layout: the layer's lazily bundled jose verifies a token
+// from an issuer this process serves on a loopback port (spawnSync blocks the test's own event loop).
+const AUTHORIZER_PROBE = `
+const http = require('node:http');
+const path = require('node:path');
+const jose = require(path.join(process.env.NODE_PATH, '@chatbot', 'shared', 'node_modules', 'jose'));
+(async () => {
+  const { privateKey, publicKey } = await jose.generateKeyPair('ES256');
+  const jwk = { ...(await jose.exportJWK(publicKey)), kid: 'k1', alg: 'ES256' };
+  let base = '';
+  let jwksFetches = 0;
+  const server = http.createServer((req, res) => {
+    if (req.url === '/jwks') jwksFetches += 1;
+    res.end(JSON.stringify(req.url === '/jwks' ? { keys: [jwk] } : { issuer: base, jwks_uri: base + '/jwks' }));
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  base = 'http://127.0.0.1:' + server.address().port;
+  process.env.OIDC_ISSUER = base;
+  process.env.OIDC_AUDIENCE = 'packaging-api';
+  const sign = (claims) => new jose.SignJWT({ iss: base, aud: 'packaging-api', sub: 'pkg-user', ...claims })
+    .setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuedAt().setExpirationTime('5m').sign(privateKey);
+  const { authorizeToken } = require('@chatbot/shared');
+  const methodArn = 'arn:aws:execute-api:us-east-1:123456789012:api/v1/GET/backend-api/conversations';
+  const allowed = await authorizeToken({ type: 'TOKEN', methodArn, authorizationToken: 'Bearer ' + (await sign({})) });
+  const refused = await authorizeToken({ type: 'TOKEN', methodArn, authorizationToken: await sign({ aud: 'other' }) }).then(() => 'allowed', (error) => error.message);
+  const loaded = Object.keys(require.cache).some((file) => /node_modules[\\/]jose[\\/]/.test(file));
+  server.close();
+  process.stdout.write('\\n@@RESULT@@' + JSON.stringify({ allowed, refused, jwksFetches, loaded }) + '\\n');
+  process.exit(0);
+})().catch((error) => { console.error(error); process.exit(1); });
+`;
+
 /** Node 24: the `node` devDependency (npm scripts put it first on PATH; a bare shell may not). */
 const node24 = (): string => {
   const local = path.join(REPO_ROOT, 'node_modules', '.bin', 'node');
@@ -113,6 +145,7 @@ beforeAll(() => {
   optNodeModules = path.join(workDir, 'opt', 'nodejs', 'node_modules');
   fs.writeFileSync(path.join(workDir, 'runner.cjs'), RUNNER);
   fs.writeFileSync(path.join(workDir, 'probe.cjs'), MODULE_PROBE);
+  fs.writeFileSync(path.join(workDir, 'authorizer-probe.cjs'), AUTHORIZER_PROBE);
 }, 180_000);
 
 afterAll(() => {
@@ -138,6 +171,15 @@ it('the handler bundles leave @chatbot/shared to the layer', () => {
     expect(code).not.toMatch(/CREATE TABLE/i);
   }
 });
+
+it('the layer verifies an OIDC token with its lazily bundled jose, as the authMode=oidc authorizer runs it', () => {
+  const result = runInLambdaLayout('authorizer-probe.cjs', []);
+  expect(result.allowed).toMatchObject({ principalId: 'pkg-user', context: { sub: 'pkg-user' } });
+  expect(result.allowed.policyDocument.Statement[0]).toMatchObject({ Effect: 'Allow', Resource: 'arn:aws:execute-api:us-east-1:123456789012:api/v1/*' });
+  expect(result.refused).toBe('Unauthorized');
+  expect(result.jwksFetches).toBe(1);
+  expect(result.loaded).toBe(true);
+}, 60_000);
 
 it('the deployed migrate handler finds the migrations inside the layer', () => {
   const { node, result } = invoke(functionBundle('Migrate'), {});

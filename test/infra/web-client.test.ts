@@ -6,6 +6,7 @@
  */
 import { API_ROUTES } from '../../layer/src/contracts/route-table';
 import { DEFAULT_CONTEXT, loadStackConfig } from '../../lib/stack-config';
+import { SHARE_LINK_REWRITE } from '../../lib/web-client';
 import { removeSynthOutputs, resourcesOfType, synthesize, type Synthesized, unacknowledgedFindings } from './support/synth';
 
 let plain: Synthesized;
@@ -25,6 +26,7 @@ const WEB_CLIENT_TYPES = [
   'AWS::S3::Bucket',
   'AWS::CloudFront::Distribution',
   'AWS::CloudFront::OriginAccessControl',
+  'AWS::CloudFront::Function',
   'AWS::Cognito::UserPoolDomain',
   'AWS::Cognito::ManagedLoginBranding',
   'Custom::CDKBucketDeployment',
@@ -56,6 +58,27 @@ describe('webClient=true', () => {
     expect(config.Origins[0].OriginAccessControlId).toEqual({ 'Fn::GetAtt': [oacId, 'Id'] });
     expect(config.DefaultRootObject).toBe('index.html');
     expect(config.DefaultCacheBehavior.ViewerProtocolPolicy).toBe('redirect-to-https');
+  });
+
+  it('serves the page at a share link: a viewer-request function rewrites /share/<id> (and nothing else) to /index.html', () => {
+    // Prepare
+    const [[functionId, fn]] = resourcesOfType(hosted.json, 'AWS::CloudFront::Function');
+    const [[, distribution]] = resourcesOfType(hosted.json, 'AWS::CloudFront::Distribution');
+    const handler = new Function(`${SHARE_LINK_REWRITE}; return handler;`)() as (event: { request: { uri: string } }) => { uri: string };
+    const rewrite = (uri: string) => handler({ request: { uri } }).uri;
+
+    // Assess
+    expect(fn.Properties!.FunctionConfig.Runtime).toBe('cloudfront-js-2.0');
+    expect(fn.Properties!.FunctionCode).toBe(SHARE_LINK_REWRITE);
+    expect(fn.Properties!.AutoPublish).toBe(true);
+    expect(distribution.Properties!.DistributionConfig.DefaultCacheBehavior.FunctionAssociations).toEqual([
+      { EventType: 'viewer-request', FunctionARN: { 'Fn::GetAtt': [functionId, 'FunctionARN'] } },
+    ]);
+    expect(rewrite('/share/6f1d2c3b-0000-4000-8000-000000000001')).toBe('/index.html');
+    expect(rewrite('/share/6F1D2C3B-0000-4000-8000-000000000001')).toBe('/index.html');
+    for (const uri of ['/', '/app.js', '/style.css', '/config.json', '/share/not-a-share', '/share/6f1d2c3b-0000-4000-8000-000000000001/app.js', '/x/share/6f1d2c3b-0000-4000-8000-000000000001']) {
+      expect(rewrite(uri)).toBe(uri);
+    }
   });
 
   it('signs in through Cognito managed login: code grant + PKCE, no secret, callback and logout at the distribution', () => {

@@ -25,12 +25,12 @@ function forge(header: unknown, payload: unknown, secret = SECRET): string {
 }
 
 describe('local authorizer tokens', () => {
-  it('round-trips a signed token and exposes sub', () => {
+  it('round-trips a signed token and exposes sub', async () => {
     // Prepare
     const token = signLocalToken('user-1', { secret: SECRET, claims: { email: 'u@example.com' } });
 
     // Act
-    const claims = verifyLocalToken(token, { secret: SECRET });
+    const claims = await verifyLocalToken(token, { secret: SECRET });
 
     // Assess
     expect(claims.sub).toBe('user-1');
@@ -58,47 +58,48 @@ describe('local authorizer tokens', () => {
     ['a non-string sub', () => forge({ alg: 'HS256' }, { sub: { toString: 1 }, exp: Math.floor(Date.now() / 1000) + 60 }), 'Token has no subject'],
     ['two segments', () => 'abc.def', 'Malformed token'],
     ['garbage JSON', () => 'bm90IGpzb24.bm90IGpzb24.sig', 'Malformed token'],
-  ])('rejects a token with %s', (_case, makeToken, message) => {
+  ])('rejects a token with %s', async (_case, makeToken, message) => {
     // Act
-    const verify = () => verifyLocalToken(makeToken(), { secret: SECRET });
+    const verify = verifyLocalToken(makeToken(), { secret: SECRET });
 
     // Assess
-    expect(verify).toThrow(InvalidTokenError);
-    expect(verify).toThrow(message);
+    await expect(verify).rejects.toThrow(InvalidTokenError);
+    await expect(verify).rejects.toThrow(message);
   });
 
-  it('tolerates small clock skew on exp', () => {
+  it('tolerates small clock skew on exp', async () => {
     // Prepare
     const now = Math.floor(Date.now() / 1000);
     const token = signLocalToken('user-1', { secret: SECRET, now: now - 70, expiresInSeconds: 60 });
 
     // Act + Assess
-    expect(verifyLocalToken(token, { secret: SECRET, now }).sub).toBe('user-1');
-    expect(() => verifyLocalToken(token, { secret: SECRET, now: now + 60 })).toThrow('Token expired');
+    expect((await verifyLocalToken(token, { secret: SECRET, now })).sub).toBe('user-1');
+    await expect(verifyLocalToken(token, { secret: SECRET, now: now + 60 })).rejects.toThrow('Token expired');
   });
 
-  it('parses the Authorization header', () => {
+  it('parses the Authorization header: Bearer <token> or the bare token', async () => {
     // Prepare
     const token = signLocalToken('user-2', { secret: SECRET });
 
     // Act + Assess
-    expect(authenticateAuthorizationHeader(`Bearer ${token}`, { secret: SECRET }).sub).toBe('user-2');
-    expect(() => authenticateAuthorizationHeader(undefined, { secret: SECRET })).toThrow('Missing Authorization header');
-    expect(() => authenticateAuthorizationHeader(`Basic ${token}`, { secret: SECRET })).toThrow('Bearer');
+    expect((await authenticateAuthorizationHeader(`Bearer ${token}`, { secret: SECRET })).sub).toBe('user-2');
+    expect((await authenticateAuthorizationHeader(token, { secret: SECRET })).sub).toBe('user-2');
+    await expect(authenticateAuthorizationHeader(undefined, { secret: SECRET })).rejects.toThrow('Missing Authorization header');
+    await expect(authenticateAuthorizationHeader(`Basic ${token}`, { secret: SECRET })).rejects.toThrow('Bearer');
   });
 
-  it('accepts a well-formed non-ASCII sub, and U+FFFD itself', () => {
-    expect(verifyLocalToken(signLocalToken('ève 😀', { secret: SECRET }), { secret: SECRET }).sub).toBe('ève 😀');
-    expect(verifyLocalToken(signLocalToken('eve\ufffd', { secret: SECRET }), { secret: SECRET }).sub).toBe('eve\ufffd');
+  it('accepts a well-formed non-ASCII sub, and U+FFFD itself', async () => {
+    expect((await verifyLocalToken(signLocalToken('ève 😀', { secret: SECRET }), { secret: SECRET })).sub).toBe('ève 😀');
+    expect((await verifyLocalToken(signLocalToken('eve\ufffd', { secret: SECRET }), { secret: SECRET })).sub).toBe('eve\ufffd');
   });
 
-  it('takes the maximum lifetime from LOCAL_JWT_MAX_LIFETIME_SECONDS', () => {
+  it('takes the maximum lifetime from LOCAL_JWT_MAX_LIFETIME_SECONDS', async () => {
     // Prepare
     const token = signLocalToken('user-1', { secret: SECRET, expiresInSeconds: 3600 });
 
     // Act + Assess
-    expect(verifyLocalToken(token, { secret: SECRET, maxLifetimeSeconds: 3600 }).sub).toBe('user-1');
-    expect(() => verifyLocalToken(token, { secret: SECRET, maxLifetimeSeconds: 600 })).toThrow('Token lifetime exceeds the allowed maximum');
+    expect((await verifyLocalToken(token, { secret: SECRET, maxLifetimeSeconds: 3600 })).sub).toBe('user-1');
+    await expect(verifyLocalToken(token, { secret: SECRET, maxLifetimeSeconds: 600 })).rejects.toThrow('Token lifetime exceeds the allowed maximum');
     expect(getLocalJwtMaxLifetimeSeconds({})).toBe(DEFAULT_MAX_TOKEN_LIFETIME_SECONDS);
     expect(getLocalJwtMaxLifetimeSeconds({ LOCAL_JWT_MAX_LIFETIME_SECONDS: '3600' })).toBe(3600);
     expect(() => getLocalJwtMaxLifetimeSeconds({ LOCAL_JWT_MAX_LIFETIME_SECONDS: '1e308' })).toThrow('LOCAL_JWT_MAX_LIFETIME_SECONDS');

@@ -33,7 +33,7 @@ describe('the local web page and sign-in', () => {
     // Assess
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
-    expect(await page.text()).toContain('<script type="module" src="app.js"></script>');
+    expect(await page.text()).toContain('<script type="module" src="/app.js"></script>');
     expect(script.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
     expect(await script.text()).toContain('/backend-api');
     expect(style.headers.get('content-type')).toBe('text/css; charset=utf-8');
@@ -59,7 +59,7 @@ describe('the local web page and sign-in', () => {
     }
   });
 
-  it('serves the page at a share link, its relative assets resolving from the root; anything else under /share/ is not the page', async () => {
+  it('serves the page at a share link, its assets addressed from the root; anything else under /share/ is not the page', async () => {
     // Act
     const shareLink = await fetch(`${server.url}/share/6f1d2c3b-0000-4000-8000-000000000001`);
     const html = await shareLink.text();
@@ -68,8 +68,8 @@ describe('the local web page and sign-in', () => {
     // Assess
     expect(shareLink.status).toBe(200);
     expect(shareLink.headers.get('content-type')).toBe('text/html; charset=utf-8');
-    expect(html).toContain('<base href="/">');
-    expect(html).toContain('<script type="module" src="app.js"></script>');
+    expect(html).toContain('<link rel="stylesheet" href="/style.css">');
+    expect(html).toContain('<script type="module" src="/app.js"></script>');
     expect([notAShare.status, nested.status]).toEqual([404, 404]);
   });
 

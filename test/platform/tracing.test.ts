@@ -125,7 +125,11 @@ describe('LOG_REQUEST_TIMINGS', () => {
     expect(post.model.count).toBe(2); // the reply and the title
     expect(post.postgres.count).toBeGreaterThanOrEqual(2);
     expect(miss.postgres.count).toBe(1);
-    expect(hit).toMatchObject({ redis: { count: 1 }, postgres: { count: 0, ms: 0 }, model: { count: 0 } });
+    expect(hit).toMatchObject({ redis: { count: 1 }, redisCommands: 1, postgres: { count: 0, ms: 0 }, model: { count: 0 } });
+    // A miss reads, then sets under its lease: more commands than operations would say of it alone.
+    expect(miss.redisCommands).toBeGreaterThan(1);
+    // The POST's invalidations, reply-state scripts and context reads, each counted.
+    expect(post.redisCommands).toBeGreaterThan(post.redis.count);
     expect(hit.totalMs).toBeGreaterThanOrEqual(hit.redis.ms);
   });
 

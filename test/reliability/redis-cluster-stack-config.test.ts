@@ -77,7 +77,7 @@ beforeAll(async () => {
     { encoding: 'utf8', timeout: 20_000 },
   );
   if (create.status !== 0) throw new Error(`cluster create failed: ${create.stderr}`);
-  const deadline = Date.now() + 15_000;
+  const deadline = Date.now() + 30_000;
   while (!nodes.every((node) => node.cli('cluster', 'info').includes('cluster_state:ok'))) {
     if (Date.now() > deadline) throw new Error('the TLS cluster did not reach cluster_state:ok');
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -106,6 +106,9 @@ describe('the layer with the cacheShards=3 client configuration', () => {
       REDIS_TLS: 'true',
       REDIS_AUTH_SECRET_ARN: { Ref: expect.stringMatching(/^CacheAuthToken/) },
       REDIS_CLUSTER_MODE: 'true',
+      // The stack's cache has a replica per shard, so an invalidation counts once a replica has it.
+      REDIS_INVALIDATION_REPLICAS: '1',
+      REDIS_INVALIDATION_RETRY_MS: '2000',
     });
   });
 
@@ -120,6 +123,8 @@ describe('the layer with the cacheShards=3 client configuration', () => {
       REDIS_HOST: '127.0.0.1',
       REDIS_PORT: String(tlsPorts[0]),
       REDIS_AUTH_SECRET_ARN: secretArn,
+      // This cluster has no replicas (WAIT on replicas is the failover tests' subject), so no DEL could be confirmed.
+      REDIS_INVALIDATION_REPLICAS: '0',
     };
     delete process.env.REDIS_URL;
     resetConfig();

@@ -70,6 +70,52 @@ export interface ConversationDetail {
   readonly mapping: Record<string, WireNode>;
 }
 
+export interface ModelInfo {
+  readonly slug: string;
+  readonly title: string;
+  readonly description?: string;
+}
+
+export interface ModelList {
+  readonly models: ModelInfo[];
+  readonly default_model_slug: string;
+}
+
+export interface TurnLimit {
+  readonly feature_name: string;
+  readonly limit: number;
+  readonly remaining: number | null;
+  readonly reset_after: string | null;
+}
+
+export interface SearchItem {
+  readonly conversation_id: string;
+  readonly title: string;
+  readonly is_archived: boolean;
+  readonly payload: { readonly kind: 'message' | 'title'; readonly message_id?: string; readonly snippet: string };
+}
+
+export interface SearchPage {
+  readonly items: SearchItem[];
+  readonly cursor: string | null;
+}
+
+export interface ShareLink {
+  readonly share_id: string;
+  readonly share_url: string;
+  readonly title: string;
+}
+
+/** The public read of a share link: the shared branch, with no owner. */
+export interface SharedConversation {
+  readonly share_id: string;
+  readonly title: string;
+  readonly mapping: Record<string, WireNode>;
+  readonly current_node: string;
+}
+
+export type Rating = 'thumbsUp' | 'thumbsDown';
+
 export class Api {
   constructor(
     private readonly baseUrl: string,
@@ -119,6 +165,45 @@ export class Api {
 
   patch(id: string, change: { title?: string; is_archived?: boolean; is_visible?: boolean }): Promise<unknown> {
     return this.json(`/conversation/${encodeURIComponent(id)}`, { method: 'PATCH', json: change });
+  }
+
+  models(): Promise<ModelList> {
+    return this.json('/models');
+  }
+
+  /** The turn limit's progress (undefined when the deployment has no limit). */
+  async turns(): Promise<TurnLimit | undefined> {
+    const body = await this.json<{ limits_progress: TurnLimit[] }>('/limits');
+    return body.limits_progress.find((item) => item.feature_name === 'turns');
+  }
+
+  rate(conversationId: string, messageId: string, rating: Rating): Promise<unknown> {
+    return this.json('/conversation/message_feedback', { method: 'POST', json: { conversation_id: conversationId, message_id: messageId, rating } });
+  }
+
+  search(query: string, cursor?: string | null, signal?: AbortSignal): Promise<SearchPage> {
+    return this.json(`/conversations/search?query=${encodeURIComponent(query)}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, { signal });
+  }
+
+  share(conversationId: string, nodeId: string): Promise<ShareLink> {
+    return this.json('/share/create', { method: 'POST', json: { conversation_id: conversationId, current_node_id: nodeId } });
+  }
+
+  revokeShare(shareId: string): Promise<unknown> {
+    return this.json(`/share/${encodeURIComponent(shareId)}`, { method: 'PATCH', json: { is_visible: false } });
+  }
+
+  /** A share link's public read (sent without a token). */
+  async shared(shareId: string): Promise<SharedConversation> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.baseUrl}/backend-api/share/${encodeURIComponent(shareId)}`);
+    } catch {
+      throw new ApiError(NETWORK_ERROR_MESSAGE, 0);
+    }
+    if (res.status === 404 || res.status === 422) throw new ApiError('This shared link does not exist or was revoked.', 404);
+    if (!res.ok) throw await toApiError(res);
+    return (await res.json()) as SharedConversation;
   }
 
   streamStatus(id: string): Promise<{ status: string; message_id?: string }> {

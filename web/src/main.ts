@@ -2,7 +2,8 @@
  * The reference chat page. Its parts: sign-in and start-up (signin.ts), the sidebar
  * (sidebar.ts), the conversation on screen (conversation.ts), replies streaming in (reply.ts),
  * the message box (composer.ts), Markdown (markdown.ts), and the API and stream readers (api.ts,
- * stream.ts). This file wires them to the page.
+ * stream.ts), the model picker (models.ts), ratings (in conversation.ts), the turns left
+ * (limits.ts), search (search.ts) and share links (share.ts). This file wires them to the page.
  */
 import { ApiError, NETWORK_ERROR_MESSAGE } from './api';
 import { wireComposer } from './composer';
@@ -11,12 +12,16 @@ import { $ } from './dom';
 import { clearNotice, notify } from './notice';
 import { leaveReply } from './reply';
 import { boot, onFragmentToken, signOut } from './signin';
+import { wireSearch } from './search';
+import { wireShare } from './share';
 import { closeDrawer, wireSidebar } from './sidebar';
 import { state } from './state';
 
 function wire(): void {
   wireComposer();
   wireSidebar();
+  wireSearch();
+  wireShare();
   wireConversationView();
   $('new-chat').addEventListener('click', () => {
     leaveReply();

@@ -7,7 +7,9 @@
 import { ApiError, NETWORK_ERROR_MESSAGE } from './api';
 import { branch, keepEndInView, openConversation, renderMessages, routeConversation, textOf } from './conversation';
 import { $, h } from './dom';
+import { refreshTurns } from './limits';
 import { MarkdownStream } from './markdown';
+import { chosenModel } from './models';
 import { clearNotice, notify } from './notice';
 import { adoptConversation, loadList, setItemTitle } from './sidebar';
 import { state, type Shown } from './state';
@@ -25,10 +27,24 @@ const STOPPED_REPLY_CHECKS = 10;
 export async function send(text: string, parent: string): Promise<boolean> {
   const conversation = state.conversation;
   const id = crypto.randomUUID();
+  const shared = conversation ? undefined : state.continuing;
+  if (shared) {
+    // A share link continued: a new conversation of the reader's, starting with a copy of the shared branch.
+    const before = branch(shared, shared.current_node);
+    return streamReply([...before, { id, role: 'user', text, siblings: [id], parent: shared.current_node }], {
+      post: {
+        action: 'next',
+        continue_from_shared_conversation_id: shared.share_id,
+        parent_message_id: shared.current_node,
+        messages: [wireUser(id, text)],
+        ...withModel(),
+      },
+    });
+  }
   const before = conversation ? branch(conversation, parent) : [];
   const user: Shown = { id, role: 'user', text, siblings: [id], parent };
   return streamReply([...before, user], {
-    post: { action: 'next', conversation_id: conversation?.conversation_id, parent_message_id: parent, messages: [wireUser(id, text)] },
+    post: { action: 'next', conversation_id: conversation?.conversation_id, parent_message_id: parent, messages: [wireUser(id, text)], ...withModel() },
   });
 }
 
@@ -43,6 +59,7 @@ export async function regenerate(message: Shown): Promise<void> {
       conversation_id: conversation.conversation_id,
       parent_message_id: userNode.parent,
       messages: [wireUser(userNode.id, textOf(userNode.message.content.parts))],
+      ...withModel(),
     },
   });
 }
@@ -50,6 +67,12 @@ export async function regenerate(message: Shown): Promise<void> {
 /** Shows a reply that is streaming without this page (another tab, before a reload) from its first frame to its end. */
 export async function followReply(conversationId: string, before: readonly Shown[]): Promise<void> {
   await streamReply(before, { follow: conversationId });
+}
+
+/** The picker's model, when the API listed models (else the server chooses). */
+function withModel(): { model?: string } {
+  const model = chosenModel();
+  return model ? { model } : {};
 }
 
 function wireUser(id: string, text: string) {
@@ -104,7 +127,8 @@ async function streamReply(before: readonly Shown[], source: { post: Record<stri
   };
   const adoptNewConversation = (id: string) => {
     conversationId = id;
-    history.replaceState(null, '', `#c/${encodeURIComponent(id)}`);
+    state.continuing = undefined;
+    history.replaceState(null, '', `/#c/${encodeURIComponent(id)}`);
     adoptConversation(id);
   };
 
@@ -139,6 +163,8 @@ async function streamReply(before: readonly Shown[], source: { post: Record<stri
       setBusy(false);
     }
   }
+  // One turn fewer (or a refusal): what is left of the limit.
+  void refreshTurns();
   // The page shows another conversation now: the reply is stored without it.
   if (left.has(controller)) return accepted;
   if (conversationId) {

@@ -31,7 +31,7 @@ export function renderList(): void {
   list.replaceChildren(
     ...state.items.map((item) => {
       const active = item.id === state.conversation?.conversation_id;
-      const title = h('a', { href: `#c/${encodeURIComponent(item.id)}`, class: 'title', title: item.title, 'aria-current': active ? 'page' : false, onclick: () => closeDrawer(false) }, item.title);
+      const title = h('a', { href: `/#c/${encodeURIComponent(item.id)}`, class: 'title', title: item.title, 'aria-current': active ? 'page' : false, onclick: () => closeDrawer(false) }, item.title);
       return h(
         'li',
         { 'data-id': item.id, class: active ? 'active' : '' },

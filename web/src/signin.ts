@@ -9,14 +9,17 @@ import { newChat, openConversation, routeConversation, showRoute } from './conve
 import { ask } from './dialog';
 import { $, h } from './dom';
 import { notify } from './notice';
+import { refreshTurns } from './limits';
+import { loadModels } from './models';
 import { leaveReply } from './reply';
+import { continueShared, sharedRoute, showSharedPage, takePendingShare } from './share';
 import { loadList } from './sidebar';
 import { apiBase, state } from './state';
 
 const DAMAGED_SIGN_IN_LINK = 'That sign-in link is damaged (its token cannot be read): ask for a new one.';
 
 export async function boot(): Promise<void> {
-  state.config = await fetch('config.json')
+  state.config = await fetch('/config.json')
     .then((res) => (res.ok ? (res.json() as Promise<typeof state.config>) : state.config))
     .catch(() => state.config);
   state.api = new Api(apiBase(), storedToken, showIdentity);
@@ -34,6 +37,9 @@ export async function boot(): Promise<void> {
     return notify(new Error(DAMAGED_SIGN_IN_LINK));
   }
   const problem = fragment ? await offerToken(fragment.token) : undefined;
+  // A share link reads without signing in.
+  const share = sharedRoute();
+  if (share && !problem) return showSharedPage(share, { signIn: showSignIn, show: showApp });
   if (!storedToken()) return showSignIn(problem);
   showApp();
   if (problem) notify(new Error(problem));
@@ -150,8 +156,12 @@ export function showApp(): void {
   // Filled in once the API accepts the token (showIdentity).
   $('user').textContent = '';
   void loadList(true);
+  void loadModels();
+  void refreshTurns();
+  const share = takePendingShare();
   const route = routeConversation();
-  if (route.malformed) {
+  if (share) continueShared(share);
+  else if (route.malformed) {
     newChat();
     notify(new Error('That conversation link is damaged (its address cannot be read).'));
   } else if (route.id) void openConversation(route.id, { follow: true });

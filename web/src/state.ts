@@ -1,5 +1,5 @@
 /** What the page knows right now, shared by its parts. */
-import type { Api, ClientConfig, ConversationDetail, ListItem } from './api';
+import type { Api, ClientConfig, ConversationDetail, ListItem, ModelList, Rating, SharedConversation } from './api';
 
 /** A message as shown: from the stored tree or still streaming. */
 export interface Shown {
@@ -10,6 +10,10 @@ export interface Shown {
   /** Ids of this message and its siblings, for the branch switcher. */
   readonly siblings: readonly string[];
   readonly parent?: string;
+  /** An assistant message's model (`metadata.model_slug`). */
+  readonly model?: string;
+  /** The reader's rating of an assistant message (`metadata.feedback.rating`). */
+  readonly rating?: Rating;
 }
 
 export const state = {
@@ -24,6 +28,10 @@ export const state = {
   conversation: undefined as ConversationDetail | undefined,
   /** The leaf whose branch is on screen (current_node unless the reader switched branches). */
   leaf: undefined as string | undefined,
+  /** The models the API offers (undefined until listed, or when it could not say). */
+  models: undefined as ModelList | undefined,
+  /** A share link being continued: the next send starts a conversation from its branch. */
+  continuing: undefined as SharedConversation | undefined,
   /** The reply being streamed or followed, to stop it. */
   streaming: undefined as AbortController | undefined,
 };

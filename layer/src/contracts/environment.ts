@@ -151,6 +151,15 @@ export const ENVIRONMENT = {
   POWERTOOLS_SERVICE_NAME: { default: 'chatbot-api' },
   /** CloudWatch namespace of the EMF metrics. */
   POWERTOOLS_METRICS_NAMESPACE: { default: 'ChatbotApi' },
+  // Authentication with any OpenID Connect provider (the authorizer in authMode=oidc; npm start)
+  /** The issuer whose access tokens are accepted: the exact iss, an https URL; its JWKS comes from /.well-known/openid-configuration. Unset: Cognito (deployed) or the local HS256 sign-in (npm start). */
+  OIDC_ISSUER: {},
+  /** The aud the tokens must carry (for a Cognito issuer, also the access token's client_id). */
+  OIDC_AUDIENCE: {},
+  /** The JWKS URL, when it is not the discovery document's jwks_uri. */
+  OIDC_JWKS_URL: {},
+  /** Scopes every token must have, comma- or space-separated (scope or scp claim). */
+  OIDC_REQUIRED_SCOPES: {},
   // Set by the stack for one function each
   /** Hash of the migration files: part of migrate's configuration, so a new migration re-runs the deploy trigger. */
   MIGRATIONS_SHA256: {},

@@ -120,6 +120,14 @@ export const API_ROUTES = [
 
 export type RouteId = (typeof API_ROUTES)[number]['id'];
 
+/**
+ * The OpenAPI 3.1 document of these routes (docs/openapi.json, `npm run openapi`): a public route
+ * the local emulator answers itself, with no function behind it. The deployed API does not serve
+ * it: the document is static, committed, and the same for every deployment.
+ */
+export const OPENAPI_DOCUMENT_ROUTE = { id: 'getOpenApiDocument', method: 'GET', path: '/backend-api/openapi.json', public: true } as const;
+
+
 /** The routes a function serves, by id. */
 export type RouteIdOf<F extends ApiFunctionName> = Extract<(typeof API_ROUTES)[number], { function: F }>['id'];
 

@@ -63,13 +63,17 @@ export function corsHeaders(): HttpMiddleware {
 }
 
 /**
- * The caller's user id: the authorizer's `sub` claim, never anything the client sent. A `sub`
- * that cannot be stored as itself (NUL, a lone surrogate: `eve\ud800` would become `eve\ufffd`
- * in Postgres and Redis, another user's id) is a 401, whatever authorizer let it through.
+ * The caller's user id: the authorizer's `sub`, never anything the client sent — the Cognito
+ * authorizer's `claims.sub` (`authMode=cognito`) or the Lambda authorizer's context `sub`
+ * (`authMode=oidc`, `http/authorizer.ts`). A `sub` that cannot be stored as itself (NUL, a lone
+ * surrogate: `eve\ud800` would become `eve\ufffd` in Postgres and Redis, another user's id) is a
+ * 401, whatever authorizer let it through.
  */
 export function getUserId(event: Pick<APIGatewayProxyEvent, 'requestContext'>): string {
-  const claims = event.requestContext?.authorizer?.claims as Record<string, unknown> | undefined;
-  const sub = claims && Object.hasOwn(claims, 'sub') ? claims.sub : undefined;
+  const authorizer = event.requestContext?.authorizer as Record<string, unknown> | null | undefined;
+  const claims = authorizer && Object.hasOwn(authorizer, 'claims') ? (authorizer.claims as Record<string, unknown> | null) : undefined;
+  const source = claims && typeof claims === 'object' ? claims : authorizer;
+  const sub = source && Object.hasOwn(source, 'sub') ? source.sub : undefined;
   if (typeof sub !== 'string' || sub === '' || !isStorableText(sub)) throw new UnauthorizedError();
   return sub;
 }

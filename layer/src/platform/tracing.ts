@@ -24,8 +24,11 @@ export type SpanKind = 'redis' | 'postgres' | 'model';
 
 const KINDS: readonly SpanKind[] = ['redis', 'postgres', 'model'];
 
-/** One request's timings, by kind: total milliseconds and how many. */
-export type TimingSummary = Record<SpanKind, { ms: number; count: number }> & { readonly totalMs: number; readonly traceId?: string };
+/**
+ * One request's timings, by kind: total milliseconds and how many; and the Redis commands it
+ * sent (a Redis span is one operation, which may send several: a lease miss, an invalidation).
+ */
+export type TimingSummary = Record<SpanKind, { ms: number; count: number }> & { readonly redisCommands: number; readonly totalMs: number; readonly traceId?: string };
 
 /** The request a summary is about. */
 export interface TracedRequest {
@@ -37,6 +40,8 @@ interface Invocation {
   readonly request: TracedRequest;
   readonly started: number;
   readonly spans: Record<SpanKind, { ms: number; count: number }>;
+  /** Redis commands sent (fail-open.ts `counted`). */
+  redisCommands: number;
   /** `Root=…;Parent=…;Sampled=1` of a sampled Lambda invocation; subsegments go to X-Ray only then. */
   readonly xray?: { readonly traceId: string; readonly parentId: string };
 }
@@ -57,7 +62,7 @@ function xrayContext(header = process.env._X_AMZN_TRACE_ID): Invocation['xray'] 
  */
 export function beginTracedRequest(request: TracedRequest): void {
   const spans = { redis: { ms: 0, count: 0 }, postgres: { ms: 0, count: 0 }, model: { ms: 0, count: 0 } };
-  invocations.enterWith({ request, started: performance.now(), spans, xray: xrayContext() });
+  invocations.enterWith({ request, started: performance.now(), spans, redisCommands: 0, xray: xrayContext() });
 }
 
 /** Ends a span started by {@link startSpan}; `failed` marks it a fault in X-Ray. Idempotent. */
@@ -97,11 +102,17 @@ export async function traced<T>(kind: SpanKind, name: string, work: () => Promis
   }
 }
 
+/** Counts one Redis command to the current request (outside a request: nothing). */
+export function countRedisCommand(): void {
+  const invocation = invocations.getStore();
+  if (invocation) invocation.redisCommands += 1;
+}
+
 /** The current request's timings so far; `undefined` outside a request. */
 export function timingSummary(): TimingSummary | undefined {
   const invocation = invocations.getStore();
   if (!invocation) return undefined;
-  return { ...structuredClone(invocation.spans), totalMs: performance.now() - invocation.started, traceId: invocation.xray?.traceId };
+  return { ...structuredClone(invocation.spans), redisCommands: invocation.redisCommands, totalMs: performance.now() - invocation.started, traceId: invocation.xray?.traceId };
 }
 
 /** One line: `total 4.2 ms | redis 0.4 ms ×1 | postgres 1.1 ms ×1 | model 0.0 ms ×0`. */

@@ -8,7 +8,7 @@
 import type { MetricName } from '../contracts/metrics';
 import { getConfig } from '../platform/config';
 import { countMetric, logger } from '../platform/observability';
-import { traced } from '../platform/tracing';
+import { countRedisCommand, traced } from '../platform/tracing';
 import { getRedis, type RedisConnection } from './client';
 
 /** Which feature a Redis command serves: names its failure metric. */
@@ -27,9 +27,10 @@ const FAILURE_METRICS: Readonly<Record<RedisFeature, MetricName>> = {
 /** Redis commands sent and failed operations since start: the bench compares them with what Redis saw. */
 export const redisStats = { commands: 0, errors: 0 };
 
-/** Counts one command sent to Redis. */
+/** Counts one command sent to Redis: in total, and to the current request's timings. */
 export function counted<T>(command: Promise<T>): Promise<T> {
   redisStats.commands += 1;
+  countRedisCommand();
   return command;
 }
 

@@ -43,3 +43,11 @@ export const CUSTOM_DOMAIN_PROFILE = {
   hostedZoneName: 'example.com',
   webClient: 'true',
 } as const satisfies Readonly<Record<string, string>>;
+/** "Use your own identity provider": a Lambda authorizer verifying an OpenID Connect issuer's tokens, no Cognito. */
+export const OIDC_PROFILE: Readonly<Record<string, string>> = {
+  authMode: 'oidc',
+  oidcIssuer: 'https://login.example.com/',
+  oidcAudience: 'https://api.example.com',
+  oidcRequiredScopes: 'chat',
+  authorizerCacheTtl: '120',
+};
