@@ -36,7 +36,7 @@ export interface WorkerSettings {
 }
 
 /**
- * The deployed functions' environment (lib/chatbot-api-stack.ts): cluster mode on, and the
+ * The deployed functions' environment (lib/chatbot-api.ts): cluster mode on, and the
  * Redis and Postgres timeouts and pool size left at the defaults the stack leaves them at.
  * Two local differences, each for a reason: the offline model instead of Bedrock, and the
  * per-user turn limit raised, because this run packs hours of a user's turns into minutes

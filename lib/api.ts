@@ -1,6 +1,9 @@
 import { Aws, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
+import type * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as cognito from 'aws-cdk-lib/aws-cognito';
+import * as route53 from 'aws-cdk-lib/aws-route53';
+import * as route53Targets from 'aws-cdk-lib/aws-route53-targets';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
@@ -71,6 +74,18 @@ export interface ApiProps {
   readonly logRetention?: logs.RetentionDays;
   /** What happens to the user pool and the log group when the stack is deleted. @default RemovalPolicy.DESTROY */
   readonly removalPolicy?: RemovalPolicy;
+  /** A custom domain for the stage (regional, TLS 1.2, mapped at its root). @default - the execute-api URL only */
+  readonly domain?: ApiDomainProps;
+}
+
+/** A custom domain of the API. */
+export interface ApiDomainProps {
+  /** The domain, e.g. `api.example.com`. */
+  readonly domainName: string;
+  /** An ACM certificate in the stack's Region covering it. */
+  readonly certificate: acm.ICertificate;
+  /** A Route 53 public hosted zone to add an alias A record for the domain to. @default - no record: point the domain at {@link Api.domainTarget} yourself */
+  readonly hostedZone?: route53.IHostedZone;
 }
 
 /** The resource server of the API in the user pool, and its one scope. */
@@ -108,6 +123,12 @@ export class Api extends Construct {
   public readonly authorizationScopes: readonly string[];
   /** The access log group. */
   public readonly accessLogGroup: logs.LogGroup;
+  /** The custom domain, when one is given. */
+  public readonly domainName?: apigw.DomainName;
+  /** Where the custom domain must point (its regional domain name), when one is given: a CNAME or alias target. */
+  public readonly domainTarget?: string;
+  /** `https://<custom domain>` or the stage's URL without the trailing `/`: the base URL clients use. */
+  public readonly baseUrl: string;
 
   constructor(scope: Construct, id: string, props: ApiProps) {
     super(scope, id);
@@ -320,8 +341,31 @@ export class Api extends Construct {
       }
     }
 
-    this.backendApiUrl = this.restApi.urlForPath('/backend-api');
-    this.openAiApiUrl = this.restApi.urlForPath('/v1');
+    if (props.domain) {
+      this.domainName = new apigw.DomainName(this, 'CustomDomain', {
+        domainName: props.domain.domainName,
+        certificate: props.domain.certificate,
+        endpointType: apigw.EndpointType.REGIONAL,
+        securityPolicy: apigw.SecurityPolicy.TLS_1_2,
+      });
+      // The stage at the domain's root: https://api.example.com/backend-api/...
+      this.domainName.addBasePathMapping(this.restApi, { stage: this.restApi.deploymentStage });
+      this.domainTarget = this.domainName.domainNameAliasDomainName;
+      if (props.domain.hostedZone) {
+        new route53.ARecord(this, 'CustomDomainAlias', {
+          zone: props.domain.hostedZone,
+          recordName: props.domain.domainName,
+          target: route53.RecordTarget.fromAlias(new route53Targets.ApiGatewayDomain(this.domainName)),
+        });
+      }
+      this.baseUrl = `https://${props.domain.domainName}`;
+      this.backendApiUrl = `${this.baseUrl}/backend-api`;
+      this.openAiApiUrl = `${this.baseUrl}/v1`;
+    } else {
+      this.baseUrl = this.restApi.urlForPath('/').replace(/\/$/, '');
+      this.backendApiUrl = this.restApi.urlForPath('/backend-api');
+      this.openAiApiUrl = this.restApi.urlForPath('/v1');
+    }
   }
 
   /** The resource of a route-table path, creating the missing segments. */

@@ -1,20 +1,16 @@
-import { Annotations, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
-import * as cognito from 'aws-cdk-lib/aws-cognito';
+import { CfnOutput, Stack, Token, type StackProps } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
-import { Api } from './api';
-import { Cache } from './cache';
-import { Database } from './database';
-import { ApiFirewall } from './firewall';
-import { METRICS_NAMESPACE, SERVICE_NAME } from '../layer/src/contracts/metrics';
-import { API_FUNCTIONS, type ApiFunctionName } from '../layer/src/contracts/route-table';
-import { Functions, logicalIdOf } from './functions';
-import { loadModelList } from './models';
-import { Network } from './network';
-import { Observability } from './observability';
-import { loadStackConfig, type StackConfig } from './stack-config';
-import { WebClient } from './web-client';
+import type { Api } from './api';
+import type { Cache } from './cache';
+import { ChatbotApi, type ChatbotApiProps } from './chatbot-api';
+import type { Database } from './database';
+import type { ApiFirewall } from './firewall';
+import type { Functions } from './functions';
+import type { Network } from './network';
+import type { Observability } from './observability';
+import { loadStackConfig, StackConfigError, type StackConfig } from './stack-config';
+import type { WebClient } from './web-client';
 
 /** Props for {@link ChatbotApiStack}. */
 export interface ChatbotApiStackProps extends StackProps {
@@ -23,12 +19,89 @@ export interface ChatbotApiStackProps extends StackProps {
 }
 
 /**
- * The whole backend: VPC, ElastiCache (one shard, several, or serverless), RDS PostgreSQL
- * behind RDS Proxy or Aurora Serverless v2, the shared layer with the handlers, the REST API
- * and the dashboard/alarms.
+ * Maps the validated context onto {@link ChatbotApiProps}: the repository's app is a team's app
+ * with its settings on the command line. `vpc` is the looked-up VPC of `-c vpcId`, if any.
+ */
+export function propsFromConfig(config: StackConfig, extra: { readonly vpc?: ec2.IVpc; readonly models?: unknown; readonly titleModel?: unknown } = {}): ChatbotApiProps {
+  const models = typeof extra.models === 'string' ? JSON.parse(extra.models) : extra.models;
+  return {
+    stage: config.stage,
+    vpc: extra.vpc,
+    natGateways: config.natGateways,
+    auth:
+      config.authMode === 'oidc'
+        ? {
+            mode: 'oidc',
+            issuer: config.oidcIssuer!,
+            audience: config.oidcAudience!,
+            jwksUri: config.oidcJwksUri,
+            requiredScopes: config.oidcRequiredScopes,
+            cacheTtlSeconds: config.authorizerCacheTtl,
+          }
+        : {
+            mode: 'cognito',
+            userPoolId: config.userPoolId,
+            selfSignUp: config.selfSignUp,
+            sesFromAddress: config.sesFromAddress,
+            sesIdentityArn: config.sesIdentityArn,
+            apiScope: config.apiScope,
+          },
+    cache: {
+      mode: config.cacheMode,
+      engine: config.cacheEngine,
+      nodeType: config.cacheNodeType,
+      replicas: config.cacheReplicas,
+      shards: config.cacheShards,
+      serverlessMaxStorageGb: config.serverlessMaxStorageGb,
+      keyPrefix: config.cacheKeyPrefix,
+    },
+    database: {
+      mode: config.databaseMode,
+      instanceType: config.dbInstanceType,
+      allocatedStorageGb: config.dbAllocatedStorageGb,
+      auroraMinAcu: config.auroraMinAcu,
+      auroraMaxAcu: config.auroraMaxAcu,
+      auroraReaders: config.auroraReaders,
+    },
+    model: {
+      provider: config.llmProvider,
+      bedrockModelId: config.bedrockModelId,
+      openaiBaseUrl: config.openaiBaseUrl,
+      openaiModel: config.openaiModel,
+      openaiApiKeySecretArn: config.openaiApiKeySecretArn,
+      models,
+      titleModel: extra.titleModel === undefined || extra.titleModel === '' ? undefined : String(extra.titleModel),
+    },
+    allowedOrigins: config.allowedOrigins,
+    webClient: config.webClient,
+    domain: config.domainName
+      ? { domainName: config.domainName, certificateArn: config.certificateArn!, hostedZoneId: config.hostedZoneId, hostedZoneName: config.hostedZoneName }
+      : undefined,
+    limits: {
+      userTurnLimit: config.userTurnLimit,
+      userTurnWindowSeconds: config.userTurnWindowSeconds,
+      maxConversationMessages: config.maxConversationMessages,
+      maxConversationBytes: config.maxConversationBytes,
+      throttleRateLimit: config.throttleRateLimit,
+      throttleBurstLimit: config.throttleBurstLimit,
+      streamingConcurrency: config.streamingConcurrency ?? 'none',
+      deletedRetentionDays: config.deletedRetentionDays,
+    },
+    waf: config.waf ? config.wafRateLimit : false,
+    alarmEmail: config.alarmEmail,
+    accountConcurrencyAlarmThreshold: config.accountConcurrencyAlarmThreshold,
+  };
+}
+
+/**
+ * The repository's deployable stack: {@link ChatbotApi} configured from CDK context, plus the stack
+ * outputs. The construct's id is `Default`, which CDK leaves out of logical ids, so the template is
+ * the one this stack produced before the construct existed.
  */
 export class ChatbotApiStack extends Stack {
   public readonly config: StackConfig;
+  /** The construct holding everything. */
+  public readonly chatbot: ChatbotApi;
   public readonly network: Network;
   public readonly cache: Cache;
   public readonly database: Database;
@@ -43,196 +116,40 @@ export class ChatbotApiStack extends Stack {
   constructor(scope: Construct, id: string, props: ChatbotApiStackProps = {}) {
     super(scope, id, props);
     const config = (this.config = props.config ?? loadStackConfig(this.node));
-    const removalPolicy = config.isProd ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
 
-    this.network = new Network(this, 'Network', {
-      natGateways: config.natGateways,
-      bedrockEndpoint: config.llmProvider === 'bedrock',
-      removalPolicy,
-    });
-    const { vpc } = this.network;
-    if (config.llmProvider === 'openai' && !this.network.hasInternetEgress) {
-      Annotations.of(this).addWarningV2(
-        'chatbot:openaiWithoutNat',
-        'llmProvider=openai with natGateways=0: the functions can only reach an OpenAI-compatible endpoint inside the VPC. Set -c natGateways=1 for a public endpoint.',
-      );
+    let vpc: ec2.IVpc | undefined;
+    if (config.vpcId) {
+      if (Token.isUnresolved(this.account) || Token.isUnresolved(this.region)) {
+        throw new StackConfigError(
+          `Invalid CDK context:\n- "vpcId" needs the stack's account and Region to look the VPC up (Vpc.fromLookup): run cdk with credentials (CDK_DEFAULT_ACCOUNT and CDK_DEFAULT_REGION), or pass env to the stack; got vpcId=${JSON.stringify(config.vpcId)}`,
+        );
+      }
+      vpc = ec2.Vpc.fromLookup(this, 'ExistingVpc', { vpcId: config.vpcId });
     }
 
-    this.cache = new Cache(this, 'Cache', {
-      vpc,
-      subnets: this.network.dataSubnets,
-      mode: config.cacheMode,
-      engine: config.cacheEngine,
-      nodeType: config.cacheNodeType,
-      replicas: config.cacheReplicas,
-      shards: config.cacheShards,
-      serverlessMaxStorageGb: config.serverlessMaxStorageGb,
-      removalPolicy: config.isProd ? RemovalPolicy.SNAPSHOT : RemovalPolicy.DESTROY,
-    });
-
-    this.database = new Database(this, 'Database', {
-      vpc,
-      subnets: this.network.dataSubnets,
-      mode: config.databaseMode,
-      instanceType: config.dbInstanceType,
-      allocatedStorageGb: config.dbAllocatedStorageGb,
-      minCapacityAcu: config.auroraMinAcu,
-      maxCapacityAcu: config.auroraMaxAcu,
-      readers: config.auroraReaders,
-      multiAz: config.isProd,
-      deletionProtection: config.isProd,
-      // Replaced (a databaseMode switch) or removed, the database leaves a final snapshot in every stage.
-      removalPolicy: RemovalPolicy.SNAPSHOT,
-      secretsRemovalPolicy: removalPolicy,
-    });
-
-    // The page's origin must be allowed before the API exists; '*' already admits it. On prod with no
-    // allowedOrigins set (stack-config allows that only with the web client), it is the only origin.
-    this.webClient = config.webClient ? new WebClient(this, 'WebClient', { removalPolicy }) : undefined;
-    const allowedOrigins =
-      this.webClient && !config.allowedOrigins.includes('*') ? [...config.allowedOrigins, this.webClient.origin] : config.allowedOrigins;
-    if (allowedOrigins.length === 0) throw new Error('ChatbotApiStack: no CORS origin; set allowedOrigins (or webClient=true)');
-
-    // The models clients may pick (context `models`): their env for the functions, IAM for exactly them.
-    const modelList = loadModelList(this.node, config);
-    const openaiKey = config.openaiApiKeySecretArn
-      ? secretsmanager.Secret.fromSecretCompleteArn(this, 'OpenAiApiKey', config.openaiApiKeySecretArn)
-      : undefined;
-    this.functions = new Functions(this, 'Functions', {
-      vpc,
-      subnets: this.network.functionSubnets,
-      internetEgress: this.network.hasInternetEgress,
-      removalPolicy,
-      // How long a connect may take depends on the database mode (a paused Aurora writer takes ~15 s to resume).
-      requestConnectTimeout: this.database.connectWait.request,
-      jobConnectTimeout: this.database.connectWait.job,
-      streamingReservedConcurrency: config.streamingConcurrency,
-      environment: {
-        POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
-        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
-        // DATABASE_SECRET_ARN and REDIS_AUTH_SECRET_ARN are set per function below, with the grant to read them.
-        DATABASE_HOST: this.database.endpointHost,
-        DATABASE_PORT: String(this.database.endpointPort),
-        DATABASE_NAME: this.database.databaseName,
-        DATABASE_SSL: 'true',
-        // Aurora presents a certificate from the RDS CA, which the Lambda Node.js runtime ships but does not load by default.
-        ...(this.database.presentsRdsCertificate ? { NODE_EXTRA_CA_CERTS: '/var/runtime/ca-cert.pem' } : {}),
-      },
-      apiEnvironment: {
-        REDIS_HOST: this.cache.endpointHost,
-        REDIS_PORT: String(this.cache.endpointPort),
-        REDIS_TLS: 'true',
-        REDIS_CLUSTER_MODE: String(this.cache.clusterMode),
-        // With replicas, an invalidation counts once one has it (a failover cannot lose it), retried for 2 s through a failover.
-        ...(this.cache.replicas > 0 ? { REDIS_INVALIDATION_REPLICAS: '1', REDIS_INVALIDATION_RETRY_MS: '2000' } : {}),
-        ALLOWED_ORIGINS: allowedOrigins.join(','),
-        ...(config.cacheKeyPrefix ? { CACHE_KEY_PREFIX: config.cacheKeyPrefix } : {}),
-        USER_TURN_LIMIT: String(config.userTurnLimit),
-        USER_TURN_WINDOW_SECONDS: String(config.userTurnWindowSeconds),
-        MAX_CONVERSATION_MESSAGES: String(config.maxConversationMessages),
-        MAX_CONVERSATION_BYTES: String(config.maxConversationBytes),
-      },
-      modelEnvironment: {
-        LLM_PROVIDER: config.llmProvider,
-        ...(config.llmProvider === 'bedrock' ? { BEDROCK_MODEL_ID: config.bedrockModelId } : {}),
-        ...(config.openaiBaseUrl ? { OPENAI_BASE_URL: config.openaiBaseUrl } : {}),
-        ...(config.openaiModel ? { OPENAI_MODEL: config.openaiModel } : {}),
-        ...(openaiKey ? { OPENAI_API_KEY_SECRET_ARN: openaiKey.secretArn } : {}),
-      },
-      modelSecrets: openaiKey ? [openaiKey] : [],
-      deletedRetentionDays: config.deletedRetentionDays,
-      authorizerEnvironment:
-        config.authMode === 'oidc'
-          ? {
-              POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
-              POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
-              OIDC_ISSUER: config.oidcIssuer,
-              OIDC_AUDIENCE: config.oidcAudience,
-              ...(config.oidcJwksUri ? { OIDC_JWKS_URL: config.oidcJwksUri } : {}),
-              ...(config.oidcRequiredScopes.length > 0 ? { OIDC_REQUIRED_SCOPES: config.oidcRequiredScopes.join(',') } : {}),
-            }
-          : undefined,
-      bedrockModelArns: modelList.bedrockModelArns(this.partition, this.region, this.account),
-    });
-    modelList.addTo(this.functions.apiFunctions);
-
-    // Each function is told about, and may read, only the secrets it uses: the API handlers the app role's
-    // and the cache token; the purge job the app role's (it touches no cache key); migrate the master
-    // credentials, and the app role's to give that role its first login.
-    for (const fn of [...this.functions.apiHandlers, this.functions.purgeDeleted]) {
-      this.database.grantConnect(fn);
-      fn.addEnvironment('DATABASE_SECRET_ARN', this.database.appSecret.secretArn);
-    }
-    for (const handler of this.functions.apiHandlers) {
-      this.cache.grantReadAuthToken(handler);
-      handler.addEnvironment('REDIS_AUTH_SECRET_ARN', this.cache.authSecret.secretArn);
-    }
-    this.database.grantMigrate(this.functions.migrate);
-    this.functions.migrate.addEnvironment('DATABASE_SECRET_ARN', this.database.masterSecret.secretArn);
-    this.functions.migrate.addEnvironment('APP_DATABASE_SECRET_ARN', this.database.appSecret.secretArn);
-
-    // The functions' security group starts with no egress; open exactly what they use.
-    this.functions.connections.allowTo(this.cache, ec2.Port.tcp(this.cache.endpointPort), 'Functions to the cache');
-    this.functions.connections.allowTo(this.database, ec2.Port.tcp(this.database.endpointPort), 'Functions to the database (RDS Proxy or Aurora)');
-    for (const endpoint of this.network.endpoints) {
-      this.functions.connections.allowTo(endpoint, ec2.Port.tcp(443), 'Functions to a VPC endpoint');
-    }
-    // Migrations need the proxy, its secrets, the endpoint and the rules above in place; the app secret's
-    // first rotation test logs in as the role the migration gives a login, so it waits for the migration.
-    this.functions.migrationTrigger.executeAfter(this.network, ...this.database.clientDependencies, this.functions.securityGroup);
-    this.database.rotateAppSecretAfter(this.functions.migrationTrigger);
-
-    this.api = new Api(this, 'Api', {
-      functions: this.functions.apiFunctions,
-      oidcAuthorizer: this.functions.authorizer && { handler: this.functions.authorizer, resultsCacheTtl: Duration.seconds(config.authorizerCacheTtl) },
-      stageName: config.stage,
-      allowedOrigins,
-      userPoolId: config.userPoolId,
-      selfSignUp: config.selfSignUp,
-      sesFromAddress: config.sesFromAddress,
-      sesIdentityArn: config.sesIdentityArn,
-      apiScope: config.apiScope,
-      throttleRateLimit: config.throttleRateLimit,
-      throttleBurstLimit: config.throttleBurstLimit,
-      removalPolicy,
-    });
-
-    this.firewall = config.waf
-      ? new ApiFirewall(this, 'Firewall', { stage: this.api.restApi.deploymentStage, requestsPerIp: config.wafRateLimit })
-      : undefined;
-
-    this.observability = new Observability(this, 'Observability', {
+    this.chatbot = new ChatbotApi(this, 'Default', propsFromConfig(config, { vpc, models: this.node.tryGetContext('models'), titleModel: this.node.tryGetContext('titleModel') }));
+    ({
+      network: this.network,
       cache: this.cache,
       database: this.database,
-      restApi: this.api.restApi,
-      alarmEmail: config.alarmEmail,
-      accountConcurrencyThreshold: config.accountConcurrencyAlarmThreshold,
+      functions: this.functions,
+      api: this.api,
+      observability: this.observability,
+      webClient: this.webClient,
       firewall: this.firewall,
-      functions: {
-        ...Object.fromEntries(
-          Object.entries(this.functions.apiFunctions).map(([name, fn]) => [
-            logicalIdOf(name as ApiFunctionName),
-            // A streamed reply lasts as long as the model talks; everything else should answer fast.
-            { function: fn, p99DurationThreshold: API_FUNCTIONS[name as ApiFunctionName].streaming ? Duration.seconds(120) : Duration.seconds(2) },
-          ]),
-        ),
-      },
-      jobs: {
-        PurgeDeleted: { function: this.functions.purgeDeleted, failureQueue: this.functions.purgeFailures, p99DurationThreshold: Duration.minutes(4) },
-      },
-    });
+    } = this.chatbot);
 
-    if (this.webClient && this.api.userPool) {
-      this.webClient.connect({
-        url: this.api.restApi.url,
-        origin: `https://${this.api.restApi.restApiId}.execute-api.${this.region}.${this.urlSuffix}`,
-        userPool: this.api.userPool,
-        apiScope: config.apiScope ? cognito.OAuthScope.custom(config.apiScope) : undefined,
-      });
+    if (this.webClient) {
       new CfnOutput(this, 'WebClientUrl', { value: `${this.webClient.origin}/`, description: 'The reference web client' });
     }
     new CfnOutput(this, 'ApiUrl', { value: this.api.backendApiUrl, description: 'Base URL of the backend API' });
     new CfnOutput(this, 'OpenAiBaseUrl', { value: this.api.openAiApiUrl, description: "Base URL of OpenAI's API (/v1) for OpenAI SDKs and frontends" });
+    if (this.api.domainTarget) {
+      new CfnOutput(this, 'CustomDomainTarget', {
+        value: this.api.domainTarget,
+        description: `Point ${config.domainName} here (CNAME or alias) unless hostedZoneId made the record`,
+      });
+    }
     if (this.api.userPool) new CfnOutput(this, 'UserPoolId', { value: this.api.userPool.userPoolId });
     else new CfnOutput(this, 'OidcIssuer', { value: config.oidcIssuer!, description: 'The OpenID Connect issuer whose access tokens the API accepts (authMode=oidc)' });
     if (this.api.userPoolClient) {

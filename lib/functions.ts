@@ -17,7 +17,11 @@ import { Construct } from 'constructs';
 import type { FunctionEnvironment } from '../layer/src/contracts/environment';
 import { envDefault } from '../layer/src/contracts/environment';
 import { API_FUNCTIONS, GATEWAY_INTEGRATION_TIMEOUT_SECONDS, type ApiFunctionName, type ApiFunctionSpec } from '../layer/src/contracts/route-table';
-import { buildLayer, listMigrationFiles, MIGRATIONS_DIR, REPO_ROOT } from '../scripts/build-layer';
+import { migrationsDir, PREBUILT_DIR, PREBUILT_LAYOUT, prebuiltManifest } from './assets';
+
+/** The repository's build script, loaded only when building from sources (the package ships its output instead). */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const sourceBuild = () => require('../scripts/build-layer') as typeof import('../scripts/build-layer');
 
 /** Props for {@link Functions}. */
 export interface FunctionsProps {
@@ -74,7 +78,7 @@ export interface FunctionsProps {
 export type HandlerName = ApiFunctionName | 'migrate' | 'purge-deleted' | 'authorizer';
 
 /** Path of a handler's entry file. */
-export const handlerEntry = (name: HandlerName): string => path.join(REPO_ROOT, 'lambdas', name, 'index.ts');
+export const handlerEntry = (name: HandlerName): string => path.join(sourceBuild().REPO_ROOT, 'lambdas', name, 'index.ts');
 
 /**
  * esbuild options of every handler bundle. The layer is CJS and found through
@@ -95,8 +99,10 @@ export const HANDLER_BUNDLING: nodejs.BundlingOptions = {
 /** SHA-256 of the migration files: part of the migrate function's config, so a new migration re-runs the trigger. */
 export function hashMigrations(): string {
   const hash = crypto.createHash('sha256');
-  for (const file of listMigrationFiles()) {
-    hash.update(file).update('\0').update(fs.readFileSync(path.join(MIGRATIONS_DIR, file))).update('\0');
+  const dir = migrationsDir();
+  const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((file) => file.endsWith('.sql')).sort() : [];
+  for (const file of files) {
+    hash.update(file).update('\0').update(fs.readFileSync(path.join(dir, file))).update('\0');
   }
   return hash.digest('hex');
 }
@@ -132,11 +138,11 @@ export class Functions extends Construct {
   /** The ONE layer every function loads `@chatbot/shared` from. */
   public readonly layer: lambda.LayerVersion;
   /** The API's functions, by route-table name. */
-  public readonly apiFunctions: Readonly<Record<ApiFunctionName, nodejs.NodejsFunction>>;
+  public readonly apiFunctions: Readonly<Record<ApiFunctionName, lambda.Function>>;
   /** POST /backend-api/f/conversation and /backend-api/conversation (response streaming): the one that calls the model. */
-  public readonly postConversation: nodejs.NodejsFunction;
+  public readonly postConversation: lambda.Function;
   /** Hard-deletes conversations soft-deleted longer ago than the retention; run by {@link purgeSchedule}. */
-  public readonly purgeDeleted: nodejs.NodejsFunction;
+  public readonly purgeDeleted: lambda.Function;
   /**
    * Where a failed purge run lands: Lambda's on-failure record once its retries are spent, or
    * EventBridge's event when it could not invoke the function. A message here is a failed run.
@@ -145,13 +151,13 @@ export class Functions extends Construct {
   /** The daily schedule of {@link purgeDeleted}. */
   public readonly purgeSchedule: events.Rule;
   /** Applies the SQL migrations; invoked by {@link migrationTrigger} at deploy time. */
-  public readonly migrate: nodejs.NodejsFunction;
+  public readonly migrate: lambda.Function;
   /** Runs `migrate` during `cdk deploy`; call `executeAfter` with everything it needs to reach the database. */
   public readonly migrationTrigger: triggers.Trigger;
   /** The API's functions. */
-  public readonly apiHandlers: readonly nodejs.NodejsFunction[];
+  public readonly apiHandlers: readonly lambda.Function[];
   /** The Lambda authorizer (`authorizerEnvironment` given): verifies OIDC access tokens, outside the VPC. */
-  public readonly authorizer?: nodejs.NodejsFunction;
+  public readonly authorizer?: lambda.Function;
   /** The functions' security group. */
   public readonly securityGroup: ec2.SecurityGroup;
   /** Network access of all functions (open ports with `connections.allowTo`). */
@@ -166,21 +172,24 @@ export class Functions extends Construct {
       description: '@chatbot/shared: config, database, redis client, cache service, repository, AI service, migrations',
       compatibleRuntimes: [runtime],
       compatibleArchitectures: [lambda.Architecture.ARM_64],
-      code: lambda.Code.fromAsset(REPO_ROOT, {
-        // Hash what ships, not the sources: a dependency bump changes the bundle, hence the layer version.
-        assetHashType: AssetHashType.OUTPUT,
-        bundling: {
-          local: {
-            tryBundle(outputDir: string): boolean {
-              buildLayer(outputDir);
-              return true;
+      code: PREBUILT_DIR
+        ? // The package's layer, built by `npm pack` with the same script.
+          lambda.Code.fromAsset(path.join(PREBUILT_DIR, PREBUILT_LAYOUT.layer))
+        : lambda.Code.fromAsset(sourceBuild().REPO_ROOT, {
+            // Hash what ships, not the sources: a dependency bump changes the bundle, hence the layer version.
+            assetHashType: AssetHashType.OUTPUT,
+            bundling: {
+              local: {
+                tryBundle(outputDir: string): boolean {
+                  sourceBuild().buildLayer(outputDir);
+                  return true;
+                },
+              },
+              // Fallback only when local bundling cannot run; the repository (with node_modules) is mounted at /asset-input.
+              image: DockerImage.fromRegistry('public.ecr.aws/sam/build-nodejs24.x'),
+              command: ['bash', '-c', 'cd /asset-input && npx tsx scripts/build-layer.ts /asset-output'],
             },
-          },
-          // Fallback only when local bundling cannot run; the repository (with node_modules) is mounted at /asset-input.
-          image: DockerImage.fromRegistry('public.ecr.aws/sam/build-nodejs24.x'),
-          command: ['bash', '-c', 'cd /asset-input && npx tsx scripts/build-layer.ts /asset-output'],
-        },
-      }),
+          }),
     });
 
     this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
@@ -195,6 +204,11 @@ export class Functions extends Construct {
 
     const requestConnectTimeout = props.requestConnectTimeout ?? Duration.millis(envDefault('DATABASE_CONNECT_TIMEOUT_MS'));
     const jobConnectTimeout = props.jobConnectTimeout ?? Duration.seconds(10);
+    const prebuiltHandlers = prebuiltManifest()?.handlers;
+    if (prebuiltHandlers) {
+      const missing = [...Object.keys(API_FUNCTIONS), 'migrate', 'purge-deleted'].filter((name) => !prebuiltHandlers.includes(name));
+      if (missing.length > 0) throw new Error(`Functions: the package's prebuilt handlers lack ${missing.join(', ')}; rebuild it (npm pack)`);
+    }
     const make = (
       name: HandlerName,
       logicalId: string,
@@ -207,7 +221,7 @@ export class Functions extends Construct {
         /** Run in the VPC. @default true */
         inVpc?: boolean;
       },
-    ): nodejs.NodejsFunction => {
+    ): lambda.Function => {
       const inVpc = options.inVpc ?? true;
       // A function that gives up before its connect wait would time out instead of answering 503.
       if ((options.inVpc ?? true) && options.timeout.toMilliseconds() <= options.connectTimeout.toMilliseconds()) {
@@ -219,19 +233,13 @@ export class Functions extends Construct {
         retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
         removalPolicy,
       });
-      const fn = new nodejs.NodejsFunction(this, logicalId, {
+      const common: lambda.FunctionOptions = {
         description: options.description,
-        entry: handlerEntry(name),
-        handler: 'handler',
-        runtime,
         architecture: lambda.Architecture.ARM_64,
         memorySize: props.memorySize ?? 1024,
         timeout: options.timeout,
         reservedConcurrentExecutions: options.reservedConcurrentExecutions,
         layers: [this.layer],
-        projectRoot: REPO_ROOT,
-        depsLockFilePath: path.join(REPO_ROOT, 'package-lock.json'),
-        bundling: HANDLER_BUNDLING,
         // Outside the VPC (the authorizer) a function reaches no database: it gets only its own environment.
         environment: inVpc
           ? { ...props.environment, ...options.environment, DATABASE_CONNECT_TIMEOUT_MS: String(options.connectTimeout.toMilliseconds()) }
@@ -242,7 +250,24 @@ export class Functions extends Construct {
         applicationLogLevelV2: lambda.ApplicationLogLevel.INFO,
         systemLogLevelV2: lambda.SystemLogLevel.WARN,
         logGroup,
-      });
+      };
+      const fn = prebuiltHandlers
+        ? // The package's bundle of this handler (same esbuild options, built by `npm pack`).
+          new lambda.Function(this, logicalId, {
+            ...common,
+            runtime,
+            handler: 'index.handler',
+            code: lambda.Code.fromAsset(path.join(PREBUILT_DIR!, PREBUILT_LAYOUT.handlers, name)),
+          })
+        : new nodejs.NodejsFunction(this, logicalId, {
+            ...common,
+            entry: handlerEntry(name),
+            handler: 'handler',
+            runtime,
+            projectRoot: sourceBuild().REPO_ROOT,
+            depsLockFilePath: path.join(sourceBuild().REPO_ROOT, 'package-lock.json'),
+            bundling: HANDLER_BUNDLING,
+          });
       Validations.of(fn).acknowledge(
         {
           id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
@@ -264,7 +289,7 @@ export class Functions extends Construct {
       return fn;
     };
 
-    const apiFunctions = {} as Record<ApiFunctionName, nodejs.NodejsFunction>;
+    const apiFunctions = {} as Record<ApiFunctionName, lambda.Function>;
     for (const [name, spec] of Object.entries(API_FUNCTIONS) as [ApiFunctionName, (typeof API_FUNCTIONS)[ApiFunctionName]][]) {
       apiFunctions[name] = make(name, logicalIdOf(name), {
         // A follower must be able to last as long as the reply it follows.

@@ -8,6 +8,15 @@ export const VPC_CIDR = '10.40.0.0/16';
 
 /** Props for {@link Network}. */
 export interface NetworkProps {
+  /**
+   * An existing VPC (its network team's) to use instead of creating one: the functions go in its
+   * private subnets with egress (or its isolated ones if it has none), the cache and the database in
+   * its isolated subnets (or its private ones if it has none). Nothing is added to it: no endpoints,
+   * no flow logs; the functions need a route (NAT) or interface endpoints for Secrets Manager,
+   * Bedrock Runtime and CloudWatch Logs (docs/deploy.md, "Use an existing VPC").
+   * @default - a new VPC as described above
+   */
+  readonly vpc?: ec2.IVpc;
   /** NAT gateways; with none the functions run in isolated subnets and reach AWS through interface endpoints only. @default 0 */
   readonly natGateways?: number;
   /** Availability zones to span. @default 2 */
@@ -26,8 +35,10 @@ export interface NetworkProps {
  * endpoints for the AWS APIs the functions call, and flow logs.
  */
 export class Network extends Construct {
-  /** The VPC. */
-  public readonly vpc: ec2.Vpc;
+  /** The VPC (created, or the one given). */
+  public readonly vpc: ec2.IVpc;
+  /** Whether the VPC was given rather than created here. */
+  public readonly existing: boolean;
   /** Subnets the Lambda functions are placed in. */
   public readonly functionSubnets: ec2.SubnetSelection;
   /** Subnets for the cache and the database: never routable from or to the internet. */
@@ -39,6 +50,21 @@ export class Network extends Construct {
 
   constructor(scope: Construct, id: string, props: NetworkProps = {}) {
     super(scope, id);
+    this.existing = props.vpc !== undefined;
+    if (props.vpc) {
+      const vpc = props.vpc;
+      this.vpc = vpc;
+      const hasIsolated = vpc.isolatedSubnets.length > 0;
+      const hasPrivate = vpc.privateSubnets.length > 0;
+      if (!hasIsolated && !hasPrivate) {
+        throw new Error(`Network: the VPC ${vpc.vpcId} has no private or isolated subnets; the functions, cache and database never go in public subnets`);
+      }
+      this.dataSubnets = { subnetType: hasIsolated ? ec2.SubnetType.PRIVATE_ISOLATED : ec2.SubnetType.PRIVATE_WITH_EGRESS };
+      this.functionSubnets = { subnetType: hasPrivate ? ec2.SubnetType.PRIVATE_WITH_EGRESS : ec2.SubnetType.PRIVATE_ISOLATED };
+      this.hasInternetEgress = hasPrivate;
+      this.endpoints = [];
+      return;
+    }
     const natGateways = props.natGateways ?? 0;
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.DESTROY;
     this.hasInternetEgress = natGateways > 0;
@@ -53,7 +79,7 @@ export class Network extends Construct {
       );
     }
 
-    this.vpc = new ec2.Vpc(this, 'Vpc', {
+    const vpc = new ec2.Vpc(this, 'Vpc', {
       ipAddresses: ec2.IpAddresses.cidr(VPC_CIDR),
       maxAzs: props.maxAzs ?? 2,
       natGateways,
@@ -61,6 +87,7 @@ export class Network extends Construct {
       // Nothing here needs a default-open security group; CDK then strips its rules.
       restrictDefaultSecurityGroup: true,
     });
+    this.vpc = vpc;
     this.dataSubnets = { subnetGroupName: 'data' };
     this.functionSubnets = this.hasInternetEgress ? { subnetGroupName: 'app' } : this.dataSubnets;
 
@@ -68,7 +95,7 @@ export class Network extends Construct {
       retention: props.flowLogRetention ?? logs.RetentionDays.ONE_MONTH,
       removalPolicy,
     });
-    this.vpc.addFlowLog('FlowLog', {
+    vpc.addFlowLog('FlowLog', {
       destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogGroup),
       trafficType: ec2.FlowLogTrafficType.REJECT,
     });
@@ -85,7 +112,7 @@ export class Network extends Construct {
     const { account, region } = Stack.of(this);
     const lookupSupportedAzs = !Token.isUnresolved(account) && !Token.isUnresolved(region);
     this.endpoints = endpointServices.map(([name, service]) => {
-      const endpoint = this.vpc.addInterfaceEndpoint(name, {
+      const endpoint = vpc.addInterfaceEndpoint(name, {
         service,
         subnets: this.functionSubnets,
         privateDnsEnabled: true,

@@ -97,6 +97,16 @@ export interface StackConfig {
   readonly sesIdentityArn?: string;
   /** The one OAuth scope the API methods accept; absent: the stack's resource-server scope and Cognito's sign-in scope. */
   readonly apiScope?: string;
+  /** An existing VPC to look up (`Vpc.fromLookup`, needs the stack's account and Region) instead of creating one. */
+  readonly vpcId?: string;
+  /** Custom domain of the API (e.g. api.example.com), with {@link certificateArn}. */
+  readonly domainName?: string;
+  /** ACM certificate (in the stack's Region) covering {@link domainName}. */
+  readonly certificateArn?: string;
+  /** Route 53 public hosted zone to put an alias record for {@link domainName} in, with {@link hostedZoneName}. */
+  readonly hostedZoneId?: string;
+  /** The zone's domain name (e.g. example.com), with {@link hostedZoneId}. */
+  readonly hostedZoneName?: string;
   /** Cognito user pool authorizer (default), or a Lambda authorizer verifying any OpenID Connect issuer's tokens. */
   readonly authMode: AuthMode;
   /** `authMode=oidc`: the issuer (`iss`, an https URL). */
@@ -163,6 +173,13 @@ export const DEFAULT_CONTEXT = {
   sesFromAddress: '',
   sesIdentityArn: '',
   apiScope: '',
+  // '' = create a VPC.
+  vpcId: '',
+  // '' = the execute-api URL only; set domainName and certificateArn together.
+  domainName: '',
+  certificateArn: '',
+  hostedZoneId: '',
+  hostedZoneName: '',
   authMode: 'cognito',
   oidcIssuer: '',
   oidcAudience: '',
@@ -269,6 +286,11 @@ export function loadStackConfig(node: Pick<Node, 'tryGetContext'>): StackConfig 
     sesFromAddress: optional('sesFromAddress'),
     sesIdentityArn: optional('sesIdentityArn'),
     apiScope: optional('apiScope'),
+    vpcId: optional('vpcId'),
+    domainName: optional('domainName')?.toLowerCase(),
+    certificateArn: optional('certificateArn'),
+    hostedZoneId: optional('hostedZoneId'),
+    hostedZoneName: optional('hostedZoneName')?.toLowerCase().replace(/\.$/, ''),
     authMode: str('authMode') as AuthMode,
     oidcIssuer: optional('oidcIssuer'),
     oidcAudience: optional('oidcAudience'),
@@ -276,6 +298,31 @@ export function loadStackConfig(node: Pick<Node, 'tryGetContext'>): StackConfig 
     oidcRequiredScopes: list('oidcRequiredScopes'),
     authorizerCacheTtl: int('authorizerCacheTtl'),
   };
+  validateStackConfig(config, {
+    shown: (key) => JSON.stringify(raw(key)),
+    explicitOrigins,
+    notBoolean: (key) => bool(key) === undefined,
+  });
+  return config;
+}
+
+/** What {@link validateStackConfig} needs beyond the parsed values, so each error can show what was given. */
+export interface ValidationInput {
+  /** The value as given, for the message. */
+  readonly shown: (key: ContextKey) => string;
+  /** The origins given explicitly (before the stage's default). */
+  readonly explicitOrigins: readonly string[];
+  /** Whether a boolean knob was given as something other than true/false. */
+  readonly notBoolean: (key: ContextKey) => boolean;
+}
+
+/**
+ * The one rule set every configuration passes, whether it came from CDK context (the repository's app)
+ * or from {@link ChatbotApiProps} (a team's app): every bad value is reported at once, each naming its knob.
+ */
+export function validateStackConfig(config: StackConfig, input: ValidationInput): void {
+  const { shown, explicitOrigins } = input;
+  const { isProd, webClient } = config;
   const oidc = config.authMode === 'oidc';
   const httpsUrl = (value: string | undefined): boolean => {
     try {
@@ -286,7 +333,6 @@ export function loadStackConfig(node: Pick<Node, 'tryGetContext'>): StackConfig 
     }
   };
 
-  const shown = (key: ContextKey): string => JSON.stringify(raw(key));
   const between = (value: number, min: number, max: number): boolean =>
     Number.isInteger(value) && value >= min && value <= max;
   const halfSteps = (value: number, min: number, max: number): boolean =>
@@ -396,7 +442,7 @@ export function loadStackConfig(node: Pick<Node, 'tryGetContext'>): StackConfig 
       message: `"userPoolId" must look like us-east-1_AbCdEf123; got ${shown('userPoolId')}`,
     },
     {
-      condition: bool('selfSignUp') === undefined,
+      condition: input.notBoolean('selfSignUp'),
       message: `"selfSignUp" must be true or false; got ${shown('selfSignUp')}`,
     },
     {
@@ -437,7 +483,7 @@ export function loadStackConfig(node: Pick<Node, 'tryGetContext'>): StackConfig 
       message: `"deletedRetentionDays" must be an integer from 0 to 3650 (days); got ${shown('deletedRetentionDays')}`,
     },
     {
-      condition: bool('webClient') === undefined,
+      condition: input.notBoolean('webClient'),
       message: `"webClient" must be true or false; got ${shown('webClient')}`,
     },
     {
@@ -445,7 +491,7 @@ export function loadStackConfig(node: Pick<Node, 'tryGetContext'>): StackConfig 
       message: `"streamingConcurrency" must be 'none' or an integer from 1 to 10000 (reserved executions per streaming function); got ${shown('streamingConcurrency')}`,
     },
     {
-      condition: bool('waf') === undefined,
+      condition: input.notBoolean('waf'),
       message: `"waf" must be true or false; got ${shown('waf')}`,
     },
     {
@@ -476,6 +522,45 @@ export function loadStackConfig(node: Pick<Node, 'tryGetContext'>): StackConfig 
     {
       condition: config.apiScope !== undefined && config.apiScope !== COGNITO_SIGN_IN_SCOPE && !/^\S+\/[^\s/]+$/.test(config.apiScope),
       message: `"apiScope" must be a resource-server scope such as chatbot-api/conversations; got ${shown('apiScope')}`,
+    },
+    {
+      condition: config.vpcId !== undefined && !/^vpc-[0-9a-f]{8,17}$/.test(config.vpcId),
+      message: `"vpcId" must be a VPC id such as vpc-0123456789abcdef0; got ${shown('vpcId')}`,
+    },
+    {
+      condition: config.domainName !== undefined && !DOMAIN_NAME.test(config.domainName),
+      message: `"domainName" must be a fully qualified domain name such as api.example.com; got ${shown('domainName')}`,
+    },
+    {
+      condition: config.domainName !== undefined && config.certificateArn === undefined,
+      message: `"certificateArn" is required with domainName: the ARN of an ACM certificate in the stack's Region covering ${shown('domainName')}`,
+    },
+    {
+      condition: config.certificateArn !== undefined && config.domainName === undefined,
+      message: `"domainName" is required with certificateArn: the API's custom domain (e.g. api.example.com); got certificateArn=${shown('certificateArn')}`,
+    },
+    {
+      condition: config.certificateArn !== undefined && !/^arn:aws[\w-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[\w-]+$/.test(config.certificateArn),
+      message: `"certificateArn" must be an ACM certificate ARN such as arn:aws:acm:us-east-1:123456789012:certificate/0abc…; got ${shown('certificateArn')}`,
+    },
+    {
+      condition: config.hostedZoneId !== undefined && !/^Z[A-Z0-9]{1,31}$/.test(config.hostedZoneId),
+      message: `"hostedZoneId" must be a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ; got ${shown('hostedZoneId')}`,
+    },
+    {
+      condition: (config.hostedZoneId === undefined) !== (config.hostedZoneName === undefined),
+      message: `"hostedZoneId" and "hostedZoneName" go together (the zone's id and its domain, e.g. example.com); got hostedZoneId=${shown('hostedZoneId')}, hostedZoneName=${shown('hostedZoneName')}`,
+    },
+    {
+      condition: config.hostedZoneId !== undefined && config.domainName === undefined,
+      message: `"hostedZoneId" needs domainName (the record it adds is the custom domain's alias); got ${shown('hostedZoneId')}`,
+    },
+    {
+      condition:
+        config.hostedZoneName !== undefined &&
+        config.domainName !== undefined &&
+        (!DOMAIN_NAME.test(config.hostedZoneName) || !`.${config.domainName}`.endsWith(`.${config.hostedZoneName}`)),
+      message: `"hostedZoneName" must be the zone holding domainName (${shown('domainName')} is not in it); got ${shown('hostedZoneName')}`,
     },
     {
       condition: !AUTH_MODES.includes(config.authMode),
@@ -516,5 +601,7 @@ export function loadStackConfig(node: Pick<Node, 'tryGetContext'>): StackConfig 
   if (errors.length > 0) {
     throw new StackConfigError(`Invalid CDK context:\n- ${errors.join('\n- ')}`);
   }
-  return config;
 }
+
+/** A fully qualified domain name: labels of letters, digits and '-', at least two. */
+const DOMAIN_NAME = /^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$/;

@@ -5,7 +5,7 @@ import * as cognito from 'aws-cdk-lib/aws-cognito';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3deploy from 'aws-cdk-lib/aws-s3-deployment';
 import { Construct } from 'constructs';
-import { buildWebClientSync } from '../web/build';
+import { webClientFiles } from './assets';
 import { API_SCOPE } from './api';
 import { contentSecurityPolicy, type PagePolicyOptions } from '../web/security-headers';
 
@@ -184,7 +184,7 @@ export class WebClient extends Construct {
       useCognitoProvidedValues: true,
     });
 
-    const files = buildWebClientSync();
+    const files = webClientFiles();
     const cognitoDomain = `${this.userPoolDomain.domainName}.auth.${stack.region}.amazoncognito.com`;
     // The prefix, not the domain resource: the header policy must not wait for the login domain.
     this.cspSources = { apiOrigin: api.origin, cognitoDomain: `${domainPrefix}.auth.${stack.region}.amazoncognito.com` };

@@ -2,7 +2,7 @@
  * cfn-lint (the CloudFormation linter, `pip install cfn-lint`) must report no errors on the
  * templates of the default, `cacheMode=serverless` and `stage=prod` synths, and of the
  * documented profiles (cache shards, Aurora Serverless v2 on dev and prod, WAF, SES and the
- * hosted web client), and no warning but W3005 (the
+ * hosted web client, and the custom domain), and no warning but W3005 (the
  * redundant DependsOn CDK writes).
  *
  * Where cfn-lint is not on PATH the same synths run, and the test checks only what CDK
@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { removeSynthOutputs, synthesize } from './support/synth';
-import { AURORA_PROD_PROFILE, DEV_LOW_COST_PROFILE, OIDC_PROFILE, PROD_PROFILE, SCALE_PROFILE, WAF_PROFILE } from './support/profiles';
+import { AURORA_PROD_PROFILE, CUSTOM_DOMAIN_PROFILE, DEV_LOW_COST_PROFILE, OIDC_PROFILE, PROD_PROFILE, SCALE_PROFILE, WAF_PROFILE } from './support/profiles';
 
 const COMBINATIONS: Readonly<Record<string, Readonly<Record<string, string>>>> = {
   default: {},
@@ -27,6 +27,8 @@ const COMBINATIONS: Readonly<Record<string, Readonly<Record<string, string>>>> =
   oidc: OIDC_PROFILE,
   // The optional settings with template effects of their own: SES sender, one required scope, the hosted page.
   'cognito-ses-web-client': { selfSignUp: 'true', sesFromAddress: 'no-reply@example.com', apiScope: 'chatbot-api/conversations', webClient: 'true' },
+  // The API on its own domain (regional, TLS 1.2) with a Route 53 alias, the web client pointed at it.
+  'custom-domain': CUSTOM_DOMAIN_PROFILE,
 };
 
 const cfnLint = (() => {

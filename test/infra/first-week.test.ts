@@ -290,9 +290,9 @@ describe('failures somebody hears about', () => {
   });
 
   it('without alarmEmail the deploy says that no one hears the alarms (a warning and an output)', () => {
-    Annotations.fromStack(base.stack).hasWarning('/ChatbotApi/Observability', Match.stringLikeRegexp('No alarmEmail'));
+    Annotations.fromStack(base.stack).hasWarning('/ChatbotApi/Default/Observability', Match.stringLikeRegexp('No alarmEmail'));
     expect((base.json.Outputs as Record<string, { Value: unknown }>).AlarmSubscription.Value).toMatch(/^NONE/);
-    Annotations.fromStack(tuned.stack).hasNoWarning('/ChatbotApi/Observability', Match.stringLikeRegexp('No alarmEmail'));
+    Annotations.fromStack(tuned.stack).hasNoWarning('/ChatbotApi/Default/Observability', Match.stringLikeRegexp('No alarmEmail'));
     expect((tuned.json.Outputs as Record<string, { Value: unknown }>).AlarmSubscription.Value).toBe('ops@example.com');
     expect(base.json.Outputs).toHaveProperty('AlarmTopicArn');
   });

@@ -32,6 +32,17 @@ export const SCALE_PROFILE: Readonly<Record<string, string>> = {
   auroraReaders: '1',
 };
 
+/** An example custom domain of the API. */
+export const EXAMPLE_DOMAIN = 'api.example.com';
+
+/** "Custom domain": the API on api.example.com with a Route 53 alias, and the hosted web client pointed at it. */
+export const CUSTOM_DOMAIN_PROFILE = {
+  domainName: EXAMPLE_DOMAIN,
+  certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789',
+  hostedZoneId: 'Z0123456789ABCDEFGHIJ',
+  hostedZoneName: 'example.com',
+  webClient: 'true',
+} as const satisfies Readonly<Record<string, string>>;
 /** "Use your own identity provider": a Lambda authorizer verifying an OpenID Connect issuer's tokens, no Cognito. */
 export const OIDC_PROFILE: Readonly<Record<string, string>> = {
   authMode: 'oidc',
