@@ -43,6 +43,8 @@ import { measureStress, stressSection } from './stress';
 import { measureSearch, searchSection } from './search';
 import { measureOpenAi, openAiSection, openAiTargets } from './openai';
 import { authSection, measureAuth } from './auth';
+import { latencyChart, measureUserView, userViewSection, type UserViewResult } from './user-view';
+import { memoryChart } from './charts';
 import { KEY_PREFIX, REDIS_URL, REPO_ROOT, RUN_ID } from './env';
 import {
   createBenchDatabase,
@@ -78,7 +80,23 @@ const STANDALONE_SECTIONS = {
   },
   resumable: async (raw: Redis) => ({ text: resumableSection(await measureResumable(raw, log)), targets: [] as TargetResult[] }),
   auth: async () => ({ text: authSection(await measureAuth(log)), targets: [] as TargetResult[] }),
+  'user-view': async (raw: Redis) => {
+    const result = await measureUserView(raw, log);
+    writeCharts({ 'bench-latency.svg': latencyChart(result) }, false);
+    log(`user view took ${result.seconds.toFixed(0)} s`);
+    return userViewSection(result);
+  },
 } as const;
+
+/** Charts go to .build/bench/ always, and beside docs/benchmarks.md only with --write-docs after a full run. */
+function writeCharts(charts: Record<string, string>, toDocs: boolean): void {
+  const dir = path.join(REPO_ROOT, '.build', 'bench');
+  mkdirSync(dir, { recursive: true });
+  for (const [name, svg] of Object.entries(charts)) {
+    writeFileSync(path.join(dir, name), svg);
+    if (toDocs) writeFileSync(path.join(REPO_ROOT, 'docs', name), svg);
+  }
+}
 const WRITE_DOCS = process.argv.includes('--write-docs');
 const onlyArgument = process.argv.indexOf('--only');
 const ONLY = onlyArgument >= 0 ? process.argv[onlyArgument + 1] : undefined;
@@ -852,6 +870,9 @@ async function main(): Promise<void> {
     // Small ones, for where compression starts to pay (§11).
     const small = [await seedConversation(owner, 2), await seedConversation(owner, 6)];
 
+    // 0. What a user sees, over HTTP through the local edge (its section is written last, with §6's cold start)
+    const userView: UserViewResult = await measureUserView(raw, log);
+
     // 1. Detail
     const details: DetailResult[] = [];
     for (const conversation of conversations) {
@@ -872,16 +893,13 @@ async function main(): Promise<void> {
       const hitAlone = detail.alone['handler hit'];
       targets.push({
         name: `detail hit p50 vs raw GET (${detail.messages} msgs)`,
+        meaning: 'the handler wraps a hit in more work than the Redis read itself: Lambda ms (cost) per hit above its floor, not a wait a user notices at these sizes',
         target: '≤ 1.5×',
         measured: `${ratio(hit.p50 / floor)} (${ms(hit.p50)} vs ${ms(floor)} ms; vs the uncompressed body's GET ${ratio(hit.p50 / detail.summaries['raw GET (uncompressed body)'].p50)}; pair alone ${ratio(hitAlone.p50 / aloneFloor)})`,
         met: hit.p50 <= 1.5 * floor,
       });
-      targets.push({
-        name: `detail hit p99 (${detail.messages} msgs)`,
-        target: '< 5 ms',
-        measured: `${ms(hit.p99)} ms (raw GET ${ms(detail.summaries['raw GET'].p99)}; pair alone ${ms(hitAlone.p99)})`,
-        met: hit.p99 < 5,
-      });
+      // No p99 target for the in-process hit: on a shared machine it measures GC and neighbours; the user view's
+      // HTTP hit p99 is the budget a user would notice, and §1's table still shows the in-process p99.
     }
     const d20 = details[0].summaries;
     notes.push(
@@ -890,6 +908,7 @@ async function main(): Promise<void> {
     );
     targets.push({
       name: 'detail hit vs DB path p50 (20 msgs)',
+      meaning: 'in-process, a hit saves less than planned over the database path; the user view above shows what it saves over HTTP',
       target: '≥ 5× faster',
       measured: `${ratio(d20['handler cache off'].p50 / d20['handler hit'].p50)} (${ms(d20['handler hit'].p50)} vs ${ms(d20['handler cache off'].p50)} ms)`,
       met: d20['handler cache off'].p50 >= 5 * d20['handler hit'].p50,
@@ -925,12 +944,14 @@ async function main(): Promise<void> {
     const flat = (variant: string) => context[1000][variant].p50 / context[20][variant].p50;
     targets.push({
       name: 'context append, 1,000 vs 20 msgs (p50)',
+      meaning: 'each turn of a long conversation gets slower with its length',
       target: 'flat (≤ 1.5×)',
       measured: `${ratio(flat('redis append'))} (${ms(context[20]['redis append'].p50)} → ${ms(context[1000]['redis append'].p50)} ms)`,
       met: flat('redis append') <= 1.5,
     });
     targets.push({
       name: 'context read, 1,000 vs 20 msgs (p50)',
+      meaning: 'a regenerate or continue in a long conversation gets slower with its length',
       target: 'flat (≤ 1.5×)',
       measured: `${ratio(flat('redis read'))} (${ms(context[20]['redis read'].p50)} → ${ms(context[1000]['redis read'].p50)} ms)`,
       met: flat('redis read') <= 1.5,
@@ -957,6 +978,7 @@ async function main(): Promise<void> {
     const tripsAgree = trips.every((t) => t.redisCommands === t.redisSeenByServer);
     targets.push({
       name: 'Redis round trips: layer count = server count',
+      meaning: "the layer's own counters, which the metrics report, miscount the cache's work",
       target: 'equal',
       measured: tripsAgree ? 'equal for every request type' : 'differ (see §5)',
       met: tripsAgree,
@@ -964,6 +986,7 @@ async function main(): Promise<void> {
     const hitTrips = trips[0];
     targets.push({
       name: 'GET hit round trips',
+      meaning: 'a hit makes extra round trips or touches Postgres: every read pays more network hops on AWS',
       target: '1 Redis, 0 Postgres',
       measured: `${hitTrips.redisCommands} Redis, ${hitTrips.postgresQueries} Postgres`,
       met: hitTrips.redisCommands === 1 && hitTrips.postgresQueries === 0,
@@ -978,6 +1001,7 @@ async function main(): Promise<void> {
     section(13, ...stressSection(stress));
     targets.push({
       name: 'delete-all storm: DELs per key (stall, then another delete-all)',
+      meaning: 'a user deleting everything floods Redis with redundant DELs, slowing others on the node',
       target: '≤ 2 × keys + batches',
       measured: `${count(stress.storm.dels)} for ${count(stress.storm.keys)} keys`,
       met: stress.storm.dels <= 2 * stress.storm.keys + 50,
@@ -1012,6 +1036,7 @@ async function main(): Promise<void> {
     for (const size of [100, 1000]) {
       targets.push({
         name: `memory per cached conversation (${size} msgs)`,
+        meaning: 'fewer conversations fit a node: a larger, costlier node for the same traffic',
         target: '≥ 3× smaller than uncompressed',
         measured: `${ratio(memoryRatio[size])} (${bytes(perConversation[size])} vs ${bytes(perConversation[size] * memoryRatio[size])})`,
         met: memoryRatio[size] >= 3,
@@ -1031,6 +1056,7 @@ async function main(): Promise<void> {
       7,
       '## 7. Memory per cached conversation and node sizing',
       markdownTable(memoryRows),
+      '![Redis memory per cached conversation, as stored and uncompressed](bench-memory.svg)',
       `A \`conv:{id}:history\` key lives 600 s after the read that filled it, so the cache holds about one body per distinct conversation read in the last 10 minutes. The table picks the smallest node whose \`maxmemory\` (ElastiCache "Redis OSS node-type specific parameters": t4g.small 1.37 GiB, t4g.medium 3.09, r7g.large 13.07, r7g.xlarge 26.32, r7g.2xlarge 52.82) holds them with 25 % kept free (the default \`reserved-memory-percent\`), using the measured MEMORY USAGE of the zstd-compressed bodies (bodies of 16 KiB and more are stored compressed; see "Compression"). Add ${bytes(listUsage)} per active user for list pages (at most 32 pages per user are cached) and ${bytes(contextUsage)} per conversation written to in the last 24 h for context windows (86,400 s TTL).`,
       markdownTable(sizingRows),
     );
@@ -1136,6 +1162,7 @@ async function main(): Promise<void> {
     const singleFlight = herd[0];
     targets.push({
       name: `herd: ${HERD_READERS} reads after an invalidation, ${HERD_COPIES} layer copies`,
+      meaning: 'a conversation edited while many read it sends a burst of identical queries to Postgres',
       target: '≤ 1 Postgres load per wave',
       measured: `max ${Math.max(...singleFlight.loadsPerWave)} over ${singleFlight.loadsPerWave.length} waves (no waiting: max ${Math.max(...herd[2].loadsPerWave)})`,
       met: Math.max(...singleFlight.loadsPerWave) <= 1,
@@ -1182,12 +1209,14 @@ async function main(): Promise<void> {
     }
     targets.push({
       name: 'Postgres queries per request, 95 % reads',
+      meaning: 'the database must be sized closer to the cache-off load: a higher idle cost',
       target: '≥ 10× fewer',
       measured: `${ratio(perRequest(load.off) / perRequest(load.on))} (${perRequest(load.on).toFixed(2)} vs ${perRequest(load.off).toFixed(2)})`,
       met: perRequest(load.off) >= 10 * perRequest(load.on),
     });
     targets.push({
       name: 'Postgres queries per read request',
+      meaning: 'reads still reach the database: it must be sized for them',
       target: '≥ 10× fewer',
       measured: `${ratio(readsPerRequest(load.off) / Math.max(readsPerRequest(load.on), 1e-9))} (${readsPerRequest(load.on).toFixed(3)} vs ${readsPerRequest(load.off).toFixed(3)})`,
       met: readsPerRequest(load.off) >= 10 * readsPerRequest(load.on),
@@ -1224,6 +1253,7 @@ async function main(): Promise<void> {
     const coldRatio = coldStart.init['get-conversation'].totalRequireMs / coldStart.floor.requireMs;
     targets.push({
       name: 'get-conversation cold require vs ioredis + pg floor',
+      meaning: "a new container's first request waits longer than needed for code to load",
       target: '≤ 1.5×',
       measured: `${ratio(coldRatio)} (${ms(coldStart.init['get-conversation'].totalRequireMs)} vs ${ms(coldStart.floor.requireMs)} ms)`,
       met: coldRatio <= 1.5,
@@ -1231,10 +1261,26 @@ async function main(): Promise<void> {
     const detectorWorks = coldStart.control.networkEvents > 0 && coldStart.control.openTcpHandles > 0;
     targets.push({
       name: 'no network I/O at import',
+      meaning: 'init opens connections before a request: slower cold starts, connections held by frozen containers',
       target: '0 connects, 0 TCP handles',
       measured: `${coldStart.networkEvents} connects/lookups, ${coldStart.openTcpHandles} TCP handles (control: ${coldStart.control.networkEvents}/${coldStart.control.openTcpHandles})`,
       met: detectorWorks && coldStart.networkEvents === 0 && coldStart.openTcpHandles === 0,
     });
+
+    // 0. What a user sees: leads the report and the targets table
+    {
+      const get = coldStart.init['get-conversation'];
+      const view = userViewSection(userView, { requireMs: get.totalRequireMs, sinceProcessStartMs: get.sinceProcessStartMs });
+      section(0, ...view.text);
+      targets.unshift(...view.targets);
+      writeCharts(
+        {
+          'bench-latency.svg': latencyChart(userView),
+          'bench-memory.svg': memoryChart(details.map((d) => ({ messages: d.messages, storedBytes: perConversation[d.messages], uncompressedBytes: perConversation[d.messages] * memoryRatio[d.messages] }))),
+        },
+        WRITE_DOCS,
+      );
+    }
 
     // Report
     const loadAfter = os.loadavg();
@@ -1243,7 +1289,7 @@ async function main(): Promise<void> {
     if (redisStats.errors > 0) anomalies.push(`- ${redisStats.errors} Redis operations failed open (command timeout ${getConfig().redis.commandTimeoutMs} ms)`);
     const table = targetRows(targets);
     const machine = [
-      `- Date: ${startedAt.toISOString()}`,
+      `- Date: ${startedAt.toISOString()}; the run took ${((Date.now() - startedAt.getTime()) / 60_000).toFixed(1)} min`,
       `- CPU: ${cpus[0]?.model ?? 'unknown'}, ${cpus.length} cores; ${(os.totalmem() / GIB).toFixed(1)} GiB RAM; load average ${loadBefore[0].toFixed(2)} at start, ${loadAfter[0].toFixed(2)} at end`,
       `- Node ${process.version}; Redis ${versions.redis}; PostgreSQL ${versions.postgres} (both local, loopback)`,
       `- Command: \`npm run bench\` (local/run.mts bundles bench/main.ts with esbuild into .build/bench/ and runs it)`,

@@ -127,6 +127,7 @@ export function openAiTargets(result: OpenAiBenchResult): TargetResult[] {
     const [detail, items] = Object.values(summaries);
     return {
       name: `/v1 item page hit vs detail hit p50 (${messages} msgs)`,
+      meaning: 'a /v1 client pays more to read a conversation than the web client does',
       target: '≤ 1.2×',
       measured: `${ratio(items.p50 / detail.p50)} (${ms(items.p50)} vs ${ms(detail.p50)} ms)`,
       met: items.p50 <= 1.2 * detail.p50,
@@ -135,6 +136,7 @@ export function openAiTargets(result: OpenAiBenchResult): TargetResult[] {
   const [backend, responses] = Object.values(result.firstEvent);
   targets.push({
     name: 'streamed response first event vs backend-api POST p50',
+    meaning: '/v1 streaming users wait longer for the first event than web users',
     target: '≤ 1.2×',
     measured: `${ratio(responses.p50 / backend.p50)} (${ms(responses.p50)} vs ${ms(backend.p50)} ms)`,
     met: responses.p50 <= 1.2 * backend.p50,

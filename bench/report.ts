@@ -6,6 +6,8 @@ export interface TargetResult {
   readonly target: string;
   readonly measured: string;
   readonly met: boolean;
+  /** What a MISSED means for a user of the API (or an operator); shown beside the result. */
+  readonly meaning?: string;
 }
 
 export const ms = (value: number): string => (value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(3));
@@ -29,5 +31,5 @@ export function textTable(rows: readonly (readonly string[])[]): string {
 }
 
 export function targetRows(targets: readonly TargetResult[]): string[][] {
-  return [['target', 'goal', 'measured', 'result'], ...targets.map((t) => [t.name, t.target, t.measured, t.met ? 'met' : 'MISSED'])];
+  return [['target', 'goal', 'measured', 'result', 'if MISSED'], ...targets.map((t) => [t.name, t.target, t.measured, t.met ? 'met' : 'MISSED', t.meaning ?? ''])];
 }
