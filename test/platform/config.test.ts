@@ -5,7 +5,7 @@ const base = { DATABASE_URL: 'postgres://u@h:5432/db' };
 describe('parseConfig', () => {
   it('applies the documented defaults', () => {
     const config = parseConfig({ ...base, REDIS_URL: 'redis://127.0.0.1:6379' });
-    expect(config.cache).toEqual({ enabled: true, keyPrefix: '', ttlSeconds: 600, contextMaxMessages: 20, contextTtlSeconds: 86400, compressMinBytes: 16384 });
+    expect(config.cache).toEqual({ enabled: true, keyPrefix: '', ttlSeconds: 600, contextMaxMessages: 20, contextTtlSeconds: 86400, compressMinBytes: 16384, fillWaitMs: 250 });
     expect(config.database).toMatchObject({ port: 5432, ssl: false, poolMax: 2, statementTimeoutMs: 5000, connectTimeoutMs: 3000 });
     expect(config.redis).toMatchObject({ clusterMode: false, tls: false, connectTimeoutMs: 1000, commandTimeoutMs: 200 });
     expect(config.llm.provider).toBe('local');

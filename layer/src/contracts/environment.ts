@@ -64,6 +64,8 @@ export const ENVIRONMENT = {
   CACHE_TTL_SECONDS: { default: 600 },
   /** Cached values of at least this many bytes are stored zstd-compressed; 0 = never. */
   CACHE_COMPRESS_MIN_BYTES: { default: 16384 },
+  /** How long readers that missed wait for the first one's fill (its lease) before loading from Postgres themselves; at most the 3 s lease. */
+  CACHE_FILL_WAIT_MS: { default: 250 },
   /** Messages kept in the context window chat:{id}:context. */
   CONTEXT_MAX_MESSAGES: { default: 20 },
   /** TTL of the context window. */

@@ -49,6 +49,8 @@ export interface CacheConfig {
   readonly contextTtlSeconds: number;
   /** Cached values of at least this many bytes are stored zstd-compressed; 0 = never. */
   readonly compressMinBytes: number;
+  /** How long a reader waits for another reader's fill before loading without filling. */
+  readonly fillWaitMs: number;
 }
 
 export interface LlmConfig {
@@ -242,6 +244,7 @@ export function parseConfig(env: Env = process.env): AppConfig {
     contextMaxMessages: integer('CONTEXT_MAX_MESSAGES', 1, 1000),
     contextTtlSeconds: integer('CONTEXT_TTL_SECONDS', 1),
     compressMinBytes: integer('CACHE_COMPRESS_MIN_BYTES', 0),
+    fillWaitMs: integer('CACHE_FILL_WAIT_MS', 0, 3000),
   };
 
   const provider = text('LLM_PROVIDER');

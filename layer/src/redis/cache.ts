@@ -364,6 +364,7 @@ export function getCacheService(): CacheService {
       enabled: cache.enabled,
       ttlSeconds: cache.ttlSeconds,
       compressMinBytes: cache.compressMinBytes,
+      lease: { waitMs: cache.fillWaitMs },
       invalidation: { replicas: redis.invalidationReplicas, waitMs: redis.invalidationWaitMs, retryMs: redis.invalidationRetryMs },
     });
   }
