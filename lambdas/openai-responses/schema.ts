@@ -18,6 +18,7 @@ import {
   readOptionalInteger,
   isStorableText,
   assertMessageLength,
+  type CreateResponseRequest,
   type IncomingUserMessage,
   type NewItem,
   type RequestMessage,
@@ -31,18 +32,7 @@ export interface RequestLimits {
 }
 
 /** POST /v1/responses, parsed; the caller adds the user and the deadline. */
-export interface CreateResponseBody {
-  readonly model?: string;
-  readonly message?: IncomingUserMessage;
-  readonly precedingMessages: NewItem[];
-  readonly instructions?: string;
-  readonly conversationId?: string;
-  readonly previousResponseId?: string;
-  readonly stream: boolean;
-  readonly background: boolean;
-  readonly store: boolean;
-  readonly maxOutputTokens?: number;
-}
+export type CreateResponseBody = Omit<CreateResponseRequest, 'userId' | 'deadline'>;
 
 const newId = () => randomBytes(16).toString('hex');
 
