@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { appendToList, CacheService, closeDatabase, closeRedis, readList, resetCacheService, resetConfig } from '@chatbot/shared/testing';
 import { getConversation, listConversations, newUserId, sendMessage } from './support/handlers';
 import { freePort } from './reliability/support/redis-server';
+import { UNREACHABLE_REDIS_URL } from './support/redis';
 
 const saved = { ...process.env };
 async function useEnvironment(overrides: Record<string, string>) {
@@ -19,7 +20,7 @@ afterEach(async () => {
 
 describe('when Redis is not there', () => {
   it('the cache service answers misses within the connect timeout and never throws', async () => {
-    await useEnvironment({ REDIS_URL: `redis://127.0.0.1:${await freePort()}`, REDIS_CONNECT_TIMEOUT_MS: '300' });
+    await useEnvironment({ REDIS_URL: UNREACHABLE_REDIS_URL, REDIS_CONNECT_TIMEOUT_MS: '300' });
     const cache = new CacheService({ enabled: true, ttlSeconds: 600 });
     const started = Date.now();
     expect(await readList('x:l')).toBeNull();
@@ -32,7 +33,7 @@ describe('when Redis is not there', () => {
   it('the handlers serve from Postgres (X-Cache: BYPASS) and posts still complete', async () => {
     const userId = newUserId();
     const { conversationId } = await sendMessage(userId, 'before the outage');
-    await useEnvironment({ REDIS_URL: `redis://127.0.0.1:${await freePort()}`, REDIS_CONNECT_TIMEOUT_MS: '300' });
+    await useEnvironment({ REDIS_URL: UNREACHABLE_REDIS_URL, REDIS_CONNECT_TIMEOUT_MS: '300' });
     const started = Date.now();
     const detail = await getConversation(conversationId, userId);
     expect(detail.statusCode).toBe(200);

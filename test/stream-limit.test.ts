@@ -7,10 +7,9 @@
 import { randomUUID } from 'node:crypto';
 import { closeDatabase, closeRedis, holdLiveStream, LOCAL_MODEL_MARKERS, metrics, redisKeys, resetCacheService, resetConfig } from '@chatbot/shared/testing';
 import { newUserId, postRaw, resumeRaw } from './support/handlers';
-import { rawRedis } from './support/redis';
+import { rawRedis, UNREACHABLE_REDIS_URL } from './support/redis';
 import { parseSse, sseFrames } from './support/sse';
 import { AssertionDatabase } from './reliability/support/database';
-import { freePort } from './reliability/support/redis-server';
 
 const db = new AssertionDatabase();
 const redis = rawRedis();
@@ -127,7 +126,9 @@ describe('USER_MAX_LIVE_STREAMS', () => {
   });
 
   it('fails open when Redis is down: the stream is served and the bypass counted', async () => {
-    useEnvironment({ USER_MAX_LIVE_STREAMS: '1', REDIS_URL: `redis://127.0.0.1:${await freePort()}`, REDIS_CONNECT_TIMEOUT_MS: '300' });
+    useEnvironment({ USER_MAX_LIVE_STREAMS: '1', REDIS_URL: UNREACHABLE_REDIS_URL, REDIS_CONNECT_TIMEOUT_MS: '300' });
+    // A reply a previous test left streaming may have built a client on the real Redis meanwhile.
+    await closeRedis();
     const response = await postRaw({ ...slowTurn(), messages: [{ id: randomUUID(), author: { role: 'user' }, content: { content_type: 'text', parts: ['hi'] } }] }, newUserId());
     expect(response.statusCode).toBe(200);
     // The handler flushes (and clears) its metrics as it ends, possibly while the rule below runs:

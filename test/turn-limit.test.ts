@@ -6,9 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import { closeDatabase, closeRedis, enforceTurnLimit, metrics, redisKeys, resetCacheService, resetConfig } from '@chatbot/shared/testing';
 import { generateTitle, newUserId, postRaw, sendMessage } from './support/handlers';
-import { rawRedis, runPrefix } from './support/redis';
+import { rawRedis, runPrefix, UNREACHABLE_REDIS_URL } from './support/redis';
 import { AssertionDatabase } from './reliability/support/database';
-import { freePort } from './reliability/support/redis-server';
 
 const db = new AssertionDatabase();
 const redis = rawRedis();
@@ -124,7 +123,9 @@ describe('per-user turn limit', () => {
   });
 
   it('fails open when Redis is down: the turn is served and the bypass counted', async () => {
-    useEnvironment({ USER_TURN_LIMIT: '1', REDIS_URL: `redis://127.0.0.1:${await freePort()}`, REDIS_CONNECT_TIMEOUT_MS: '300' });
+    useEnvironment({ USER_TURN_LIMIT: '1', REDIS_URL: UNREACHABLE_REDIS_URL, REDIS_CONNECT_TIMEOUT_MS: '300' });
+    // A reply a previous test left streaming may have built a client on the real Redis meanwhile.
+    await closeRedis();
     const userId = newUserId();
     const started = Date.now();
     const first = await sendMessage(userId, 'Redis is gone');

@@ -7,8 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { closeRedis, defineScript, failOpen, getRedis, metrics, redisStats, resetConfig, runScript } from '@chatbot/shared/testing';
-import { freePort } from '../reliability/support/redis-server';
-import { rawRedis, runPrefix } from '../support/redis';
+import { rawRedis, runPrefix, UNREACHABLE_REDIS_URL } from '../support/redis';
 
 const redis = rawRedis();
 const key = () => `${runPrefix()}module:${randomUUID()}`;
@@ -63,7 +62,7 @@ describe('failOpen', () => {
   });
 
   it('returns the fallback, logs and counts the feature\'s metric when Redis is not there — within the connect timeout', async () => {
-    process.env.REDIS_URL = `redis://127.0.0.1:${await freePort()}`;
+    process.env.REDIS_URL = UNREACHABLE_REDIS_URL;
     process.env.REDIS_CONNECT_TIMEOUT_MS = '200';
     resetConfig();
     await closeRedis();
