@@ -8,6 +8,7 @@ import path from 'node:path';
 import { Client } from 'pg';
 import type { Redis } from 'ioredis';
 import { createConversationWithMessage, insertMessageAndMoveCurrentNode, runMigrations } from '@chatbot/shared/testing';
+import { buildRestApiEvent } from '../local/lambda-runtime';
 import { ADMIN_DATABASE_URL, DATABASE_NAME, DATABASE_URL, KEY_PREFIX, REPO_ROOT } from './env';
 
 export async function createBenchDatabase(): Promise<void> {
@@ -148,3 +149,17 @@ export async function seedConversation(userId: string, messages: number): Promis
 }
 
 export const sampleText = { user: USER_TEXT, assistant: ASSISTANT_TEXT };
+
+/** The browser origin every bench request comes from (an allowed CORS origin). */
+export const ORIGIN = 'https://chat.example.com';
+
+/** GET /backend-api/conversation/{id} of a seeded conversation, as its owner. */
+export const detailEvent = (conversation: Pick<SeededConversation, 'id' | 'userId'>) =>
+  buildRestApiEvent({
+    method: 'GET',
+    resource: '/backend-api/conversation/{conversation_id}',
+    path: `/backend-api/conversation/${conversation.id}`,
+    pathParameters: { conversation_id: conversation.id },
+    headers: { Origin: ORIGIN },
+    userId: conversation.userId,
+  });

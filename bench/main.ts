@@ -48,6 +48,8 @@ import { memoryChart } from './charts';
 import { KEY_PREFIX, REDIS_URL, REPO_ROOT, RUN_ID } from './env';
 import {
   createBenchDatabase,
+  detailEvent,
+  ORIGIN,
   deleteBenchKeys,
   dropBenchDatabase,
   sampleText,
@@ -65,7 +67,6 @@ const DETAIL_ROUNDS: Record<(typeof SIZES)[number], { iterations: number; warmup
   100: { iterations: 500, warmup: 30 },
   1000: { iterations: 150, warmup: 10 },
 };
-const ORIGIN = 'https://chat.example.com';
 
 const log = (message: string) => process.stderr.write(`[bench] ${message}\n`);
 
@@ -116,16 +117,6 @@ function check(result: InvokeResult, label: string, expected: CacheStatus): void
   const status = result.headers['X-Cache'] ?? result.headers['x-cache'];
   if (status !== expected) unexpected.set(`${label}: ${status} instead of ${expected}`, (unexpected.get(`${label}: ${status} instead of ${expected}`) ?? 0) + 1);
 }
-
-const detailEvent = (conversation: SeededConversation) =>
-  buildRestApiEvent({
-    method: 'GET',
-    resource: '/backend-api/conversation/{conversation_id}',
-    path: `/backend-api/conversation/${conversation.id}`,
-    pathParameters: { conversation_id: conversation.id },
-    headers: { Origin: ORIGIN },
-    userId: conversation.userId,
-  });
 
 const listEvent = (userId: string) =>
   buildRestApiEvent({
@@ -328,7 +319,7 @@ async function measureLoad(): Promise<LoadResult> {
       for (const user of users) {
         check(await invokeHandler(listConversationsHandler, listEvent(user.userId)), 'load warm list', 'MISS');
         for (const conversation of user.conversations) {
-          check(await invokeHandler(getConversationHandler, detailEvent({ ...conversation, userId: user.userId, messages: 0 })), 'load warm detail', 'MISS');
+          check(await invokeHandler(getConversationHandler, detailEvent({ ...conversation, userId: user.userId })), 'load warm detail', 'MISS');
         }
       }
     }
@@ -362,7 +353,7 @@ async function measureLoad(): Promise<LoadResult> {
         if (roll < 0.65) {
           mix.detail += 1;
           const conversation = user.conversations[Math.floor(pick * user.conversations.length)];
-          result = await invokeHandler(getConversationHandler, detailEvent({ ...conversation, userId: user.userId, messages: 0 }));
+          result = await invokeHandler(getConversationHandler, detailEvent({ ...conversation, userId: user.userId }));
         } else {
           mix.list += 1;
           result = await invokeHandler(listConversationsHandler, listEvent(user.userId));

@@ -10,12 +10,11 @@ import { buildRestApiEvent, invokeHandler } from '../local/lambda-runtime';
 import { openaiRequest, postRaw } from '../test/support/handlers';
 import { handler as getConversationHandler } from '../lambdas/get-conversation';
 import { handler as openaiConversationsHandler } from '../lambdas/openai-conversations';
-import type { SeededConversation } from './fixtures';
+import { detailEvent, ORIGIN, type SeededConversation } from './fixtures';
 import { markdownTable, ms, ratio, type TargetResult } from './report';
 import { interleaved, summarize, type Summary } from './stats';
 
 const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
-const ORIGIN = 'https://chat.example.com';
 
 /** The item page the bench reads: the whole current branch, oldest first (every message the detail has). */
 const ITEMS_QUERY = { order: 'asc', limit: '100' } as const;
@@ -42,15 +41,6 @@ export async function measureOpenAi(conversations: readonly SeededConversation[]
   for (const conversation of conversations) {
     log(`OpenAI API: item page hit vs detail hit, ${conversation.messages} messages`);
     const convId = `conv_${conversation.id.replaceAll('-', '')}`;
-    const detailEvent = () =>
-      buildRestApiEvent({
-        method: 'GET',
-        resource: '/backend-api/conversation/{conversation_id}',
-        path: `/backend-api/conversation/${conversation.id}`,
-        pathParameters: { conversation_id: conversation.id },
-        headers: { Origin: ORIGIN },
-        userId: conversation.userId,
-      });
     const itemsEvent = () =>
       buildRestApiEvent({
         method: 'GET',
@@ -62,7 +52,7 @@ export async function measureOpenAi(conversations: readonly SeededConversation[]
         userId: conversation.userId,
       });
     // Filled once each, so every timed call is a hit.
-    await invokeHandler(getConversationHandler, detailEvent());
+    await invokeHandler(getConversationHandler, detailEvent(conversation));
     await invokeHandler(openaiConversationsHandler, itemsEvent());
     let detailBytes = 0;
     let itemsBytes = 0;
@@ -71,7 +61,7 @@ export async function measureOpenAi(conversations: readonly SeededConversation[]
     const summaries = await interleaved(
       [
         // Events are built untimed: that is API Gateway's work.
-        { name: 'detail hit (GET /backend-api/conversation/{id})', before: () => void (detail = detailEvent()), run: async () => (detailBytes = await hit(getConversationHandler, detail, 'detail')) },
+        { name: 'detail hit (GET /backend-api/conversation/{id})', before: () => void (detail = detailEvent(conversation)), run: async () => (detailBytes = await hit(getConversationHandler, detail, 'detail')) },
         { name: 'item page hit (GET /v1/conversations/{id}/items)', before: () => void (items = itemsEvent()), run: async () => (itemsBytes = await hit(openaiConversationsHandler, items, 'items')) },
       ],
       conversation.messages >= 100 ? { iterations: 500, warmup: 30 } : { iterations: 800, warmup: 50 },

@@ -25,7 +25,7 @@ import { corpusConversations, insertCorpusConversation, seededRandom, sentence, 
 import { ADMIN_DATABASE_URL, databaseUrl } from '../test/support/services';
 import { buildArtifacts, LAYER_TESTING_ENTRY } from './cold-start';
 import { DATABASE_NAME, DATABASE_URL, KEY_PREFIX, REPO_ROOT, RUN_ID } from './env';
-import { seedConversation } from './fixtures';
+import { detailEvent, ORIGIN, seedConversation } from './fixtures';
 import { markdownTable, ms, ratio, type TargetResult } from './report';
 import { interleaved, median, summarize, type Summary } from './stats';
 
@@ -138,11 +138,9 @@ async function seedHistory(url: string, userId: string, withIndex: boolean): Pro
 }
 
 const searchEvent = (userId: string, query: string) =>
-  buildRestApiEvent({ method: 'GET', resource: '/backend-api/conversations/search', path: '/backend-api/conversations/search', query: { query }, headers: { Origin: 'https://chat.example.com' }, userId });
-const detailEvent = (conversationId: string, userId: string) =>
-  buildRestApiEvent({ method: 'GET', resource: '/backend-api/conversation/{conversation_id}', path: `/backend-api/conversation/${conversationId}`, pathParameters: { conversation_id: conversationId }, headers: { Origin: 'https://chat.example.com' }, userId });
+  buildRestApiEvent({ method: 'GET', resource: '/backend-api/conversations/search', path: '/backend-api/conversations/search', query: { query }, headers: { Origin: ORIGIN }, userId });
 const sharedEvent = (shareId: string) =>
-  buildRestApiEvent({ method: 'GET', resource: '/backend-api/share/{share_id}', path: `/backend-api/share/${shareId}`, pathParameters: { share_id: shareId }, headers: { Origin: 'https://chat.example.com' } });
+  buildRestApiEvent({ method: 'GET', resource: '/backend-api/share/{share_id}', path: `/backend-api/share/${shareId}`, pathParameters: { share_id: shareId }, headers: { Origin: ORIGIN } });
 
 async function measureQueries(userId: string, pool: Pool, log: (message: string) => void) {
   const queries = benchQueries();
@@ -292,7 +290,7 @@ export async function measureSearch(raw: Redis, log: (message: string) => void):
     const { share_id: shareId } = JSON.parse(await createShare({ userId: owner, conversationId: conversation.id, currentNodeId: conversation.leafId, isAnonymous: true })) as { share_id: string };
     const key = redisKeys.sharedConversation(shareId);
     let event = sharedEvent(shareId);
-    let ownerEvent = detailEvent(conversation.id, owner);
+    let ownerEvent = detailEvent({ id: conversation.id, userId: owner });
     await invokeHandler(getSharedConversationHandler, event);
     await invokeHandler(getConversationHandler, ownerEvent);
     const shareBytes = Buffer.byteLength((await raw.get(key)) ?? '', 'utf8');
@@ -315,7 +313,7 @@ export async function measureSearch(raw: Redis, log: (message: string) => void):
         shareHit,
         {
           name: 'detail hit, same conversation (owner)',
-          before: () => { ownerEvent = detailEvent(conversation.id, owner); },
+          before: () => { ownerEvent = detailEvent({ id: conversation.id, userId: owner }); },
           run: async () => {
             const result = await invokeHandler(getConversationHandler, ownerEvent);
             if (result.streamed || result.statusCode !== 200 || (result.headers['X-Cache'] ?? result.headers['x-cache']) !== 'HIT') throw new Error(`detail hit: HTTP ${result.statusCode}`);
