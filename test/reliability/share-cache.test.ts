@@ -14,8 +14,10 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 let containers: LayerInstance[] = [];
 beforeAll(async () => {
   // 200 requests on one event loop (4 containers in one process) can hold the filler past the 250 ms a
-  // Lambda container's waiters need: give them room, so the test measures single flight, not the scheduler.
-  containers = Array.from({ length: 4 }, () => loadLayerInstance({ USER_TURN_LIMIT: '0', CACHE_FILL_WAIT_MS: '2000' }));
+  // Lambda container's waiters need, and a container's pipelined GETs past the 200 ms command timeout
+  // (a CI run saw one container's 48 reads time out and bypass to Postgres, fail-open as designed):
+  // give both room, so the test measures single flight, not the scheduler.
+  containers = Array.from({ length: 4 }, () => loadLayerInstance({ USER_TURN_LIMIT: '0', CACHE_FILL_WAIT_MS: '2000', REDIS_COMMAND_TIMEOUT_MS: '2000' }));
   // Connected before the herd: the first wave measures the share's fill, not each container's connect.
   await Promise.all(containers.map((container) => container.api.getSharedConversation(randomUUID())));
 });

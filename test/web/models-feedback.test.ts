@@ -80,7 +80,9 @@ describe('web client: model picker and ratings', () => {
     const echoDetail = await detail(echoConversation);
     const longDetail = await detail(longConversation);
     await page.click(`#list li[data-id="${echoConversation}"] .title`);
-    await page.waitForFunction((id) => document.querySelector('#messages .message')?.getAttribute('data-id') && window.location.hash.endsWith(id), echoConversation);
+    // The hash changes at the click, before the detail arrives: wait for the echo conversation's own messages.
+    const echoMessages = Object.keys(echoDetail.mapping);
+    await page.waitForFunction((ids) => ids.includes(document.querySelector('#messages .message')?.getAttribute('data-id')), echoMessages);
     const onEcho = await picked();
     await page.click(`#list li[data-id="${longConversation}"] .title`);
     await page.waitForFunction((id) => window.location.hash.endsWith(id) && document.querySelector('#messages .markdown h2'), longConversation);

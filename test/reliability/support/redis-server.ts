@@ -82,7 +82,8 @@ export class RedisServer {
     const child = spawn(
       REDIS_SERVER,
       ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', ...this.args],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
+      // A replica writes the RDB a full sync sends it into its working directory: never the repository's.
+      { stdio: ['ignore', 'ignore', 'pipe'], cwd: tmpdir() },
     );
     this.child = child;
     running.add(this);
