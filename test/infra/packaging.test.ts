@@ -137,7 +137,7 @@ function runInLambdaLayout(script: string, args: readonly string[], env: Readonl
 }
 
 beforeAll(() => {
-  synth = synthesize({}, { outdir: fs.mkdtempSync(path.join(os.tmpdir(), 'chatbot-pkg-cdk-')) });
+  synth = synthesize({}, { outdir: fs.mkdtempSync(path.join(os.tmpdir(), 'chatbot-pkg-cdk-')), bundle: true });
   workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'chatbot-pkg-'));
   const [, layer] = resourcesOfType(synth.json, 'AWS::Lambda::LayerVersion')[0];
   // Lambda extracts a layer's zip into /opt.

@@ -1,4 +1,7 @@
-import { App, Stack, Validations } from 'aws-cdk-lib';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { App, CfnResource as RawCfnResource, CloudFormationValidatePlugin, Stack, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { ChatbotApiStack } from '../../lib/chatbot-api-stack';
@@ -28,7 +31,7 @@ beforeAll(() => {
   serverless = synthesize({ cacheMode: 'serverless' });
   deployLike = synthesize(
     { stage: 'prod', cacheReplicas: '0', natGateways: '1', bedrockModelId: 'eu.anthropic.claude-3-7-sonnet-20250219-v1:0', allowedOrigins: 'https://a.example.com,https://b.example.com' },
-    { env: { account: '123456789012', region: 'eu-west-1' } },
+    { env: { account: '123456789012', region: 'eu-west-1' }, cloudFormationValidation: true },
   );
 }, 240_000);
 
@@ -250,6 +253,23 @@ describe('security', () => {
       const violations = unacknowledgedFindings(s);
       expect(violations).toEqual([]);
     }
+  });
+
+  it("aws-cdk-lib's built-in CloudFormation validation (what `cdk synth` runs) finds nothing in the deploy-like template, and does find a broken one", () => {
+    // It reports only templates with findings (as warnings, in the validation report), so the guard shows it runs here.
+    const builtinFindings = (report: Synthesized['validationReport']): string[] =>
+      report.pluginReports
+        .filter((plugin) => (plugin as { pluginName?: string }).pluginName === CloudFormationValidatePlugin.PLUGIN_NAME)
+        .flatMap((plugin) => (plugin.violations ?? []) as Array<{ ruleName: string }>)
+        .map((violation) => violation.ruleName);
+    const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'chatbot-cfn-validate-'));
+    const app = new App({ outdir, analyticsReporting: false });
+    new RawCfnResource(new Stack(app, 'Broken'), 'Fn', { type: 'AWS::Lambda::Function', properties: { Runtime: 'nodejs24.x', MemorySize: 'lots' } });
+    const broken = JSON.parse(fs.readFileSync(path.join(app.synth().directory, 'validation-report.json'), 'utf8'));
+    fs.rmSync(outdir, { recursive: true, force: true });
+
+    expect(builtinFindings(broken).length).toBeGreaterThan(0);
+    expect(builtinFindings(deployLike.validationReport)).toEqual([]);
   });
 
   it('the cdk-nag plugin does fail synth on an unacknowledged finding (guards the test above)', () => {

@@ -34,20 +34,39 @@ export interface CfnResource {
 // One outdir per test file: the asset cache is keyed by it, so each later synth reuses the bundles.
 let sharedOutdir: string | undefined;
 
+/** What a synth in a test does beyond building the template (each costs seconds per synth). */
+export interface SynthesizeOptions {
+  readonly outdir?: string;
+  readonly env?: Environment;
+  /**
+   * Bundle the layer and the handlers (esbuild, about 9 s for a test file's first synth). Only the tests
+   * that open the bundles need them; without, CDK skips bundling as `cdk synth --exclusively` does
+   * for stacks it is not deploying (context `aws:cdk:bundling-stacks: []`): the template is the same
+   * but for asset hashes.
+   * @default false
+   */
+  readonly bundle?: boolean;
+  /**
+   * Run aws-cdk-lib's built-in CloudFormation validation, as `cdk synth` does (about 2 s to start
+   * in each test file, 1.3 s per synth). cfn-lint runs on every documented profile in cfn-lint.test.ts;
+   * the deploy-like synth of stack.test.ts runs this one.
+   * @default false
+   */
+  readonly cloudFormationValidation?: boolean;
+}
+
 /**
  * Synthesizes the stack the way `bin/chatbot-api.ts` does (cdk.json context,
  * cdk-nag AwsSolutions as a validation plugin), with `-c`-style overrides as
  * strings. An unacknowledged cdk-nag error makes this throw.
  */
-export function synthesize(
-  overrides: Record<string, string> = {},
-  options: { readonly outdir?: string; readonly env?: Environment } = {},
-): Synthesized {
+export function synthesize(overrides: Record<string, string> = {}, options: SynthesizeOptions = {}): Synthesized {
   sharedOutdir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'chatbot-cdk-'));
   const app = new App({
     outdir: options.outdir ?? sharedOutdir,
     analyticsReporting: false,
-    context: { ...cdkJsonContext(), ...overrides },
+    builtinCloudFormationValidation: options.cloudFormationValidation ?? false,
+    context: { ...cdkJsonContext(), ...(options.bundle ? {} : { 'aws:cdk:bundling-stacks': [] }), ...overrides },
   });
   const stack = new ChatbotApiStack(app, 'ChatbotApi', { env: options.env });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
