@@ -95,11 +95,11 @@ describe('GET /backend-api/conversation/{conversation_id}', () => {
     ["1' OR '1'='1", 422],
     ['', 422],
   ])('rejects conversation id %j with %i and writes nothing to Redis', async (id, status) => {
-    const before = await redis.dbsize();
+    const before = (await redis.keys(`${runPrefix()}*`)).sort();
     const response = await getConversation(id, newUserId());
     expect(response.statusCode).toBe(status);
     expect(response.json.detail[0].loc).toEqual(['path', 'conversation_id']);
-    expect(await redis.dbsize()).toBe(before);
+    expect((await redis.keys(`${runPrefix()}*`)).sort()).toEqual(before);
   });
 
   it('answers 401 without an authorizer identity', async () => {

@@ -1,7 +1,7 @@
-/** Drops the run's database and deletes the run's Redis keys. */
+/** Drops the run's databases (its workers' copies too) and deletes the run's Redis keys (every worker's prefix starts with the run's). */
 import { Client } from 'pg';
 import { Redis } from 'ioredis';
-import { ADMIN_DATABASE_URL, TEST_REDIS_URL } from './services';
+import { ADMIN_DATABASE_URL, TEST_REDIS_URL, workerDatabaseName } from './services';
 
 export default async function globalTeardown(): Promise<void> {
   const databaseName = process.env.TEST_DATABASE_NAME;
@@ -9,6 +9,8 @@ export default async function globalTeardown(): Promise<void> {
   if (databaseName) {
     const admin = new Client({ connectionString: ADMIN_DATABASE_URL });
     await admin.connect();
+    const workers = Number(process.env.TEST_WORKER_DATABASES ?? 0);
+    for (let worker = 1; worker <= workers; worker += 1) await admin.query(`DROP DATABASE IF EXISTS ${workerDatabaseName(databaseName, worker)} WITH (FORCE)`);
     await admin.query(`DROP DATABASE IF EXISTS ${databaseName} WITH (FORCE)`);
     await admin.end();
   }

@@ -8,3 +8,8 @@ export function databaseUrl(name: string): string {
   url.pathname = `/${name}`;
   return url.toString();
 }
+
+/** The copy of the run's database that Jest worker `worker` (JEST_WORKER_ID, from 1) uses. */
+export function workerDatabaseName(runDatabase: string, worker: number | string): string {
+  return `${runDatabase}_w${worker}`;
+}
