@@ -129,6 +129,20 @@ export interface ChatbotApiLimits {
   readonly deletedRetentionDays?: number;
 }
 
+/** Conversation search. */
+export interface ChatbotApiSearchProps {
+  /** Postgres text search configuration (`simple` is language-neutral; `english` stems); the migrate step re-vectorises the rows online when it changes. @default 'simple' */
+  readonly textConfig?: string;
+}
+
+/** Share links. */
+export interface ChatbotApiShareProps {
+  /** Live share links one user may have (413 `share_limit_exceeded` beyond). @default 1000 */
+  readonly maxPerUser?: number;
+  /** Where `share_url` points: the https origin of the page serving `/share/<id>`. @default - the hosted web client's origin with `webClient`, else the request's `Origin` */
+  readonly urlBase?: string;
+}
+
 /** Props for {@link ChatbotApi}; every one optional. */
 export interface ChatbotApiProps {
   /** Stage name (the API stage path); `prod` turns on Multi-AZ, deletion protection, snapshots and retention. @default 'dev' */
@@ -158,6 +172,10 @@ export interface ChatbotApiProps {
   readonly domain?: ChatbotApiDomainProps;
   /** Usage limits and throttling. @default - see {@link ChatbotApiLimits} */
   readonly limits?: ChatbotApiLimits;
+  /** Conversation search. @default - the `simple` text search configuration */
+  readonly search?: ChatbotApiSearchProps;
+  /** Share links. @default - 1,000 per user, URLs on the web client's origin */
+  readonly shares?: ChatbotApiShareProps;
   /** A WAF web ACL on the stage with a per-IP rate rule: `true`, or the requests per IP per 5 minutes. @default false */
   readonly waf?: boolean | number;
   /** E-mail address the alarm topic notifies. @default - none: subscribe to {@link ChatbotApi.alarmTopic} */
@@ -224,6 +242,9 @@ export function configFromProps(props: ChatbotApiProps = {}): StackConfig {
     throttleBurstLimit: limits.throttleBurstLimit ?? d.throttleBurstLimit,
     streamingConcurrency: streaming === undefined ? (isProd ? PROD_STREAMING_CONCURRENCY : undefined) : streaming === 'none' ? undefined : streaming,
     deletedRetentionDays: limits.deletedRetentionDays ?? d.deletedRetentionDays,
+    searchTextConfig: props.search?.textConfig ?? d.searchTextConfig,
+    maxSharesPerUser: props.shares?.maxPerUser ?? d.maxSharesPerUser,
+    shareUrlBase: opt(props.shares?.urlBase),
     alarmEmail: opt(props.alarmEmail),
     webClient: props.webClient ?? false,
     waf: props.waf !== undefined && props.waf !== false,
@@ -275,6 +296,9 @@ const PROP_PATHS: Partial<Record<ContextKey, string>> = {
   throttleBurstLimit: 'limits.throttleBurstLimit',
   streamingConcurrency: 'limits.streamingConcurrency',
   deletedRetentionDays: 'limits.deletedRetentionDays',
+  searchTextConfig: 'search.textConfig',
+  maxSharesPerUser: 'shares.maxPerUser',
+  shareUrlBase: 'shares.urlBase',
   wafRateLimit: 'waf',
   domainName: 'domain.domainName',
   certificateArn: 'domain.certificateArn',

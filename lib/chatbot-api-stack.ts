@@ -87,6 +87,8 @@ export function propsFromConfig(config: StackConfig, extra: { readonly vpc?: ec2
       streamingConcurrency: config.streamingConcurrency ?? 'none',
       deletedRetentionDays: config.deletedRetentionDays,
     },
+    search: { textConfig: config.searchTextConfig },
+    shares: { maxPerUser: config.maxSharesPerUser, urlBase: config.shareUrlBase },
     waf: config.waf ? config.wafRateLimit : false,
     alarmEmail: config.alarmEmail,
     accountConcurrencyAlarmThreshold: config.accountConcurrencyAlarmThreshold,

@@ -107,6 +107,7 @@ export class ChatbotApi extends Construct {
     const allowedOrigins =
       this.webClient && !config.allowedOrigins.includes('*') ? [...config.allowedOrigins, this.webClient.origin] : config.allowedOrigins;
     if (allowedOrigins.length === 0) throw new Error('ChatbotApi: no CORS origin; set allowedOrigins (or webClient=true)');
+    const shareUrlBase = config.shareUrlBase ?? this.webClient?.origin;
 
     // The models clients may pick (context `models`): their env for the functions, IAM for exactly them.
     const modelList = loadModelList(modelContext(props.model), config);
@@ -146,6 +147,9 @@ export class ChatbotApi extends Construct {
         USER_TURN_WINDOW_SECONDS: String(config.userTurnWindowSeconds),
         MAX_CONVERSATION_MESSAGES: String(config.maxConversationMessages),
         MAX_CONVERSATION_BYTES: String(config.maxConversationBytes),
+        SHARE_MAX_PER_USER: String(config.maxSharesPerUser),
+        // A share page lives on the web client: API clients without an Origin (SDKs) still get a link that opens.
+        ...(shareUrlBase ? { SHARE_URL_BASE: shareUrlBase } : {}),
       },
       modelEnvironment: {
         LLM_PROVIDER: config.llmProvider,
@@ -156,6 +160,7 @@ export class ChatbotApi extends Construct {
       },
       modelSecrets: openaiKey ? [openaiKey] : [],
       deletedRetentionDays: config.deletedRetentionDays,
+      searchTextConfig: config.searchTextConfig,
       authorizerEnvironment:
         config.authMode === 'oidc'
           ? {

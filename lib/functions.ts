@@ -62,6 +62,13 @@ export interface FunctionsProps {
   /** How long a deleted conversation's rows are kept before the purge job removes them. @default 30 */
   readonly deletedRetentionDays?: number;
   /**
+   * Text search configuration of conversation search, applied by migrate (the queries read it from the
+   * database). Set on migrate only when not the default, so the default leaves its version as it was;
+   * a change re-versions migrate, and the deploy re-runs it.
+   * @default 'simple'
+   */
+  readonly searchTextConfig?: string;
+  /**
    * Environment of a Lambda authorizer verifying an OpenID Connect issuer's tokens (`OIDC_*`);
    * when given, the `authorizer` function exists. It runs outside the VPC: it needs only the
    * issuer's JWKS on the internet, no database or cache.
@@ -305,7 +312,10 @@ export class Functions extends Construct {
     this.migrate = make('migrate', 'Migrate', {
       timeout: JOB_TIMEOUT,
       connectTimeout: jobConnectTimeout,
-      environment: { MIGRATIONS_SHA256: hashMigrations() },
+      environment: {
+        MIGRATIONS_SHA256: hashMigrations(),
+        ...(props.searchTextConfig && props.searchTextConfig !== envDefault('SEARCH_TEXT_CONFIG') ? { SEARCH_TEXT_CONFIG: props.searchTextConfig } : {}),
+      },
       description: 'Applies layer/migrations/*.sql at deploy time',
     });
     const retentionDays = props.deletedRetentionDays ?? 30;

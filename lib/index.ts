@@ -15,6 +15,8 @@ export {
   type ChatbotApiModelProps,
   type ChatbotApiOidcAuth,
   type ChatbotApiProps,
+  type ChatbotApiSearchProps,
+  type ChatbotApiShareProps,
 } from './chatbot-api';
 export { ChatbotApiStack, propsFromConfig, type ChatbotApiStackProps } from './chatbot-api-stack';
 export { Api, type ApiDomainProps, type ApiProps } from './api';

@@ -1,5 +1,5 @@
 import type { Node } from 'constructs';
-import { envDefault, LLM_PROVIDERS, type LlmProvider } from '../layer/src/contracts/environment';
+import { envDefault, LLM_PROVIDERS, SEARCH_TEXT_CONFIG_PATTERN, type LlmProvider } from '../layer/src/contracts/environment';
 
 /** How the cache is provisioned. */
 export type CacheMode = 'replication-group' | 'serverless';
@@ -81,6 +81,12 @@ export interface StackConfig {
   readonly cacheKeyPrefix: string;
   /** Days a deleted conversation's rows are kept before the daily purge hard-deletes them. */
   readonly deletedRetentionDays: number;
+  /** Postgres text search configuration of conversation search (`simple`: language-neutral); the migrate step applies a change online. */
+  readonly searchTextConfig: string;
+  /** Live share links one user may have. */
+  readonly maxSharesPerUser: number;
+  /** Where `share_url` points (the web page serving `/share/<id>`); absent: the hosted web client's origin, else the request's `Origin`. */
+  readonly shareUrlBase?: string;
   /** Host the reference web client (S3 + CloudFront, Cognito managed login). */
   readonly webClient: boolean;
   /** Reserved concurrency of each streaming function; undefined: none (they draw on the account's unreserved pool). */
@@ -163,6 +169,10 @@ export const DEFAULT_CONTEXT = {
   alarmEmail: '',
   cacheKeyPrefix: envDefault('CACHE_KEY_PREFIX'),
   deletedRetentionDays: envDefault('DELETED_RETENTION_DAYS'),
+  searchTextConfig: envDefault('SEARCH_TEXT_CONFIG'),
+  maxSharesPerUser: envDefault('SHARE_MAX_PER_USER'),
+  // '' = the hosted web client's origin with webClient=true, else the request's Origin.
+  shareUrlBase: '',
   webClient: false,
   // '' = by stage: PROD_STREAMING_CONCURRENCY on prod, none elsewhere (new accounts have low concurrency quotas).
   streamingConcurrency: '',
@@ -277,6 +287,9 @@ export function loadStackConfig(node: Pick<Node, 'tryGetContext'>): StackConfig 
     alarmEmail: optional('alarmEmail'),
     cacheKeyPrefix: str('cacheKeyPrefix'),
     deletedRetentionDays: int('deletedRetentionDays'),
+    searchTextConfig: str('searchTextConfig'),
+    maxSharesPerUser: int('maxSharesPerUser'),
+    shareUrlBase: optional('shareUrlBase'),
     webClient,
     streamingConcurrency:
       streamingConcurrency === '' ? (isProd ? PROD_STREAMING_CONCURRENCY : undefined) : streamingConcurrency === 'none' ? undefined : int('streamingConcurrency'),
@@ -481,6 +494,19 @@ export function validateStackConfig(config: StackConfig, input: ValidationInput)
     {
       condition: !between(config.deletedRetentionDays, 0, 3650),
       message: `"deletedRetentionDays" must be an integer from 0 to 3650 (days); got ${shown('deletedRetentionDays')}`,
+    },
+    {
+      // The migrate step also fails (before changing anything) on a name the server does not have, e.g. a typo'd language.
+      condition: !SEARCH_TEXT_CONFIG_PATTERN.test(config.searchTextConfig),
+      message: `"searchTextConfig" must be a Postgres text search configuration name such as simple or english; got ${shown('searchTextConfig')}`,
+    },
+    {
+      condition: !between(config.maxSharesPerUser, 1, 1_000_000),
+      message: `"maxSharesPerUser" must be an integer from 1 to 1000000; got ${shown('maxSharesPerUser')}`,
+    },
+    {
+      condition: config.shareUrlBase !== undefined && (!httpsUrl(config.shareUrlBase) || new URL(config.shareUrlBase).search !== ''),
+      message: `"shareUrlBase" must be an https URL without a query (the page serving /share/<id>, e.g. https://chat.example.com); got ${shown('shareUrlBase')}`,
     },
     {
       condition: input.notBoolean('webClient'),

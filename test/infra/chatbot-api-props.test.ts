@@ -25,6 +25,7 @@ describe('ChatbotApi props', () => {
     ['waf', WAF_PROFILE],
     ['custom domain', CUSTOM_DOMAIN_PROFILE],
     ['oidc', OIDC_PROFILE],
+    ['search and shares', { searchTextConfig: 'english', maxSharesPerUser: '10', shareUrlBase: 'https://chat.example.com' }],
     ['shared pool', { userPoolId: 'eu-west-1_AbCdEf123', apiScope: 'chatbot-api/conversations', streamingConcurrency: '7', userTurnLimit: '0' }],
   ])('the %s context maps onto props that resolve back to the same configuration', (_, overrides) => {
     const { vpcId: __, ...config } = fromContext(overrides as Record<string, string>);
@@ -33,6 +34,8 @@ describe('ChatbotApi props', () => {
 
   it.each([
     [{ cache: { replicas: 6 } }, '"cache.replicas" (-c cacheReplicas) must be an integer from 0 to 5; got 6'],
+    [{ shares: { maxPerUser: 0 } }, '"shares.maxPerUser" (-c maxSharesPerUser) must be an integer from 1 to 1000000; got 0'],
+    [{ search: { textConfig: 'Bad-Name' } }, '"search.textConfig" (-c searchTextConfig) must be a Postgres text search configuration name'],
     [{ cache: { mode: 'serverless' as const, shards: 3 } }, '"cache.shards" (-c cacheShards) applies to cacheMode=replication-group'],
     [{ database: { auroraMaxAcu: 0.7 } }, '"database.auroraMaxAcu" (-c auroraMaxAcu) must be 1 to 256 in steps of 0.5'],
     [{ stage: 'prod' }, '"allowedOrigins" is required on stage=prod'],

@@ -235,14 +235,35 @@ describe('functions', () => {
     expect(post.Properties!.Environment.Variables.BEDROCK_MODEL_ID).toBe('us.anthropic.claude-haiku-4-5-20251001-v1:0');
   });
 
-  it('get the per-user turn limit and the conversation size cap from context', () => {
+  it('get the per-user turn limit, the conversation size cap, the share cap and link base, and search\'s text configuration from context', () => {
     for (const fn of apiFunctions(base)) {
-      expect(fn.Properties!.Environment.Variables).toMatchObject({ USER_TURN_LIMIT: '60', USER_TURN_WINDOW_SECONDS: '3600', MAX_CONVERSATION_MESSAGES: '1000', MAX_CONVERSATION_BYTES: '3145728' });
+      expect(fn.Properties!.Environment.Variables).toMatchObject({ USER_TURN_LIMIT: '60', USER_TURN_WINDOW_SECONDS: '3600', MAX_CONVERSATION_MESSAGES: '1000', MAX_CONVERSATION_BYTES: '3145728', SHARE_MAX_PER_USER: '1000' });
+      expect(fn.Properties!.Environment.Variables).not.toHaveProperty('SHARE_URL_BASE');
     }
-    const tuned = synthesize({ userTurnLimit: '0', userTurnWindowSeconds: '60', maxConversationMessages: '50', maxConversationBytes: '65536' });
+    // The default leaves migrate's environment (hence its version, hence the deploy-time run) as it was.
+    expect(migrateFunction(base).Properties!.Environment.Variables).not.toHaveProperty('SEARCH_TEXT_CONFIG');
+    const tuned = synthesize({
+      userTurnLimit: '0',
+      userTurnWindowSeconds: '60',
+      maxConversationMessages: '50',
+      maxConversationBytes: '65536',
+      maxSharesPerUser: '25',
+      shareUrlBase: 'https://chat.example.com',
+      searchTextConfig: 'english',
+    });
     for (const fn of apiFunctions(tuned)) {
-      expect(fn.Properties!.Environment.Variables).toMatchObject({ USER_TURN_LIMIT: '0', USER_TURN_WINDOW_SECONDS: '60', MAX_CONVERSATION_MESSAGES: '50', MAX_CONVERSATION_BYTES: '65536' });
+      expect(fn.Properties!.Environment.Variables).toMatchObject({
+        USER_TURN_LIMIT: '0',
+        USER_TURN_WINDOW_SECONDS: '60',
+        MAX_CONVERSATION_MESSAGES: '50',
+        MAX_CONVERSATION_BYTES: '65536',
+        SHARE_MAX_PER_USER: '25',
+        SHARE_URL_BASE: 'https://chat.example.com',
+      });
     }
+    // Only migrate applies it (queries read it from the database): a change re-versions migrate, so the deploy re-runs it.
+    expect(migrateFunction(tuned).Properties!.Environment.Variables.SEARCH_TEXT_CONFIG).toBe('english');
+    expect(apiFunctions(tuned).filter((fn) => fn.Properties!.Environment.Variables.SEARCH_TEXT_CONFIG)).toEqual([]);
   });
 });
 

@@ -129,7 +129,20 @@ describe('loadStackConfig', () => {
     });
   });
 
+  it('defaults and parses the search and share knobs', () => {
+    expect(loadStackConfig(contextOf({}))).toMatchObject({ searchTextConfig: 'simple', maxSharesPerUser: 1000, shareUrlBase: undefined });
+    expect(loadStackConfig(contextOf({ searchTextConfig: 'english', maxSharesPerUser: '50', shareUrlBase: 'https://chat.example.com' }))).toMatchObject({
+      searchTextConfig: 'english',
+      maxSharesPerUser: 50,
+      shareUrlBase: 'https://chat.example.com',
+    });
+  });
+
   it.each([
+    [{ searchTextConfig: 'English; DROP TABLE messages' }, /"searchTextConfig" must be a Postgres text search configuration name .*got "English; DROP TABLE messages"/],
+    [{ maxSharesPerUser: '0' }, /"maxSharesPerUser" must be an integer from 1 to 1000000; got "0"/],
+    [{ shareUrlBase: 'http://chat.example.com' }, /"shareUrlBase" must be an https URL without a query .*got "http:\/\/chat.example.com"/],
+    [{ shareUrlBase: 'https://chat.example.com/?x=1' }, /"shareUrlBase" must be an https URL without a query/],
     [{ streamingConcurrency: '0' }, /"streamingConcurrency" must be 'none' or an integer from 1 to 10000 .*got "0"/],
     [{ streamingConcurrency: 'lots' }, /"streamingConcurrency" .*got "lots"/],
     [{ waf: 'yes' }, /"waf" must be true or false; got "yes"/],

@@ -127,6 +127,17 @@ describe('webClient=true', () => {
     expect(hosted.json.Outputs).toHaveProperty('WebClientUrl');
   });
 
+  it("points share links at the page: SHARE_URL_BASE is the distribution's origin unless shareUrlBase says otherwise", () => {
+    const [[distributionId]] = resourcesOfType(hosted.json, 'AWS::CloudFront::Distribution');
+    const apiFunctions = resourcesOfType(hosted.json, 'AWS::Lambda::Function').filter(([, f]) => f.Properties?.Environment?.Variables?.ALLOWED_ORIGINS);
+    expect(apiFunctions.length).toBeGreaterThan(0);
+    for (const [, f] of apiFunctions) {
+      expect(f.Properties!.Environment.Variables.SHARE_URL_BASE).toEqual({ 'Fn::Join': ['', ['https://', { 'Fn::GetAtt': [distributionId, 'DomainName'] }]] });
+    }
+    // Without the hosted page, the request's Origin decides (docs/api.md, share links).
+    for (const [, f] of resourcesOfType(plain.json, 'AWS::Lambda::Function')) expect(f.Properties?.Environment?.Variables ?? {}).not.toHaveProperty('SHARE_URL_BASE');
+  });
+
   it('cdk-nag reports nothing unacknowledged', () => {
     expect(unacknowledgedFindings(hosted)).toEqual([]);
   });

@@ -171,6 +171,9 @@ export const ENVIRONMENT = {
 
 export type EnvName = keyof typeof ENVIRONMENT;
 
+/** What SEARCH_TEXT_CONFIG may be: a Postgres identifier, optionally schema-qualified (it is spliced into the trigger functions). */
+export const SEARCH_TEXT_CONFIG_PATTERN = /^([a-z_][a-z0-9_]*\.)?[a-z_][a-z0-9_]*$/;
+
 /** The model providers `LLM_PROVIDER` (and the stack's `llmProvider`) may name. */
 export const LLM_PROVIDERS = ['bedrock', 'openai', 'local'] as const;
 export type LlmProvider = (typeof LLM_PROVIDERS)[number];

@@ -3,7 +3,7 @@
  * validated: a bad or missing value fails the cold start with a message naming the variable.
  * The names and defaults are the contract in `contracts/environment.ts`.
  */
-import { envDefault, LLM_PROVIDERS, type EnvName, type LlmProvider } from '../contracts/environment';
+import { envDefault, LLM_PROVIDERS, SEARCH_TEXT_CONFIG_PATTERN, type EnvName, type LlmProvider } from '../contracts/environment';
 import { ModelListError, OFFLINE_MODEL_IDS, OFFLINE_MODEL_LIST, parseModelList, type ModelEntry } from '../ai/model-catalog';
 export type { LlmProvider, ModelEntry };
 
@@ -309,8 +309,7 @@ export function parseConfig(env: Env = process.env): AppConfig {
   const observability: ObservabilityConfig = { logRequestTimings: bool('LOG_REQUEST_TIMINGS') };
 
   const searchTextConfig = text('SEARCH_TEXT_CONFIG') as string;
-  // A Postgres identifier, optionally schema-qualified: it is spliced into the trigger functions.
-  if (!/^([a-z_][a-z0-9_]*\.)?[a-z_][a-z0-9_]*$/.test(searchTextConfig)) {
+  if (!SEARCH_TEXT_CONFIG_PATTERN.test(searchTextConfig)) {
     throw new ConfigError('SEARCH_TEXT_CONFIG', searchTextConfig, 'a text search configuration name such as simple or english');
   }
   const sharing: SharingConfig = {
