@@ -299,6 +299,35 @@ describe('a recording cut short', () => {
     expect(resumed.statusCode).toBe(200);
     expect(sseFrames(resumed.body)).toEqual(['data: "v1"\n\n', 'data: {"p": "x"}\n\n']);
   });
+
+  it('a recording with a missing frame (lost with a failed primary) is followed up to the hole and ends there without [DONE], never with the frames after it as the next ones', async () => {
+    // Prepare: frames 0–4 and the end marker, but frame 2 (id 0-3) never reached the replica that took over.
+    const userId = newUserId();
+    const { conversationId } = await sendMessage(userId, 'hole in the record', { v1: true });
+    const token = 'B'.repeat(22);
+    const current = `${runPrefix()}stream:{${conversationId}}:current`;
+    const frames = `${runPrefix()}stream:{${conversationId}}:${token}`;
+    const frame = (n: number) => `data: {"v": "word${n} "}\n\n`;
+    await redis.del(current);
+    await redis.hset(current, 'token', token, 'user', userId, 'message_id', 'm', 'status', 'done', 'stop', '0', 'frames', '1');
+    for (const n of [0, 1, 3, 4]) await redis.xadd(frames, `0-${n + 1}`, 'd', frame(n));
+    await redis.xadd(frames, '0-6', 'end', 'done');
+    await redis.expire(current, 60);
+    await redis.expire(frames, 60);
+
+    // Act
+    const fromStart = await resumeRaw({ conversation_id: conversationId, offset: 0, token }, userId);
+    const fromHole = await resumeRaw({ conversation_id: conversationId, offset: 2, token }, userId);
+    const pastHole = await resumeRaw({ conversation_id: conversationId, offset: 3, token }, userId);
+
+    // Assess
+    expect(fromStart.statusCode).toBe(200);
+    expect(sseFrames(fromStart.body)).toEqual([frame(0), frame(1)]);
+    expect(fromHole.statusCode).toBe(200);
+    expect(sseFrames(fromHole.body)).toEqual([]);
+    // After the hole the frames are the reply's own again, through the end.
+    expect(sseFrames(pastHole.body)).toEqual([frame(3), frame(4), DONE]);
+  });
 });
 
 describe('a conversation deleted while its reply runs', () => {

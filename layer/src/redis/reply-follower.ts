@@ -95,12 +95,23 @@ async function* endQuietly(events: AsyncGenerator<ReplyStreamEvent>, options: Fo
 
 type StreamEntries = [string, [string, string[]][]][] | null;
 
+/** How a read of the frames ended: the last entry's sequence number, the end marker, or a missing frame. */
+type ReadOutcome = number | 'end' | 'gap';
+
 /**
  * The events of XREAD entries, through an end marker, leaving out frames before `offset` (frame
- * n has the id 0-(n+1)); returns the last entry's sequence number, or 'end'.
+ * n has the id 0-(n+1)); returns the last entry's sequence number, 'end', or 'gap' at an entry
+ * that does not follow the one before. Frames recorded just before a primary failed may not have
+ * reached the replica that took over, and the producer's next frames then follow a hole: a
+ * follower stops there, without the end, rather than send the frames after it as if they were
+ * the next ones (npm run chaos saw a follower's frame 6 be the reply's frame 7).
  */
-function* eventsOf(read: StreamEntries, lastSeq: number, offset: number): Generator<ReplyStreamEvent, number | 'end'> {
+function* eventsOf(read: StreamEntries, lastSeq: number, offset: number): Generator<ReplyStreamEvent, ReadOutcome> {
   for (const [id, fields] of read?.[0]?.[1] ?? []) {
+    if (seqOf(id) !== lastSeq + 1) {
+      logger.warn('Reply stream has a missing frame; the follower ends without the end', { expected: lastSeq + 1, found: seqOf(id) });
+      return 'gap';
+    }
     const event = toEvent(fields);
     if (event.type === 'end') {
       yield event;
@@ -116,11 +127,11 @@ function* eventsOf(read: StreamEntries, lastSeq: number, offset: number): Genera
  * What the stream holds after `lastSeq` now, batch by batch, on the shared connection (no
  * blocking read); returns the last entry's sequence number, or 'end' after the end marker.
  */
-async function* replayFrom(redis: RedisConnection, key: string, lastSeq: number, offset: number): AsyncGenerator<ReplyStreamEvent, number | 'end'> {
+async function* replayFrom(redis: RedisConnection, key: string, lastSeq: number, offset: number): AsyncGenerator<ReplyStreamEvent, ReadOutcome> {
   for (;;) {
     const read = (await counted(redis.xread('COUNT', READ_BATCH, 'STREAMS', key, `0-${lastSeq}`))) as StreamEntries;
     const next = yield* eventsOf(read, lastSeq, offset);
-    if (next === 'end' || (read?.[0]?.[1].length ?? 0) < READ_BATCH) return next;
+    if (next === 'end' || next === 'gap' || (read?.[0]?.[1].length ?? 0) < READ_BATCH) return next;
     lastSeq = next;
   }
 }
@@ -137,7 +148,7 @@ async function* followFrames(
   // ended (through its end marker), or its producer stopped recording without one (a fault, or
   // superseded) — then no end is announced, so the client knows it lacks frames.
   const replayed = yield* replayFrom(redis, key, cursor, options.offset);
-  if (replayed === 'end' || !live || options.signal.aborted) return;
+  if (replayed === 'end' || replayed === 'gap' || !live || options.signal.aborted) return;
   let lastSeq = replayed;
 
   // Following live: XREAD BLOCK holds its connection, so it gets one of its own; the shared, auto-pipelined one never stalls.
@@ -150,7 +161,7 @@ async function* followFrames(
       const blockMs = Math.max(1, Math.min(LIVENESS_CHECK_MS, options.heartbeatMs, options.deadline - Date.now()));
       const read = (await follower.xread('COUNT', READ_BATCH, 'BLOCK', blockMs, 'STREAMS', key, `0-${lastSeq}`)) as StreamEntries;
       const next = yield* eventsOf(read, lastSeq, options.offset);
-      if (next === 'end') return;
+      if (next === 'end' || next === 'gap') return;
       if (next !== lastSeq) {
         if (next > options.offset) lastSent = Date.now();
         lastSeq = next;
