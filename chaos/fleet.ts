@@ -12,6 +12,7 @@ import path from 'node:path';
 import type { Resources } from './cleanup';
 import { CostRecorder, type CostSamples } from './costs';
 import { ApiTarget } from './http-client';
+import { REPLICATED_CACHE_INVALIDATION } from '../layer/src/contracts/environment';
 
 /** What a worker reports about its layer at the end of the run. */
 export interface WorkerStats {
@@ -36,7 +37,8 @@ export interface WorkerSettings {
 }
 
 /**
- * The deployed functions' environment (lib/chatbot-api.ts): cluster mode on, and the
+ * The deployed functions' environment (lib/chatbot-api.ts): cluster mode on, invalidations
+ * confirmed by a replica and retried through a failover (the cluster has replicas), and the
  * Redis and Postgres timeouts and pool size left at the defaults the stack leaves them at.
  * Two local differences, each for a reason: the offline model instead of Bedrock, and the
  * per-user turn limit raised, because this run packs hours of a user's turns into minutes
@@ -50,6 +52,8 @@ export function workerEnvironment(settings: WorkerSettings): NodeJS.ProcessEnv {
     DATABASE_URL: settings.databaseUrl,
     REDIS_URL: settings.redisUrl,
     REDIS_CLUSTER_MODE: 'true',
+    // Every primary has a replica, so the stack would set these too (lib/chatbot-api.ts).
+    ...REPLICATED_CACHE_INVALIDATION,
     LLM_PROVIDER: 'local',
     LOCAL_MODEL_TOKEN_DELAY_MS: String(settings.tokenDelayMs),
     LOCAL_JWT_SECRET: settings.jwtSecret,

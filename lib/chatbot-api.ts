@@ -10,6 +10,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { METRICS_NAMESPACE, SERVICE_NAME } from '../layer/src/contracts/metrics';
+import { REPLICATED_CACHE_INVALIDATION } from '../layer/src/contracts/environment';
 import { API_FUNCTIONS, type ApiFunctionName } from '../layer/src/contracts/route-table';
 import { Api } from './api';
 import { Cache } from './cache';
@@ -139,8 +140,8 @@ export class ChatbotApi extends Construct {
         REDIS_PORT: String(this.cache.endpointPort),
         REDIS_TLS: 'true',
         REDIS_CLUSTER_MODE: String(this.cache.clusterMode),
-        // With replicas, an invalidation counts once one has it (a failover cannot lose it), retried for 2 s through a failover.
-        ...(this.cache.replicas > 0 ? { REDIS_INVALIDATION_REPLICAS: '1', REDIS_INVALIDATION_RETRY_MS: '2000' } : {}),
+        // With replicas, an invalidation counts once one has it (a failover cannot lose it), retried through a failover.
+        ...(this.cache.replicas > 0 ? REPLICATED_CACHE_INVALIDATION : {}),
         ALLOWED_ORIGINS: allowedOrigins.join(','),
         ...(config.cacheKeyPrefix ? { CACHE_KEY_PREFIX: config.cacheKeyPrefix } : {}),
         USER_TURN_LIMIT: String(config.userTurnLimit),

@@ -171,6 +171,13 @@ export const ENVIRONMENT = {
 
 export type EnvName = keyof typeof ENVIRONMENT;
 
+/**
+ * Invalidation on a cache with replicas, as the stack configures it (and `npm run chaos`, which
+ * must run as deployed): a DEL counts once a replica has it, so a failover cannot lose it, and a
+ * write retries for 2 s through a failover before keeping it pending.
+ */
+export const REPLICATED_CACHE_INVALIDATION = { REDIS_INVALIDATION_REPLICAS: '1', REDIS_INVALIDATION_RETRY_MS: '2000' } as const;
+
 /** What SEARCH_TEXT_CONFIG may be: a Postgres identifier, optionally schema-qualified (it is spliced into the trigger functions). */
 export const SEARCH_TEXT_CONFIG_PATTERN = /^([a-z_][a-z0-9_]*\.)?[a-z_][a-z0-9_]*$/;
 
