@@ -138,3 +138,38 @@ it('on a cluster with replicas, invalidations are confirmed by a replica of each
     client.disconnect();
   }
 }, 60_000);
+
+it('a read redirected by ASK to a node that does not answer fails open, and the ASKING ioredis sends before it is no unhandled rejection (one ends a Lambda container)', async () => {
+  const cluster = await startRedisCluster(3);
+  const layer = loadLayerInstance({ REDIS_URL: cluster.url, REDIS_CLUSTER_MODE: 'true', REDIS_COMMAND_TIMEOUT_MS: '200', REDIS_CONNECT_TIMEOUT_MS: '1000' });
+  const cache = layer.shared.getCacheService();
+  const key = '{asked}:k';
+  await cache.readThrough({ key, load: async () => 'cached' });
+  const clients = cluster.nodes.map((node) => new Redis(node.url));
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    const slot = Number(await clients[0].call('CLUSTER', 'KEYSLOT', key));
+    const ids = await Promise.all(clients.map(async (client) => String(await client.call('CLUSTER', 'MYID'))));
+    const from = (await Promise.all(clients.map(async (client) => Number(await client.call('CLUSTER', 'COUNTKEYSINSLOT', slot))))).findIndex((count) => count > 0);
+    const to = (from + 1) % clients.length;
+    // The slot is moving and this key has already left: its owner answers ASK, naming a node that hangs.
+    await clients[from].del(key);
+    await clients[to].call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', ids[from]);
+    await clients[from].call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', ids[to]);
+    cluster.nodes[to].pause();
+
+    const read = await cache.readThrough({ key, load: async () => 'from Postgres' });
+    await sleep(500);
+    cluster.nodes[to].resume();
+
+    expect(read).toEqual({ value: 'from Postgres', status: 'BYPASS' });
+    expect(unhandled.map(String)).toEqual([]);
+    for (const client of [clients[from], clients[to]]) await client.call('CLUSTER', 'SETSLOT', slot, 'STABLE');
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+    cluster.nodes.forEach((node) => node.resume());
+    for (const client of clients) client.disconnect();
+  }
+}, 60_000);

@@ -32,6 +32,23 @@ function reconnectOnError(error: Error): 1 | false {
   return 1;
 }
 
+/**
+ * A command redirected by ASK (its slot is moving to another node) goes to that node after an
+ * `ASKING`, which ioredis's Cluster sends without handling its promise (as of ioredis 6.1). When
+ * that node times out or drops the connection, the redirected command fails — and fails open —
+ * but `ASKING`'s own rejection is unhandled, which ends a Node process, as the Lambda runtime
+ * does on one (`npm run chaos` lost a worker this way: a slot migration while a node was slow).
+ * The redirected command reports the failure; `ASKING`'s copy of it is dropped here.
+ */
+function handleAskingFailures(node: Redis): void {
+  const asking = node.asking.bind(node);
+  node.asking = ((...args: Parameters<Redis['asking']>) => {
+    const sent = asking(...args);
+    sent.catch(() => undefined);
+    return sent;
+  }) as Redis['asking'];
+}
+
 async function createClient(config: RedisConfig): Promise<RedisConnection> {
   const password = config.authSecretArn ? await getSecretString(config.authSecretArn) : undefined;
   const options: RedisOptions = {
@@ -67,6 +84,7 @@ async function createClient(config: RedisConfig): Promise<RedisConnection> {
       redisOptions: { ...options, enableAutoPipelining: false, ...(url?.password ? { password: decodeURIComponent(url.password) } : {}) },
       slotsRefreshTimeout: config.connectTimeoutMs,
     });
+    client.on('+node', handleAskingFailures);
   } else if (config.url) {
     client = new Redis(config.url, options);
   } else {
