@@ -24,21 +24,22 @@ afterAll(() => redis.disconnect());
 
 describe('runScript', () => {
   it('runs by SHA once the server knows the script, by source the first time: one command each in the count', async () => {
-    // Prepare: a server that forgot every script (a restart, a failover to a fresh replica).
-    await redis.script('FLUSH');
+    // Prepare: a script the server has never seen, as after a restart or a failover to a fresh
+    // replica (not SCRIPT FLUSH: the other Jest worker's suites share this Redis and its scripts).
+    const unseen = defineScript(`-- ${randomUUID()}\n${ECHO.lua}`);
     const client = await getRedis();
     const k = key();
     const before = redisStats.commands;
 
     // Act
-    const first = await runScript<string[]>(client, ECHO, [k], ['one']);
-    const second = await runScript<string[]>(client, ECHO, [k], ['two']);
+    const first = await runScript<string[]>(client, unseen, [k], ['one']);
+    const second = await runScript<string[]>(client, unseen, [k], ['two']);
 
     // Assess: NOSCRIPT, then EVAL (2 commands); then EVALSHA alone (1).
     expect(first).toEqual(['one', 'one']);
     expect(second).toEqual(['two', 'two']);
     expect(redisStats.commands - before).toBe(3);
-    expect(await redis.script('EXISTS', ECHO.sha)).toEqual([1]);
+    expect(await redis.script('EXISTS', unseen.sha)).toEqual([1]);
   });
 
   it('returns bulk replies as Buffers when asked (binary values survive)', async () => {

@@ -121,3 +121,87 @@ it('an invalidation a replica has not acknowledged is retried until it has: a fa
   a.disconnect();
   b.disconnect();
 }, 30_000);
+
+it('with no replica to confirm them (down, or resyncing after a failover), invalidations still apply on the primary: one write waits its retry window, later ones do not, the cache keeps serving, and they are confirmed once a replica is back', async () => {
+  const { first, second, a } = await primaryAndReplica();
+  const layer = loadLayerInstance({
+    REDIS_URL: first.url,
+    REDIS_COMMAND_TIMEOUT_MS: '500',
+    REDIS_INVALIDATION_REPLICAS: '1',
+    REDIS_INVALIDATION_WAIT_MS: '50',
+    REDIS_INVALIDATION_RETRY_MS: '1500',
+  });
+  const cache = layer.shared.getCacheService();
+  const [written, writtenNext, read] = ['unconfirmed:1', 'unconfirmed:2', 'unconfirmed:read'];
+  for (const key of [written, writtenNext]) await cache.readThrough({ key, load: async () => `old ${key}` });
+  await second.kill();
+  const errorsBefore = layer.shared.redisStats.errors;
+
+  let started = performance.now();
+  expect(await cache.delete(written)).toBe(true);
+  const firstWriteMs = performance.now() - started;
+  started = performance.now();
+  expect(await cache.delete(writtenNext)).toBe(true);
+  const nextWriteMs = performance.now() - started;
+  const statuses = [(await cache.readThrough({ key: read, load: async () => 'loaded' })).status, (await cache.readThrough({ key: read, load: async () => 'loaded' })).status];
+
+  console.log(`[reliability] no replica: first write ${firstWriteMs.toFixed(0)} ms (retry window 1500), next ${nextWriteMs.toFixed(0)} ms; reads ${statuses.join(', ')}`);
+  expect(await a.exists(written, writtenNext)).toBe(0);
+  expect(firstWriteMs).toBeGreaterThanOrEqual(1000);
+  expect(nextWriteMs).toBeLessThan(500);
+  expect(statuses).toEqual(['MISS', 'HIT']);
+  expect(layer.shared.redisStats.errors - errorsBefore).toBe(0);
+  expect(cache.pendingInvalidations).toBe(0);
+  expect(cache.unconfirmedInvalidations).toBe(2);
+
+  // A replica again (as ElastiCache's replacement node): the next re-deletes are confirmed.
+  const replacement = await startRedisServer({ args: ['--replicaof', '127.0.0.1', String(first.port)] });
+  const replica = new Redis(replacement.url);
+  for (let i = 0; i < 100 && !(await replica.info('replication')).includes('master_link_status:up'); i += 1) await sleep(50);
+  const deadline = Date.now() + 20_000;
+  while (cache.unconfirmedInvalidations > 0 && Date.now() < deadline) {
+    await cache.readThrough({ key: read, load: async () => 'loaded' });
+    await sleep(100);
+  }
+  expect(cache.unconfirmedInvalidations).toBe(0);
+  replica.disconnect();
+}, 40_000);
+
+it('an invalidation a failover lost (the replica never got it, its primary died) is deleted again on the promoted node by the writer container, with no new write', async () => {
+  const { first, second, a, b } = await primaryAndReplica();
+  const endpoint = new TcpProxy(await freePort(), { host: '127.0.0.1', port: first.port });
+  proxies.push(endpoint);
+  await endpoint.listen();
+  const layer = loadLayerInstance({
+    REDIS_URL: `redis://127.0.0.1:${endpoint.port}`,
+    REDIS_COMMAND_TIMEOUT_MS: '200',
+    REDIS_CONNECT_TIMEOUT_MS: '300',
+    REDIS_INVALIDATION_REPLICAS: '1',
+    REDIS_INVALIDATION_WAIT_MS: '50',
+  });
+  const cache = layer.shared.getCacheService();
+  const key = `lost-del:${randomUUID()}`;
+  await cache.readThrough({ key, load: async () => 'old body' });
+  for (let i = 0; i < 50 && !(await b.exists(key)); i += 1) await sleep(20);
+
+  // The replica stops and its link is cut: the DEL reaches only the primary, which then dies.
+  second.pause();
+  await a.call('CLIENT', 'KILL', 'TYPE', 'replica');
+  expect(await cache.delete(key)).toBe(true);
+  expect(cache.unconfirmedInvalidations).toBe(1);
+  await first.kill();
+  second.resume();
+  await b.replicaof('NO', 'ONE');
+  endpoint.retarget({ host: '127.0.0.1', port: second.port });
+  expect(await b.exists(key)).toBe(1);
+
+  // Any cache operation of the container starts the re-deletes that are due.
+  const deadline = Date.now() + 10_000;
+  while ((await b.exists(key)) === 1 && Date.now() < deadline) {
+    await cache.readThrough({ key: `lost-del:other:${randomUUID()}`, load: async () => 'other' });
+    await sleep(100);
+  }
+  expect(await b.exists(key)).toBe(0);
+  a.disconnect();
+  b.disconnect();
+}, 30_000);

@@ -49,11 +49,11 @@ export const ENVIRONMENT = {
   REDIS_CONNECT_TIMEOUT_MS: { default: 1000 },
   /** How long one Redis command may take before it counts as failed. */
   REDIS_COMMAND_TIMEOUT_MS: { default: 200 },
-  /** Replicas that must have an invalidating DEL (WAIT) before it counts, so a failover cannot lose it; the stack sets 1 on a replication group with replicas. */
+  /** Replicas asked to confirm each invalidating DEL (WAIT), so a failover cannot lose it; unconfirmed ones are retried, then deleted again later. The stack sets 1 on a cache with replicas. */
   REDIS_INVALIDATION_REPLICAS: { default: 0 },
   /** How long one WAIT for those replicas may take. */
   REDIS_INVALIDATION_WAIT_MS: { default: 50 },
-  /** How long a write keeps retrying invalidations that failed or were not replicated (through a failover) before keeping them pending. */
+  /** How long a write keeps retrying invalidations that failed (through a failover) or that no replica confirmed, before answering. */
   REDIS_INVALIDATION_RETRY_MS: { default: 0 },
   // Cache
   /** false: every read goes to Postgres (also off when no Redis is configured). */
@@ -173,8 +173,8 @@ export type EnvName = keyof typeof ENVIRONMENT;
 
 /**
  * Invalidation on a cache with replicas, as the stack configures it (and `npm run chaos`, which
- * must run as deployed): a DEL counts once a replica has it, so a failover cannot lose it, and a
- * write retries for 2 s through a failover before keeping it pending.
+ * must run as deployed): a write waits up to 2 s for a replica to confirm its DELs — or for a
+ * failover to end — and keys still unconfirmed are deleted again later, so a failover cannot lose them.
  */
 export const REPLICATED_CACHE_INVALIDATION = { REDIS_INVALIDATION_REPLICAS: '1', REDIS_INVALIDATION_RETRY_MS: '2000' } as const;
 

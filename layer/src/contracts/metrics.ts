@@ -11,7 +11,9 @@ export const METRIC_NAMES = [
   'CacheError',
   /** An invalidating DEL failed: the one cache failure that can leave stale data (it is retried). */
   'CacheInvalidationFailed',
-  /** Failed invalidations that did not fit the bounded pending set: those keys may be served stale until their TTL. */
+  /** Invalidating DELs a primary applied but no replica confirmed in time (WAIT): re-deleted until one does. */
+  'CacheInvalidationUnconfirmed',
+  /** Failed or unconfirmed invalidations that did not fit their bounded set: those keys may be served stale until their TTL. */
   'CacheInvalidationDropped',
   /** A Redis node answered READONLY (a failover demoted it): the container reconnected to the endpoint. */
   'CacheFailoverReconnect',

@@ -15,6 +15,7 @@ import { inBatches } from './batches';
 import { acceptStoredValue, decodeCacheValue, encodeCacheValue } from './cache-encoding';
 import { deleteBatch, type InvalidationOptions } from './invalidation';
 import { PendingInvalidations } from './pending-invalidations';
+import { UnconfirmedInvalidations } from './unconfirmed-invalidations';
 import { counted, failOpen } from './fail-open';
 import { defineScript, runScript } from './scripts';
 
@@ -29,6 +30,9 @@ export type CacheStatus = 'HIT' | 'MISS' | 'BYPASS';
  * because a hash field has no TTL of its own: until then other readers wait for its fill
  * instead of taking the slot (single flight); after it, the lease counts as abandoned.
  */
+/** After a write waited its whole retry window for replicas in vain, how long writes do not wait for them. */
+export const REPLICAS_BEHIND_PAUSE_MS = 5000;
+
 const LEASE_PREFIX = '\u0000lease:';
 const LEASE_BYTE = 0x00;
 /** Returned by the acquire script when a hash already holds `maxFields` fields. */
@@ -185,19 +189,28 @@ export interface CacheServiceOptions {
 }
 
 export class CacheService {
+  /** Keys deleted but not confirmed by a replica: deleted again on a backoff, without blocking anything. */
+  private readonly unconfirmed: UnconfirmedInvalidations;
   /** Keys whose invalidating `DEL` failed, applied before this container's next cache operation succeeds. */
-  private readonly pending = new PendingInvalidations();
+  private readonly pending: PendingInvalidations;
   private readonly compressMinBytes: number;
   private readonly lease: Required<FillLeaseOptions>;
   private readonly invalidation: InvalidationOptions & { readonly retryMs: number };
+  /** Until when a write does not wait for replicas (one just waited its whole retry window in vain). */
+  private replicasBehindUntil = 0;
 
   constructor(private readonly options: CacheServiceOptions) {
     this.compressMinBytes = options.compressMinBytes ?? 16384;
     this.lease = { leaseMs: 3000, waitMs: 250, firstPollMs: 2, maxPollMs: 16, ...options.lease };
     this.invalidation = { replicas: 0, waitMs: 50, retryMs: 0, ...options.invalidation };
+    this.unconfirmed = new UnconfirmedInvalidations(options.ttlSeconds * 1000);
+    this.pending = new PendingInvalidations(this.unconfirmed);
   }
 
-  /** Runs one cache operation, fail-open; invalidations that failed earlier are applied first. */
+  /**
+   * Runs one cache operation, fail-open; invalidations that failed earlier are applied first,
+   * and unconfirmed ones that are due are deleted again alongside (not awaited).
+   */
   private attempt<T>(operation: string, key: string, fallback: T, work: (redis: RedisConnection) => Promise<T>): Promise<T> {
     if (!this.options.enabled) return Promise.resolve(fallback);
     return failOpen(
@@ -206,6 +219,7 @@ export class CacheService {
       fallback,
       async (redis) => {
         if (this.pending.size > 0) await this.pending.flush(redis, this.invalidation);
+        if (this.unconfirmed.size > 0) void this.unconfirmed.recheck(redis, this.invalidation);
         return work(redis);
       },
       { key },
@@ -217,44 +231,66 @@ export class CacheService {
     return this.pending.size;
   }
 
+  /** Invalidations applied but not yet confirmed by a replica (re-deleted on a backoff). */
+  get unconfirmedInvalidations(): number {
+    return this.unconfirmed.size;
+  }
+
   /**
-   * Deletes keys — one command each (they live in different hash slots), in batches of
-   * auto-pipelined commands, one batch at a time. Returns false when any delete failed: the
-   * failed keys (and the batches not yet sent once Redis fails) are kept pending and applied
-   * before this container's next cache operation, and the call is counted as
-   * `CacheInvalidationFailed` — the one cache failure that can leave stale data.
+   * Deletes keys — one command each (they live in different hash slots), in batches, one
+   * batch at a time — and answers once every primary applied them: a failed `DEL` is retried
+   * for `REDIS_INVALIDATION_RETRY_MS` (through a failover), and so is one no replica confirmed
+   * (`REDIS_INVALIDATION_REPLICAS`), unless a write just waited that long in vain (replicas
+   * are behind or gone: the next 5 s of writes do not wait for them). Keys still unconfirmed
+   * are deleted again later (`unconfirmed-invalidations.ts`). Returns false when a `DEL`
+   * failed: those keys are kept pending and applied before this container's next cache
+   * operation, and the call is counted as `CacheInvalidationFailed` — the one cache failure
+   * that can leave stale data.
    */
   async delete(...keys: string[]): Promise<boolean> {
     if (!this.options.enabled || keys.length === 0) return true;
-    const { retryMs } = this.invalidation;
-    const deadline = Date.now() + retryMs;
-    let failed = await this.deleteOnce(keys);
+    const started = Date.now();
+    const deadline = started + this.invalidation.retryMs;
+    const waitForReplicas = started >= this.replicasBehindUntil;
+    let { failed, unconfirmed } = await this.deleteOnce(keys);
     // Retrying through a failover (REDIS_INVALIDATION_RETRY_MS): the write answers once its keys are gone for good.
-    for (let pause = 25; failed.length > 0 && Date.now() + pause <= deadline; pause = Math.min(pause * 2, 400)) {
+    for (let pause = 25; ; pause = Math.min(pause * 2, 400)) {
+      const retry = waitForReplicas ? [...failed, ...unconfirmed] : failed;
+      if (retry.length === 0 || Date.now() + pause > deadline) break;
       await sleep(pause);
-      failed = await this.deleteOnce(failed);
+      const again = await this.deleteOnce(retry);
+      const retried = new Set(retry);
+      failed = again.failed;
+      unconfirmed = [...unconfirmed.filter((key) => !retried.has(key)), ...again.unconfirmed];
     }
-    if (failed.length === 0) {
-      this.pending.forget(keys);
-      return true;
+    const failedSet = new Set(failed);
+    const unconfirmedSet = new Set(unconfirmed);
+    this.pending.forget(keys.filter((key) => !failedSet.has(key)));
+    this.unconfirmed.forget(keys.filter((key) => !failedSet.has(key) && !unconfirmedSet.has(key)));
+    if (unconfirmed.length > 0) {
+      if (waitForReplicas && this.invalidation.retryMs > 0) this.replicasBehindUntil = Date.now() + REPLICAS_BEHIND_PAUSE_MS;
+      this.unconfirmed.add(unconfirmed);
     }
+    if (failed.length === 0) return true;
     this.pending.add(failed);
     countMetric('CacheInvalidationFailed');
     return false;
   }
 
-  /** One pass over `keys`, batch by batch; returns the keys not deleted (a failed batch and every batch after it). */
-  private async deleteOnce(keys: readonly string[]): Promise<string[]> {
+  /**
+   * One pass over `keys`, batch by batch: the keys not deleted (a failed batch and every batch
+   * after it) and those deleted but not confirmed by a replica.
+   */
+  private async deleteOnce(keys: readonly string[]): Promise<{ failed: string[]; unconfirmed: string[] }> {
     const batches = inBatches(keys);
+    const unconfirmed: string[] = [];
     for (const [index, batch] of batches.entries()) {
-      const done = await this.attempt('delete', batch[0], false, async (redis) => {
-        await deleteBatch(redis, batch, this.invalidation);
-        return true;
-      });
+      const left = await this.attempt<string[] | undefined>('delete', batch[0], undefined, (redis) => deleteBatch(redis, batch, this.invalidation));
       // Redis is failing: the rest waits for a retry or the flush rather than for more timeouts.
-      if (!done) return batches.slice(index).flat();
+      if (left === undefined) return { failed: batches.slice(index).flat(), unconfirmed };
+      unconfirmed.push(...left);
     }
-    return [];
+    return { failed: [], unconfirmed };
   }
 
   /**

@@ -1,11 +1,10 @@
 /**
- * One batch of invalidating `DEL`s, confirmed where it must survive a failover. Redis
- * replicates asynchronously: a `DEL` the primary acknowledged but had not yet sent to its
- * replica is lost when that replica is promoted, and the promoted node serves the old body
- * until its TTL (`npm run chaos` saw stale reads for up to 143 s this way). With
- * `REDIS_INVALIDATION_REPLICAS` ≥ 1, a batch counts as done only once that many replicas have it
- * (`WAIT`); otherwise it fails like an unreachable Redis, and the caller retries it or keeps it
- * pending (`cache.ts`, `pending-invalidations.ts`).
+ * One batch of invalidating `DEL`s, and whether a replica has them. Redis replicates
+ * asynchronously: a `DEL` the primary applied but had not yet sent to its replica is lost when
+ * that replica is promoted, and the promoted node serves the old body until its TTL (`npm run
+ * chaos` saw stale reads for up to 143 s this way). With `REDIS_INVALIDATION_REPLICAS` ≥ 1 each
+ * batch is followed by a `WAIT`; the keys it did not confirm are returned, for the caller to
+ * retry or to delete again later (`cache.ts`, `unconfirmed-invalidations.ts`).
  */
 import { Cluster } from 'ioredis';
 import type { RedisConnection } from './client';
@@ -13,39 +12,36 @@ import { counted } from './fail-open';
 
 /** How invalidations are confirmed: `REDIS_INVALIDATION_*`. */
 export interface InvalidationOptions {
-  /** Replicas that must have a `DEL` before it counts (0: the primary's answer is enough). */
+  /** Replicas that must have a `DEL` before it counts as confirmed (0: the primary's answer is enough). */
   readonly replicas: number;
   /** How long one `WAIT` for them may take. */
   readonly waitMs: number;
 }
 
-/** Thrown when fewer replicas than asked confirmed a batch in time. */
-export class InvalidationNotReplicatedError extends Error {}
-
 /**
  * Deletes `keys` (one command each: they live in different hash slots) and, when replicas are
- * asked for, waits for them. Resolves when the batch is done; rejects otherwise (the caller
- * keeps all of its keys: a `DEL` that reached only the primary is not done).
+ * asked for, waits for them. Rejects when a `DEL` failed (the caller keeps the whole batch: a
+ * key not deleted must not be served); otherwise resolves with the keys that every primary
+ * deleted but too few replicas confirmed in time.
  */
-export async function deleteBatch(redis: RedisConnection, keys: readonly string[], options: InvalidationOptions): Promise<void> {
+export async function deleteBatch(redis: RedisConnection, keys: readonly string[], options: InvalidationOptions): Promise<string[]> {
   if (options.replicas <= 0) {
     await Promise.all(keys.map((key) => counted(redis.del(key))));
-    return;
+    return [];
   }
   if (redis instanceof Cluster) {
     // WAIT must reach the node that holds the key: one DEL + WAIT pipeline per key (a pipeline goes to its keys' node).
-    await Promise.all(
+    const confirmed = await Promise.all(
       keys.map(async (key) => {
-        const results = await counted(redis.pipeline().del(key).wait(options.replicas, options.waitMs).exec());
-        const failure = results?.find(([error]) => error)?.[0];
-        if (failure) throw failure;
-        if (Number(results?.[1]?.[1]) < options.replicas) throw new InvalidationNotReplicatedError(`${key}: not on ${options.replicas} replica(s) within ${options.waitMs} ms`);
+        const [deleted, waited] = (await counted(redis.pipeline().del(key).wait(options.replicas, options.waitMs).exec())) ?? [];
+        if (!deleted || deleted[0]) throw deleted?.[0] ?? new Error(`DEL ${key}: no reply`);
+        return !waited?.[0] && Number(waited?.[1]) >= options.replicas;
       }),
     );
-    return;
+    return keys.filter((_, index) => !confirmed[index]);
   }
   // One connection to the primary: a WAIT after the DELs covers all of them.
   await Promise.all(keys.map((key) => counted(redis.del(key))));
-  const acknowledged = await counted(redis.wait(options.replicas, options.waitMs));
-  if (acknowledged < options.replicas) throw new InvalidationNotReplicatedError(`${keys.length} key(s): on ${acknowledged} of ${options.replicas} replica(s) within ${options.waitMs} ms`);
+  const acknowledged = await counted(redis.wait(options.replicas, options.waitMs)).catch(() => 0);
+  return acknowledged >= options.replicas ? [] : [...keys];
 }

@@ -14,6 +14,7 @@ import { countMetric, logger } from '../platform/observability';
 import { inBatches } from './batches';
 import type { RedisConnection } from './client';
 import { deleteBatch, type InvalidationOptions } from './invalidation';
+import type { UnconfirmedInvalidations } from './unconfirmed-invalidations';
 
 /** ~100 bytes a key: a megabyte at most. */
 export const MAX_PENDING_INVALIDATIONS = 10_000;
@@ -21,6 +22,9 @@ export const MAX_PENDING_INVALIDATIONS = 10_000;
 export class PendingInvalidations {
   private readonly keys = new Set<string>();
   private flushing: Promise<void> | undefined;
+
+  /** @param unconfirmed where keys go that the flush deleted but no replica confirmed */
+  constructor(private readonly unconfirmed: UnconfirmedInvalidations) {}
 
   get size(): number {
     return this.keys.size;
@@ -48,7 +52,9 @@ export class PendingInvalidations {
 
   /**
    * Deletes every pending key, in batches; concurrent callers share the one flush in flight.
-   * Rejects when Redis fails (the keys stay pending: the caller answers from Postgres).
+   * Rejects when a `DEL` fails (the keys stay pending: the caller answers from Postgres). A key
+   * deleted but not confirmed by a replica is no longer pending — this container's reads see it
+   * gone — and is re-deleted on the unconfirmed keys' schedule.
    */
   flush(redis: RedisConnection, options: InvalidationOptions): Promise<void> {
     this.flushing ??= this.run(redis, options).finally(() => {
@@ -60,7 +66,7 @@ export class PendingInvalidations {
   private async run(redis: RedisConnection, options: InvalidationOptions): Promise<void> {
     const applied = this.keys.size;
     for (const batch of inBatches([...this.keys])) {
-      await deleteBatch(redis, batch, options);
+      this.unconfirmed.add(await deleteBatch(redis, batch, options));
       for (const key of batch) this.keys.delete(key);
     }
     logger.info('Applied invalidations that had failed earlier', { applied });
