@@ -41,6 +41,7 @@ describe('parseConfig', () => {
     [{ ...base, LLM_PROVIDER: 'gpt' }, 'LLM_PROVIDER'],
     [{ ...base, LLM_PROVIDER: 'openai' }, 'OPENAI_API_KEY'],
     [{ ...base, CONTEXT_MAX_MESSAGES: '-1' }, 'CONTEXT_MAX_MESSAGES'],
+    [{ ...base, REDIS_INVALIDATION_REPLICAS: '1', REDIS_INVALIDATION_WAIT_MS: '200' }, 'REDIS_INVALIDATION_WAIT_MS'],
   ])('rejects %j naming %s', (env, variable) => {
     expect(() => parseConfig(env)).toThrow(ConfigError);
     expect(() => parseConfig(env)).toThrow(new RegExp(`^Invalid configuration: ${variable}=`));

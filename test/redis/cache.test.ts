@@ -33,6 +33,27 @@ describe('CacheService on a real Redis', () => {
     expect(await redis.exists(a, b)).toBe(0);
   });
 
+  it('asks replicas to confirm invalidations on a connection of its own: a read sent while a WAIT blocks is answered during it', async () => {
+    // This Redis has no replica: every WAIT runs to its timeout, and blocks the connection that sent
+    // it for that long (1 s here: the client gives up at its 200 ms command timeout, Redis does not).
+    const confirming = new CacheService({ enabled: true, ttlSeconds: 600, invalidation: { replicas: 1, waitMs: 1000 } });
+    const [written, read] = [key(), key()];
+    await confirming.readThrough({ key: read, load: async () => 'cached' });
+    const blockedInWait = async () => String(await redis.client('LIST')).split('\n').some((line) => / flags=\S*b\S* .* cmd=wait /.test(line));
+
+    const deleting = confirming.delete(written);
+    let blocked = false;
+    for (let i = 0; i < 200 && !blocked; i += 1) blocked = await blockedInWait();
+    const result = await confirming.readThrough({ key: read, load: async () => 'loaded' });
+    const stillBlocked = await blockedInWait();
+    await deleting;
+
+    expect(blocked).toBe(true);
+    expect(result.status).toBe('HIT');
+    expect(stillBlocked).toBe(true);
+    expect(confirming.unconfirmedInvalidations).toBe(1);
+  });
+
   describe('readThrough', () => {
     it('misses, loads, fills with the TTL, then hits with the identical string', async () => {
       const k = key();

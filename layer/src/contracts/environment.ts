@@ -51,7 +51,7 @@ export const ENVIRONMENT = {
   REDIS_COMMAND_TIMEOUT_MS: { default: 200 },
   /** Replicas asked to confirm each invalidating DEL (WAIT), so a failover cannot lose it; unconfirmed ones are retried, then deleted again later. The stack sets 1 on a cache with replicas. */
   REDIS_INVALIDATION_REPLICAS: { default: 0 },
-  /** How long one WAIT for those replicas may take. */
+  /** How long one WAIT for those replicas may take (below REDIS_COMMAND_TIMEOUT_MS; Redis ends it at its hz, 10 a second, so up to ~100 ms more). */
   REDIS_INVALIDATION_WAIT_MS: { default: 50 },
   /** How long a write keeps retrying invalidations that failed (through a failover) or that no replica confirmed, before answering. */
   REDIS_INVALIDATION_RETRY_MS: { default: 0 },

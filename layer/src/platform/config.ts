@@ -234,6 +234,10 @@ export function parseConfig(env: Env = process.env): AppConfig {
     invalidationWaitMs: integer('REDIS_INVALIDATION_WAIT_MS', 1, 5000),
     invalidationRetryMs: integer('REDIS_INVALIDATION_RETRY_MS', 0, 60_000),
   };
+  // A WAIT the client gives up on first (its command timeout) could never confirm anything.
+  if (redis.invalidationReplicas > 0 && redis.invalidationWaitMs >= redis.commandTimeoutMs) {
+    throw new ConfigError('REDIS_INVALIDATION_WAIT_MS', String(redis.invalidationWaitMs), `below REDIS_COMMAND_TIMEOUT_MS (${redis.commandTimeoutMs})`);
+  }
   const redisConfigured = Boolean(redis.url || redis.host);
 
   const cache: CacheConfig = {

@@ -30,7 +30,7 @@ export type CacheStatus = 'HIT' | 'MISS' | 'BYPASS';
  * because a hash field has no TTL of its own: until then other readers wait for its fill
  * instead of taking the slot (single flight); after it, the lease counts as abandoned.
  */
-/** After a write waited its whole retry window for replicas in vain, how long writes do not wait for them. */
+/** After a write waited for replicas in vain (its whole retry window), how long writes do not wait for them. */
 export const REPLICAS_BEHIND_PAUSE_MS = 5000;
 
 const LEASE_PREFIX = '\u0000lease:';
@@ -240,7 +240,7 @@ export class CacheService {
    * Deletes keys — one command each (they live in different hash slots), in batches, one
    * batch at a time — and answers once every primary applied them: a failed `DEL` is retried
    * for `REDIS_INVALIDATION_RETRY_MS` (through a failover), and so is one no replica confirmed
-   * (`REDIS_INVALIDATION_REPLICAS`), unless a write just waited that long in vain (replicas
+   * (`REDIS_INVALIDATION_REPLICAS`), unless a write just waited for them in vain (replicas
    * are behind or gone: the next 5 s of writes do not wait for them). Keys still unconfirmed
    * are deleted again later (`unconfirmed-invalidations.ts`). Returns false when a `DEL`
    * failed: those keys are kept pending and applied before this container's next cache
@@ -251,24 +251,28 @@ export class CacheService {
     if (!this.options.enabled || keys.length === 0) return true;
     const started = Date.now();
     const deadline = started + this.invalidation.retryMs;
-    const waitForReplicas = started >= this.replicasBehindUntil;
-    let { failed, unconfirmed } = await this.deleteOnce(keys);
+    const asksReplicas = this.invalidation.replicas > 0;
+    // Replicas behind or gone: plain DELs (no WAIT to sit through), all of them left to the re-deletes.
+    const waitForReplicas = asksReplicas && started >= this.replicasBehindUntil;
+    const options = waitForReplicas ? this.invalidation : { ...this.invalidation, replicas: 0 };
+    let { failed, unconfirmed } = await this.deleteOnce(keys, options);
     // Retrying through a failover (REDIS_INVALIDATION_RETRY_MS): the write answers once its keys are gone for good.
     for (let pause = 25; ; pause = Math.min(pause * 2, 400)) {
-      const retry = waitForReplicas ? [...failed, ...unconfirmed] : failed;
+      const retry = [...failed, ...unconfirmed];
       if (retry.length === 0 || Date.now() + pause > deadline) break;
       await sleep(pause);
-      const again = await this.deleteOnce(retry);
-      const retried = new Set(retry);
+      const again = await this.deleteOnce(retry, options);
       failed = again.failed;
-      unconfirmed = [...unconfirmed.filter((key) => !retried.has(key)), ...again.unconfirmed];
+      unconfirmed = again.unconfirmed;
     }
     const failedSet = new Set(failed);
+    const deleted = keys.filter((key) => !failedSet.has(key));
+    if (asksReplicas && !waitForReplicas) unconfirmed = deleted;
     const unconfirmedSet = new Set(unconfirmed);
-    this.pending.forget(keys.filter((key) => !failedSet.has(key)));
-    this.unconfirmed.forget(keys.filter((key) => !failedSet.has(key) && !unconfirmedSet.has(key)));
+    this.pending.forget(deleted);
+    this.unconfirmed.forget(deleted.filter((key) => !unconfirmedSet.has(key)));
     if (unconfirmed.length > 0) {
-      if (waitForReplicas && this.invalidation.retryMs > 0) this.replicasBehindUntil = Date.now() + REPLICAS_BEHIND_PAUSE_MS;
+      if (waitForReplicas) this.replicasBehindUntil = Date.now() + REPLICAS_BEHIND_PAUSE_MS;
       this.unconfirmed.add(unconfirmed);
     }
     if (failed.length === 0) return true;
@@ -281,11 +285,11 @@ export class CacheService {
    * One pass over `keys`, batch by batch: the keys not deleted (a failed batch and every batch
    * after it) and those deleted but not confirmed by a replica.
    */
-  private async deleteOnce(keys: readonly string[]): Promise<{ failed: string[]; unconfirmed: string[] }> {
+  private async deleteOnce(keys: readonly string[], options: InvalidationOptions): Promise<{ failed: string[]; unconfirmed: string[] }> {
     const batches = inBatches(keys);
     const unconfirmed: string[] = [];
     for (const [index, batch] of batches.entries()) {
-      const left = await this.attempt<string[] | undefined>('delete', batch[0], undefined, (redis) => deleteBatch(redis, batch, this.invalidation));
+      const left = await this.attempt<string[] | undefined>('delete', batch[0], undefined, (redis) => deleteBatch(redis, batch, options));
       // Redis is failing: the rest waits for a retry or the flush rather than for more timeouts.
       if (left === undefined) return { failed: batches.slice(index).flat(), unconfirmed };
       unconfirmed.push(...left);

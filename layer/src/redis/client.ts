@@ -11,7 +11,15 @@ import { getSecretString } from '../platform/secrets';
 
 export type RedisConnection = Redis | Cluster;
 
-let clientPromise: Promise<RedisConnection> | undefined;
+/**
+ * What a client is for. Invalidations confirmed by replicas get a client of their own: `WAIT`
+ * blocks the connection that sent it until the replicas answer or its timeout passes (which
+ * Redis checks at its `hz`, 10 a second: a 50 ms WAIT takes up to 100 ms), and every command
+ * queued behind it on that connection — the reads of the cache — would wait as long.
+ */
+export type RedisRole = 'commands' | 'invalidations';
+
+const clientPromises: Partial<Record<RedisRole, Promise<RedisConnection>>> = {};
 
 /** The commands of a cache hit, sent as soon as they are issued rather than batched. */
 const HIT_COMMANDS = ['get', 'hget'] as const;
@@ -126,16 +134,16 @@ function listenUntilReady(client: RedisConnection, timeoutMs: number): Promise<v
 }
 
 /**
- * The container's client once it is connected. Rejects quickly when Redis is not there:
+ * The container's client (for `role`) once it is connected. Rejects quickly when Redis is not there:
  * immediately while a background reconnect is under way, within the connect timeout on first use.
  */
-export async function getRedis(): Promise<RedisConnection> {
+export async function getRedis(role: RedisRole = 'commands'): Promise<RedisConnection> {
   const config = getConfig().redis;
-  clientPromise ??= createClient(config).catch((error: unknown) => {
-    clientPromise = undefined;
+  clientPromises[role] ??= createClient(config).catch((error: unknown) => {
+    delete clientPromises[role];
     throw error;
   });
-  const client = await clientPromise;
+  const client = await clientPromises[role];
   switch (client.status) {
     case 'ready':
       return client;
@@ -149,18 +157,21 @@ export async function getRedis(): Promise<RedisConnection> {
       return client;
     case 'end':
       // Closed for good (e.g. by closeRedis): the next call builds a new client.
-      clientPromise = undefined;
+      delete clientPromises[role];
       throw new Error('Redis connection ended');
     default:
       throw new Error(`Redis is ${client.status}`);
   }
 }
 
-/** Closes the client (tests, local server shutdown). */
+/** Closes the clients (tests, local server shutdown). */
 export async function closeRedis(): Promise<void> {
-  const pending = clientPromise;
-  clientPromise = undefined;
-  const client = await pending?.catch(() => undefined);
-  if (!client) return;
-  await client.quit().catch(() => client.disconnect());
+  const pending = Object.values(clientPromises);
+  for (const role of Object.keys(clientPromises) as RedisRole[]) delete clientPromises[role];
+  await Promise.all(
+    pending.map(async (promise) => {
+      const client = await promise.catch(() => undefined);
+      await client?.quit().catch(() => client.disconnect());
+    }),
+  );
 }
