@@ -43,6 +43,7 @@ import { measureStress, stressSection } from './stress';
 import { measureSearch, searchSection } from './search';
 import { measureOpenAi, openAiSection, openAiTargets } from './openai';
 import { authSection, measureAuth } from './auth';
+import { invalidationSection, measureInvalidation } from './invalidation';
 import { latencyChart, measureUserView, userViewSection, type UserViewResult } from './user-view';
 import { memoryChart } from './charts';
 import { KEY_PREFIX, REDIS_URL, REPO_ROOT, RUN_ID } from './env';
@@ -81,6 +82,7 @@ const STANDALONE_SECTIONS = {
   },
   resumable: async (raw: Redis) => ({ text: resumableSection(await measureResumable(raw, log)), targets: [] as TargetResult[] }),
   auth: async () => ({ text: authSection(await measureAuth(log)), targets: [] as TargetResult[] }),
+  invalidation: async () => ({ text: invalidationSection(await measureInvalidation(log)), targets: [] as TargetResult[] }),
   'user-view': async (raw: Redis) => {
     const result = await measureUserView(raw, log);
     writeCharts({ 'bench-latency.svg': latencyChart(result) }, false);
@@ -1161,6 +1163,9 @@ async function main(): Promise<void> {
 
     // 15. Token verification: the OIDC authorizer's verifier with a warm JWKS vs the hand-written HS256 it replaced
     section(15, ...authSection(await measureAuth(log)));
+
+    // 16. Confirmed invalidation: DEL vs DEL + WAIT on a private primary and replica
+    section(16, ...invalidationSection(await measureInvalidation(log)));
 
     // 13. Search and share links (seeds its own user's history, and a second database for the POST comparison)
     const search = searchSection(await measureSearch(raw, log));

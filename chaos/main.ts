@@ -20,6 +20,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { REPLICATED_CACHE_INVALIDATION } from '../layer/src/contracts/environment';
 import { signLocalToken } from '../local/auth';
 import { seededRandom } from '../bench/stats';
 import { analyze } from './analysis';
@@ -171,7 +172,8 @@ async function orchestrate(options: ChaosOptions, resources: Resources): Promise
       'PostgreSQL 15 of its own (`initdb` + `pg_ctl` in a temp directory, default durability settings), so a fast restart or `pg_terminate_backend` touches nothing else.',
       `${options.workers} worker processes (${options.workersPerCore} per core): each is one emulated Lambda container — the real handlers behind local/'s API Gateway and Lambda runtime emulation, ` +
         'with its own pg pool (DATABASE_POOL_MAX 2), ioredis Cluster client and cache state, configured as the stack configures the functions ' +
-        '(REDIS_CLUSTER_MODE=true; Redis connect/command timeouts 1000/200 ms and Postgres connect/statement timeouts 3000/5000 ms, the defaults the stack leaves in place). ' +
+        `(REDIS_CLUSTER_MODE=true; invalidations confirmed by a replica, REDIS_INVALIDATION_REPLICAS=${REPLICATED_CACHE_INVALIDATION.REDIS_INVALIDATION_REPLICAS} with a ${REPLICATED_CACHE_INVALIDATION.REDIS_INVALIDATION_RETRY_MS} ms retry window, as the stack sets them for a cache with replicas; ` +
+        'Redis connect/command timeouts 1000/200 ms and Postgres connect/statement timeouts 3000/5000 ms, the defaults the stack leaves in place). ' +
         'Two per core: a worker is one single-threaded process that idles while it waits on Redis, Postgres or the model, so two keep a core busy; more add memory and context switches on a machine that also runs 6 Redis nodes, Postgres and the load generator. ' +
         'Unlike Lambda, a worker serves several requests at once (the load balancer sends each request to the least busy one).',
       `Differences from the deployed stack, each on purpose: the local offline model (${options.tokenDelayMs} ms per token, so a reply streams for about half a second and can be followed) instead of Bedrock; USER_TURN_LIMIT raised (the run packs hours of each user's turns into minutes; the limiter still runs on every POST); HS256 tokens from the local authorizer instead of Cognito.`,

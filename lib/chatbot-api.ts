@@ -140,7 +140,7 @@ export class ChatbotApi extends Construct {
         REDIS_PORT: String(this.cache.endpointPort),
         REDIS_TLS: 'true',
         REDIS_CLUSTER_MODE: String(this.cache.clusterMode),
-        // With replicas, an invalidation counts once one has it (a failover cannot lose it), retried through a failover.
+        // With replicas, invalidations are confirmed by one (WAIT) and deleted again until one is, so a failover cannot lose them.
         ...(this.cache.replicas > 0 ? REPLICATED_CACHE_INVALIDATION : {}),
         ALLOWED_ORIGINS: allowedOrigins.join(','),
         ...(config.cacheKeyPrefix ? { CACHE_KEY_PREFIX: config.cacheKeyPrefix } : {}),

@@ -12,7 +12,7 @@ export * from './contracts/route-table';
 
 // Test hooks: replace or reset per-container state.
 export { setChatModel, createChatModel, getTitleModel, maxTokensOf, resolveModelSlug, type ChatModelOptions } from './ai/models';
-export { resetCacheService, getCacheService, CacheService, type CacheStatus, type CacheServiceOptions, type FillLeaseOptions, type ReadThroughOptions, type ReadThroughResult } from './redis/cache';
+export { resetCacheService, getCacheService, CacheService, REPLICAS_BEHIND_PAUSE_MS, type CacheStatus, type CacheServiceOptions, type FillLeaseOptions, type ReadThroughOptions, type ReadThroughResult } from './redis/cache';
 export { resetConfig, parseConfig, DEFAULT_MAX_CONVERSATION_BYTES } from './platform/config';
 export { databaseStats, db, getPool, statementName, type Queryable } from './platform/database';
 export { redisStats } from './redis/fail-open';

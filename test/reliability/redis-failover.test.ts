@@ -24,6 +24,26 @@ async function primaryAndReplica() {
   return { first, second, a, b };
 }
 
+/**
+ * A primary and its replica behind a "primary endpoint" (a TCP proxy that a failover retargets),
+ * and a layer copy that asks a replica to confirm each invalidation.
+ */
+async function confirmingLayerBehindEndpoint(env: Readonly<Record<string, string>> = {}) {
+  const servers = await primaryAndReplica();
+  const endpoint = new TcpProxy(await freePort(), { host: '127.0.0.1', port: servers.first.port });
+  proxies.push(endpoint);
+  await endpoint.listen();
+  const layer = loadLayerInstance({
+    REDIS_URL: `redis://127.0.0.1:${endpoint.port}`,
+    REDIS_COMMAND_TIMEOUT_MS: '200',
+    REDIS_CONNECT_TIMEOUT_MS: '300',
+    REDIS_INVALIDATION_REPLICAS: '1',
+    REDIS_INVALIDATION_WAIT_MS: '50',
+    ...env,
+  });
+  return { ...servers, endpoint, layer };
+}
+
 afterAll(async () => {
   await closeAllLayerInstances();
   await Promise.all(proxies.map((proxy) => proxy.close()));
@@ -77,18 +97,7 @@ it('after a failover demotes the node a container is connected to, it reconnects
 
 it('an invalidation a replica has not acknowledged is retried until it has: a failover right after the write serves no stale body', async () => {
   // Prepare: a primary and its replica behind the endpoint; the detail cached on both.
-  const { first, second, a, b } = await primaryAndReplica();
-  const endpoint = new TcpProxy(await freePort(), { host: '127.0.0.1', port: first.port });
-  proxies.push(endpoint);
-  await endpoint.listen();
-  const layer = loadLayerInstance({
-    REDIS_URL: `redis://127.0.0.1:${endpoint.port}`,
-    REDIS_COMMAND_TIMEOUT_MS: '200',
-    REDIS_CONNECT_TIMEOUT_MS: '300',
-    REDIS_INVALIDATION_REPLICAS: '1',
-    REDIS_INVALIDATION_WAIT_MS: '50',
-    REDIS_INVALIDATION_RETRY_MS: '3000',
-  });
+  const { first, second, a, b, endpoint, layer } = await confirmingLayerBehindEndpoint({ REDIS_INVALIDATION_RETRY_MS: '3000' });
   const userId = newUserId();
   const sent = await layer.api.sendMessage(userId, 'before the failover');
   await layer.api.getConversation(sent.conversationId, userId);
@@ -168,17 +177,7 @@ it('with no replica to confirm them (down, or resyncing after a failover), inval
 }, 40_000);
 
 it('an invalidation a failover lost (the replica never got it, its primary died) is deleted again on the promoted node by the writer container, with no new write', async () => {
-  const { first, second, a, b } = await primaryAndReplica();
-  const endpoint = new TcpProxy(await freePort(), { host: '127.0.0.1', port: first.port });
-  proxies.push(endpoint);
-  await endpoint.listen();
-  const layer = loadLayerInstance({
-    REDIS_URL: `redis://127.0.0.1:${endpoint.port}`,
-    REDIS_COMMAND_TIMEOUT_MS: '200',
-    REDIS_CONNECT_TIMEOUT_MS: '300',
-    REDIS_INVALIDATION_REPLICAS: '1',
-    REDIS_INVALIDATION_WAIT_MS: '50',
-  });
+  const { first, second, a, b, endpoint, layer } = await confirmingLayerBehindEndpoint();
   const cache = layer.shared.getCacheService();
   const key = `lost-del:${randomUUID()}`;
   await cache.readThrough({ key, load: async () => 'old body' });

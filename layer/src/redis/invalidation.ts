@@ -18,6 +18,9 @@ export interface InvalidationOptions {
   readonly waitMs: number;
 }
 
+/** Keys a container keeps to delete later, pending or unconfirmed (each set): ~100 bytes a key, a megabyte at most. */
+export const MAX_KEPT_INVALIDATIONS = 10_000;
+
 /** A cluster node's answer that the key's slot is served elsewhere (moved, or moving). */
 const isRedirect = (error: Error): boolean => /^(MOVED|ASK) /.test(error.message);
 

@@ -5,7 +5,7 @@
  * serves what it failed to invalidate, and a stall costs each key about one extra `DEL`, not one
  * per later command.
  *
- * The set is bounded: past {@link MAX_PENDING_INVALIDATIONS} keys, more failed keys are dropped
+ * The set is bounded: past {@link MAX_KEPT_INVALIDATIONS} keys, more failed keys are dropped
  * and counted (`CacheInvalidationDropped`). A dropped key can be served stale, by any container,
  * until its TTL (`CACHE_TTL_SECONDS`, 600 s) ends or the next write to that conversation
  * invalidates it again (docs/api.md#cache-contract).
@@ -13,11 +13,9 @@
 import { countMetric, logger } from '../platform/observability';
 import { inBatches } from './batches';
 import type { RedisConnection } from './client';
-import { deleteBatch, type InvalidationOptions } from './invalidation';
+import { deleteBatch, MAX_KEPT_INVALIDATIONS, type InvalidationOptions } from './invalidation';
 import type { UnconfirmedInvalidations } from './unconfirmed-invalidations';
 
-/** ~100 bytes a key: a megabyte at most. */
-export const MAX_PENDING_INVALIDATIONS = 10_000;
 
 export class PendingInvalidations {
   private readonly keys = new Set<string>();
@@ -35,7 +33,7 @@ export class PendingInvalidations {
     let dropped = 0;
     for (const key of keys) {
       if (this.keys.has(key)) continue;
-      if (this.keys.size >= MAX_PENDING_INVALIDATIONS) dropped += 1;
+      if (this.keys.size >= MAX_KEPT_INVALIDATIONS) dropped += 1;
       else this.keys.add(key);
     }
     if (dropped > 0) {

@@ -14,8 +14,7 @@
 import { countMetric } from '../platform/observability';
 import { inBatches } from './batches';
 import type { RedisConnection } from './client';
-import { deleteBatch, type InvalidationOptions } from './invalidation';
-import { MAX_PENDING_INVALIDATIONS } from './pending-invalidations';
+import { deleteBatch, MAX_KEPT_INVALIDATIONS, type InvalidationOptions } from './invalidation';
 
 /** The first re-delete of an unconfirmed key, and the cap its doubling delay stops at. */
 export const RECHECK_FIRST_DELAY_MS = 250;
@@ -47,7 +46,7 @@ export class UnconfirmedInvalidations {
       if (entry) {
         // Deleted again just now, still unconfirmed: the schedule starts over, the horizon stays.
         Object.assign(entry, { due: now + RECHECK_FIRST_DELAY_MS, delayMs: RECHECK_FIRST_DELAY_MS });
-      } else if (this.entries.size >= MAX_PENDING_INVALIDATIONS) {
+      } else if (this.entries.size >= MAX_KEPT_INVALIDATIONS) {
         dropped += 1;
       } else {
         this.entries.set(key, { due: now + RECHECK_FIRST_DELAY_MS, delayMs: RECHECK_FIRST_DELAY_MS, expires: now + this.horizonMs });
