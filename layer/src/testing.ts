@@ -59,6 +59,7 @@ export { startReplyRecording } from './redis/reply-recorder';
 export { getReplyStreamState, isReplyStreamToken, readCurrentReply, readFirstReplyFrame, requestReplyStop, discardReplyStreams } from './redis/reply-state';
 export { openReplyFollower } from './redis/reply-follower';
 export { UnconfirmedInvalidations, RECHECK_FIRST_DELAY_MS, RECHECK_MAX_DELAY_MS } from './redis/unconfirmed-invalidations';
+export { NodeBreaker, NODE_COOL_DOWN_MS } from './redis/node-breaker';
 export { alignSearchConfiguration, loadMigrations, MIGRATIONS_DIR } from './platform/migrations';
 export { getSecretString } from './platform/secrets';
 export { metrics } from './platform/observability';

@@ -15,6 +15,8 @@ export const METRIC_NAMES = [
   'CacheInvalidationUnconfirmed',
   /** Failed or unconfirmed invalidations that did not fit their bounded set: those keys may be served stale until their TTL. */
   'CacheInvalidationDropped',
+  /** A cache operation skipped a cluster node that had just failed (served from Postgres at once). */
+  'CacheNodeSkipped',
   /** A Redis node answered READONLY (a failover demoted it): the container reconnected to the endpoint. */
   'CacheFailoverReconnect',
   /** A reader found another reader's fill lease and was then served its fill. */

@@ -10,11 +10,12 @@ import { randomUUID } from 'node:crypto';
 import { getConfig } from '../platform/config';
 import { countMetric } from '../platform/observability';
 import { sleep } from '../platform/timers';
-import type { RedisConnection } from './client';
+import { clusterNodeServing, type RedisConnection } from './client';
 import { inBatches } from './batches';
 import { acceptStoredValue, decodeCacheValue, encodeCacheValue } from './cache-encoding';
 import { deleteBatch, type InvalidationOptions } from './invalidation';
 import { PendingInvalidations } from './pending-invalidations';
+import { NodeBreaker } from './node-breaker';
 import { UnconfirmedInvalidations } from './unconfirmed-invalidations';
 import { counted, failOpen } from './fail-open';
 import { defineScript, runScript } from './scripts';
@@ -191,8 +192,9 @@ export interface CacheServiceOptions {
 export class CacheService {
   /** Keys deleted but not confirmed by a replica: deleted again on a backoff, without blocking anything. */
   private readonly unconfirmed: UnconfirmedInvalidations;
-  /** Keys whose invalidating `DEL` failed, applied before this container's next cache operation succeeds. */
+  /** Keys whose invalidating `DEL` failed, applied before this container next uses them. */
   private readonly pending: PendingInvalidations;
+  private readonly breaker = new NodeBreaker();
   private readonly compressMinBytes: number;
   private readonly lease: Required<FillLeaseOptions>;
   private readonly invalidation: InvalidationOptions & { readonly retryMs: number };
@@ -208,21 +210,32 @@ export class CacheService {
   }
 
   /**
-   * Runs one cache operation, fail-open; invalidations that failed earlier are applied first,
-   * and unconfirmed ones that are due are deleted again alongside (not awaited).
+   * Runs one cache operation, fail-open. A failed invalidation of this very key is applied
+   * first (this container never serves what it failed to invalidate); those of other keys are
+   * flushed beside it, as are unconfirmed ones that are due (neither awaited). A cluster node
+   * that just failed is skipped for a moment (`node-breaker.ts`).
    */
   private attempt<T>(operation: string, key: string, fallback: T, work: (redis: RedisConnection) => Promise<T>): Promise<T> {
     if (!this.options.enabled) return Promise.resolve(fallback);
+    const node = clusterNodeServing(key);
+    if (node !== undefined && this.breaker.skip(node)) {
+      countMetric('CacheNodeSkipped');
+      return Promise.resolve(fallback);
+    }
     return failOpen(
       'cache',
       operation,
       fallback,
       async (redis) => {
-        if (this.pending.size > 0) await this.pending.flush(redis, this.invalidation);
+        if (this.pending.size > 0) {
+          if (this.pending.has(key)) await this.pending.apply(redis, key, this.invalidation);
+          if (this.pending.size > 0) void this.pending.flush(redis, this.invalidation).catch(() => undefined);
+        }
         if (this.unconfirmed.size > 0) void this.unconfirmed.recheck(redis, this.invalidation);
         return work(redis);
       },
       { key },
+      node === undefined ? {} : { onSuccess: () => this.breaker.close(node), onFailure: () => this.breaker.trip(node) },
     );
   }
 

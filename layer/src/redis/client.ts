@@ -4,7 +4,7 @@
  * of a hung request. TLS and the AUTH token (Secrets Manager) for ElastiCache; `REDIS_URL`
  * locally; a `Cluster` client for cluster mode (ElastiCache Serverless).
  */
-import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Command, Redis, type RedisOptions } from 'ioredis';
 import { getConfig, type RedisConfig } from '../platform/config';
 import { countMetric, logger } from '../platform/observability';
 import { getSecretString } from '../platform/secrets';
@@ -20,6 +20,8 @@ export type RedisConnection = Redis | Cluster;
 export type RedisRole = 'commands' | 'invalidations';
 
 const clientPromises: Partial<Record<RedisRole, Promise<RedisConnection>>> = {};
+/** The commands client once created (for what must be known without awaiting it). */
+let commandsClient: RedisConnection | undefined;
 
 /** The commands of a cache hit, sent as soon as they are issued rather than batched. */
 const HIT_COMMANDS = ['get', 'hget'] as const;
@@ -144,6 +146,7 @@ export async function getRedis(role: RedisRole = 'commands'): Promise<RedisConne
     throw error;
   });
   const client = await clientPromises[role];
+  if (role === 'commands') commandsClient = client;
   switch (client.status) {
     case 'ready':
       return client;
@@ -164,8 +167,18 @@ export async function getRedis(role: RedisRole = 'commands'): Promise<RedisConne
   }
 }
 
+/**
+ * The cluster node (`host:port`) that serves `key`, as the container's cluster client knows the
+ * slot map now; undefined without a cluster client or before it knows the slot.
+ */
+export function clusterNodeServing(key: string): string | undefined {
+  if (!(commandsClient instanceof Cluster) || commandsClient.status !== 'ready') return undefined;
+  return commandsClient.slots[new Command('get', [key]).getSlot() as number]?.[0];
+}
+
 /** Closes the clients (tests, local server shutdown). */
 export async function closeRedis(): Promise<void> {
+  commandsClient = undefined;
   const pending = Object.values(clientPromises);
   for (const role of Object.keys(clientPromises) as RedisRole[]) delete clientPromises[role];
   await Promise.all(

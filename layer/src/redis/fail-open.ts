@@ -49,6 +49,12 @@ export function reportRedisFailure(feature: RedisFeature, operation: string, err
   });
 }
 
+/** What a caller of {@link failOpen} may learn of the outcome beside the result. */
+export interface FailOpenHooks {
+  readonly onSuccess?: () => void;
+  readonly onFailure?: () => void;
+}
+
 /**
  * Runs `work` on the container's Redis client and returns its result; returns `fallback`
  * when Redis is disabled, and — after reporting — when connecting or any command fails
@@ -60,13 +66,17 @@ export async function failOpen<T>(
   fallback: T,
   work: (redis: RedisConnection) => Promise<T>,
   context?: Readonly<Record<string, unknown>>,
+  hooks: FailOpenHooks = {},
 ): Promise<T> {
   if (!redisEnabled()) return fallback;
   try {
     const redis = await getRedis();
-    return await traced('redis', `${feature}.${operation}`, () => withinDeadline(work(redis), 2 * getConfig().redis.commandTimeoutMs, operation));
+    const result = await traced('redis', `${feature}.${operation}`, () => withinDeadline(work(redis), 2 * getConfig().redis.commandTimeoutMs, operation));
+    hooks.onSuccess?.();
+    return result;
   } catch (error) {
     reportRedisFailure(feature, operation, error, context);
+    hooks.onFailure?.();
     return fallback;
   }
 }

@@ -1,9 +1,10 @@
 /**
  * Invalidations that failed (Redis unreachable or stalled when a write's `DEL`s went out): the
- * keys are kept here and deleted before this container's next cache operation succeeds — by ONE
- * flush at a time that every waiting operation shares, in batches — so this container never
- * serves what it failed to invalidate, and a stall costs each key about one extra `DEL`, not one
- * per later command.
+ * keys are kept here. A cache operation on one of them deletes it first, so this container never
+ * serves what it failed to invalidate; the others are deleted beside the container's next cache
+ * operations — by ONE flush at a time, in batches, that no operation waits for (a shard still
+ * down fails only the flush, not the reads of the other shards) — so a stall costs each key
+ * about one extra `DEL`, not one per later command.
  *
  * The set is bounded: past {@link MAX_KEPT_INVALIDATIONS} keys, more failed keys are dropped
  * and counted (`CacheInvalidationDropped`). A dropped key can be served stale, by any container,
@@ -40,6 +41,16 @@ export class PendingInvalidations {
       countMetric('CacheInvalidationDropped', dropped);
       logger.error('Pending invalidations full: keys dropped, they may be served stale until their TTL', { dropped, pending: this.keys.size });
     }
+  }
+
+  has(key: string): boolean {
+    return this.keys.has(key);
+  }
+
+  /** Deletes one pending key now (it is about to be read or written); rejects when its `DEL` fails. */
+  async apply(redis: RedisConnection, key: string, options: InvalidationOptions): Promise<void> {
+    this.unconfirmed.add(await deleteBatch(redis, [key], options));
+    this.keys.delete(key);
   }
 
   /** Forgets keys deleted since (their pending `DEL` is no longer needed). */

@@ -144,7 +144,10 @@ export interface RedisClusterHandle {
   readonly url: string;
 }
 
-export async function startRedisCluster(primaries = 3, options: { readonly replicas?: number; readonly nodeTimeoutMs?: number } = {}): Promise<RedisClusterHandle> {
+export async function startRedisCluster(
+  primaries = 3,
+  options: { readonly replicas?: number; readonly nodeTimeoutMs?: number; /** false: the other shards serve while one has no primary (ElastiCache's setting). @default true */ readonly requireFullCoverage?: boolean } = {},
+): Promise<RedisClusterHandle> {
   const dir = mkdtempSync(path.join(tmpdir(), 'chatbot-redis-cluster-'));
   tempDirs.add(dir);
   const replicas = options.replicas ?? 0;
@@ -157,6 +160,7 @@ export async function startRedisCluster(primaries = 3, options: { readonly repli
         args: [
           '--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, `nodes-${port}.conf`), '--dir', dir,
           '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 5000),
+          '--cluster-require-full-coverage', options.requireFullCoverage === false ? 'no' : 'yes',
           // Replicas sync at once (the default waits 5 s for more replicas to share the transfer).
           '--repl-diskless-sync-delay', '0',
         ],
