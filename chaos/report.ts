@@ -198,23 +198,30 @@ export function renderMarkdown(analysis: Analysis, recorder: Recorder, run: RunD
   return lines.join('\n');
 }
 
-/** Stale reads grouped by the conversation they were about: how many, and for how long it was served stale. */
+/**
+ * Stale reads grouped into episodes: the conversation they were about and the write they missed
+ * (two writes to one hot conversation, minutes apart, are two episodes, not one long one).
+ */
 function staleEpisodes(found: readonly { at: number; detail: string }[], seconds: (at: number) => string): string[] {
-  const episodes = new Map<string, { count: number; first: number; last: number }>();
+  const episodes = new Map<string, { subject: string; write: string | undefined; count: number; first: number; last: number }>();
   for (const violation of found) {
     const subject = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/.exec(violation.detail)?.[0] ?? 'other';
-    const episode = episodes.get(subject) ?? { count: 0, first: violation.at, last: violation.at };
+    const write = /acknowledged at ([0-9.]+ s)/.exec(violation.detail)?.[1];
+    const key = `${subject} ${write ?? ''}`;
+    const episode = episodes.get(key) ?? { subject, write, count: 0, first: violation.at, last: violation.at };
     episode.count += 1;
     episode.first = Math.min(episode.first, violation.at);
     episode.last = Math.max(episode.last, violation.at);
-    episodes.set(subject, episode);
+    episodes.set(key, episode);
   }
-  const rows = [...episodes].sort((a, b) => a[1].first - b[1].first);
+  const rows = [...episodes.values()].sort((a, b) => a.first - b.first);
   return [
-    'By conversation (first stale read, last one, count):',
+    'By episode — a conversation and the write it missed (first stale read, last one, count):',
     '',
-    ...rows.slice(0, 20).map(([subject, e]) => `- ${subject}: ${seconds(e.first)} → ${seconds(e.last)} (${((e.last - e.first) / 1000).toFixed(2)} s), ${e.count} reads`),
-    ...(rows.length > 20 ? [`- … and ${rows.length - 20} more conversations`] : []),
+    ...rows
+      .slice(0, 20)
+      .map((e) => `- ${e.subject}${e.write ? ` (write acknowledged at ${e.write})` : ''}: ${seconds(e.first)} → ${seconds(e.last)} (${((e.last - e.first) / 1000).toFixed(2)} s), ${e.count} reads`),
+    ...(rows.length > 20 ? [`- … and ${rows.length - 20} more episodes`] : []),
     '',
     'First ones in full:',
     '',

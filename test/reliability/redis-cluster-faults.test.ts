@@ -216,3 +216,53 @@ it('a read redirected by ASK to a node that does not answer fails open, and the 
     for (const client of clients) client.disconnect();
   }
 }, 60_000);
+
+it('an invalidation that failed while its primary was dead is applied on the promoted replica by the writer\'s next operations on other keys, without a new write to it', async () => {
+  const cluster = await startRedisCluster(3, { replicas: 1, nodeTimeoutMs: 1000, requireFullCoverage: false });
+  const layer = loadLayerInstance({
+    REDIS_URL: cluster.url,
+    REDIS_CLUSTER_MODE: 'true',
+    REDIS_COMMAND_TIMEOUT_MS: '200',
+    REDIS_CONNECT_TIMEOUT_MS: '500',
+    REDIS_INVALIDATION_REPLICAS: '1',
+    REDIS_INVALIDATION_WAIT_MS: '50',
+  });
+  const cache = layer.shared.getCacheService();
+  const keys = ['{a}:k', '{b}:k', '{c}:k', '{d}:k', '{e}:k', '{f}:k'];
+  for (const key of keys) await cache.readThrough({ key, load: async () => `old value of ${key}` });
+  // A write invalidates (so the confirming client knows the nodes), then the node of one key dies.
+  expect(await cache.delete(keys[1])).toBe(true);
+  await cache.readThrough({ key: keys[1], load: async () => `old value of ${keys[1]}` });
+  const seed = new Redis(cluster.url);
+  const portOf = async (key: string) => {
+    const slot = Number(await seed.call('CLUSTER', 'KEYSLOT', key));
+    const shards = (await seed.call('CLUSTER', 'SLOTS')) as [number, number, [string, number]][];
+    return shards.find(([from, to]) => slot >= from && slot <= to)![2][1];
+  };
+  const victimPort = await portOf(keys[0]);
+  const others = [];
+  for (const key of keys) if ((await portOf(key)) !== victimPort) others.push(key);
+  await cluster.nodes.find((node) => node.port === victimPort)!.kill();
+
+  expect(await cache.delete(keys[0])).toBe(false);
+  // Its replica takes over (the node timeout, 1 s, and the election).
+  let promotedPort = victimPort;
+  for (let i = 0; i < 100 && promotedPort === victimPort; i += 1) {
+    await sleep(100);
+    promotedPort = await portOf(keys[0]).catch(() => victimPort);
+  }
+  expect(promotedPort).not.toBe(victimPort);
+  const promoted = new Redis(cluster.nodes.find((node) => node.port === promotedPort)!.url);
+  expect(await promoted.exists(keys[0])).toBe(1);
+
+  // The writer keeps serving other keys; its pending DEL reaches the promoted node meanwhile.
+  const deadline = Date.now() + 10_000;
+  while (cache.pendingInvalidations > 0 && Date.now() < deadline) {
+    for (const key of others) await cache.readThrough({ key, load: async () => 'from Postgres' });
+    await sleep(50);
+  }
+  expect(cache.pendingInvalidations).toBe(0);
+  expect(await promoted.exists(keys[0])).toBe(0);
+  promoted.disconnect();
+  seed.disconnect();
+}, 60_000);

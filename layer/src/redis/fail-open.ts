@@ -71,7 +71,7 @@ export async function failOpen<T>(
   if (!redisEnabled()) return fallback;
   try {
     const redis = await getRedis();
-    const result = await traced('redis', `${feature}.${operation}`, () => withinDeadline(work(redis), 2 * getConfig().redis.commandTimeoutMs, operation));
+    const result = await traced('redis', `${feature}.${operation}`, () => withinDeadline(work(redis), operation));
     hooks.onSuccess?.();
     return result;
   } catch (error) {
@@ -85,10 +85,11 @@ export async function failOpen<T>(
  * `work`, or a rejection once `ms` pass. Each command has its own timeout, but a cluster
  * client's redirect and failover retries are not bound by it (`npm run chaos` measured reads of
  * 2–2.5 s while a primary behind its endpoint was dead); the operation is, so Redis trouble costs
- * a request this much at most before it is served from Postgres. The abandoned work finishes
- * (or fails) on its own.
+ * a request this much at most before it is served from Postgres — and a background flush of
+ * invalidations this much before the next one may start. The abandoned work finishes (or fails)
+ * on its own. @default two command timeouts
  */
-function withinDeadline<T>(work: Promise<T>, ms: number, operation: string): Promise<T> {
+export function withinDeadline<T>(work: Promise<T>, operation: string, ms = 2 * getConfig().redis.commandTimeoutMs): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`Redis operation ${operation} took more than ${ms} ms`)), ms);

@@ -14,6 +14,7 @@
 import { countMetric, logger } from '../platform/observability';
 import { inBatches } from './batches';
 import type { RedisConnection } from './client';
+import { withinDeadline } from './fail-open';
 import { deleteBatch, MAX_KEPT_INVALIDATIONS, type InvalidationOptions } from './invalidation';
 import type { UnconfirmedInvalidations } from './unconfirmed-invalidations';
 
@@ -75,7 +76,8 @@ export class PendingInvalidations {
   private async run(redis: RedisConnection, options: InvalidationOptions): Promise<void> {
     const applied = this.keys.size;
     for (const batch of inBatches([...this.keys])) {
-      this.unconfirmed.add(await deleteBatch(redis, batch, options));
+      // Bounded: a flush that hung in the cluster client's retries would hold every later one back.
+      this.unconfirmed.add(await withinDeadline(deleteBatch(redis, batch, options), 'flushInvalidations'));
       for (const key of batch) this.keys.delete(key);
     }
     logger.info('Applied invalidations that had failed earlier', { applied });

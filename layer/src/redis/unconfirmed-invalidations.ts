@@ -14,6 +14,7 @@
 import { countMetric } from '../platform/observability';
 import { inBatches } from './batches';
 import type { RedisConnection } from './client';
+import { withinDeadline } from './fail-open';
 import { deleteBatch, MAX_KEPT_INVALIDATIONS, type InvalidationOptions } from './invalidation';
 
 /** The first re-delete of an unconfirmed key, and the cap its doubling delay stops at. */
@@ -83,7 +84,7 @@ export class UnconfirmedInvalidations {
   private async run(redis: RedisConnection, keys: readonly string[], options: InvalidationOptions): Promise<void> {
     for (const batch of inBatches(keys)) {
       // A DEL that failed (the shard is failing over) is tried again on the same schedule.
-      const unconfirmed = new Set(await deleteBatch(redis, batch, options).catch(() => batch));
+      const unconfirmed = new Set(await withinDeadline(deleteBatch(redis, batch, options), 'redeleteInvalidations').catch(() => batch));
       const now = Date.now();
       for (const key of batch) {
         const entry = this.entries.get(key);
