@@ -23,6 +23,9 @@ import { defineScript, runScript } from './scripts';
 /** How a read was answered; handlers report it in `X-Cache`. */
 export type CacheStatus = 'HIT' | 'MISS' | 'BYPASS';
 
+/** After a write waited for replicas in vain (its whole retry window), how long writes do not wait for them. */
+export const REPLICAS_BEHIND_PAUSE_MS = 5000;
+
 /**
  * A fill lease: a placeholder a reader puts in the slot before it reads Postgres. An
  * invalidating `DEL` removes it, so a reader that read old rows can no longer fill (the
@@ -31,9 +34,6 @@ export type CacheStatus = 'HIT' | 'MISS' | 'BYPASS';
  * because a hash field has no TTL of its own: until then other readers wait for its fill
  * instead of taking the slot (single flight); after it, the lease counts as abandoned.
  */
-/** After a write waited for replicas in vain (its whole retry window), how long writes do not wait for them. */
-export const REPLICAS_BEHIND_PAUSE_MS = 5000;
-
 const LEASE_PREFIX = '\u0000lease:';
 const LEASE_BYTE = 0x00;
 /** Returned by the acquire script when a hash already holds `maxFields` fields. */
@@ -217,7 +217,8 @@ export class CacheService {
    */
   private attempt<T>(operation: string, key: string, fallback: T, work: (redis: RedisConnection) => Promise<T>): Promise<T> {
     if (!this.options.enabled) return Promise.resolve(fallback);
-    const node = clusterNodeServing(key);
+    // Which node serves the key is looked up only while one is skipped, or after a failure.
+    const node = this.breaker.active ? clusterNodeServing(key) : undefined;
     if (node !== undefined && this.breaker.skip(node)) {
       countMetric('CacheNodeSkipped');
       return Promise.resolve(fallback);
@@ -235,7 +236,10 @@ export class CacheService {
         return work(redis);
       },
       { key },
-      node === undefined ? {} : { onSuccess: () => this.breaker.close(node), onFailure: () => this.breaker.trip(node) },
+      {
+        onSuccess: () => this.breaker.active && this.breaker.close(node ?? clusterNodeServing(key)),
+        onFailure: () => this.breaker.trip(node ?? clusterNodeServing(key)),
+      },
     );
   }
 

@@ -15,6 +15,11 @@ export const NODE_COOL_DOWN_MS = 1000;
 export class NodeBreaker {
   private readonly openUntil = new Map<string, number>();
 
+  /** Whether any node is being skipped (or probed): while none is, the cache needs no node lookups. */
+  get active(): boolean {
+    return this.openUntil.size > 0;
+  }
+
   /** Whether to skip `node` now. When its cool-down has passed, this caller probes it and the others keep skipping. */
   skip(node: string, now = Date.now()): boolean {
     const until = this.openUntil.get(node);
@@ -24,13 +29,13 @@ export class NodeBreaker {
     return false;
   }
 
-  /** An operation on `node` failed: skip it for a cool-down. */
-  trip(node: string, now = Date.now()): void {
-    this.openUntil.set(node, now + NODE_COOL_DOWN_MS);
+  /** An operation on `node` failed: skip it for a cool-down. (No node: not a cluster, nothing to skip.) */
+  trip(node: string | undefined, now = Date.now()): void {
+    if (node !== undefined) this.openUntil.set(node, now + NODE_COOL_DOWN_MS);
   }
 
   /** An operation on `node` succeeded: stop skipping it. */
-  close(node: string): void {
-    if (this.openUntil.size > 0) this.openUntil.delete(node);
+  close(node: string | undefined): void {
+    if (node !== undefined) this.openUntil.delete(node);
   }
 }
