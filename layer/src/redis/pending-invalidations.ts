@@ -62,7 +62,7 @@ export class PendingInvalidations {
 
   /**
    * Deletes every pending key, in batches; concurrent callers share the one flush in flight.
-   * Rejects when a `DEL` fails (the keys stay pending: the caller answers from Postgres). A key
+   * Rejects when a `DEL` fails (the keys stay pending for the next flush). A key
    * deleted but not confirmed by a replica is no longer pending — this container's reads see it
    * gone — and is re-deleted on the unconfirmed keys' schedule.
    */
