@@ -277,20 +277,30 @@ describe('stop, stream_status and the deadline', () => {
   });
 });
 
+/** One stream entry: its id, field and value (`d` a frame, `end` the end marker). */
+type RecordEntry = readonly [id: string, field: 'd' | 'end', value: string];
+
+/** Writes a finished reply's record by hand, as a producer (or a failover) left it: its status hash and its frames. */
+async function writeRecord(conversationId: string, userId: string, token: string, entries: readonly RecordEntry[]): Promise<void> {
+  const current = `${runPrefix()}stream:{${conversationId}}:current`;
+  const frames = `${runPrefix()}stream:{${conversationId}}:${token}`;
+  await redis.del(current);
+  await redis.hset(current, 'token', token, 'user', userId, 'message_id', 'm', 'status', 'done', 'stop', '0', 'frames', '1');
+  for (const [id, field, value] of entries) await redis.xadd(frames, id, field, value);
+  await redis.expire(current, 60);
+  await redis.expire(frames, 60);
+}
+
 describe('a recording cut short', () => {
   it('a reply whose producer stopped recording without an end marker is replayed without [DONE], so the client knows it is incomplete', async () => {
     // Prepare: a finished conversation, then its record as a producer that died after two frames leaves it.
     const userId = newUserId();
     const { conversationId } = await sendMessage(userId, 'cut short', { v1: true });
     const token = 'A'.repeat(22);
-    const current = `${runPrefix()}stream:{${conversationId}}:current`;
-    const frames = `${runPrefix()}stream:{${conversationId}}:${token}`;
-    await redis.del(current);
-    await redis.hset(current, 'token', token, 'user', userId, 'message_id', 'm', 'status', 'done', 'stop', '0', 'frames', '1');
-    await redis.xadd(frames, '0-1', 'd', 'data: "v1"\n\n');
-    await redis.xadd(frames, '0-2', 'd', 'data: {"p": "x"}\n\n');
-    await redis.expire(current, 60);
-    await redis.expire(frames, 60);
+    await writeRecord(conversationId, userId, token, [
+      ['0-1', 'd', 'data: "v1"\n\n'],
+      ['0-2', 'd', 'data: {"p": "x"}\n\n'],
+    ]);
 
     // Act
     const resumed = await resumeRaw({ conversation_id: conversationId, offset: 0, token }, userId);
@@ -305,15 +315,8 @@ describe('a recording cut short', () => {
     const userId = newUserId();
     const { conversationId } = await sendMessage(userId, 'hole in the record', { v1: true });
     const token = 'B'.repeat(22);
-    const current = `${runPrefix()}stream:{${conversationId}}:current`;
-    const frames = `${runPrefix()}stream:{${conversationId}}:${token}`;
     const frame = (n: number) => `data: {"v": "word${n} "}\n\n`;
-    await redis.del(current);
-    await redis.hset(current, 'token', token, 'user', userId, 'message_id', 'm', 'status', 'done', 'stop', '0', 'frames', '1');
-    for (const n of [0, 1, 3, 4]) await redis.xadd(frames, `0-${n + 1}`, 'd', frame(n));
-    await redis.xadd(frames, '0-6', 'end', 'done');
-    await redis.expire(current, 60);
-    await redis.expire(frames, 60);
+    await writeRecord(conversationId, userId, token, [...[0, 1, 3, 4].map((n): RecordEntry => [`0-${n + 1}`, 'd', frame(n)]), ['0-6', 'end', 'done']]);
 
     // Act
     const fromStart = await resumeRaw({ conversation_id: conversationId, offset: 0, token }, userId);
